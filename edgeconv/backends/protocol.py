@@ -1,0 +1,54 @@
+"""The interface between the build and a runtime backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from edgeconv.data.feeds import FeedSet
+    from edgeconv.spec import Spec
+    from edgeconv.stages import Stages
+    from edgeconv.targets import TargetProfile
+
+
+@dataclass
+class BuildContext:
+    """What every backend may use to build an artifact."""
+
+    spec: Spec
+    stages: Stages
+    reference_onnx: Path  # the fp32 export, checked against torch
+    reference_sha256: str
+    model_type: str | None  # HF model family, e.g. "bert"
+    calibration: FeedSet | None
+    calibration_sha256: str | None
+
+
+@dataclass
+class BuiltArtifact:
+    path: Path  # the file a runtime loads (its folder may hold sidecar files)
+    quantization: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunnerSpec:
+    """A runner named by import path plus JSON-able arguments, so a worker process can build it."""
+
+    runner: str  # "package.module:Class"
+    kwargs: dict[str, Any]
+
+
+class Backend(Protocol):
+    name: str
+
+    def unavailable_reason(self, profile: TargetProfile) -> str | None:
+        """None when this machine can build and run ``profile``; else why not and how to get it."""
+
+    def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
+        """Make (or reuse, through ``ctx.stages``) the artifact for one precision."""
+
+    def runner_spec(self, artifact: BuiltArtifact, profile: TargetProfile) -> RunnerSpec:
+        """How the verify worker constructs a runner for the artifact."""

@@ -1,0 +1,1 @@
+"""Compression stages: quantization (pruning plugs in here too)."""

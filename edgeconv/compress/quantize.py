@@ -1,0 +1,141 @@
+"""fp16 and int8 ONNX artifacts, made with ONNX Runtime's own tooling.
+
+Recipes, from what was measured on the sample (MEASURED.md, BENCHMARKS.md):
+- fp32: ONNX Runtime's transformer fusions (Attention, SkipLayerNorm, Gelu) when the model family
+  has them; otherwise the export as it is.
+- int8-dynamic: fusions, then ``quantize_dynamic`` (int8 weights, activations quantized on the fly;
+  the fused graph becomes QAttention / QEmbedLayerNormalization): the fastest int8 on CPU.
+- int8-static: ``quant_pre_process``, then ``quantize_static`` to QDQ with activations calibrated on
+  the spec's calibration set. Defaults: MatMul/Gemm/Conv only, uint8 activations, per-channel int8
+  weights; S8S8 over all ops measured slower than fp32 on x86.
+- fp16: fusions, then float16 weights and compute with fp32 inputs/outputs kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeconv.data.feeds import FeedSet
+from edgeconv.errors import StageError
+from edgeconv.spec import StaticQuantSpec
+
+# HF model_type -> the onnxruntime.transformers.optimizer model type whose fusions fit it.
+FUSION_TYPES = {
+    "bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "distilbert": "bert", "electra": "bert",
+    "camembert": "bert", "mpnet": "bert", "vit": "vit", "deit": "vit", "swin": "swin",
+}
+
+
+@dataclass
+class QuantRecord:
+    """What was done to make an artifact: goes into report.json as ``quantization``."""
+
+    precision: str
+    fused: bool = False
+    method: str | None = None
+    op_types: list[str] = field(default_factory=list)
+    activation_type: str | None = None
+    weight_type: str | None = None
+    per_channel: bool | None = None
+    excluded_nodes: list[str] = field(default_factory=list)
+    calibration_examples: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, [])}
+
+
+def fuse(src: Path, dst: Path, model_type: str | None) -> bool:
+    """Write ONNX Runtime's fused graph for a known transformer family; return whether it fused."""
+    ort_type = FUSION_TYPES.get(model_type or "")
+    if ort_type is None:
+        return False
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
+    optimized = optimize_model(str(src), model_type=ort_type, num_heads=0, hidden_size=0, opt_level=0)
+    optimized.save_model_to_file(str(dst))
+    return True
+
+
+def make_fp32(src: Path, dst: Path, model_type: str | None) -> QuantRecord:
+    if not fuse(src, dst, model_type):
+        _copy(src, dst)
+        return QuantRecord("fp32")
+    return QuantRecord("fp32", fused=True)
+
+
+def make_fp16(src: Path, dst: Path, model_type: str | None) -> QuantRecord:
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fused_path = Path(tmp) / "fused.onnx"
+        fused = fuse(src, fused_path, model_type)
+        model = onnx.load(str(fused_path if fused else src))
+    # Inputs/outputs stay fp32 so callers and the verify stage feed the same arrays as for fp32.
+    model16 = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
+    onnx.save(model16, str(dst))
+    return QuantRecord("fp16", fused=fused, weight_type="float16")
+
+
+def make_int8_dynamic(src: Path, dst: Path, model_type: str | None) -> QuantRecord:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fused_path = Path(tmp) / "fused.onnx"
+        fused = fuse(src, fused_path, model_type)
+        quantize_dynamic(
+            str(fused_path if fused else src), str(dst), weight_type=QuantType.QInt8,
+            # The fused graph has weights whose type ORT's quantizer cannot infer without this.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    return QuantRecord("int8-dynamic", fused=fused, method="dynamic", weight_type="int8", activation_type="uint8")
+
+
+def make_int8_static(src: Path, dst: Path, calibration: FeedSet, settings: StaticQuantSpec) -> QuantRecord:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from edgeconv.compress.calibration import FeedSetReader
+
+    methods = {
+        "minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
+    activation = QuantType.QUInt8 if settings.activation_type == "uint8" else QuantType.QInt8
+    with tempfile.TemporaryDirectory() as tmp:
+        prepped = Path(tmp) / "prepped.onnx"
+        # Symbolic shape inference fails on BERT graphs ("Incomplete symbolic shape inference").
+        quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
+        try:
+            quantize_static(
+                str(prepped), str(dst), FeedSetReader(calibration), quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=settings.op_types, per_channel=settings.per_channel,
+                activation_type=activation, weight_type=QuantType.QInt8,
+                nodes_to_exclude=settings.exclude_nodes, calibrate_method=methods[settings.method],
+                extra_options={
+                    "CalibPercentile": settings.percentile,
+                    # Zero-point 0 activations when int8: the form TensorRT's explicit quantization needs.
+                    "ActivationSymmetric": settings.activation_type == "int8",
+                    "CalibTensorRangeSymmetric": settings.activation_type == "int8",
+                },
+            )
+        except ValueError as exc:
+            raise StageError(f"int8-static calibration failed: {exc}",
+                             fix="try quantize.static.method: minmax, or restrict op_types") from exc
+    return QuantRecord(
+        "int8-static", method=settings.method, op_types=list(settings.op_types),
+        activation_type=settings.activation_type, weight_type="int8", per_channel=settings.per_channel,
+        excluded_nodes=list(settings.exclude_nodes), calibration_examples=len(calibration),
+    )
+
+
+def _copy(src: Path, dst: Path) -> None:
+    import onnx
+
+    onnx.save(onnx.load(str(src)), str(dst))

@@ -1,0 +1,46 @@
+"""A set of model inputs (and optional labels) as arrays whose first axis is the example."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+LABELS_KEY = "__labels__"
+
+
+@dataclass
+class FeedSet:
+    inputs: dict[str, np.ndarray]
+    labels: np.ndarray | None = None  # int64 class indices, one per example
+
+    def __len__(self) -> int:
+        return len(next(iter(self.inputs.values())))
+
+    def example(self, i: int, batch_size: int = 1) -> dict[str, np.ndarray]:
+        """Feeds for examples ``i .. i+batch_size`` (keeps the batch axis)."""
+        return {k: v[i : i + batch_size] for k, v in self.inputs.items()}
+
+    def batches(self, batch_size: int = 1) -> Iterator[dict[str, np.ndarray]]:
+        for i in range(0, len(self), batch_size):
+            yield self.example(i, batch_size)
+
+    def head(self, n: int) -> FeedSet:
+        labels = None if self.labels is None else self.labels[:n]
+        return FeedSet({k: v[:n] for k, v in self.inputs.items()}, labels)
+
+    def save(self, path: Path) -> None:
+        arrays = dict(self.inputs)
+        if self.labels is not None:
+            arrays[LABELS_KEY] = self.labels
+        with Path(path).open("wb") as f:
+            np.savez(f, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> FeedSet:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        labels = arrays.pop(LABELS_KEY, None)
+        return cls(arrays, labels)

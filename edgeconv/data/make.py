@@ -1,0 +1,108 @@
+"""Turn a data section of the spec into model feeds, checked against the model's inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeconv.data.feeds import LABELS_KEY, FeedSet
+from edgeconv.data.labels import encode_labels
+from edgeconv.data.records import field_values, iter_records, select
+from edgeconv.errors import DataError
+from edgeconv.models.tasks import TensorInfo
+from edgeconv.spec import DatasetSpec, TextPreprocess
+
+
+def make_feeds(
+    ds: DatasetSpec,
+    role: str,
+    inputs: list[TensorInfo],
+    labels: list[str],
+    text: TextPreprocess,
+    tokenizer: Any = None,
+) -> FeedSet:
+    """Read ``ds`` and make feeds for ``inputs``; ``role`` ('calibration', 'evaluation') names it in errors."""
+    if ds.format == "npz":
+        feeds = _from_npz(ds, labels)
+    else:
+        feeds = _from_text(ds, role, inputs, labels, text, tokenizer)
+    if len(feeds) == 0:
+        raise DataError(f"the {role} set '{ds.path.name}' is empty", fix="give it at least one example")
+    check_feeds(feeds, inputs, ds.path)
+    return feeds
+
+
+def _from_text(
+    ds: DatasetSpec, role: str, inputs: list[TensorInfo], labels: list[str], text: TextPreprocess, tokenizer: Any
+) -> FeedSet:
+    if tokenizer is None:
+        raise DataError(f"the {role} set is text but the model has no tokenizer",
+                        fix="set model.preprocessor to a folder with the tokenizer, or give .npz feeds")
+    records = select(iter_records(ds.path, ds.format or "jsonl"), ds.count, ds.seed)
+    if not records:
+        raise DataError(f"the {role} set '{ds.path.name}' is empty", fix="give it at least one example")
+    texts = [str(t) for t in field_values(records, ds.text_field, ds.path)]
+    pairs = [str(t) for t in field_values(records, ds.text_pair_field, ds.path)] if ds.text_pair_field else None
+    encoded = tokenizer(
+        texts, pairs, max_length=text.max_length, padding=text.padding,
+        truncation=text.truncation, return_tensors="np",
+    )
+    names = [t.name for t in inputs]
+    feeds = {n: np.asarray(encoded[n], dtype=_dtype(inputs, n)) for n in names if n in encoded}
+    label_array = None
+    if ds.label_field and all(ds.label_field in r for r in records):
+        label_array = encode_labels(field_values(records, ds.label_field, ds.path), labels, ds.path)
+    return FeedSet(feeds, label_array)
+
+
+def _from_npz(ds: DatasetSpec, labels: list[str]) -> FeedSet:
+    if not ds.path.is_file():
+        raise DataError(f"data file '{ds.path}' not found", fix="check the path in the spec")
+    try:
+        with np.load(ds.path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (ValueError, OSError) as exc:
+        raise DataError(f"'{ds.path.name}' is not a readable .npz file ({exc})",
+                        fix="save feeds with numpy.savez(path, input_name=array, ...)") from exc
+    label_key = LABELS_KEY if LABELS_KEY in arrays else ds.label_field
+    raw_labels = arrays.pop(label_key, None) if label_key else None
+    if not arrays:
+        return FeedSet({"": np.empty((0,))})
+    sizes = {k: len(v) for k, v in arrays.items()}
+    if len(set(sizes.values())) > 1:
+        raise DataError(f"'{ds.path.name}': arrays hold different numbers of examples {sizes}")
+    feeds = FeedSet(arrays, None if raw_labels is None else encode_labels(list(raw_labels), labels, ds.path))
+    if ds.count is not None and ds.count < len(feeds):
+        order = np.sort(np.random.default_rng(ds.seed).choice(len(feeds), ds.count, replace=False))
+        feeds = FeedSet({k: v[order] for k, v in feeds.inputs.items()},
+                        None if feeds.labels is None else feeds.labels[order])
+    return feeds
+
+
+def _dtype(inputs: list[TensorInfo], name: str) -> str:
+    return next(t.dtype for t in inputs if t.name == name)
+
+
+def check_feeds(feeds: FeedSet, inputs: list[TensorInfo], path: Path) -> None:
+    """Names, dtypes and ranks of the feeds must match the model's inputs exactly."""
+    want = {t.name: t for t in inputs}
+    missing = sorted(set(want) - set(feeds.inputs))
+    extra = sorted(set(feeds.inputs) - set(want))
+    if missing or extra:
+        raise DataError(
+            f"'{path.name}' feeds {sorted(feeds.inputs)} do not match the model inputs {sorted(want)}"
+            + (f"; missing {missing}" if missing else "") + (f"; unexpected {extra}" if extra else ""),
+            fix="name the arrays (or choose the text fields) after the model's inputs",
+        )
+    for name, info in want.items():
+        array = feeds.inputs[name]
+        if array.dtype != np.dtype(info.dtype):
+            raise DataError(f"'{path.name}' input '{name}' is {array.dtype}, the model takes {info.dtype}",
+                            fix=f"save it as {info.dtype}")
+        if array.ndim != len(info.shape):
+            raise DataError(
+                f"'{path.name}' input '{name}' has rank {array.ndim} (with the example axis), "
+                f"the model takes rank {len(info.shape)} {list(info.shape)}",
+            )

@@ -1,0 +1,86 @@
+"""What the build knows about a model before loading its weights: inputs, output, labels, preprocessor.
+
+Reading only the config and tokenizer keeps cached re-runs fast and lets bad data be refused
+before any heavy work starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeconv.errors import SpecError
+from edgeconv.fsutil import sha256_tree
+from edgeconv.models.load import hub_or_local, load_preprocessor, resolve_model_path
+from edgeconv.models.tasks import TASKS, TensorInfo
+from edgeconv.spec import ModelSpec
+
+ONNX_DTYPES = {1: "float32", 10: "float16", 7: "int64", 6: "int32", 9: "bool"}
+
+
+@dataclass
+class ModelIO:
+    inputs: list[TensorInfo]
+    output_name: str
+    labels: list[str]
+    preprocessor: Any
+    model_type: str | None
+    source_sha256: dict[str, str]  # what the model was made from, for the manifest and stage keys
+
+
+def describe_model(spec: ModelSpec) -> ModelIO:
+    task = TASKS[spec.task]
+    if spec.source == "onnx":
+        return _describe_onnx(spec)
+    pre = load_preprocessor(spec) if spec.source == "hf" or spec.preprocessor else None
+    if spec.source == "torch":
+        inputs = [TensorInfo(d.name, d.dtype, tuple(d.shape)) for d in spec.inputs or []]
+        labels, model_type = list(spec.labels or []), None
+    else:
+        import transformers
+
+        path, kwargs = hub_or_local(spec)
+        try:
+            config = transformers.AutoConfig.from_pretrained(path, **kwargs)
+        except (OSError, ValueError) as exc:
+            raise SpecError(f"could not read the config of model '{spec.path}': {str(exc).splitlines()[0]}",
+                            fix="check model.path (a local folder needs config.json)") from exc
+        names = pre.model_input_names if task.data_kind == "text" else [t.name for t in task.inputs]
+        inputs = [t for t in task.inputs if t.name in names]
+        labels = list(spec.labels or [config.id2label[i] for i in range(config.num_labels)])
+        model_type = getattr(config, "model_type", None)
+    return ModelIO(inputs, task.outputs[0].name, labels, pre, model_type, _source_hashes(spec))
+
+
+def _describe_onnx(spec: ModelSpec) -> ModelIO:
+    import onnx
+
+    path = Path(resolve_model_path(spec.path))
+    if not path.is_file():
+        raise SpecError(f"model.path '{spec.path}' does not exist", fix="point it at an .onnx file")
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as exc:  # protobuf raises several types for a file that is not ONNX
+        raise SpecError(f"'{path.name}' is not a readable ONNX model ({exc})") from exc
+    initializers = {i.name for i in graph.initializer}
+    inputs = []
+    for value in graph.input:
+        if value.name in initializers:
+            continue
+        tensor = value.type.tensor_type
+        shape = tuple(d.dim_param or d.dim_value or "dim" for d in tensor.shape.dim)
+        inputs.append(TensorInfo(value.name, ONNX_DTYPES.get(tensor.elem_type, "float32"), shape))
+    pre = load_preprocessor(spec) if spec.preprocessor else None
+    return ModelIO(inputs, graph.output[0].name, list(spec.labels or []), pre, None, _source_hashes(spec))
+
+
+def _source_hashes(spec: ModelSpec) -> dict[str, str]:
+    hashes: dict[str, str] = {}
+    for field in ("path", "adapter", "preprocessor"):
+        value = getattr(spec, field)
+        if value:
+            local = Path(resolve_model_path(value))
+            # A hub id has nothing local to hash: its id and revision stand for it.
+            hashes[field] = sha256_tree(local) if local.exists() else f"hub:{value}@{spec.revision or 'main'}"
+    return hashes

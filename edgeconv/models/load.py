@@ -1,0 +1,140 @@
+"""Load the spec's model into torch (or leave an ONNX file as it is)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from edgeconv.errors import RuntimeUnavailable, SpecError
+from edgeconv.models.loaded import LoadedModel
+from edgeconv.models.tasks import TASKS, TensorInfo
+from edgeconv.spec import ModelSpec
+
+
+def resolve_model_path(value: str) -> str:
+    """A local path for ``pkg://module/sub/dir`` (a model a Python package ships); else ``value``.
+
+    ``find_spec`` locates the package without importing it (some packages that ship data have
+    imports we do not want to pay for).
+    """
+    if not value.startswith("pkg://"):
+        return value
+    module, _, sub = value.removeprefix("pkg://").partition("/")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise SpecError(f"model.path '{value}': Python package '{module}' is not installed",
+                        fix=f"pip install {module.replace('_', '-')}")
+    path = Path(next(iter(spec.submodule_search_locations))) / sub
+    if not path.exists():
+        raise SpecError(f"model.path '{value}': '{sub}' not found inside package '{module}'")
+    return str(path)
+
+
+def load_model(spec: ModelSpec) -> LoadedModel:
+    if spec.source == "hf":
+        return _load_hf(spec)
+    if spec.source == "torch":
+        return _load_torch_file(spec)
+    raise SpecError(f"model '{spec.path}' is an ONNX file: there is no torch model to load")
+
+
+def _is_local(path: str) -> bool:
+    return Path(path).exists()
+
+
+def hub_or_local(spec: ModelSpec) -> tuple[str, dict[str, Any]]:
+    path = resolve_model_path(spec.path)
+    if not _is_local(path) and (path.startswith((".", "/", "~")) or path.count("/") != 1):
+        raise SpecError(f"model.path '{spec.path}' does not exist",
+                        fix="point it at a model folder, a .pt2/.onnx file, or an org/name hub id")
+    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
+    if spec.revision:
+        kwargs["revision"] = spec.revision
+    return path, kwargs
+
+
+def _load_hf(spec: ModelSpec) -> LoadedModel:
+    import transformers
+
+    from edgeconv.models.wrappers import NamedLogits
+
+    task = TASKS[spec.task]
+    path, kwargs = hub_or_local(spec)
+    auto = getattr(transformers, task.auto_class)
+    transformers.logging.set_verbosity_error()  # the load report would misread a merged adapter's head
+    try:
+        config = transformers.AutoConfig.from_pretrained(path, **kwargs)
+        if spec.labels:
+            config.num_labels = len(spec.labels)
+            config.id2label = dict(enumerate(spec.labels))
+            config.label2id = {name: i for i, name in enumerate(spec.labels)}
+        model = auto.from_pretrained(path, config=config, **kwargs)
+        pre = load_preprocessor(spec)
+    except (OSError, ValueError) as exc:
+        raise SpecError(f"could not load model '{spec.path}': {_first_line(exc)}",
+                        fix="check model.path (a local folder needs config.json and weights)") from exc
+    if spec.adapter:
+        model = _merge_adapter(model, spec.adapter)
+    model.eval()
+    names = [t.name for t in task.inputs]
+    if task.data_kind == "text":
+        names = [n for n in names if n in pre.model_input_names]
+    inputs = [t for t in task.inputs if t.name in names]
+    labels = [config.id2label[i] for i in range(config.num_labels)]
+    files = [str(p) for p in (Path(path), Path(spec.adapter) if spec.adapter else None) if p and p.exists()]
+    return LoadedModel(
+        module=NamedLogits(model, names).eval(), inputs=inputs, output_name=task.outputs[0].name,
+        labels=labels, preprocessor=pre, source_files=files, model_type=getattr(config, "model_type", None),
+    )
+
+
+def _merge_adapter(model: Any, adapter: str) -> Any:
+    if not Path(adapter).is_dir():
+        raise SpecError(f"model.adapter '{adapter}' is not a folder", fix="point it at a PEFT adapter folder")
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise RuntimeUnavailable("model.adapter needs peft", fix="pip install peft") from exc
+    return PeftModel.from_pretrained(model, adapter).merge_and_unload()
+
+
+def _load_torch_file(spec: ModelSpec) -> LoadedModel:
+    import torch
+
+    from edgeconv.models.wrappers import FirstOutput
+
+    path = Path(resolve_model_path(spec.path))
+    if not path.is_file():
+        raise SpecError(f"model.path '{spec.path}' does not exist", fix="point it at a .pt2 or TorchScript file")
+    try:
+        if path.suffix == ".pt2":
+            module = torch.export.load(str(path)).module()
+        else:
+            module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:  # torch raises many types for a bad archive
+        raise SpecError(f"could not load '{path.name}' as a torch.export or TorchScript file: {_first_line(exc)}") from exc
+    decls = spec.inputs or []
+    inputs = [TensorInfo(d.name, d.dtype, tuple(d.shape)) for d in decls]
+    pre = load_preprocessor(spec) if spec.preprocessor else None
+    return LoadedModel(
+        module=FirstOutput(module).eval(), inputs=inputs, output_name=TASKS[spec.task].outputs[0].name,
+        labels=list(spec.labels or []), preprocessor=pre, source_files=[str(path)],
+    )
+
+
+def load_preprocessor(spec: ModelSpec) -> Any:
+    import transformers
+
+    path = resolve_model_path(spec.preprocessor or spec.path)
+    kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
+    if spec.revision and not spec.preprocessor:
+        kwargs["revision"] = spec.revision
+    if TASKS[spec.task].data_kind == "text":
+        return transformers.AutoTokenizer.from_pretrained(path, **kwargs)
+    return transformers.AutoImageProcessor.from_pretrained(path, **kwargs)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,47 @@
+"""What each task's model takes and returns, as data (the Optimum exporters' approach).
+
+The exporter, the data readers and the runners read these descriptions instead of branching
+on the task: a new task is a new entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    dtype: str
+    shape: tuple[int | str, ...]  # strings name dynamic axes
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    auto_class: str  # the transformers Auto class that loads it
+    data_kind: str  # "text" or "image": which reader turns examples into feeds
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+
+
+TASKS: dict[str, TaskInfo] = {
+    "text-classification": TaskInfo(
+        name="text-classification",
+        auto_class="AutoModelForSequenceClassification",
+        data_kind="text",
+        inputs=(
+            TensorInfo("input_ids", "int64", ("batch", "sequence")),
+            TensorInfo("attention_mask", "int64", ("batch", "sequence")),
+            TensorInfo("token_type_ids", "int64", ("batch", "sequence")),
+        ),
+        outputs=(TensorInfo("logits", "float32", ("batch", "num_labels")),),
+    ),
+    "image-classification": TaskInfo(
+        name="image-classification",
+        auto_class="AutoModelForImageClassification",
+        data_kind="image",
+        inputs=(TensorInfo("pixel_values", "float32", ("batch", "channels", "height", "width")),),
+        outputs=(TensorInfo("logits", "float32", ("batch", "num_labels")),),
+    ),
+}

