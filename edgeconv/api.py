@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from edgeconv import versions
-from edgeconv.backends import BuildContext, RunnerSpec, get_backend
+from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backend
 from edgeconv.data import FeedSet, make_feeds
-from edgeconv.errors import EdgeconvError, RuntimeUnavailable, SpecError, StageError
+from edgeconv.errors import RuntimeUnavailable, SpecError, StageError
 from edgeconv.fsutil import sha256_file, sha256_json
 from edgeconv.modelio import ModelIO, describe_model
 from edgeconv.results import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, BuildResult
@@ -120,14 +120,22 @@ def measure_artifact(
     return score(result, outputs, prepared.evaluation.labels, prepared.io.labels, reference), outputs
 
 
-def build(
-    spec: Spec, out: Path | None = None, targets: list[str] | None = None, use_cache: bool = True,
-    on_event: Event | None = None,
-) -> BuildResult:
-    out = Path(out or spec.output)
-    selected = select_targets(spec, targets)
-    prepared = prepare(spec)
-    stages = Stages(out, use_cache=use_cache, on_event=on_event)
+@dataclass
+class Session:
+    """The shared state of one build: stages, feeds, the reference and its outputs."""
+
+    spec: Spec
+    prepared: Prepared
+    stages: Stages
+    feeds_file: Path
+    reference: ArtifactResult
+    reference_outputs: np.ndarray
+    export_meta: dict[str, Any]
+    ctx: BuildContext
+
+
+def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
+    """Data, export and the reference's own verification: what every artifact is compared with."""
 
     def save_feeds(folder: Path) -> dict[str, Any]:
         prepared.evaluation.save(folder / "eval.npz")
@@ -139,72 +147,93 @@ def build(
     feeds_file = data_folder / "eval.npz"
     reference_path, export_meta = export_reference(spec, prepared, stages)
     reference_sha = sha256_file(reference_path)
-
-    reference_runner = RunnerSpec(REFERENCE_RUNNER, {"path": str(reference_path), "threads": _physical_cores()})
-    ref_measure, ref_outputs = measure_artifact(
-        stages, "reference", reference_runner, reference_sha, feeds_file, prepared, spec, None
-    )
+    runner = RunnerSpec(REFERENCE_RUNNER, {"path": str(reference_path), "threads": _physical_cores()})
+    measurement, outputs = measure_artifact(stages, "reference", runner, reference_sha, feeds_file, prepared, spec,
+                                            None)
     reference = ArtifactResult(
         target="reference", backend="onnxruntime", precision="fp32", path=str(reference_path),
-        sha256=reference_sha, size_bytes=_size(reference_path), measurement=ref_measure, accuracy_delta=0.0,
+        sha256=reference_sha, size_bytes=_size(reference_path), measurement=measurement, accuracy_delta=0.0,
         speedup_vs_reference=1.0,
     )
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.model_type,
                        prepared.calibration, prepared.calib_sha256)
+    return Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
+
+
+def build(
+    spec: Spec, out: Path | None = None, targets: list[str] | None = None, use_cache: bool = True,
+    on_event: Event | None = None,
+) -> BuildResult:
+    out = Path(out or spec.output)
+    selected = select_targets(spec, targets)
+    prepared = prepare(spec)
+    session = _session(spec, prepared, Stages(out, use_cache=use_cache, on_event=on_event))
     artifacts = [
-        _build_one(ctx, profile, precision, feeds_file, prepared, reference, ref_outputs)
-        for profile, precisions in selected
-        for precision in precisions
+        _build_one(session, profile, precision) for profile, precisions in selected for precision in precisions
     ]
+    return _result(spec, out, session, artifacts)
+
+
+def _result(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactResult]) -> BuildResult:
+    prepared, reference = session.prepared, session.reference
     manifest = {
         "spec_sha256": sha256_json(spec.model_dump(mode="json")),
         "versions": versions.all_versions(),
         "model": prepared.io.source_sha256,
-        "evaluation": {"path": str(spec.evaluation.path), "sha256": sha256_file(spec.evaluation.path),
-                       "feeds_sha256": prepared.eval_sha256, "examples": len(prepared.evaluation)},
-        "calibration": None if spec.calibration is None else {
-            "path": str(spec.calibration.path), "sha256": sha256_file(spec.calibration.path),
-            "feeds_sha256": prepared.calib_sha256, "examples": len(prepared.calibration or [])},
-        "reference": {"path": str(reference_path), "sha256": reference_sha},
+        "evaluation": _data_manifest(spec.evaluation.path, prepared.eval_sha256, len(prepared.evaluation)),
+        "calibration": None if spec.calibration is None or prepared.calibration is None else _data_manifest(
+            spec.calibration.path, prepared.calib_sha256, len(prepared.calibration)),
+        "reference": {"path": reference.path, "sha256": reference.sha256},
         "artifacts": {a.label: {"path": a.path, "sha256": a.sha256} for a in artifacts if a.path},
     }
     evaluation = {"examples": len(prepared.evaluation), "metric": spec.evaluation.metric, "labels": prepared.io.labels}
-    return BuildResult(spec.name, str(out), reference, artifacts, {"parity": export_meta["parity"]}, manifest,
-                       evaluation)
+    return BuildResult(spec.name, str(out), reference, artifacts, {"parity": session.export_meta["parity"]},
+                       manifest, evaluation)
 
 
-def _build_one(
-    ctx: BuildContext, profile: TargetProfile, precision: str, feeds_file: Path, prepared: Prepared,
-    reference: ArtifactResult, ref_outputs: np.ndarray,
-) -> ArtifactResult:
+def _data_manifest(path: Path, feeds_sha: str | None, examples: int) -> dict[str, Any]:
+    return {"path": str(path), "sha256": sha256_file(path), "feeds_sha256": feeds_sha, "examples": examples}
+
+
+def _build_one(session: Session, profile: TargetProfile, precision: str) -> ArtifactResult:
     backend = get_backend(profile.backend)
-    result = ArtifactResult(target=profile.name, backend=backend.name, precision=precision)
     reason = backend.unavailable_reason(profile)
     if reason:
         if profile.required:
             raise RuntimeUnavailable(f"required target '{profile.name}' cannot run here: {reason}")
-        result.status, result.reason = SKIPPED, reason
-        return result
+        return ArtifactResult(target=profile.name, backend=backend.name, precision=precision, status=SKIPPED,
+                              reason=reason)
     try:
-        built = backend.build(ctx, profile, precision)
-        result.path, result.sha256, result.size_bytes = str(built.path), sha256_file(built.path), _size(built.path)
-        result.quantization, result.extra = built.quantization, built.extra
-        measurement, _ = measure_artifact(
-            ctx.stages, f"{profile.name}-{precision}", backend.runner_spec(built, profile), result.sha256,
-            feeds_file, prepared, ctx.spec, ref_outputs,
-        )
+        built = backend.build(session.ctx, profile, precision)
+    except StageError as exc:
+        return ArtifactResult(target=profile.name, backend=backend.name, precision=precision, status=ERROR,
+                              reason=str(exc))
+    return _measure_built(session, profile, precision, built, backend.runner_spec(built, profile))
+
+
+def _measure_built(
+    session: Session, profile: TargetProfile, precision: str, built: BuiltArtifact, runner: RunnerSpec,
+) -> ArtifactResult:
+    """Verify a built artifact on its runtime, compare it with the reference and hold it to the budgets."""
+    result = ArtifactResult(
+        target=profile.name, backend=profile.backend, precision=precision, path=str(built.path),
+        sha256=sha256_file(built.path), size_bytes=_size(built.path), quantization=built.quantization,
+        extra=built.extra,
+    )
+    try:
+        measurement, _ = measure_artifact(session.stages, f"{profile.name}-{precision}", runner, result.sha256 or "",
+                                          session.feeds_file, session.prepared, session.spec,
+                                          session.reference_outputs)
     except StageError as exc:
         result.status, result.reason = ERROR, str(exc)
         return result
-    except EdgeconvError:
-        raise
-    assert reference.measurement is not None
-    ref = reference.measurement
+    ref = session.reference.measurement
+    assert ref is not None
+    metric = session.spec.evaluation.metric
     result.measurement = measurement
-    metric = ctx.spec.evaluation.metric
     result.accuracy_delta = getattr(measurement, metric) - getattr(ref, metric)
     result.speedup_vs_reference = ref.latency_ms["p50"] / measurement.latency_ms["p50"]
-    result.budgets = check_budgets(ctx.spec.budgets, {
+    result.budgets = check_budgets(session.spec.budgets, {
         "accuracy_drop": max(0.0, -result.accuracy_delta), "agreement": measurement.agreement,
         "latency_ms": measurement.latency_ms, "size_bytes": result.size_bytes,
     })
@@ -222,3 +251,27 @@ def _physical_cores() -> int:
     import psutil
 
     return psutil.cpu_count(logical=False) or 1
+
+
+def export_only(spec: Spec, out: Path | None = None, on_event: Event | None = None) -> tuple[Path, dict[str, Any]]:
+    """Run the stages up to the fp32 ONNX reference (for `edgeconv export`)."""
+    prepared = prepare(spec)
+    return export_reference(spec, prepared, Stages(Path(out or spec.output), on_event=on_event))
+
+
+def verify_artifact(
+    spec: Spec, artifact: Path, target: str, precision: str, out: Path | None = None, on_event: Event | None = None,
+) -> BuildResult:
+    """Verify a given artifact (built elsewhere) on a target, against the spec's reference and budgets."""
+    profile = get_profile(target)
+    backend = get_backend(profile.backend)
+    reason = backend.unavailable_reason(profile)
+    if reason:
+        raise RuntimeUnavailable(f"target '{target}' cannot run here: {reason}")
+    out = Path(out or spec.output)
+    prepared = prepare(spec)
+    stages = Stages(out, on_event=on_event)
+    session = _session(spec, prepared, stages)
+    built = BuiltArtifact(Path(artifact).resolve())
+    result = _measure_built(session, profile, precision, built, backend.runner_spec(built, profile))
+    return _result(spec, out, session, [result])

@@ -105,6 +105,9 @@ class StaticQuantSpec(StrictModel):
     activation_type: Literal["uint8", "int8"] = "uint8"
     op_types: list[str] = Field(default_factory=lambda: ["MatMul", "Gemm", "Conv"])
     exclude_nodes: list[str] = Field(default_factory=list)
+    activation_matmuls: bool = Field(
+        False, description="also quantize MatMuls of two activations (attention scores); off: measured -0.7 pt"
+    )
 
 
 class QuantizeSpec(StrictModel):

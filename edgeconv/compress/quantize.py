@@ -7,7 +7,9 @@ Recipes, from what was measured on the sample (MEASURED.md, BENCHMARKS.md):
   the fused graph becomes QAttention / QEmbedLayerNormalization): the fastest int8 on CPU.
 - int8-static: ``quant_pre_process``, then ``quantize_static`` to QDQ with activations calibrated on
   the spec's calibration set. Defaults: MatMul/Gemm/Conv only, uint8 activations, per-channel int8
-  weights; S8S8 over all ops measured slower than fp32 on x86.
+  weights; S8S8 over all ops measured slower than fp32 on x86. MatMuls of two activations (the
+  attention scores and context) stay float: quantizing them cost the sample 0.7 points of
+  accuracy and gave no speed (BENCHMARKS.md).
 - fp16: fusions, then float16 weights and compute with fp32 inputs/outputs kept.
 """
 
@@ -43,6 +45,7 @@ class QuantRecord:
     per_channel: bool | None = None
     excluded_nodes: list[str] = field(default_factory=list)
     calibration_examples: int | None = None
+    float_activation_matmuls: int | None = None  # MatMuls of two activations left in float
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, [])}
@@ -112,12 +115,13 @@ def make_int8_static(src: Path, dst: Path, calibration: FeedSet, settings: Stati
         prepped = Path(tmp) / "prepped.onnx"
         # Symbolic shape inference fails on BERT graphs ("Incomplete symbolic shape inference").
         quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
+        kept_float = [] if settings.activation_matmuls else activation_matmuls(prepped)
         try:
             quantize_static(
                 str(prepped), str(dst), FeedSetReader(calibration), quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=settings.op_types, per_channel=settings.per_channel,
                 activation_type=activation, weight_type=QuantType.QInt8,
-                nodes_to_exclude=settings.exclude_nodes, calibrate_method=methods[settings.method],
+                nodes_to_exclude=[*settings.exclude_nodes, *kept_float], calibrate_method=methods[settings.method],
                 extra_options={
                     "CalibPercentile": settings.percentile,
                     # Zero-point 0 activations when int8: the form TensorRT's explicit quantization needs.
@@ -132,7 +136,17 @@ def make_int8_static(src: Path, dst: Path, calibration: FeedSet, settings: Stati
         "int8-static", method=settings.method, op_types=list(settings.op_types),
         activation_type=settings.activation_type, weight_type="int8", per_channel=settings.per_channel,
         excluded_nodes=list(settings.exclude_nodes), calibration_examples=len(calibration),
+        float_activation_matmuls=len(kept_float),
     )
+
+
+def activation_matmuls(path: Path) -> list[str]:
+    """MatMul nodes none of whose inputs is a weight (initializer or Constant output)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    constants = {i.name for i in graph.initializer} | {n.output[0] for n in graph.node if n.op_type == "Constant"}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and not any(i in constants for i in n.input)]
 
 
 def _copy(src: Path, dst: Path) -> None:

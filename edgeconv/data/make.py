@@ -24,10 +24,7 @@ def make_feeds(
     tokenizer: Any = None,
 ) -> FeedSet:
     """Read ``ds`` and make feeds for ``inputs``; ``role`` ('calibration', 'evaluation') names it in errors."""
-    if ds.format == "npz":
-        feeds = _from_npz(ds, labels)
-    else:
-        feeds = _from_text(ds, role, inputs, labels, text, tokenizer)
+    feeds = _from_npz(ds, labels) if ds.format == "npz" else _from_text(ds, role, inputs, labels, text, tokenizer)
     if len(feeds) == 0:
         raise DataError(f"the {role} set '{ds.path.name}' is empty", fix="give it at least one example")
     check_feeds(feeds, inputs, ds.path)
@@ -38,7 +35,7 @@ def _from_text(
     ds: DatasetSpec, role: str, inputs: list[TensorInfo], labels: list[str], text: TextPreprocess, tokenizer: Any
 ) -> FeedSet:
     if tokenizer is None:
-        raise DataError(f"the {role} set is text but the model has no tokenizer",
+        raise DataError(f"the {role} set '{ds.path.name}' is text but the model has no tokenizer",
                         fix="set model.preprocessor to a folder with the tokenizer, or give .npz feeds")
     records = select(iter_records(ds.path, ds.format or "jsonl"), ds.count, ds.seed)
     if not records:

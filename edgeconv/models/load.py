@@ -113,7 +113,9 @@ def _load_torch_file(spec: ModelSpec) -> LoadedModel:
         else:
             module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # torch raises many types for a bad archive
-        raise SpecError(f"could not load '{path.name}' as a torch.export or TorchScript file: {_first_line(exc)}") from exc
+        raise SpecError(
+            f"could not load '{path.name}' as a torch.export or TorchScript file: {_first_line(exc)}"
+        ) from exc
     decls = spec.inputs or []
     inputs = [TensorInfo(d.name, d.dtype, tuple(d.shape)) for d in decls]
     pre = load_preprocessor(spec) if spec.preprocessor else None

@@ -1,0 +1,199 @@
+"""The `edgeconv` command line: a thin Click layer over edgeconv.api.
+
+Errors become one line on stderr and the documented exit code (see edgeconv.errors.ExitCode);
+`--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from edgeconv import __version__
+from edgeconv.errors import EdgeconvError, ExitCode
+
+stdout = Console(width=None if sys.stdout.isatty() else 160)
+stderr = Console(stderr=True)
+
+spec_argument = click.argument("spec", type=click.Path(path_type=Path))
+out_option = click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: the spec's output).")
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+                          help="Override a spec field, e.g. --set budgets.accuracy_drop=0.005 (repeatable).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+
+
+class Group(click.Group):
+    """Maps EdgeconvError to its exit code with one readable line; --debug re-raises."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgeconvError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            stderr.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            ctx.exit(int(exc.exit_code))
+        except KeyboardInterrupt:
+            stderr.print("interrupted: finished stages are kept and reused by the next run")
+            ctx.exit(130)
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="edgeconv")
+@click.option("--debug", is_flag=True, help="Show tracebacks and library logs.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Take a fine-tuned model to an edge device, and prove each artifact against your budgets."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    if not debug:
+        _quiet_libraries()
+
+
+def _quiet_libraries() -> None:
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore")
+    logging.getLogger().setLevel(logging.ERROR)
+
+
+def _load(spec: Path, overrides: tuple[str, ...]) -> Any:
+    from edgeconv.spec import load_spec
+
+    return load_spec(spec, list(overrides))
+
+
+@main.command()
+@spec_argument
+@out_option
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Build only these targets (repeatable).")
+@set_option
+@click.option("--no-cache", is_flag=True, help="Re-run every stage even if its inputs did not change.")
+@json_option
+def build(spec: Path, out: Path | None, targets: tuple[str, ...], overrides: tuple[str, ...], no_cache: bool,
+          as_json: bool) -> None:
+    """Build and verify every target of SPEC; exit 0 only if every budget is met."""
+    from edgeconv.api import build as run_build
+    from edgeconv.progress import StageProgress
+    from edgeconv.report import write_reports
+    from edgeconv.report.table import results_table
+
+    loaded = _load(spec, overrides)
+    with StageProgress(stderr) as progress:
+        result = run_build(loaded, out=out, targets=list(targets) or None, use_cache=not no_cache,
+                           on_event=progress.event)
+    paths = write_reports(result, Path(result.out_dir))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), default=str))
+    else:
+        stdout.print(results_table(result))
+        for a, b in result.failed_budgets:
+            stdout.print(f"[red]budget failed[/] {a.label}: {b.name} {b.shortfall}")
+        stdout.print(f"reports: {paths['json']}  {paths['markdown']}  {paths['junit']}")
+    sys.exit(int(exit_code_of(result)))
+
+
+def exit_code_of(result: Any) -> ExitCode:
+    if any(a.status == "error" for a in result.artifacts):
+        return ExitCode.STAGE_FAILED
+    return ExitCode.OK if result.passed else ExitCode.BUDGET_FAILED
+
+
+@main.command()
+@spec_argument
+@out_option
+@set_option
+@json_option
+def export(spec: Path, out: Path | None, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Export SPEC's model to the fp32 ONNX reference and check it against torch."""
+    from edgeconv.api import export_only
+    from edgeconv.progress import StageProgress
+
+    loaded = _load(spec, overrides)
+    with StageProgress(stderr) as progress:
+        path, meta = export_only(loaded, out, on_event=progress.event)
+    if as_json:
+        click.echo(json.dumps({"path": str(path), **meta}))
+        return
+    parity = meta.get("parity")
+    stdout.print(f"reference ONNX: {path}")
+    if parity:
+        stdout.print(f"parity vs torch on {parity['samples']} examples: max abs error {parity['max_abs_error']:.2e}, "
+                     f"top-1 agreement {parity['top1_agreement']:.4f}")
+
+
+@main.command()
+@spec_argument
+@click.argument("artifact", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--target", default="x86-cpu-ort", show_default=True, help="Target profile to run it on.")
+@click.option("--precision", default="fp32", show_default=True, help="Label for the artifact's precision.")
+@out_option
+@set_option
+@json_option
+def verify(spec: Path, artifact: Path, target: str, precision: str, out: Path | None, overrides: tuple[str, ...],
+           as_json: bool) -> None:
+    """Verify an existing ARTIFACT against SPEC's evaluation set, reference and budgets."""
+    from edgeconv.api import verify_artifact
+    from edgeconv.progress import StageProgress
+    from edgeconv.report import write_reports
+    from edgeconv.report.table import results_table
+
+    loaded = _load(spec, overrides)
+    with StageProgress(stderr) as progress:
+        result = verify_artifact(loaded, artifact, target, precision, out, on_event=progress.event)
+    write_reports(result, Path(result.out_dir))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), default=str))
+    else:
+        stdout.print(results_table(result))
+    sys.exit(int(exit_code_of(result)))
+
+
+@main.command()
+@json_option
+def targets(as_json: bool) -> None:
+    """List target profiles, what each needs, and whether this machine has it."""
+    from rich.table import Table
+
+    from edgeconv.doctor import target_rows
+
+    rows = target_rows()
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    table = Table(title="edgeconv targets", title_justify="left")
+    for column in ("name", "backend", "precisions", "needs", "available here"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["name"], r["backend"], ", ".join(r["precisions"]), ", ".join(r["requires"]),
+                      "[green]yes[/]" if r["available"] else f"[yellow]no[/]: {r['reason']}")
+    stdout.print(table)
+
+
+@main.command()
+@json_option
+def doctor(as_json: bool) -> None:
+    """Report the runtimes, versions and devices edgeconv finds on this machine."""
+    from edgeconv.doctor import diagnose
+
+    report = diagnose()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    for section, values in report.items():
+        stdout.print(f"[bold]{section}[/]")
+        for key, value in values.items():
+            stdout.print(f"  {key}: {value}", highlight=False)
+
+
+if __name__ == "__main__":
+    main()

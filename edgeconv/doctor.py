@@ -1,0 +1,65 @@
+"""What this machine has: runtimes, versions, execution providers, devices (for `doctor` and `targets`)."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+from typing import Any
+
+from edgeconv import versions
+from edgeconv.backends import get_backend
+from edgeconv.targets import all_profiles
+
+OPTIONAL = {
+    "tensorrt": "TensorRT: JetPack on Jetson; on x86 `pip install tensorrt --extra-index-url https://pypi.nvidia.com`",
+    "ai-edge-litert": "LiteRT (TFLite) interpreter: pip install edgeconv[tflite]",
+    "tflite-runtime": "TFLite runtime (Raspberry Pi / older Jetson images): pip install tflite-runtime",
+}
+
+
+def target_rows() -> list[dict[str, Any]]:
+    rows = []
+    for profile in all_profiles().values():
+        reason = get_backend(profile.backend).unavailable_reason(profile)
+        rows.append({
+            "name": profile.name, "backend": profile.backend, "description": profile.description,
+            "precisions": list(profile.precisions), "requires": list(profile.requires),
+            "available": reason is None, "reason": reason,
+        })
+    return rows
+
+
+def _gpus() -> list[str]:
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def diagnose() -> dict[str, dict[str, Any]]:
+    import psutil
+
+    machine = {
+        "python": platform.python_version(), "platform": platform.platform(), "arch": platform.machine(),
+        "cpu": platform.processor() or platform.machine(),
+        "physical cores": psutil.cpu_count(logical=False), "logical cores": psutil.cpu_count(),
+        "memory GiB": round(psutil.virtual_memory().total / 2**30, 1),
+    }
+    packages: dict[str, Any] = {name: versions.of(name) or "not installed" for name in versions.TRACKED}
+    for name, how in OPTIONAL.items():
+        packages[name] = versions.of(name) or f"not installed ({how})"
+    runtimes: dict[str, Any] = {}
+    try:
+        import onnxruntime as ort
+
+        runtimes["onnxruntime providers"] = ", ".join(ort.get_available_providers())
+    except ImportError:
+        runtimes["onnxruntime providers"] = "onnxruntime not installed"
+    runtimes["trtexec"] = shutil.which("trtexec") or "not on PATH"
+    gpus = _gpus()
+    devices = {"nvidia GPUs": "; ".join(gpus) if gpus else "none found (no nvidia-smi or no GPU)"}
+    return {"machine": machine, "packages": packages, "runtimes": runtimes, "devices": devices}

@@ -1,0 +1,27 @@
+"""Reports of a build: report.json (machines), report.md (people), junit.xml (CI), manifest.json (provenance)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeconv.fsutil import write_json, write_text
+from edgeconv.report.junit import render_junit
+from edgeconv.report.markdown import render_markdown
+from edgeconv.results import BuildResult
+
+
+def write_reports(result: BuildResult, out: Path) -> dict[str, Path]:
+    """Write every report atomically into ``out``; returns their paths by kind."""
+    out = Path(out)
+    paths = {
+        "json": out / "report.json", "markdown": out / "report.md",
+        "junit": out / "junit.xml", "manifest": out / "manifest.json",
+    }
+    write_json(paths["json"], result.to_dict())
+    write_text(paths["markdown"], render_markdown(result))
+    write_text(paths["junit"], render_junit(result))
+    write_json(paths["manifest"], result.manifest)
+    return paths
+
+
+__all__ = ["render_junit", "render_markdown", "write_reports"]

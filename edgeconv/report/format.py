@@ -1,0 +1,37 @@
+"""Number formatting shared by the Markdown report and the terminal table."""
+
+from __future__ import annotations
+
+from edgeconv.results import ArtifactResult
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.2f}%"
+
+
+def delta_points(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:+.2f} pt"
+
+
+def ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def mb(size_bytes: int | None) -> str:
+    return "–" if size_bytes is None else f"{size_bytes / 1e6:.1f}"
+
+
+def row(a: ArtifactResult) -> list[str]:
+    """target, precision, accuracy, Δ, agreement, p50, p90, speed-up, size MB, status."""
+    m = a.measurement
+    return [
+        a.target, a.precision,
+        pct(m.accuracy if m else None), delta_points(a.accuracy_delta),
+        "–" if m is None else f"{m.agreement:.4f}",
+        ms(m.latency_ms["p50"] if m else None), ms(m.latency_ms["p90"] if m else None),
+        "–" if a.speedup_vs_reference is None else f"{a.speedup_vs_reference:.2f}×",
+        mb(a.size_bytes), a.status,
+    ]
+
+
+HEADERS = ["target", "precision", "accuracy", "Δ vs fp32", "agreement", "p50 ms", "p90 ms", "speed-up", "MB", "status"]

@@ -1,0 +1,64 @@
+"""report.md: the build's result for people (a PR comment, a release note)."""
+
+from __future__ import annotations
+
+from edgeconv.report.format import HEADERS, row
+from edgeconv.results import ArtifactResult, BuildResult
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def render_markdown(result: BuildResult) -> str:
+    verdict = "PASSED: every budget met" if result.passed else "FAILED"
+    lines = [f"# edgeconv build: {result.spec_name}", "", f"**{verdict}**", ""]
+    failed = result.failed_budgets
+    if failed:
+        lines += ["## Failed budgets", ""]
+        lines += [f"- `{a.label}`: **{b.name}** (limit {b.limit:g}): {b.shortfall}" for a, b in failed]
+        lines.append("")
+    problems = [a for a in result.artifacts if a.status in ("error", "skipped")]
+    if problems:
+        lines += ["## Not verified", ""] + [f"- `{a.label}` {a.status}: {a.reason}" for a in problems] + [""]
+    ev = result.evaluation
+    lines += [
+        "## Artifacts", "",
+        f"Evaluated on {ev['examples']} labelled examples (metric: {ev['metric']}); latency at batch 1 after "
+        "warm-up, in a fresh process per artifact. Agreement is top-1 agreement with the fp32 reference.", "",
+    ]
+    lines += [*_table([row(result.reference)] + [row(a) for a in result.artifacts]), ""]
+    parity = result.export.get("parity")
+    if parity:
+        lines += [
+            "## Export parity (ONNX vs torch)", "",
+            f"max abs error {parity['max_abs_error']:.2e}, top-1 agreement {parity['top1_agreement']:.4f} "
+            f"on {parity['samples']} evaluation examples.", "",
+        ]
+    lines += ["## Details", ""]
+    for a in [result.reference, *result.artifacts]:
+        lines += _details(a)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _details(a: ArtifactResult) -> list[str]:
+    m = a.measurement
+    if m is None:
+        return []
+    lines = [f"### {a.label}", "", f"- file: `{a.path}` ({a.size_bytes} bytes, sha256 `{(a.sha256 or '')[:16]}…`)"]
+    lat = m.latency_ms
+    lines.append(f"- latency ms: p50 {lat['p50']:.2f}, p90 {lat['p90']:.2f}, p99 {lat['p99']:.2f}, "
+                 f"mean {lat['mean']:.2f} ± {lat['std']:.2f} over {lat['runs']} runs")
+    lines.append(f"- macro-F1 {m.macro_f1:.4f}; max abs error vs reference {m.max_abs_error:.3g}; "
+                 f"peak memory {m.peak_memory_mb:.0f} MB (whole process)")
+    per_class = ", ".join(
+        f"{name}: P {c['precision']:.3f} R {c['recall']:.3f} F1 {c['f1']:.3f} (n={c['support']})"
+        for name, c in m.per_class.items()
+    )
+    lines.append(f"- per class: {per_class}")
+    if a.quantization:
+        lines.append("- quantization: " + ", ".join(f"{k}={v}" for k, v in a.quantization.items()))
+    for b in a.budgets:
+        lines.append(f"- budget {b.name}: limit {b.limit:g}, value {b.value:.4g}: {'pass' if b.passed else 'FAIL'}")
+    return [*lines, ""]

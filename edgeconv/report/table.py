@@ -1,0 +1,24 @@
+"""The final terminal table (rich): target × precision × accuracy × agreement × latency × size × status."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from edgeconv.report.format import HEADERS, row
+from edgeconv.results import BuildResult
+
+STYLES = {"passed": "green", "failed": "bold red", "skipped": "yellow", "error": "bold red"}
+
+
+def results_table(result: BuildResult) -> Table:
+    table = Table(title=f"edgeconv build: {result.spec_name}", title_justify="left")
+    for header in HEADERS:
+        table.add_column(header, justify="left" if header in ("target", "precision", "status") else "right")
+    reference = row(result.reference)
+    reference[-1] = "reference"
+    table.add_row(*reference, style="dim")
+    for artifact in result.artifacts:
+        cells = row(artifact)
+        cells[-1] = f"[{STYLES.get(artifact.status, '')}]{artifact.status}[/]"
+        table.add_row(*cells)
+    return table

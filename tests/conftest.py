@@ -1,0 +1,79 @@
+"""Shared fixtures: the bundled sample, and a tiny ONNX classifier with npz data for fast end-to-end runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_SPEC = ROOT / "samples" / "tweet-sentiment" / "edgeconv.yaml"
+
+
+def make_tiny_onnx(path: Path, features: int = 8, classes: int = 3, seed: int = 0) -> np.ndarray:
+    """A real ONNX classifier (MatMul + Add + Relu + MatMul); returns its first weight matrix."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w1 = rng.normal(size=(features, 16)).astype(np.float32)
+    w2 = rng.normal(size=(16, classes)).astype(np.float32)
+    b1 = rng.normal(size=(16,)).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h0"], name="fc1"),
+        helper.make_node("Add", ["h0", "b1"], ["h1"], name="bias1"),
+        helper.make_node("Relu", ["h1"], ["h2"], name="relu"),
+        helper.make_node("MatMul", ["h2", "w2"], ["logits"], name="fc2"),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", features])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(b1, "b1"), numpy_helper.from_array(w2, "w2")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return w1
+
+
+def tiny_logits(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+@pytest.fixture
+def tiny_project(tmp_path: Path) -> Path:
+    """A spec folder with a tiny ONNX model, npz calibration and labelled npz evaluation sets."""
+    model = tmp_path / "tiny.onnx"
+    make_tiny_onnx(model)
+    rng = np.random.default_rng(1)
+    x_eval = rng.normal(size=(120, 8)).astype(np.float32)
+    labels = tiny_logits(model, x_eval).argmax(-1)
+    labels[:12] = (labels[:12] + 1) % 3  # a model that is right 90% of the time, not 100%
+    np.savez(tmp_path / "eval.npz", x=x_eval, __labels__=labels.astype(np.int64))
+    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(40, 8)).astype(np.float32))
+    spec = {
+        "name": "tiny",
+        "model": {"path": "tiny.onnx", "labels": ["a", "b", "c"]},
+        "calibration": {"path": "calib.npz"},
+        "evaluation": {"path": "eval.npz"},
+        "targets": [{"name": "x86-cpu-ort", "precisions": ["fp32", "int8-dynamic", "int8-static"]}],
+        "latency": {"warmup": 2, "runs": 20, "min_time_s": 0},
+        "budgets": {"accuracy_drop": 0.05},
+        "output": "out",
+    }
+    (tmp_path / "edgeconv.yaml").write_text(yaml.safe_dump(spec))
+    return tmp_path
+
+
+def write_spec(folder: Path, **changes: object) -> Path:
+    """Rewrite the tiny project's spec with top-level sections replaced."""
+    path = folder / "edgeconv.yaml"
+    spec = yaml.safe_load(path.read_text())
+    spec.update(changes)
+    path.write_text(yaml.safe_dump(spec))
+    return path

@@ -1,0 +1,148 @@
+"""The CLI's contract: exit codes, one-line errors without tracebacks, nothing left behind on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgeconv.cli import main
+from tests.conftest import SAMPLE_SPEC, write_spec
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def assert_clean_failure(project: Path, code: int, stderr: str, *needles: str) -> None:
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    for needle in needles:
+        assert needle in stderr
+    assert not (project / "out").exists(), "bad input must leave no report or artifact behind"
+
+
+def test_build_tiny_project_passes_and_writes_every_report(tiny_project: Path) -> None:
+    code, out, err = run("build", str(tiny_project / "edgeconv.yaml"))
+    assert code == 0, out + err
+    report = json.loads((tiny_project / "out" / "report.json").read_text())
+    assert {a["precision"] for a in report["artifacts"]} == {"fp32", "int8-dynamic", "int8-static"}
+    assert report["passed"] is True
+    for name in ("report.md", "junit.xml", "manifest.json"):
+        assert (tiny_project / "out" / name).is_file()
+    assert "x86-cpu-ort" in out
+
+
+def test_rerun_reuses_finished_stages(tiny_project: Path) -> None:
+    assert run("build", str(tiny_project / "edgeconv.yaml"))[0] == 0
+    code, _, err = run("build", str(tiny_project / "edgeconv.yaml"))
+    assert code == 0
+    assert "reused" in err and "verify/x86-cpu-ort-int8-static" in err
+
+
+def test_unmeetable_budget_exits_1_and_report_names_it(tiny_project: Path) -> None:
+    code, out, _ = run("build", str(tiny_project / "edgeconv.yaml"), "--set", "budgets.p90_latency_ms=0.0001")
+    assert code == 1
+    markdown = (tiny_project / "out" / "report.md").read_text()
+    assert "## Failed budgets" in markdown
+    assert "p90_latency_ms" in markdown and "over the limit" in markdown
+    junit = (tiny_project / "out" / "junit.xml").read_text()
+    assert 'failures="3"' in junit
+
+
+def test_missing_model_path(tiny_project: Path) -> None:
+    write_spec(tiny_project, model={"path": "nowhere.onnx"})
+    code, _, err = run("build", str(tiny_project / "edgeconv.yaml"))
+    assert_clean_failure(tiny_project, code, err, "nowhere.onnx", "does not exist")
+
+
+def test_unknown_spec_key_names_the_closest(tiny_project: Path) -> None:
+    write_spec(tiny_project, budgets={"acuracy_drop": 0.01})
+    code, _, err = run("build", str(tiny_project / "edgeconv.yaml"))
+    assert_clean_failure(tiny_project, code, err, "budgets.acuracy_drop", "did you mean 'accuracy_drop'")
+
+
+def test_calibration_file_of_the_wrong_format(tmp_path: Path) -> None:
+    bad = tmp_path / "calib.jsonl"
+    bad.write_text('{"text": "fine", "label": "positive"}\ntext,label\n')
+    out = tmp_path / "out"
+    code, _, err = run("build", str(SAMPLE_SPEC), "--out", str(out), "--set", f"calibration.path={bad}")
+    assert_clean_failure(tmp_path, code, err, "calib.jsonl", "line 2 is not JSON")
+
+
+def test_calibration_set_with_the_wrong_text_field(tmp_path: Path) -> None:
+    bad = tmp_path / "calib.jsonl"
+    bad.write_text('{"tweet": "no text field here"}\n')
+    code, _, err = run("build", str(SAMPLE_SPEC), "--out", str(tmp_path / "out"), "--set", f"calibration.path={bad}")
+    assert_clean_failure(tmp_path, code, err, "no field 'text'", "tweet")
+
+
+def test_text_data_for_a_model_without_tokenizer(tiny_project: Path) -> None:
+    (tiny_project / "calib.jsonl").write_text('{"text": "hello"}\n')
+    write_spec(tiny_project, calibration={"path": "calib.jsonl"})
+    code, _, err = run("build", str(tiny_project / "edgeconv.yaml"))
+    assert_clean_failure(tiny_project, code, err, "calib.jsonl", "no tokenizer")
+
+
+def test_calibration_npz_that_is_not_npz(tiny_project: Path) -> None:
+    (tiny_project / "calib.npz").write_bytes(b"plain text, not a numpy archive")
+    code, _, err = run("build", str(tiny_project / "edgeconv.yaml"))
+    assert_clean_failure(tiny_project, code, err, "calib.npz", "not a readable .npz")
+
+
+def test_empty_calibration_set(tiny_project: Path) -> None:
+    np.savez(tiny_project / "calib.npz", x=np.zeros((0, 8), dtype=np.float32))
+    code, _, err = run("build", str(tiny_project / "edgeconv.yaml"))
+    assert_clean_failure(tiny_project, code, err, "calibration set", "empty")
+
+
+def test_calibration_feeds_that_do_not_match_the_model_inputs(tiny_project: Path) -> None:
+    np.savez(tiny_project / "calib.npz", input_ids=np.zeros((4, 8), dtype=np.float32))
+    code, _, err = run("build", str(tiny_project / "edgeconv.yaml"))
+    assert_clean_failure(tiny_project, code, err, "input_ids", "missing ['x']")
+
+
+def test_bad_override_syntax(tiny_project: Path) -> None:
+    code, _, err = run("build", str(tiny_project / "edgeconv.yaml"), "--set", "budgets")
+    assert_clean_failure(tiny_project, code, err, "key.path=value")
+
+
+def test_unknown_target(tiny_project: Path) -> None:
+    code, _, err = run("build", str(tiny_project / "edgeconv.yaml"), "--target", "x86-cpu-rt")
+    assert_clean_failure(tiny_project, code, err, "did you mean 'x86-cpu-ort'")
+
+
+def test_debug_shows_the_traceback(tiny_project: Path) -> None:
+    write_spec(tiny_project, model={"path": "nowhere.onnx"})
+    result = CliRunner().invoke(main, ["--debug", "build", str(tiny_project / "edgeconv.yaml")])
+    assert result.exit_code != 0 and result.exception is not None
+
+
+def test_targets_lists_the_cpu_profile_as_available() -> None:
+    code, out, _ = run("targets", "--json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["x86-cpu-ort"]["available"] is True
+
+
+def test_doctor_reports_onnxruntime() -> None:
+    code, out, _ = run("doctor", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert "CPUExecutionProvider" in report["runtimes"]["onnxruntime providers"]
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert code == 0 and "edgeconv" in out
+
+
+@pytest.mark.parametrize("command", ["build", "export", "targets", "doctor", "verify"])
+def test_every_command_has_help(command: str) -> None:
+    assert run(command, "--help")[0] == 0
