@@ -120,7 +120,7 @@ def _load_torch_file(spec: ModelSpec) -> LoadedModel:
     inputs = [TensorInfo(d.name, d.dtype, tuple(d.shape)) for d in decls]
     pre = load_preprocessor(spec) if spec.preprocessor else None
     return LoadedModel(
-        module=FirstOutput(module).eval(), inputs=inputs, output_name=TASKS[spec.task].outputs[0].name,
+        module=FirstOutput(module), inputs=inputs, output_name=TASKS[spec.task].outputs[0].name,
         labels=list(spec.labels or []), preprocessor=pre, source_files=[str(path)],
     )
 

@@ -28,6 +28,8 @@ class FirstOutput(torch.nn.Module):
     def __init__(self, model: Any) -> None:
         super().__init__()
         self.model = model
+        # Not .eval(): a torch.export module refuses train()/eval() calls; it is already inference-only.
+        self.training = False
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         out = self.model(*args)
