@@ -47,7 +47,7 @@ def test_rerun_reuses_finished_stages(tiny_project: Path) -> None:
 
 
 def test_unmeetable_budget_exits_1_and_report_names_it(tiny_project: Path) -> None:
-    code, out, _ = run("build", str(tiny_project / "edgeconv.yaml"), "--set", "budgets.p90_latency_ms=0.0001")
+    code, _, _ = run("build", str(tiny_project / "edgeconv.yaml"), "--set", "budgets.p90_latency_ms=0.0001")
     assert code == 1
     markdown = (tiny_project / "out" / "report.md").read_text()
     assert "## Failed budgets" in markdown

@@ -86,7 +86,9 @@ def main() -> None:
         random.shuffle(order)
         for i in range(0, len(order), args.batch_size):
             idx = order[i : i + args.batch_size]
-            enc = tok([texts[j] for j in idx], padding=True, truncation=True, max_length=args.max_length, return_tensors="pt")
+            enc = tok(
+                [texts[j] for j in idx], padding=True, truncation=True, max_length=args.max_length, return_tensors="pt"
+            )
             loss = model(**enc, labels=torch.tensor([labels[j] for j in idx])).loss
             loss.backward()
             opt.step()

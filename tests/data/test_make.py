@@ -20,7 +20,7 @@ X = [TensorInfo("x", "float32", ("batch", 4))]
 class WordCounter:
     """A stand-in tokenizer with the transformers call signature (ids = word lengths)."""
 
-    model_input_names = ["input_ids", "attention_mask"]
+    model_input_names = ("input_ids", "attention_mask")
 
     def __call__(self, texts, pairs=None, max_length=8, padding="max_length", truncation=True, return_tensors="np"):
         ids = np.zeros((len(texts), max_length), dtype=np.int64)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from edgeconv.errors import SpecError
-from edgeconv.models import load_model, resolve_model_path
 from edgeconv.modelio import describe_model
+from edgeconv.models import load_model, resolve_model_path
 from edgeconv.spec import ModelSpec, TensorDecl
 
 
@@ -119,5 +119,5 @@ def test_missing_paths_and_packages_are_clear(tmp_path: Path) -> None:
         resolve_model_path("pkg://no_such_package/model")
     decl = [TensorDecl(name="x", shape=[1, 4])]
     (tmp_path / "bad.pt2").write_bytes(b"junk")
-    with pytest.raises(SpecError, match="torch.export or TorchScript"):
+    with pytest.raises(SpecError, match=r"torch\.export or TorchScript"):
         load_model(ModelSpec(path=str(tmp_path / "bad.pt2"), inputs=decl))
