@@ -1,0 +1,57 @@
+"""The README's build: the bundled sample, end to end on ONNX Runtime (slow: ~2 minutes on 2 cores)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgeconv.cli import main
+from tests.conftest import SAMPLE_SPEC
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sample_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
+    out = tmp_path_factory.mktemp("sample") / "out"
+    result = CliRunner().invoke(main, ["build", str(SAMPLE_SPEC), "--out", str(out)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, out
+
+
+def test_sample_build_passes_its_budgets(sample_build: tuple[int, Path]) -> None:
+    code, out = sample_build
+    report = json.loads((out / "report.json").read_text())
+    assert code == 0, [(a["precision"], a["status"], a["reason"], a["budgets"]) for a in report["artifacts"]]
+    assert report["passed"] is True
+
+
+def test_sample_int8_artifacts_keep_accuracy(sample_build: tuple[int, Path]) -> None:
+    _, out = sample_build
+    report = json.loads((out / "report.json").read_text())
+    reference = report["reference"]
+    assert reference["accuracy"] > 0.85  # the majority class of the evaluation set is 0.692
+    int8 = [a for a in report["artifacts"] if a["precision"].startswith("int8")]
+    assert {a["precision"] for a in int8} == {"int8-dynamic", "int8-static"}
+    for artifact in int8:
+        assert artifact["accuracy_delta"] >= -0.01
+        assert artifact["agreement"] >= 0.97
+        assert artifact["size_bytes"] < reference["size_bytes"]
+
+
+def test_sample_report_contract(sample_build: tuple[int, Path]) -> None:
+    _, out = sample_build
+    report = json.loads((out / "report.json").read_text())
+    required = {"target", "backend", "precision", "path", "sha256", "size_bytes", "accuracy", "accuracy_delta",
+                "agreement", "latency_ms", "speedup_vs_reference", "peak_memory_mb", "budgets", "status"}
+    for artifact in [report["reference"], *report["artifacts"]]:
+        assert required <= set(artifact)
+        assert set(artifact["latency_ms"]) >= {"p50", "p90", "p99", "mean"}
+        assert Path(artifact["path"]).is_file()
+    assert report["export"]["parity"]["top1_agreement"] == 1.0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["versions"]["onnxruntime"] and manifest["evaluation"]["sha256"]
+    assert manifest["calibration"]["examples"] == 300
