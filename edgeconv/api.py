@@ -156,7 +156,7 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
         speedup_vs_reference=1.0,
     )
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.model_type,
-                       prepared.calibration, prepared.calib_sha256)
+                       prepared.calibration, prepared.calib_sha256, prepared.evaluation, _torch_loader(spec))
     return Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
 
 
@@ -239,6 +239,15 @@ def _measure_built(
     })
     result.status = PASSED if all(b.passed for b in result.budgets) else FAILED
     return result
+
+
+def _torch_loader(spec: Spec) -> Callable[[], Any]:
+    """Load the torch model once, on first use (cached builds never pay for it)."""
+    from functools import cache
+
+    from edgeconv.models import load_model
+
+    return cache(lambda: load_model(spec.model))
 
 
 def _size(path: Path) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from edgeconv.data.feeds import FeedSet
+    from edgeconv.models.loaded import LoadedModel
     from edgeconv.spec import Spec
     from edgeconv.stages import Stages
     from edgeconv.targets import TargetProfile
@@ -24,6 +26,10 @@ class BuildContext:
     model_type: str | None  # HF model family, e.g. "bert"
     calibration: FeedSet | None
     calibration_sha256: str | None
+    evaluation: FeedSet
+    # The torch model, loaded on first call and then kept: for backends that convert from torch
+    # (e.g. PyTorch -> TFLite) rather than from the reference ONNX.
+    torch_model: Callable[[], LoadedModel]
 
 
 @dataclass
