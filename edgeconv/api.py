@@ -17,6 +17,7 @@ from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backe
 from edgeconv.data import FeedSet, make_feeds
 from edgeconv.errors import RuntimeUnavailable, SpecError, StageError
 from edgeconv.fsutil import sha256_file, sha256_json
+from edgeconv.machine import physical_cores
 from edgeconv.modelio import ModelIO, describe_model
 from edgeconv.results import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, BuildResult
 from edgeconv.spec import Spec, TargetRef
@@ -147,7 +148,7 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
     feeds_file = data_folder / "eval.npz"
     reference_path, export_meta = export_reference(spec, prepared, stages)
     reference_sha = sha256_file(reference_path)
-    runner = RunnerSpec(REFERENCE_RUNNER, {"path": str(reference_path), "threads": _physical_cores()})
+    runner = RunnerSpec(REFERENCE_RUNNER, {"path": str(reference_path), "threads": physical_cores()})
     measurement, outputs = measure_artifact(stages, "reference", runner, reference_sha, feeds_file, prepared, spec,
                                             None)
     reference = ArtifactResult(
@@ -156,7 +157,8 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
         speedup_vs_reference=1.0,
     )
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.model_type,
-                       prepared.calibration, prepared.calib_sha256, prepared.evaluation, _torch_loader(spec))
+                       prepared.calibration, prepared.calib_sha256, prepared.evaluation, outputs,
+                       _torch_loader(spec))
     return Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
 
 
@@ -256,10 +258,6 @@ def _size(path: Path) -> int:
     return path.stat().st_size + (sidecar.stat().st_size if sidecar.exists() else 0)
 
 
-def _physical_cores() -> int:
-    import psutil
-
-    return psutil.cpu_count(logical=False) or 1
 
 
 def export_only(spec: Spec, out: Path | None = None, on_event: Event | None = None) -> tuple[Path, dict[str, Any]]:

@@ -104,15 +104,24 @@ class StaticQuantSpec(StrictModel):
     per_channel: bool = True
     activation_type: Literal["uint8", "int8"] = "uint8"
     op_types: list[str] = Field(default_factory=lambda: ["MatMul", "Gemm", "Conv"])
-    exclude_nodes: list[str] = Field(default_factory=list)
+    exclude_nodes: list[str] = Field(default_factory=list, description="node names kept in float")
+    exclude_op_types: list[str] = Field(default_factory=list, description="op types kept in float")
     activation_matmuls: bool = Field(
         False, description="also quantize MatMuls of two activations (attention scores); off: measured -0.7 pt"
     )
 
 
+class FallbackSpec(StrictModel):
+    """Accuracy-aware fallback: return the most sensitive nodes to float until the budgets hold."""
+
+    enabled: bool = True
+    max_trials: int = Field(6, ge=1, le=50, description="quantize-and-evaluate rounds at most")
+    sensitivity_examples: int = Field(32, gt=0, description="calibration examples used to rank nodes")
+
+
 class QuantizeSpec(StrictModel):
     static: StaticQuantSpec = Field(default_factory=StaticQuantSpec)
-    fuse: bool = Field(True, description="apply ONNX Runtime's transformer fusions before quantizing")
+    fallback: FallbackSpec = Field(default_factory=FallbackSpec)
 
 
 class TargetRef(StrictModel):

@@ -12,13 +12,22 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_SPEC = ROOT / "samples" / "tweet-sentiment" / "edgeconv.yaml"
 
 
-def make_tiny_onnx(path: Path, features: int = 8, classes: int = 3, seed: int = 0) -> np.ndarray:
-    """A real ONNX classifier (MatMul + Add + Relu + MatMul); returns its first weight matrix."""
+def make_tiny_onnx(
+    path: Path, features: int = 8, classes: int = 3, seed: int = 0, outlier: float | None = None
+) -> np.ndarray:
+    """A real ONNX classifier (MatMul + Add + Relu + MatMul); returns its first weight matrix.
+
+    ``outlier`` puts one huge weight on input feature 0 of ``fc1``: feed data whose feature 0 is
+    zero and the float model ignores it, but per-tensor int8 weights lose every other weight of
+    the layer to rounding — a hypersensitive layer.
+    """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
     w1 = rng.normal(size=(features, 16)).astype(np.float32)
+    if outlier is not None:
+        w1[0, 0] = outlier
     w2 = rng.normal(size=(16, classes)).astype(np.float32)
     b1 = rng.normal(size=(16,)).astype(np.float32)
     nodes = [

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from edgeconv import versions
 from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.compress import quantize
+from edgeconv.compress.fallback import Judge, quantize_with_fallback
 from edgeconv.fsutil import sha256_file
+from edgeconv.machine import physical_cores
 from edgeconv.targets import TargetProfile
+from edgeconv.verify.metrics import classification_metrics
 
 
 class OnnxRuntimeBackend:
@@ -31,6 +35,10 @@ class OnnxRuntimeBackend:
             "reference": ctx.reference_sha256, "precision": precision, "model_type": ctx.model_type,
             "onnxruntime": versions.of("onnxruntime"), "onnx": versions.of("onnx"),
         }
+        if precision.startswith("int8"):
+            key["fallback"] = ctx.spec.quantize.fallback.model_dump()
+            key["budgets"] = ctx.spec.budgets.model_dump()
+            key["eval"] = ctx.spec.evaluation.model_dump(mode="json")
         if precision == "int8-static":
             key["calibration"] = ctx.calibration_sha256
             key["static"] = ctx.spec.quantize.static.model_dump()
@@ -42,11 +50,8 @@ class OnnxRuntimeBackend:
                 record = quantize.make_fp32(src, dst, ctx.model_type)
             elif precision == "fp16":
                 record = quantize.make_fp16(src, dst, ctx.model_type)
-            elif precision == "int8-dynamic":
-                record = quantize.make_int8_dynamic(src, dst, ctx.model_type)
             else:
-                assert ctx.calibration is not None  # the spec validator requires it for int8-static
-                record = quantize.make_int8_static(src, dst, ctx.calibration, ctx.spec.quantize.static)
+                record = build_int8(ctx, precision, dst)
             return {"file": dst.name, "sha256": sha256_file(dst), "quantization": record.to_dict()}
 
         folder, meta = ctx.stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
@@ -59,10 +64,35 @@ class OnnxRuntimeBackend:
         )
 
 
+def build_int8(ctx: BuildContext, precision: str, dst: Path) -> quantize.QuantRecord:
+    """An int8 artifact, backing off sensitive nodes to float when the accuracy budgets need it."""
+    settings = ctx.spec.quantize
+    with tempfile.TemporaryDirectory() as tmp:
+        graph = Path(tmp) / "float.onnx"
+        fused = quantize.float_graph(precision, ctx.reference_onnx, graph, ctx.model_type)
+
+        def make(path: Path, float_nodes: list[str]) -> quantize.QuantRecord:
+            if precision == "int8-dynamic":
+                return quantize.make_int8_dynamic(graph, path, fused, float_nodes)
+            assert ctx.calibration is not None  # the spec validator requires it for int8-static
+            return quantize.make_int8_static(graph, path, ctx.calibration, settings.static, float_nodes)
+
+        budgets = ctx.spec.budgets
+        if budgets.accuracy_drop is None and budgets.min_agreement is None:
+            return make(dst, [])
+        metric = ctx.spec.evaluation.metric
+        labels = ctx.evaluation.labels
+
+        def score(outputs: Any, truth: Any) -> float:
+            return classification_metrics(outputs, truth, [])[metric]
+
+        judge = Judge(ctx.evaluation, ctx.reference_outputs, score(ctx.reference_outputs, labels), score,
+                      budgets, physical_cores())
+        ranking_feeds = (ctx.calibration or ctx.evaluation).head(settings.fallback.sensitivity_examples)
+        nodes = quantize.candidates(precision, graph, settings.static)
+        return quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes)
+
+
 def threads_for(profile: TargetProfile) -> int:
     """The profile's thread count, else the physical cores (oversubscribing measured 2-3x slower)."""
-    if profile.threads:
-        return profile.threads
-    import psutil
-
-    return psutil.cpu_count(logical=False) or 1
+    return profile.threads or physical_cores()

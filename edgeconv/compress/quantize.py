@@ -46,6 +46,7 @@ class QuantRecord:
     excluded_nodes: list[str] = field(default_factory=list)
     calibration_examples: int | None = None
     float_activation_matmuls: int | None = None  # MatMuls of two activations left in float
+    fallback: dict[str, Any] | None = None  # trials of the accuracy-aware fallback, when it ran
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, [])}
@@ -85,24 +86,60 @@ def make_fp16(src: Path, dst: Path, model_type: str | None) -> QuantRecord:
     return QuantRecord("fp16", fused=fused, weight_type="float16")
 
 
-def make_int8_dynamic(src: Path, dst: Path, model_type: str | None) -> QuantRecord:
+def float_graph(precision: str, src: Path, dst: Path, model_type: str | None) -> bool:
+    """Write the float graph an int8 recipe quantizes (fused for dynamic, pre-processed for static).
+
+    Node names in this graph are the ones ``exclude`` refers to and sensitivity ranks. Returns
+    whether the graph was fused.
+    """
+    if precision == "int8-dynamic":
+        if fuse(src, dst, model_type):
+            return True
+        _copy(src, dst)
+        return False
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    # Symbolic shape inference fails on BERT graphs ("Incomplete symbolic shape inference").
+    quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    return False
+
+
+def candidates(precision: str, graph_path: Path, settings: StaticQuantSpec) -> list[str]:
+    """The nodes the recipe quantizes in ``graph_path`` (before any fallback exclusion)."""
+    import onnx
+    from onnxruntime.quantization.registry import IntegerOpsRegistry
+
+    graph = onnx.load(str(graph_path), load_external_data=False).graph
+    if precision == "int8-dynamic":
+        return [n.name for n in graph.node if n.op_type in IntegerOpsRegistry]
+    kept_float = set(settings.exclude_nodes)
+    if not settings.activation_matmuls:
+        kept_float |= set(activation_matmuls(graph_path))
+    return [
+        n.name for n in graph.node
+        if n.op_type in settings.op_types and n.op_type not in settings.exclude_op_types and n.name not in kept_float
+    ]
+
+
+def make_int8_dynamic(graph: Path, dst: Path, fused: bool, exclude: list[str] | None = None) -> QuantRecord:
+    """``quantize_dynamic`` of the float graph from ``float_graph``; ``exclude`` stays float."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with tempfile.TemporaryDirectory() as tmp:
-        fused_path = Path(tmp) / "fused.onnx"
-        fused = fuse(src, fused_path, model_type)
-        quantize_dynamic(
-            str(fused_path if fused else src), str(dst), weight_type=QuantType.QInt8,
-            # The fused graph has weights whose type ORT's quantizer cannot infer without this.
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
-    return QuantRecord("int8-dynamic", fused=fused, method="dynamic", weight_type="int8", activation_type="uint8")
+    quantize_dynamic(
+        str(graph), str(dst), weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude or []),
+        # The fused graph has weights whose type ORT's quantizer cannot infer without this.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    return QuantRecord("int8-dynamic", fused=fused, method="dynamic", weight_type="int8", activation_type="uint8",
+                       excluded_nodes=list(exclude or []))
 
 
-def make_int8_static(src: Path, dst: Path, calibration: FeedSet, settings: StaticQuantSpec) -> QuantRecord:
+def make_int8_static(
+    graph: Path, dst: Path, calibration: FeedSet, settings: StaticQuantSpec, exclude: list[str] | None = None,
+) -> QuantRecord:
+    """``quantize_static`` (QDQ) of the float graph from ``float_graph``, calibrated on real data."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from edgeconv.compress.calibration import FeedSetReader
 
@@ -111,31 +148,29 @@ def make_int8_static(src: Path, dst: Path, calibration: FeedSet, settings: Stati
         "percentile": CalibrationMethod.Percentile,
     }
     activation = QuantType.QUInt8 if settings.activation_type == "uint8" else QuantType.QInt8
-    with tempfile.TemporaryDirectory() as tmp:
-        prepped = Path(tmp) / "prepped.onnx"
-        # Symbolic shape inference fails on BERT graphs ("Incomplete symbolic shape inference").
-        quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
-        kept_float = [] if settings.activation_matmuls else activation_matmuls(prepped)
-        try:
-            quantize_static(
-                str(prepped), str(dst), FeedSetReader(calibration), quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=settings.op_types, per_channel=settings.per_channel,
-                activation_type=activation, weight_type=QuantType.QInt8,
-                nodes_to_exclude=[*settings.exclude_nodes, *kept_float], calibrate_method=methods[settings.method],
-                extra_options={
-                    "CalibPercentile": settings.percentile,
-                    # Zero-point 0 activations when int8: the form TensorRT's explicit quantization needs.
-                    "ActivationSymmetric": settings.activation_type == "int8",
-                    "CalibTensorRangeSymmetric": settings.activation_type == "int8",
-                },
-            )
-        except ValueError as exc:
-            raise StageError(f"int8-static calibration failed: {exc}",
-                             fix="try quantize.static.method: minmax, or restrict op_types") from exc
+    kept_float = [] if settings.activation_matmuls else activation_matmuls(graph)
+    op_types = [t for t in settings.op_types if t not in settings.exclude_op_types]
+    try:
+        quantize_static(
+            str(graph), str(dst), FeedSetReader(calibration), quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=op_types, per_channel=settings.per_channel,
+            activation_type=activation, weight_type=QuantType.QInt8,
+            nodes_to_exclude=[*settings.exclude_nodes, *kept_float, *(exclude or [])],
+            calibrate_method=methods[settings.method],
+            extra_options={
+                "CalibPercentile": settings.percentile,
+                # Zero-point 0 activations when int8: the form TensorRT's explicit quantization needs.
+                "ActivationSymmetric": settings.activation_type == "int8",
+                "CalibTensorRangeSymmetric": settings.activation_type == "int8",
+            },
+        )
+    except ValueError as exc:
+        raise StageError(f"int8-static calibration failed: {exc}",
+                         fix="try quantize.static.method: minmax, or restrict op_types") from exc
     return QuantRecord(
-        "int8-static", method=settings.method, op_types=list(settings.op_types),
+        "int8-static", method=settings.method, op_types=op_types,
         activation_type=settings.activation_type, weight_type="int8", per_channel=settings.per_channel,
-        excluded_nodes=list(settings.exclude_nodes), calibration_examples=len(calibration),
+        excluded_nodes=[*settings.exclude_nodes, *(exclude or [])], calibration_examples=len(calibration),
         float_activation_matmuls=len(kept_float),
     )
 

@@ -58,7 +58,25 @@ def _details(a: ArtifactResult) -> list[str]:
     )
     lines.append(f"- per class: {per_class}")
     if a.quantization:
-        lines.append("- quantization: " + ", ".join(f"{k}={v}" for k, v in a.quantization.items()))
+        plain = {k: v for k, v in a.quantization.items() if k != "fallback"}
+        lines.append("- quantization: " + ", ".join(f"{k}={v}" for k, v in plain.items()))
+        lines += _fallback(a.quantization.get("fallback"))
     for b in a.budgets:
         lines.append(f"- budget {b.name}: limit {b.limit:g}, value {b.value:.4g}: {'pass' if b.passed else 'FAIL'}")
     return [*lines, ""]
+
+
+def _fallback(fallback: dict | None) -> list[str]:
+    """The accuracy-aware fallback's trials: which nodes stayed float, and what each trial measured."""
+    if not fallback:
+        return []
+    verdict = "met the budgets" if fallback["met_budgets"] else "did NOT meet the budgets (best trial kept)"
+    lines = [f"- quantization fallback: {len(fallback['trials'])} trial(s), trial {fallback['chosen_trial']} "
+             f"kept, {verdict}", "", "  | trial | nodes kept float | accuracy | agreement | p50 ms | passed |",
+             "  |---|---|---|---|---|---|"]
+    for i, t in enumerate(fallback["trials"]):
+        nodes = ", ".join(f"`{n}`" for n in t["float_nodes"][:6]) + (" …" if len(t["float_nodes"]) > 6 else "")
+        lines.append(f"  | {i} | {len(t['float_nodes'])}: {nodes or '–'} | {t['accuracy']:.4f} | "
+                     f"{t['agreement']:.4f} | {t['p50_ms']:.2f} | {'yes' if t['passed'] else 'no'} |")
+    return [*lines, ""]
+

@@ -1,0 +1,127 @@
+"""Accuracy-aware int8: return the most sensitive nodes to float until the accuracy budgets hold.
+
+Trial 0 quantizes everything the recipe covers. If it misses ``budgets.accuracy_drop`` or
+``budgets.min_agreement`` on the labelled evaluation set, the quantized nodes are ranked by the
+error each adds (``sensitivity.rank_nodes``) and the top k are kept in float, k = 1, 2, 4, …
+until a trial passes; the remaining trials bisect between the last failing and the first passing
+k for the smallest float set. The number of trials is bounded (``quantize.fallback.max_trials``).
+The kept artifact is the passing trial with the fewest float nodes, else the most accurate one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeconv.compress.quantize import QuantRecord
+from edgeconv.compress.sensitivity import rank_nodes
+from edgeconv.data.feeds import FeedSet
+from edgeconv.spec import Budgets, FallbackSpec
+
+Quantize = Callable[[Path, list[str]], QuantRecord]  # (destination, nodes kept in float) -> record
+
+
+@dataclass
+class Trial:
+    float_nodes: list[str]
+    accuracy: float
+    agreement: float
+    p50_ms: float
+    passed: bool
+
+
+@dataclass
+class Judge:
+    """Scores a candidate model against the reference on the evaluation set, in this process."""
+
+    evaluation: FeedSet
+    reference_outputs: np.ndarray
+    reference_score: float
+    metric: Callable[[np.ndarray, np.ndarray], float]
+    budgets: Budgets
+    threads: int
+
+    def __call__(self, model: Path) -> tuple[float, float, float]:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        outputs = np.concatenate([session.run(None, b)[0] for b in self.evaluation.batches(1)])
+        assert self.evaluation.labels is not None
+        score = self.metric(outputs, self.evaluation.labels)
+        agreement = float(np.mean(outputs.argmax(-1) == self.reference_outputs.argmax(-1)))
+        example = self.evaluation.example(0)
+        timings = []
+        for i in range(40):
+            start = time.perf_counter()
+            session.run(None, example)
+            if i >= 10:  # the first calls warm up
+                timings.append(time.perf_counter() - start)
+        return score, agreement, float(np.median(timings) * 1e3)
+
+    def passes(self, score: float, agreement: float) -> bool:
+        drop_ok = self.budgets.accuracy_drop is None or self.reference_score - score <= self.budgets.accuracy_drop
+        agree_ok = self.budgets.min_agreement is None or agreement >= self.budgets.min_agreement
+        return drop_ok and agree_ok
+
+
+def quantize_with_fallback(
+    quantize: Quantize, float_graph: Path, dst: Path, judge: Judge, sensitivity_feeds: FeedSet,
+    settings: FallbackSpec, nodes: list[str],
+) -> QuantRecord:
+    """Write the chosen artifact to ``dst``; its record carries every trial and the ranking used."""
+    work = dst.parent / ".trials"
+    work.mkdir(exist_ok=True)
+    trials: list[tuple[Trial, Path, QuantRecord]] = []
+
+    def attempt(float_nodes: list[str]) -> Trial:
+        path = work / f"trial{len(trials)}.onnx"
+        record = quantize(path, float_nodes)
+        score, agreement, p50 = judge(path)
+        trial = Trial(float_nodes, score, agreement, p50, judge.passes(score, agreement))
+        trials.append((trial, path, record))
+        return trial
+
+    ranking: list[dict[str, Any]] = []
+    first = attempt([])
+    if not first.passed and settings.enabled and settings.max_trials > 1 and nodes:
+        ranked = rank_nodes(float_graph, trials[0][1], nodes, sensitivity_feeds)
+        ranking = [asdict(r) for r in ranked[:20]]
+        order = [r.name for r in ranked]
+        _search(order, attempt, settings.max_trials - 1)
+    passing = [t for t in trials if t[0].passed]
+    best = min(passing, key=lambda t: len(t[0].float_nodes)) if passing else max(trials, key=lambda t: t[0].accuracy)
+    trial, path, record = best
+    shutil.move(str(path), str(dst))
+    shutil.rmtree(work, ignore_errors=True)
+    record.fallback = {
+        "trials": [asdict(t[0]) for t in trials], "chosen_trial": trials.index(best),
+        "met_budgets": trial.passed, "sensitivity_top": ranking,
+    }
+    return record
+
+
+def _search(order: list[str], attempt: Callable[[list[str]], Trial], budget: int) -> None:
+    """Doubling k until a trial passes, then bisection for the smallest passing k, within ``budget``."""
+    low, k, high = 0, 1, None  # low: largest k known to fail; high: smallest k known to pass
+    while budget > 0 and high is None and low < len(order):
+        k = min(k, len(order))
+        budget -= 1
+        if attempt(order[:k]).passed:
+            high = k
+        else:
+            low, k = k, k * 2
+    while budget > 0 and high is not None and high - low > 1:
+        mid = (low + high) // 2
+        budget -= 1
+        if attempt(order[:mid]).passed:
+            high = mid
+        else:
+            low = mid
