@@ -20,7 +20,7 @@ from edgeconv.fsutil import sha256_file, sha256_json
 from edgeconv.machine import physical_cores
 from edgeconv.modelio import ModelIO, describe_model
 from edgeconv.results import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, BuildResult
-from edgeconv.spec import Spec, TargetRef
+from edgeconv.spec import AUTO, Spec, TargetRef
 from edgeconv.stages import Stages
 from edgeconv.targets import TargetProfile, get_profile
 from edgeconv.verify.budgets import check_budgets
@@ -173,7 +173,33 @@ def build(
     artifacts = [
         _build_one(session, profile, precision) for profile, precisions in selected for precision in precisions
     ]
-    return _result(spec, out, session, artifacts)
+    result = _result(spec, out, session, artifacts)
+    result.selections = [
+        choose_precision(profile.name, [a for a in artifacts if a.target == profile.name])
+        for profile, _ in selected if profile.name in _auto_targets(spec, targets)
+    ]
+    return result
+
+
+def _auto_targets(spec: Spec, names: list[str] | None) -> set[str]:
+    return {t.name for t in spec.targets if AUTO in (t.precisions or []) and (not names or t.name in names)}
+
+
+def choose_precision(target: str, artifacts: list[ArtifactResult]) -> dict[str, Any]:
+    """``precision: auto``: the fastest artifact (p50) that met every budget, and why it won."""
+    passing = [a for a in artifacts if a.status == PASSED and a.measurement is not None]
+    if not passing:
+        return {"target": target, "precision": None,
+                "reason": "no precision met every budget; see the failed budgets of each artifact"}
+    best = min(passing, key=lambda a: a.measurement.latency_ms["p50"])  # type: ignore[union-attr]
+    best.extra["selected"] = True
+    others = ", ".join(
+        f"{a.precision} {a.measurement.latency_ms['p50']:.2f} ms" if a.measurement else f"{a.precision} {a.status}"
+        for a in artifacts if a is not best
+    )
+    return {"target": target, "precision": best.precision, "path": best.path,
+            "reason": f"fastest that met every budget: p50 {best.measurement.latency_ms['p50']:.2f} ms "  # type: ignore[union-attr]
+                      f"(others: {others or 'none'})"}
 
 
 def _result(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactResult]) -> BuildResult:
@@ -282,3 +308,29 @@ def verify_artifact(
     built = BuiltArtifact(Path(artifact).resolve())
     result = _measure_built(session, profile, precision, built, backend.runner_spec(built, profile))
     return _result(spec, out, session, [result])
+
+
+def sensitivity(spec: Spec, precision: str, out: Path | None = None, on_event: Event | None = None) -> list[Any]:
+    """Rank the nodes an int8 recipe quantizes by the error each adds (for `edgeconv quantize --sensitivity`)."""
+    import tempfile
+
+    from edgeconv.compress import quantize
+    from edgeconv.compress.sensitivity import rank_nodes
+
+    if precision not in ("int8-dynamic", "int8-static"):
+        raise SpecError(f"sensitivity ranks int8 nodes, not {precision}", fix="use int8-dynamic or int8-static")
+    prepared = prepare(spec)
+    if precision == "int8-static" and prepared.calibration is None:
+        raise SpecError("int8-static needs a calibration set: add calibration.path")
+    reference_path, _ = export_reference(spec, prepared, Stages(Path(out or spec.output), on_event=on_event))
+    settings = spec.quantize
+    feeds = (prepared.calibration or prepared.evaluation).head(settings.fallback.sensitivity_examples)
+    with tempfile.TemporaryDirectory() as tmp:
+        graph, quantized = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
+        fused = quantize.float_graph(precision, reference_path, graph, prepared.io.model_type)
+        if precision == "int8-dynamic":
+            quantize.make_int8_dynamic(graph, quantized, fused)
+        else:
+            assert prepared.calibration is not None
+            quantize.make_int8_static(graph, quantized, prepared.calibration, settings.static)
+        return rank_nodes(graph, quantized, quantize.candidates(precision, graph, settings.static), feeds)

@@ -98,6 +98,8 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], overrides: tup
         stdout.print(results_table(result))
         for a, b in result.failed_budgets:
             stdout.print(f"[red]budget failed[/] {a.label}: {b.name} {b.shortfall}")
+        for choice in result.selections:
+            stdout.print(f"[bold]auto[/] {choice['target']}: {choice['precision'] or 'none'}: {choice['reason']}")
         stdout.print(f"reports: {paths['json']}  {paths['markdown']}  {paths['junit']}")
     sys.exit(int(exit_code_of(result)))
 
@@ -156,6 +158,49 @@ def verify(spec: Path, artifact: Path, target: str, precision: str, out: Path | 
     else:
         stdout.print(results_table(result))
     sys.exit(int(exit_code_of(result)))
+
+
+@main.command()
+@spec_argument
+@click.option("--precision", type=click.Choice(["int8-dynamic", "int8-static"]), default="int8-static",
+              show_default=True)
+@click.option("--sensitivity", is_flag=True, help="Rank the quantized nodes by the error each adds; build nothing.")
+@click.option("--top", default=15, show_default=True, help="How many nodes to show.")
+@out_option
+@set_option
+@json_option
+@click.pass_context
+def quantize(ctx: click.Context, spec: Path, precision: str, sensitivity: bool, top: int, out: Path | None,
+             overrides: tuple[str, ...], as_json: bool) -> None:
+    """Quantize SPEC's model; with --sensitivity, print its most quantization-sensitive nodes instead."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from edgeconv.api import sensitivity as rank
+    from edgeconv.progress import StageProgress
+
+    if not sensitivity:
+        ctx.invoke(build, spec=spec, out=out, targets=(), overrides=(*overrides, _only(precision)), no_cache=False,
+                   as_json=as_json)
+        return
+    loaded = _load(spec, overrides)
+    with StageProgress(stderr) as progress:
+        ranking = rank(loaded, precision, out, on_event=progress.event)[:top]
+    if as_json:
+        click.echo(json.dumps([asdict(r) for r in ranking]))
+        return
+    table = Table(title=f"most sensitive nodes ({precision}): relative output error each adds", title_justify="left")
+    for column in ("#", "node", "op", "error added", "output error"):
+        table.add_column(column, justify="right" if column in ("#", "error added", "output error") else "left")
+    for i, r in enumerate(ranking, start=1):
+        table.add_row(str(i), r.name, r.op_type, f"{r.score:.4f}", f"{r.output_error:.4f}")
+    stdout.print(table)
+
+
+def _only(precision: str) -> str:
+    """A --set override limiting the spec's first target to one precision."""
+    return f"targets.0.precisions=[{precision}]"
 
 
 @main.command()

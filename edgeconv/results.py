@@ -78,6 +78,7 @@ class BuildResult:
     export: dict[str, Any]
     manifest: dict[str, Any]
     evaluation: dict[str, Any]
+    selections: list[dict[str, Any]] = field(default_factory=list)  # `precision: auto` choices
 
     @property
     def passed(self) -> bool:
@@ -92,7 +93,7 @@ class BuildResult:
             "name": self.spec_name, "passed": self.passed,
             "reference": self.reference.to_dict(),
             "artifacts": [a.to_dict() for a in self.artifacts],
-            "export": self.export, "evaluation": self.evaluation,
+            "export": self.export, "evaluation": self.evaluation, "selections": self.selections,
             "versions": self.manifest.get("versions", {}), "spec_sha256": self.manifest.get("spec_sha256"),
         }
 

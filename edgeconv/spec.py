@@ -17,6 +17,7 @@ from edgeconv.spec_errors import describe_validation_error
 
 Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static"]
 PRECISIONS: tuple[str, ...] = Precision.__args__  # type: ignore[attr-defined]
+AUTO = "auto"  # in a target's precisions: build every precision, pick the fastest that meets every budget
 
 
 class StrictModel(BaseModel):
@@ -128,7 +129,7 @@ class TargetRef(StrictModel):
     """A target profile by name, with per-build choices layered on top."""
 
     name: str
-    precisions: list[Precision] | None = None
+    precisions: list[Precision | Literal["auto"]] | None = None
     required: bool = False
     threads: int | None = Field(None, gt=0)
 

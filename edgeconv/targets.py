@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeconv.errors import SpecError
-from edgeconv.spec import Precision, TargetRef
+from edgeconv.spec import AUTO, Precision, TargetRef
 from edgeconv.spec_errors import describe_validation_error
 
 
@@ -28,7 +28,13 @@ class TargetProfile(BaseModel):
     required: bool = False
 
     def for_build(self, ref: TargetRef) -> tuple[TargetProfile, list[str]]:
-        """This profile with the spec's per-build choices applied, and the precisions to build."""
+        """This profile with the spec's per-build choices applied, and the precisions to build.
+
+        ``auto`` expands to every precision the profile builds (the build then picks one).
+        """
+        if AUTO in (ref.precisions or []):
+            profile = self.model_copy(update={"required": ref.required, "threads": ref.threads or self.threads})
+            return profile, list(self.precisions)
         unsupported = [p for p in ref.precisions or [] if p not in self.precisions]
         if unsupported:
             raise SpecError(

@@ -146,3 +146,15 @@ def test_version() -> None:
 @pytest.mark.parametrize("command", ["build", "export", "targets", "doctor", "verify"])
 def test_every_command_has_help(command: str) -> None:
     assert run(command, "--help")[0] == 0
+
+
+def test_precision_auto_picks_the_fastest_passing_artifact(tiny_project: Path) -> None:
+    code, out, _ = run("build", str(tiny_project / "edgeconv.yaml"), "--set", "targets.0.precisions=[auto]")
+    assert code == 0
+    report = json.loads((tiny_project / "out" / "report.json").read_text())
+    assert {a["precision"] for a in report["artifacts"]} == {"fp32", "fp16", "int8-dynamic", "int8-static"}
+    (choice,) = report["selections"]
+    passing = [a for a in report["artifacts"] if a["status"] == "passed"]
+    fastest = min(passing, key=lambda a: a["latency_ms"]["p50"])
+    assert choice["precision"] == fastest["precision"] and fastest.get("selected") is True
+    assert "fastest that met every budget" in choice["reason"] and "auto" in out

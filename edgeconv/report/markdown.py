@@ -19,6 +19,10 @@ def render_markdown(result: BuildResult) -> str:
         lines += ["## Failed budgets", ""]
         lines += [f"- `{a.label}`: **{b.name}** (limit {b.limit:g}): {b.shortfall}" for a, b in failed]
         lines.append("")
+    if result.selections:
+        lines += ["## Chosen precision (`auto`)", ""]
+        lines += [f"- `{s['target']}`: **{s['precision'] or 'none'}**: {s['reason']}" for s in result.selections]
+        lines.append("")
     problems = [a for a in result.artifacts if a.status in ("error", "skipped")]
     if problems:
         lines += ["## Not verified", ""] + [f"- `{a.label}` {a.status}: {a.reason}" for a in problems] + [""]
