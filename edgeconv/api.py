@@ -14,11 +14,10 @@ import numpy as np
 
 from edgeconv import versions
 from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backend
-from edgeconv.data import FeedSet, make_feeds
 from edgeconv.errors import RuntimeUnavailable, SpecError, StageError
 from edgeconv.fsutil import sha256_file, sha256_json
 from edgeconv.machine import physical_cores
-from edgeconv.modelio import ModelIO, describe_model
+from edgeconv.prepare import Prepared, prepare
 from edgeconv.results import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, BuildResult
 from edgeconv.spec import AUTO, Spec, TargetRef
 from edgeconv.stages import Stages
@@ -30,17 +29,6 @@ Event = Callable[[str, str], None]
 REFERENCE_RUNNER = "edgeconv.backends.onnxruntime:OnnxRuntimeRunner"
 
 
-@dataclass
-class Prepared:
-    """The model's description and its data, checked: everything before the first heavy stage."""
-
-    io: ModelIO
-    evaluation: FeedSet
-    calibration: FeedSet | None
-    eval_sha256: str
-    calib_sha256: str | None
-
-
 def select_targets(spec: Spec, names: list[str] | None) -> list[tuple[TargetProfile, list[str]]]:
     """The (profile, precisions) pairs to build; unknown names fail here, before any work."""
     refs = spec.targets
@@ -48,34 +36,6 @@ def select_targets(spec: Spec, names: list[str] | None) -> list[tuple[TargetProf
         by_name = {t.name: t for t in spec.targets}
         refs = [by_name.get(n, TargetRef(name=n)) for n in names]
     return [get_profile(ref.name).for_build(ref) for ref in refs]
-
-
-def feeds_sha256(feeds: FeedSet) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name in sorted(feeds.inputs):
-        digest.update(name.encode())
-        digest.update(np.ascontiguousarray(feeds.inputs[name]).tobytes())
-    if feeds.labels is not None:
-        digest.update(feeds.labels.tobytes())
-    return digest.hexdigest()
-
-
-def prepare(spec: Spec) -> Prepared:
-    """Describe the model and make the evaluation and calibration feeds (fails fast on bad data)."""
-    io = describe_model(spec.model)
-    evaluation = make_feeds(spec.evaluation, "evaluation", io.inputs, io.labels, spec.text_for(spec.evaluation),
-                            io.preprocessor)
-    if evaluation.labels is None:
-        raise SpecError(f"the evaluation set '{spec.evaluation.path.name}' has no labels "
-                        f"(no field '{spec.evaluation.label_field}')", fix="set evaluation.label_field")
-    calibration = None
-    if spec.calibration is not None:
-        calibration = make_feeds(spec.calibration, "calibration", io.inputs, io.labels,
-                                 spec.text_for(spec.calibration), io.preprocessor)
-    return Prepared(io, evaluation, calibration, feeds_sha256(evaluation),
-                    feeds_sha256(calibration) if calibration else None)
 
 
 def export_reference(spec: Spec, prepared: Prepared, stages: Stages) -> tuple[Path, dict[str, Any]]:

@@ -40,6 +40,17 @@ class TextPreprocess(StrictModel):
     truncation: bool = True
 
 
+class ImagePreprocess(StrictModel):
+    """How an image becomes pixel values, for models without an image processor config (else that config rules)."""
+
+    resize: int | list[int] = Field(256, description="shorter side, or [height, width]")
+    crop: list[int] | None = Field(default_factory=lambda: [224, 224], description="center crop [height, width]")
+    mean: list[float] = Field(default_factory=lambda: [0.485, 0.456, 0.406])
+    std: list[float] = Field(default_factory=lambda: [0.229, 0.224, 0.225])
+    rescale: float = Field(1 / 255, gt=0, description="multiplies pixel values before mean/std")
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
+
+
 class ModelSpec(StrictModel):
     source: Literal["hf", "torch", "onnx"] | None = Field(
         None, description="inferred from path: .onnx -> onnx, .pt2/.pt/.ts -> torch, else hf"
@@ -53,6 +64,7 @@ class ModelSpec(StrictModel):
     inputs: list[TensorDecl] | None = None
     labels: list[str] | None = None
     text: TextPreprocess = Field(default_factory=TextPreprocess)
+    image: ImagePreprocess | None = Field(None, description="explicit image preprocessing (default: the processor's)")
 
     @model_validator(mode="after")
     def _infer_source(self) -> ModelSpec:
@@ -65,24 +77,33 @@ class ModelSpec(StrictModel):
 
 
 class DatasetSpec(StrictModel):
-    """A labelled or unlabelled set of examples: JSONL/CSV text or .npz tensors."""
+    """A set of examples: JSONL/CSV text, a folder of images (one sub-folder per class), or tensors."""
 
     path: Path
-    format: Literal["jsonl", "csv", "npz"] | None = Field(None, description="inferred from the file suffix")
+    format: Literal["jsonl", "csv", "npz", "npy", "images"] | None = Field(
+        None, description="inferred: the file suffix, or images for a folder"
+    )
     count: int | None = Field(None, gt=0, description="use at most this many examples")
     seed: int = 0
+    stratify_by: Literal["label"] | None = Field(None, description="keep the label proportions in the subset")
     text_field: str = "text"
     text_pair_field: str | None = None
     label_field: str | None = "label"
     text: TextPreprocess | None = Field(None, description="overrides model.text for this set")
+    image: ImagePreprocess | None = Field(None, description="overrides model.image for this set")
 
     @model_validator(mode="after")
     def _infer_format(self) -> DatasetSpec:
         if self.format is None:
             suffix = self.path.suffix.lower().lstrip(".")
-            if suffix not in {"jsonl", "csv", "npz"}:
-                raise ValueError(f"cannot tell the format of '{self.path.name}'; set format: jsonl, csv or npz")
-            self.format = suffix  # type: ignore[assignment]
+            if suffix in {"jsonl", "csv", "npz", "npy"}:
+                self.format = suffix  # type: ignore[assignment]
+            elif not suffix:
+                self.format = "images"
+            else:
+                raise ValueError(
+                    f"cannot tell the format of '{self.path.name}'; set format: jsonl, csv, npz, npy or images"
+                )
         return self
 
 
@@ -184,6 +205,10 @@ class Spec(StrictModel):
     def text_for(self, dataset: DatasetSpec) -> TextPreprocess:
         """The effective text preprocessing of a data set (its own override, else the model's)."""
         return dataset.text or self.model.text
+
+    def image_for(self, dataset: DatasetSpec) -> ImagePreprocess | None:
+        """The effective explicit image preprocessing of a data set (None: the model's processor)."""
+        return dataset.image or self.model.image
 
 
 def resolve_paths(spec: Spec, base: Path) -> Spec:

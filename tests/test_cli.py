@@ -158,3 +158,10 @@ def test_precision_auto_picks_the_fastest_passing_artifact(tiny_project: Path) -
     fastest = min(passing, key=lambda a: a["latency_ms"]["p50"])
     assert choice["precision"] == fastest["precision"] and fastest.get("selected") is True
     assert "fastest that met every budget" in choice["reason"] and "auto" in out
+
+
+def test_calibration_preprocessed_unlike_evaluation_is_refused(tmp_path: Path) -> None:
+    code, _, err = run("build", str(SAMPLE_SPEC), "--out", str(tmp_path / "out"),
+                       "--set", "calibration.text={max_length: 128}")
+    assert_clean_failure(tmp_path, code, err, "preprocessed differently", "max_length is 128 for calibration",
+                         "64 for evaluation")

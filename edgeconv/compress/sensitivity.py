@@ -28,16 +28,35 @@ class NodeSensitivity:
     output_error: float  # relative error of its output against the float graph
 
 
+FLOAT_TYPES = (1, 10)  # onnx.TensorProto.FLOAT, FLOAT16
+
+
+def _float_tensors(model: Path) -> tuple[set[str], set[str]]:
+    """(float tensors, tensors of a known other type) after ONNX shape inference."""
+    import onnx
+
+    proto = onnx.shape_inference.infer_shapes(onnx.load(str(model), load_external_data=False))
+    infos = [*proto.graph.value_info, *proto.graph.input, *proto.graph.output]
+    floats = {v.name for v in infos if v.type.tensor_type.elem_type in FLOAT_TYPES}
+    others = {v.name for v in infos if v.type.tensor_type.elem_type not in (0, *FLOAT_TYPES)}
+    return floats, others
+
+
 def _exposed_session(model: Path, tensors: set[str], folder: Path) -> tuple[object, list[str]]:
-    """An ORT session of ``model`` whose outputs include every tensor of ``tensors`` it produces."""
+    """An ORT session of ``model`` whose outputs include every float tensor of ``tensors`` it produces.
+
+    A tensor whose type shape inference cannot tell (outputs of contrib ops) is exposed as float
+    only when ``tensors`` was already filtered to float tensors of the other graph.
+    """
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
     proto = onnx.load(str(model))
+    _, others = _float_tensors(model)
     produced = {t for n in proto.graph.node for t in n.output}
     present = {o.name for o in proto.graph.output}
-    for name in sorted((tensors & produced) - present):
+    for name in sorted((tensors & produced) - present - others):
         proto.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
     exposed = folder / f"{model.stem}.exposed.onnx"
     onnx.save(proto, str(exposed))
@@ -51,7 +70,10 @@ def rank_nodes(float_graph: Path, quantized: Path, nodes: list[str], feeds: Feed
 
     graph = onnx.load(str(float_graph), load_external_data=False).graph
     by_name = {n.name: n for n in graph.node if n.name in set(nodes)}
-    tensors = {t for n in by_name.values() for t in (*n.input, *n.output)}
+    floats, others = _float_tensors(float_graph)
+    # Inputs must be known floats (token ids are not); outputs of contrib ops may be untyped.
+    tensors = {t for n in by_name.values() for t in n.input if t in floats}
+    tensors |= {t for n in by_name.values() for t in n.output if t not in others}
     with tempfile.TemporaryDirectory() as tmp:
         float_session, float_names = _exposed_session(float_graph, tensors, Path(tmp))
         quant_session, quant_names = _exposed_session(quantized, tensors, Path(tmp))

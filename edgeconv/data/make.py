@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 
 from edgeconv.data.feeds import LABELS_KEY, FeedSet
+from edgeconv.data.images import SUFFIXES, list_images, load_pixels
 from edgeconv.data.labels import encode_labels
 from edgeconv.data.records import field_values, iter_records, select
 from edgeconv.errors import DataError
 from edgeconv.models.tasks import TensorInfo
-from edgeconv.spec import DatasetSpec, TextPreprocess
+from edgeconv.spec import DatasetSpec, ImagePreprocess, TextPreprocess
 
 
 def make_feeds(
@@ -21,10 +22,22 @@ def make_feeds(
     inputs: list[TensorInfo],
     labels: list[str],
     text: TextPreprocess,
-    tokenizer: Any = None,
+    preprocessor: Any = None,
+    image: ImagePreprocess | None = None,
 ) -> FeedSet:
-    """Read ``ds`` and make feeds for ``inputs``; ``role`` ('calibration', 'evaluation') names it in errors."""
-    feeds = _from_npz(ds, labels) if ds.format == "npz" else _from_text(ds, role, inputs, labels, text, tokenizer)
+    """Read ``ds`` and make feeds for ``inputs``; ``role`` ('calibration', 'evaluation') names it in errors.
+
+    ``preprocessor`` is the model's tokenizer or image processor; ``image`` an explicit image
+    preprocessing that replaces the processor's.
+    """
+    if ds.format == "npz":
+        feeds = _from_npz(ds, labels)
+    elif ds.format == "npy":
+        feeds = _from_npy(ds, inputs)
+    elif ds.format == "images":
+        feeds = _from_images(ds, role, inputs, labels, preprocessor, image)
+    else:
+        feeds = _from_text(ds, role, inputs, labels, text, preprocessor)
     if len(feeds) == 0:
         raise DataError(f"the {role} set '{ds.path.name}' is empty", fix="give it at least one example")
     check_feeds(feeds, inputs, ds.path)
@@ -37,7 +50,8 @@ def _from_text(
     if tokenizer is None:
         raise DataError(f"the {role} set '{ds.path.name}' is text but the model has no tokenizer",
                         fix="set model.preprocessor to a folder with the tokenizer, or give .npz feeds")
-    records = select(iter_records(ds.path, ds.format or "jsonl"), ds.count, ds.seed)
+    stratify = ds.label_field if ds.stratify_by == "label" else None
+    records = select(lambda: iter_records(ds.path, ds.format or "jsonl"), ds.count, ds.seed, stratify)
     if not records:
         raise DataError(f"the {role} set '{ds.path.name}' is empty", fix="give it at least one example")
     texts = [str(t) for t in field_values(records, ds.text_field, ds.path)]
@@ -52,6 +66,42 @@ def _from_text(
     if ds.label_field and all(ds.label_field in r for r in records):
         label_array = encode_labels(field_values(records, ds.label_field, ds.path), labels, ds.path)
     return FeedSet(feeds, label_array)
+
+
+def _from_images(
+    ds: DatasetSpec, role: str, inputs: list[TensorInfo], labels: list[str], processor: Any,
+    image: ImagePreprocess | None,
+) -> FeedSet:
+    if len(inputs) != 1:
+        raise DataError(f"the {role} set is images but the model takes {len(inputs)} inputs",
+                        fix="give .npz feeds named after the model's inputs")
+    stratify = "label" if ds.stratify_by == "label" else None
+    records = select(lambda: iter(list_images(ds.path)), ds.count, ds.seed, stratify)
+    if not records:
+        raise DataError(f"the {role} set '{ds.path.name}' holds no images ({', '.join(sorted(SUFFIXES))})")
+    pixels = load_pixels(records, processor, image)
+    has_labels = all("label" in r for r in records)
+    label_array = encode_labels([r["label"] for r in records], labels, ds.path) if has_labels else None
+    return FeedSet({inputs[0].name: pixels}, label_array)
+
+
+def _from_npy(ds: DatasetSpec, inputs: list[TensorInfo]) -> FeedSet:
+    if len(inputs) != 1:
+        raise DataError(f"'{ds.path.name}' holds one array but the model takes {len(inputs)} inputs",
+                        fix="give an .npz with one array per input, named after it")
+    try:
+        array = np.load(ds.path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"'{ds.path.name}' is not a readable .npy file ({exc})") from exc
+    feeds = FeedSet({inputs[0].name: array})
+    return _subset(feeds, ds) if ds.count is not None and ds.count < len(feeds) else feeds
+
+
+def _subset(feeds: FeedSet, ds: DatasetSpec) -> FeedSet:
+    assert ds.count is not None
+    order = np.sort(np.random.default_rng(ds.seed).choice(len(feeds), ds.count, replace=False))
+    labels = None if feeds.labels is None else feeds.labels[order]
+    return FeedSet({k: v[order] for k, v in feeds.inputs.items()}, labels)
 
 
 def _from_npz(ds: DatasetSpec, labels: list[str]) -> FeedSet:
@@ -71,11 +121,7 @@ def _from_npz(ds: DatasetSpec, labels: list[str]) -> FeedSet:
     if len(set(sizes.values())) > 1:
         raise DataError(f"'{ds.path.name}': arrays hold different numbers of examples {sizes}")
     feeds = FeedSet(arrays, None if raw_labels is None else encode_labels(list(raw_labels), labels, ds.path))
-    if ds.count is not None and ds.count < len(feeds):
-        order = np.sort(np.random.default_rng(ds.seed).choice(len(feeds), ds.count, replace=False))
-        feeds = FeedSet({k: v[order] for k, v in feeds.inputs.items()},
-                        None if feeds.labels is None else feeds.labels[order])
-    return feeds
+    return _subset(feeds, ds) if ds.count is not None and ds.count < len(feeds) else feeds
 
 
 def _dtype(inputs: list[TensorInfo], name: str) -> str:

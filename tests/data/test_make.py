@@ -59,12 +59,22 @@ def test_csv_reader(tmp_path: Path) -> None:
 
 def test_count_and_seed_select_the_same_subset_every_time(tmp_path: Path) -> None:
     rows = [{"i": i} for i in range(1000)]
-    first = select(iter(rows), 50, seed=3)
-    assert first == select(iter(rows), 50, seed=3)
-    assert first != select(iter(rows), 50, seed=4)
+    first = select(lambda: iter(rows), 50, seed=3)
+    assert first == select(lambda: iter(rows), 50, seed=3)
+    assert first != select(lambda: iter(rows), 50, seed=4)
     assert [r["i"] for r in first] == sorted(r["i"] for r in first)
     assert len({r["i"] for r in first}) == 50
-    assert select(iter(rows), None, seed=0) == rows
+    assert select(lambda: iter(rows), None, seed=0) == rows
+
+
+def test_stratified_subset_keeps_label_proportions() -> None:
+    rows = [{"i": i, "label": "rare" if i % 10 == 0 else "common"} for i in range(1000)]
+    chosen = select(lambda: iter(rows), 50, seed=0, stratify_field="label")
+    assert len(chosen) == 50
+    assert sum(r["label"] == "rare" for r in chosen) == 5
+    assert chosen == select(lambda: iter(rows), 50, seed=0, stratify_field="label")
+    plain = [select(lambda: iter(rows), 50, seed=s) for s in range(20)]
+    assert any(sum(r["label"] == "rare" for r in p) != 5 for p in plain)  # unstratified drifts
 
 
 def test_unknown_label_is_refused(tmp_path: Path) -> None:

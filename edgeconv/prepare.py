@@ -1,0 +1,81 @@
+"""Everything before the first heavy stage: the model's description and its checked data.
+
+Bad data fails here, before anything is written (exit 2, nothing left behind).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeconv.data import FeedSet, make_feeds
+from edgeconv.errors import DataError, SpecError
+from edgeconv.modelio import ModelIO, describe_model
+from edgeconv.spec import DatasetSpec, Spec
+
+TEXT_FORMATS = ("jsonl", "csv")
+
+
+@dataclass
+class Prepared:
+    """The model's description and its data, checked: everything before the first heavy stage."""
+
+    io: ModelIO
+    evaluation: FeedSet
+    calibration: FeedSet | None
+    eval_sha256: str
+    calib_sha256: str | None
+
+
+def feeds_sha256(feeds: FeedSet) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(feeds.inputs):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(feeds.inputs[name]).tobytes())
+    if feeds.labels is not None:
+        digest.update(feeds.labels.tobytes())
+    return digest.hexdigest()
+
+
+def prepare(spec: Spec) -> Prepared:
+    """Describe the model and make the evaluation and calibration feeds (fails fast on bad data)."""
+    io = describe_model(spec.model)
+
+    def feeds(ds: DatasetSpec, role: str) -> FeedSet:
+        return make_feeds(ds, role, io.inputs, io.labels, spec.text_for(ds), io.preprocessor, spec.image_for(ds))
+
+    evaluation = feeds(spec.evaluation, "evaluation")
+    if evaluation.labels is None:
+        raise SpecError(f"the evaluation set '{spec.evaluation.path.name}' has no labels "
+                        f"(no field '{spec.evaluation.label_field}')", fix="set evaluation.label_field")
+    calibration = None
+    if spec.calibration is not None:
+        check_same_preprocessing(spec, spec.calibration, spec.evaluation)
+        calibration = feeds(spec.calibration, "calibration")
+    return Prepared(io, evaluation, calibration, feeds_sha256(evaluation),
+                    feeds_sha256(calibration) if calibration else None)
+
+
+def check_same_preprocessing(spec: Spec, calibration: DatasetSpec, evaluation: DatasetSpec) -> None:
+    """Calibrating on inputs preprocessed unlike the real ones gives scales for the wrong data."""
+    pairs = []
+    if calibration.format in TEXT_FORMATS and evaluation.format in TEXT_FORMATS:
+        pairs.append((spec.text_for(calibration), spec.text_for(evaluation)))
+        if bool(calibration.text_pair_field) != bool(evaluation.text_pair_field):
+            raise DataError("one of the calibration and evaluation sets has text pairs (text_pair_field) and the "
+                            "other does not", fix="give both sets the same inputs")
+    if calibration.format == "images" and evaluation.format == "images":
+        pairs.append((spec.image_for(calibration), spec.image_for(evaluation)))
+    for calib, evaluate in pairs:
+        calib_values = calib.model_dump() if calib else {"source": "the model's image processor"}
+        eval_values = evaluate.model_dump() if evaluate else {"source": "the model's image processor"}
+        differing = [k for k in calib_values if calib_values.get(k) != eval_values.get(k)]
+        if differing or calib_values.keys() != eval_values.keys():
+            key = differing[0] if differing else "source"
+            raise DataError(
+                f"the calibration set is preprocessed differently from the evaluation set: {key} is "
+                f"{calib_values.get(key)!r} for calibration and {eval_values.get(key)!r} for evaluation",
+                fix="remove the per-set override, or make both sets use the same preprocessing",
+            )
