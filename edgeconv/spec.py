@@ -153,6 +153,7 @@ class TargetRef(StrictModel):
     precisions: list[Precision | Literal["auto"]] | None = None
     required: bool = False
     threads: int | None = Field(None, gt=0)
+    quantize: dict[str, Any] | None = Field(None, description="quantize settings for this target only")
 
     @field_validator("precisions")
     @classmethod

@@ -5,12 +5,13 @@ from __future__ import annotations
 import difflib
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeconv.errors import SpecError
-from edgeconv.spec import AUTO, Precision, TargetRef
+from edgeconv.spec import AUTO, Precision, QuantizeSpec, TargetRef
 from edgeconv.spec_errors import describe_validation_error
 
 
@@ -26,14 +27,21 @@ class TargetProfile(BaseModel):
     default_precisions: list[Precision] | None = None
     requires: list[str] = Field(default_factory=list)
     required: bool = False
+    # What the target's runtime needs of quantization (e.g. TensorRT: int8, zero-point-0 activations).
+    quantize: dict[str, Any] = Field(default_factory=dict)
+    # The spec's per-target quantize settings (targets[i].quantize), set by for_build.
+    build_quantize: dict[str, Any] = Field(default_factory=dict)
 
     def for_build(self, ref: TargetRef) -> tuple[TargetProfile, list[str]]:
         """This profile with the spec's per-build choices applied, and the precisions to build.
 
         ``auto`` expands to every precision the profile builds (the build then picks one).
         """
+        profile = self.model_copy(update={
+            "required": ref.required, "threads": ref.threads or self.threads,
+            "build_quantize": ref.quantize or {},
+        })
         if AUTO in (ref.precisions or []):
-            profile = self.model_copy(update={"required": ref.required, "threads": ref.threads or self.threads})
             return profile, list(self.precisions)
         unsupported = [p for p in ref.precisions or [] if p not in self.precisions]
         if unsupported:
@@ -41,8 +49,28 @@ class TargetProfile(BaseModel):
                 f"target '{self.name}' does not build {', '.join(unsupported)}",
                 fix=f"choose from {', '.join(self.precisions)}",
             )
-        profile = self.model_copy(update={"required": ref.required, "threads": ref.threads or self.threads})
         return profile, list(ref.precisions or self.default_precisions or self.precisions)
+
+    def quantize_settings(self, spec_level: QuantizeSpec) -> QuantizeSpec:
+        """The profile's needs, overridden by what the spec set explicitly, then by the target's own."""
+        layered = _deep_merge(_deep_merge(self.quantize, _explicit(spec_level)), self.build_quantize)
+        try:
+            return QuantizeSpec.model_validate(layered)
+        except ValidationError as exc:
+            raise SpecError(describe_validation_error(exc, QuantizeSpec, f"target {self.name} quantize")) from exc
+
+
+def _explicit(model: BaseModel) -> dict[str, Any]:
+    """The fields a spec section set explicitly, nested sections included."""
+    return model.model_dump(exclude_unset=True)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(
+            merged.get(key), dict) else value
+    return merged
 
 
 def targets_dirs() -> list[Path]:

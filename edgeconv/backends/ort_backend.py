@@ -12,6 +12,7 @@ from edgeconv.compress import quantize
 from edgeconv.compress.fallback import Judge, quantize_with_fallback
 from edgeconv.fsutil import sha256_file
 from edgeconv.machine import physical_cores
+from edgeconv.spec import QuantizeSpec
 from edgeconv.targets import TargetProfile
 from edgeconv.verify.metrics import classification_metrics
 
@@ -35,13 +36,14 @@ class OnnxRuntimeBackend:
             "reference": ctx.reference_sha256, "precision": precision, "model_type": ctx.model_type,
             "onnxruntime": versions.of("onnxruntime"), "onnx": versions.of("onnx"),
         }
+        settings = profile.quantize_settings(ctx.spec.quantize)
         if precision.startswith("int8"):
-            key["fallback"] = ctx.spec.quantize.fallback.model_dump()
+            key["fallback"] = settings.fallback.model_dump()
             key["budgets"] = ctx.spec.budgets.model_dump()
             key["eval"] = ctx.spec.evaluation.model_dump(mode="json")
         if precision == "int8-static":
             key["calibration"] = ctx.calibration_sha256
-            key["static"] = ctx.spec.quantize.static.model_dump()
+            key["static"] = settings.static.model_dump()
 
         def produce(folder: Path) -> dict[str, Any]:
             dst = folder / "model.onnx"
@@ -51,7 +53,7 @@ class OnnxRuntimeBackend:
             elif precision == "fp16":
                 record = quantize.make_fp16(src, dst, ctx.model_type)
             else:
-                record = build_int8(ctx, precision, dst)
+                record = build_int8(ctx, precision, dst, settings)
             return {"file": dst.name, "sha256": sha256_file(dst), "quantization": record.to_dict()}
 
         folder, meta = ctx.stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
@@ -64,9 +66,8 @@ class OnnxRuntimeBackend:
         )
 
 
-def build_int8(ctx: BuildContext, precision: str, dst: Path) -> quantize.QuantRecord:
+def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeSpec) -> quantize.QuantRecord:
     """An int8 artifact, backing off sensitive nodes to float when the accuracy budgets need it."""
-    settings = ctx.spec.quantize
     with tempfile.TemporaryDirectory() as tmp:
         graph = Path(tmp) / "float.onnx"
         fused = quantize.float_graph(precision, ctx.reference_onnx, graph, ctx.model_type)
