@@ -116,7 +116,7 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
         sha256=reference_sha, size_bytes=_size(reference_path), measurement=measurement, accuracy_delta=0.0,
         speedup_vs_reference=1.0,
     )
-    ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.model_type,
+    ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.family,
                        prepared.calibration, prepared.calib_sha256, prepared.evaluation, outputs,
                        _torch_loader(spec))
     return Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
@@ -287,10 +287,10 @@ def sensitivity(spec: Spec, precision: str, out: Path | None = None, on_event: E
     feeds = (prepared.calibration or prepared.evaluation).head(settings.fallback.sensitivity_examples)
     with tempfile.TemporaryDirectory() as tmp:
         graph, quantized = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
-        fused = quantize.float_graph(precision, reference_path, graph, prepared.io.model_type)
+        fused = quantize.float_graph(precision, reference_path, graph, prepared.io.family)
         if precision == "int8-dynamic":
-            quantize.make_int8_dynamic(graph, quantized, fused)
+            quantize.make_int8_dynamic(graph, quantized, fused, settings.dynamic)
         else:
             assert prepared.calibration is not None
             quantize.make_int8_static(graph, quantized, prepared.calibration, settings.static)
-        return rank_nodes(graph, quantized, quantize.candidates(precision, graph, settings.static), feeds)
+        return rank_nodes(graph, quantized, quantize.candidates(precision, graph, settings), feeds)

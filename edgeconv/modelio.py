@@ -12,6 +12,7 @@ from typing import Any
 
 from edgeconv.errors import SpecError
 from edgeconv.fsutil import sha256_tree
+from edgeconv.models.family import ModelFamily
 from edgeconv.models.load import hub_or_local, load_preprocessor, resolve_model_path
 from edgeconv.models.tasks import TASKS, TensorInfo
 from edgeconv.spec import ModelSpec
@@ -25,7 +26,7 @@ class ModelIO:
     output_name: str
     labels: list[str]
     preprocessor: Any
-    model_type: str | None
+    family: ModelFamily
     source_sha256: dict[str, str]  # what the model was made from, for the manifest and stage keys
 
 
@@ -36,7 +37,7 @@ def describe_model(spec: ModelSpec) -> ModelIO:
     pre = load_preprocessor(spec) if spec.source == "hf" or spec.preprocessor else None
     if spec.source == "torch":
         inputs = [TensorInfo(d.name, d.dtype, tuple(d.shape)) for d in spec.inputs or []]
-        labels, model_type = list(spec.labels or []), None
+        labels, family = list(spec.labels or []), ModelFamily()
     else:
         import transformers
 
@@ -49,8 +50,8 @@ def describe_model(spec: ModelSpec) -> ModelIO:
         names = pre.model_input_names if task.data_kind == "text" else [t.name for t in task.inputs]
         inputs = [t for t in task.inputs if t.name in names]
         labels = list(spec.labels or [config.id2label[i] for i in range(config.num_labels)])
-        model_type = getattr(config, "model_type", None)
-    return ModelIO(inputs, task.outputs[0].name, labels, pre, model_type, _source_hashes(spec))
+        family = ModelFamily.from_config(config)
+    return ModelIO(inputs, task.outputs[0].name, labels, pre, family, _source_hashes(spec))
 
 
 def _describe_onnx(spec: ModelSpec) -> ModelIO:
@@ -72,7 +73,7 @@ def _describe_onnx(spec: ModelSpec) -> ModelIO:
         shape = tuple(d.dim_param or d.dim_value or "dim" for d in tensor.shape.dim)
         inputs.append(TensorInfo(value.name, ONNX_DTYPES.get(tensor.elem_type, "float32"), shape))
     pre = load_preprocessor(spec) if spec.preprocessor else None
-    return ModelIO(inputs, graph.output[0].name, list(spec.labels or []), pre, None, _source_hashes(spec))
+    return ModelIO(inputs, graph.output[0].name, list(spec.labels or []), pre, ModelFamily(), _source_hashes(spec))
 
 
 def _source_hashes(spec: ModelSpec) -> dict[str, str]:

@@ -17,9 +17,9 @@ def make_tiny_onnx(
 ) -> np.ndarray:
     """A real ONNX classifier (MatMul + Add + Relu + MatMul); returns its first weight matrix.
 
-    ``outlier`` puts one huge weight on input feature 0 of ``fc1``: feed data whose feature 0 is
-    zero and the float model ignores it, but per-tensor int8 weights lose every other weight of
-    the layer to rounding — a hypersensitive layer.
+    ``outlier`` puts huge weights on input feature 0 of ``fc1`` (in every output channel): feed
+    data whose feature 0 is zero and the float model ignores them, but int8 weights, per tensor or
+    per channel, lose every other weight of the layer to rounding — a hypersensitive layer.
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -27,7 +27,7 @@ def make_tiny_onnx(
     rng = np.random.default_rng(seed)
     w1 = rng.normal(size=(features, 16)).astype(np.float32)
     if outlier is not None:
-        w1[0, 0] = outlier
+        w1[0, :] = outlier
     w2 = rng.normal(size=(16, classes)).astype(np.float32)
     b1 = rng.normal(size=(16,)).astype(np.float32)
     nodes = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ class OnnxRuntimeBackend:
 
     def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
         key: dict[str, Any] = {
-            "reference": ctx.reference_sha256, "precision": precision, "model_type": ctx.model_type,
+            "reference": ctx.reference_sha256, "precision": precision, "family": asdict(ctx.family),
             "onnxruntime": versions.of("onnxruntime"), "onnx": versions.of("onnx"),
         }
         settings = profile.quantize_settings(ctx.spec.quantize)
@@ -41,6 +42,7 @@ class OnnxRuntimeBackend:
             key["fallback"] = settings.fallback.model_dump()
             key["budgets"] = ctx.spec.budgets.model_dump()
             key["eval"] = ctx.spec.evaluation.model_dump(mode="json")
+            key["dynamic"] = settings.dynamic.model_dump()
         if precision == "int8-static":
             key["calibration"] = ctx.calibration_sha256
             key["static"] = settings.static.model_dump()
@@ -49,9 +51,9 @@ class OnnxRuntimeBackend:
             dst = folder / "model.onnx"
             src = ctx.reference_onnx
             if precision == "fp32":
-                record = quantize.make_fp32(src, dst, ctx.model_type)
+                record = quantize.make_fp32(src, dst, ctx.family)
             elif precision == "fp16":
-                record = quantize.make_fp16(src, dst, ctx.model_type)
+                record = quantize.make_fp16(src, dst, ctx.family)
             else:
                 record = build_int8(ctx, precision, dst, settings)
             return {"file": dst.name, "sha256": sha256_file(dst), "quantization": record.to_dict()}
@@ -70,11 +72,11 @@ def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeS
     """An int8 artifact, backing off sensitive nodes to float when the accuracy budgets need it."""
     with tempfile.TemporaryDirectory() as tmp:
         graph = Path(tmp) / "float.onnx"
-        fused = quantize.float_graph(precision, ctx.reference_onnx, graph, ctx.model_type)
+        fused = quantize.float_graph(precision, ctx.reference_onnx, graph, ctx.family)
 
         def make(path: Path, float_nodes: list[str]) -> quantize.QuantRecord:
             if precision == "int8-dynamic":
-                return quantize.make_int8_dynamic(graph, path, fused, float_nodes)
+                return quantize.make_int8_dynamic(graph, path, fused, settings.dynamic, float_nodes)
             assert ctx.calibration is not None  # the spec validator requires it for int8-static
             return quantize.make_int8_static(graph, path, ctx.calibration, settings.static, float_nodes)
 
@@ -90,7 +92,7 @@ def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeS
         judge = Judge(ctx.evaluation, ctx.reference_outputs, score(ctx.reference_outputs, labels), score,
                       budgets, physical_cores())
         ranking_feeds = (ctx.calibration or ctx.evaluation).head(settings.fallback.sensitivity_examples)
-        nodes = quantize.candidates(precision, graph, settings.static)
+        nodes = quantize.candidates(precision, graph, settings)
         return quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes)
 
 

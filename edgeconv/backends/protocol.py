@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from edgeconv.data.feeds import FeedSet
+    from edgeconv.models.family import ModelFamily
     from edgeconv.models.loaded import LoadedModel
     from edgeconv.spec import Spec
     from edgeconv.stages import Stages
@@ -23,7 +24,7 @@ class BuildContext:
     stages: Stages
     reference_onnx: Path  # the fp32 export, checked against torch
     reference_sha256: str
-    model_type: str | None  # HF model family, e.g. "bert"
+    family: ModelFamily  # what graph optimizers need to know (HF model_type, heads, hidden size)
     calibration: FeedSet | None
     calibration_sha256: str | None
     evaluation: FeedSet

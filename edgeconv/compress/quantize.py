@@ -23,7 +23,8 @@ from typing import Any
 
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
-from edgeconv.spec import StaticQuantSpec
+from edgeconv.models.family import ModelFamily
+from edgeconv.spec import DynamicQuantSpec, QuantizeSpec, StaticQuantSpec
 
 # HF model_type -> the onnxruntime.transformers.optimizer model type whose fusions fit it.
 FUSION_TYPES = {
@@ -52,33 +53,34 @@ class QuantRecord:
         return {k: v for k, v in asdict(self).items() if v not in (None, [])}
 
 
-def fuse(src: Path, dst: Path, model_type: str | None) -> bool:
+def fuse(src: Path, dst: Path, family: ModelFamily) -> bool:
     """Write ONNX Runtime's fused graph for a known transformer family; return whether it fused."""
-    ort_type = FUSION_TYPES.get(model_type or "")
+    ort_type = FUSION_TYPES.get(family.model_type or "")
     if ort_type is None:
         return False
     from onnxruntime.transformers.optimizer import optimize_model
 
     logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
-    optimized = optimize_model(str(src), model_type=ort_type, num_heads=0, hidden_size=0, opt_level=0)
+    optimized = optimize_model(str(src), model_type=ort_type, num_heads=family.num_heads,
+                               hidden_size=family.hidden_size, opt_level=0)
     optimized.save_model_to_file(str(dst))
     return True
 
 
-def make_fp32(src: Path, dst: Path, model_type: str | None) -> QuantRecord:
-    if not fuse(src, dst, model_type):
+def make_fp32(src: Path, dst: Path, family: ModelFamily) -> QuantRecord:
+    if not fuse(src, dst, family):
         _copy(src, dst)
         return QuantRecord("fp32")
     return QuantRecord("fp32", fused=True)
 
 
-def make_fp16(src: Path, dst: Path, model_type: str | None) -> QuantRecord:
+def make_fp16(src: Path, dst: Path, family: ModelFamily) -> QuantRecord:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     with tempfile.TemporaryDirectory() as tmp:
         fused_path = Path(tmp) / "fused.onnx"
-        fused = fuse(src, fused_path, model_type)
+        fused = fuse(src, fused_path, family)
         model = onnx.load(str(fused_path if fused else src))
     # Inputs/outputs stay fp32 so callers and the verify stage feed the same arrays as for fp32.
     model16 = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
@@ -86,14 +88,14 @@ def make_fp16(src: Path, dst: Path, model_type: str | None) -> QuantRecord:
     return QuantRecord("fp16", fused=fused, weight_type="float16")
 
 
-def float_graph(precision: str, src: Path, dst: Path, model_type: str | None) -> bool:
+def float_graph(precision: str, src: Path, dst: Path, family: ModelFamily) -> bool:
     """Write the float graph an int8 recipe quantizes (fused for dynamic, pre-processed for static).
 
     Node names in this graph are the ones ``exclude`` refers to and sensitivity ranks. Returns
     whether the graph was fused.
     """
     if precision == "int8-dynamic":
-        if fuse(src, dst, model_type):
+        if fuse(src, dst, family):
             return True
         _copy(src, dst)
         return False
@@ -104,14 +106,17 @@ def float_graph(precision: str, src: Path, dst: Path, model_type: str | None) ->
     return False
 
 
-def candidates(precision: str, graph_path: Path, settings: StaticQuantSpec) -> list[str]:
+def candidates(precision: str, graph_path: Path, quantize: QuantizeSpec) -> list[str]:
     """The nodes the recipe quantizes in ``graph_path`` (before any fallback exclusion)."""
     import onnx
     from onnxruntime.quantization.registry import IntegerOpsRegistry
 
     graph = onnx.load(str(graph_path), load_external_data=False).graph
     if precision == "int8-dynamic":
-        return [n.name for n in graph.node if n.op_type in IntegerOpsRegistry]
+        dynamic = quantize.dynamic
+        return [n.name for n in graph.node if n.op_type in IntegerOpsRegistry
+                and n.op_type not in dynamic.exclude_op_types and n.name not in dynamic.exclude_nodes]
+    settings = quantize.static
     kept_float = set(settings.exclude_nodes)
     if not settings.activation_matmuls:
         kept_float |= set(activation_matmuls(graph_path))
@@ -121,18 +126,24 @@ def candidates(precision: str, graph_path: Path, settings: StaticQuantSpec) -> l
     ]
 
 
-def make_int8_dynamic(graph: Path, dst: Path, fused: bool, exclude: list[str] | None = None) -> QuantRecord:
+def make_int8_dynamic(
+    graph: Path, dst: Path, fused: bool, settings: DynamicQuantSpec, exclude: list[str] | None = None
+) -> QuantRecord:
     """``quantize_dynamic`` of the float graph from ``float_graph``; ``exclude`` stays float."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.registry import IntegerOpsRegistry
 
+    excluded = [*settings.exclude_nodes, *(exclude or [])]
     quantize_dynamic(
-        str(graph), str(dst), weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude or []),
+        str(graph), str(dst), weight_type=QuantType.QInt8, per_channel=settings.per_channel,
+        op_types_to_quantize=[t for t in IntegerOpsRegistry if t not in settings.exclude_op_types],
+        nodes_to_exclude=excluded,
         # The fused graph has weights whose type ORT's quantizer cannot infer without this.
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
     return QuantRecord("int8-dynamic", fused=fused, method="dynamic", weight_type="int8", activation_type="uint8",
-                       excluded_nodes=list(exclude or []))
+                       per_channel=settings.per_channel, excluded_nodes=excluded)
 
 
 def make_int8_static(

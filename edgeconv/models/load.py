@@ -69,7 +69,9 @@ def _load_hf(spec: ModelSpec) -> LoadedModel:
             config.num_labels = len(spec.labels)
             config.id2label = dict(enumerate(spec.labels))
             config.label2id = {name: i for i, name in enumerate(spec.labels)}
-        model = auto.from_pretrained(path, config=config, **kwargs)
+        # Eager attention exports the classic MatMul/Softmax pattern that ONNX Runtime fuses into its
+        # Attention kernel; the SDPA export (transformers' default) is left unfused and slower.
+        model = auto.from_pretrained(path, config=config, attn_implementation="eager", **kwargs)
         pre = load_preprocessor(spec)
     except (OSError, ValueError) as exc:
         raise SpecError(f"could not load model '{spec.path}': {_first_line(exc)}",
@@ -85,7 +87,7 @@ def _load_hf(spec: ModelSpec) -> LoadedModel:
     files = [str(p) for p in (Path(path), Path(spec.adapter) if spec.adapter else None) if p and p.exists()]
     return LoadedModel(
         module=NamedLogits(model, names).eval(), inputs=inputs, output_name=task.outputs[0].name,
-        labels=labels, preprocessor=pre, source_files=files, model_type=getattr(config, "model_type", None),
+        labels=labels, preprocessor=pre, source_files=files,
     )
 
 

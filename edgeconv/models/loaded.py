@@ -18,4 +18,3 @@ class LoadedModel:
     labels: list[str]
     preprocessor: Any = None  # a tokenizer or image processor, when the source has one
     source_files: list[str] = field(default_factory=list)  # hashed into the manifest
-    model_type: str | None = None  # e.g. "bert": picks ONNX Runtime's graph fusions

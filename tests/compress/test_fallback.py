@@ -14,6 +14,8 @@ from edgeconv.cli import main
 from edgeconv.compress import quantize
 from edgeconv.compress.sensitivity import rank_nodes
 from edgeconv.data.feeds import FeedSet
+from edgeconv.models.family import ModelFamily
+from edgeconv.spec import DynamicQuantSpec, QuantizeSpec
 from tests.conftest import make_tiny_onnx, tiny_logits
 
 
@@ -39,10 +41,10 @@ def sensitive_project(tmp_path: Path) -> Path:
 
 def test_sensitivity_ranks_the_hypersensitive_layer_first(sensitive_project: Path, tmp_path: Path) -> None:
     graph = tmp_path / "float.onnx"
-    fused = quantize.float_graph("int8-dynamic", sensitive_project / "tiny.onnx", graph, None)
-    quantize.make_int8_dynamic(graph, tmp_path / "q.onnx", fused)
+    fused = quantize.float_graph("int8-dynamic", sensitive_project / "tiny.onnx", graph, ModelFamily())
+    quantize.make_int8_dynamic(graph, tmp_path / "q.onnx", fused, DynamicQuantSpec(per_channel=False))
     feeds = FeedSet.load(sensitive_project / "calib.npz")
-    nodes = quantize.candidates("int8-dynamic", graph, None)  # type: ignore[arg-type]
+    nodes = quantize.candidates("int8-dynamic", graph, QuantizeSpec())
     assert set(nodes) == {"fc1", "fc2"}
     ranking = rank_nodes(graph, tmp_path / "q.onnx", nodes, feeds)
     assert ranking[0].name == "fc1"

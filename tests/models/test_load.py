@@ -37,7 +37,8 @@ def test_hf_folder_loads_with_its_tokenizer_and_labels(tiny_bert: Path) -> None:
     logits = loaded.module(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
     assert logits.shape == (1, 3)
     io = describe_model(ModelSpec(path=str(tiny_bert)))
-    assert io.labels == loaded.labels and io.model_type == "bert" and "path" in io.source_sha256
+    assert io.labels == loaded.labels and "path" in io.source_sha256
+    assert (io.family.model_type, io.family.num_heads, io.family.hidden_size) == ("bert", 2, 32)
 
 
 def test_hub_id_loads_through_the_hub_code_path(tiny_bert: Path, tmp_path: Path,
