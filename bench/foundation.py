@@ -1,9 +1,9 @@
 """Foundation benchmark: PyTorch eager fp32 vs the ONNX Runtime artifacts edgeconv builds for the sample.
 
-One run, one process, the same inputs and thread count for every row, rows interleaved round by
-round so machine noise hits them alike; prints p50 at batch 1 and each row's ratio to eager.
+One run, one process, the same input and thread count for every row, interleaved round by round;
+prints p50 at batch 1 and each row's ratio to eager.
 
-    python bench/foundation.py [--rounds 5] [--runs 100] [--threads 2]
+    python bench/foundation.py [--rounds 5] [--runs 60] [--threads 2]
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import eager_model, markdown_table, ort_session, session_call, time_interleaved
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "samples" / "tweet-sentiment" / "edgeconv.yaml"
@@ -23,71 +26,44 @@ SPEC = ROOT / "samples" / "tweet-sentiment" / "edgeconv.yaml"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=100, help="timed calls per row per round")
+    parser.add_argument("--runs", type=int, default=60, help="timed calls per row per round")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "foundation")
     args = parser.parse_args()
 
-    import onnxruntime as ort
     import torch
 
     from edgeconv.api import build
-    from edgeconv.models import load_model
     from edgeconv.spec import load_spec
 
     spec = load_spec(SPEC)
-    result = build(spec, out=args.out)  # reuses cached stages on a re-run
-    report = result.to_dict()
-    feeds = np.load(args.out / "data" / "eval.npz")
-    names = [n for n in feeds.files if not n.startswith("__")]
-    example = {n: feeds[n][:1] for n in names}
+    report = build(spec, out=args.out, targets=["x86-cpu-ort"]).to_dict()  # cached stages are reused
+    data = np.load(args.out / "data" / "eval.npz")
+    example = {k: data[k][:1] for k in data.files if not k.startswith("__")}
 
     torch.set_num_threads(args.threads)
-    loaded = load_model(spec.model)
-    args_t = tuple(torch.from_numpy(example[t.name]) for t in loaded.inputs)
+    model = eager_model(spec)
+    tensors = {k: torch.from_numpy(v) for k, v in example.items()}
 
     def eager() -> None:
         with torch.inference_mode():
-            loaded.module(*args_t)
+            model(**tensors)
 
-    rows: dict[str, object] = {"PyTorch eager fp32": eager}
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = args.threads
-    options.inter_op_num_threads = 1
-    for entry in [report["reference"], *report["artifacts"]]:
-        label = "ORT fp32 (plain export)" if entry["target"] == "reference" else f"edgeconv {entry['precision']}"
-        session = ort.InferenceSession(entry["path"], options, providers=["CPUExecutionProvider"])
-        rows[label] = (lambda s: lambda: s.run(None, example))(session)
+    rows = {"PyTorch eager fp32": eager}
+    entries = {"ORT fp32 (plain export, the reference)": report["reference"]}
+    entries.update({f"edgeconv {a['precision']}": a for a in report["artifacts"] if a["path"]})
+    rows.update({label: session_call(ort_session(e["path"], args.threads), example) for label, e in entries.items()})
+    p50 = time_interleaved(rows, args.rounds, args.runs)
 
-    timings: dict[str, list[float]] = {label: [] for label in rows}
-    for fn in rows.values():
-        for _ in range(20):
-            fn()  # warm-up
-    for _ in range(args.rounds):
-        for label, fn in rows.items():
-            for _ in range(args.runs):
-                start = time.perf_counter()
-                fn()
-                timings[label].append(time.perf_counter() - start)
-
-    accuracy = {"ORT fp32 (plain export)": report["reference"]}
-    accuracy.update({f"edgeconv {a['precision']}": a for a in report["artifacts"]})
-    eager_p50 = float(np.median(timings["PyTorch eager fp32"])) * 1e3
-    seq = spec.model.text.max_length
-    print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, batch 1, sequence {seq}, "
-          f"{args.rounds}x{args.runs} runs per row, interleaved")
-    print("| artifact | p50 ms | ratio to eager | accuracy | agreement | size MB |")
-    print("|---|---|---|---|---|---|")
-    summary = {}
-    for label, samples in timings.items():
-        p50 = float(np.median(samples)) * 1e3
-        entry = accuracy.get(label)
-        acc = f"{entry['accuracy']:.3f}" if entry else f"{report['reference']['accuracy']:.3f} (same weights)"
-        agree = f"{entry['agreement']:.3f}" if entry else "–"
-        size = f"{entry['size_bytes'] / 1e6:.1f}" if entry else "–"
-        print(f"| {label} | {p50:.2f} | {p50 / eager_p50:.2f} | {acc} | {agree} | {size} |")
-        summary[label] = {"p50_ms": p50, "ratio_to_eager": p50 / eager_p50}
-    (args.out / "bench.json").write_text(json.dumps(summary, indent=2))
+    base = p50["PyTorch eager fp32"]
+    table = [["PyTorch eager fp32", f"{base:.2f}", "1.00", "–", "–", "–"]]
+    for label, e in entries.items():
+        table.append([label, f"{p50[label]:.2f}", f"{p50[label] / base:.2f}", f"{e['accuracy']:.3f}",
+                      f"{e['agreement']:.3f}", f"{e['size_bytes'] / 1e6:.1f}"])
+    print(f"{platform.processor() or platform.machine()}, {args.threads} threads, batch 1, sequence "
+          f"{spec.model.text.max_length}, {args.rounds}x{args.runs} interleaved runs per row")
+    print(markdown_table(["artifact", "p50 ms", "× eager", "accuracy", "agreement", "MB"], table))
+    (args.out / "bench.json").write_text(json.dumps(p50, indent=2))
 
 
 if __name__ == "__main__":

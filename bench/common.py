@@ -1,0 +1,69 @@
+"""Shared by the benchmarks: sessions with a fixed thread count, interleaved timing, scoring.
+
+Every row of a benchmark is timed in the same process, on the same input, round-robin (each
+round runs every row), so noise on a shared machine hits all rows alike; ratios come from one run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def ort_session(path: Path | str, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def session_call(session: Any, feeds: dict[str, np.ndarray]) -> Callable[[], Any]:
+    return lambda: session.run(None, feeds)
+
+
+def time_interleaved(rows: dict[str, Callable[[], Any]], rounds: int, runs: int, warmup: int = 20) -> dict[str, float]:
+    """p50 in ms of each row, timed round-robin."""
+    samples: dict[str, list[float]] = {label: [] for label in rows}
+    for fn in rows.values():
+        for _ in range(warmup):
+            fn()
+    for _ in range(rounds):
+        for label, fn in rows.items():
+            for _ in range(runs):
+                start = time.perf_counter()
+                fn()
+                samples[label].append(time.perf_counter() - start)
+    return {label: float(np.median(s)) * 1e3 for label, s in samples.items()}
+
+
+def score_session(session: Any, feeds: dict[str, np.ndarray], labels: np.ndarray, reference: np.ndarray) -> dict:
+    """Accuracy and top-1 agreement with the reference over every example, at batch 1."""
+    count = len(labels)
+    outputs = np.concatenate([session.run(None, {k: v[i : i + 1] for k, v in feeds.items()})[0] for i in range(count)])
+    return {"accuracy": float(np.mean(outputs.argmax(-1) == labels)),
+            "agreement": float(np.mean(outputs.argmax(-1) == reference.argmax(-1)))}
+
+
+def eager_model(spec: Any) -> Any:
+    """The fine-tuned model as a user runs it in PyTorch: transformers' default attention, adapter merged."""
+    import transformers
+    from peft import PeftModel
+
+    from edgeconv.models import resolve_model_path
+
+    path = resolve_model_path(spec.model.path)
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(spec.model.labels))
+    if spec.model.adapter:
+        model = PeftModel.from_pretrained(model, spec.model.adapter).merge_and_unload()
+    return model.eval()
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
