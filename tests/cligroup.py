@@ -16,3 +16,16 @@ def cli() -> None:
 
 cli.add_command(compare_command)
 cli.add_command(bundle_group)
+
+
+def run_full_cli() -> None:
+    """`edgeconv` with this branch's commands added, for running the CI examples' scripts end to end."""
+    from edgeconv.cli import main
+
+    main.add_command(compare_command)
+    main.add_command(bundle_group)
+    main()
+
+
+if __name__ == "__main__":
+    run_full_cli()

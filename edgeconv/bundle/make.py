@@ -13,9 +13,11 @@ bundle is bad input, exit code 2 (DataError), naming the first file that does no
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -119,7 +121,7 @@ def verify_bundle(path: Path) -> dict[str, Any]:
     found: dict[str, dict[str, Any]] = {}
     manifest_bytes = None
     try:
-        with tarfile.open(path, mode="r:gz") as tar:
+        with gzip.open(path, "rb") as gz, tarfile.open(fileobj=gz, mode="r:") as tar:
             for info in tar:
                 parts = PurePosixPath(info.name).parts
                 if not info.isreg() or info.name.startswith("/") or ".." in parts or len(parts) < 2:
@@ -133,7 +135,9 @@ def verify_bundle(path: Path) -> dict[str, Any]:
                     if rel == MANIFEST:
                         manifest_bytes = (manifest_bytes or b"") + chunk
                 found[rel] = {"sha256": digest.hexdigest(), "size": info.size}
-    except (tarfile.TarError, OSError, EOFError) as exc:
+            while gz.read(CHUNK):  # read to the end so gzip checks its CRC over the padding too
+                pass
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DataError(f"bundle '{path.name}' is not a readable archive ({exc}); it is corrupted or truncated",
                         fix="download or copy it again, or rebuild it with `edgeconv bundle`") from exc
     if manifest_bytes is None:

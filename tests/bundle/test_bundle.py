@@ -142,3 +142,15 @@ def test_bundled_model_still_runs(build, tmp_path):
     session = ort.InferenceSession(files[f"tiny-{TARGET}/artifacts/fp32/model.onnx"],
                                    providers=["CPUExecutionProvider"])
     assert session.run(None, {"x": np.zeros((2, 8), np.float32)})[0].shape == (2, 3)
+
+
+@pytest.mark.parametrize("where", [0.01, 0.3, 0.5, 0.9, 0.999])
+def test_any_flipped_byte_is_refused(build, tmp_path, where):
+    """Also in tar padding after the last file, which a reader stopping at end-of-archive would never check."""
+    data = bytearray(make_bundle(build, TARGET, tmp_path).read_bytes())
+    pos = min(int(len(data) * where), len(data) - 9)  # before the gzip trailer's size field
+    data[pos] ^= 0x01
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(DataError):
+        verify_bundle(bad)
