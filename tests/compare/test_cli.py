@@ -71,3 +71,9 @@ def test_no_common_artifact_exits_2(builds, tmp_path):
     (tmp_path / "other.json").write_text(json.dumps(report))
     result = run(builds["base"] / "report.json", tmp_path / "other.json")
     assert result.exit_code == 2 and "no artifact" in result.output
+
+
+def test_limits_default_to_the_spec_budgets_and_flags_win(builds, tiny_project):
+    spec = tiny_project / "edgeconv.yaml"  # budgets.accuracy_drop: 0.05, wider than the ~4.7 pt injected drop
+    assert run(builds["base"], builds["drop"], "--spec", spec).exit_code == 0
+    assert run(builds["base"], builds["drop"], "--spec", spec, "--max-accuracy-drop", "1pt").exit_code == 1
