@@ -1,0 +1,96 @@
+"""A Comparison as Markdown (a pull-request comment), JUnit XML (one test case per artifact x metric), or JSON."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections import Counter
+
+from edgeconv.compare.core import NOT_COMPARED, REGRESSION, Comparison, MetricChange
+
+
+def _value(metric: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if metric in ("accuracy", "agreement"):
+        return f"{value:.4f}"
+    if metric == "latency_p50":
+        return f"{value:.3f} ms"
+    return f"{int(value):,} B"
+
+
+def _change(m: MetricChange) -> str:
+    if m.change is None:
+        return "–"
+    if m.metric in ("accuracy", "agreement"):
+        text = f"{m.change * 100:+.2f} pts"
+        return text + (f" [{m.low * 100:+.2f}, {m.high * 100:+.2f}]" if m.low is not None else "")
+    if m.metric == "latency_p50":
+        return f"{m.change:+.1%} [{m.low:+.1%}, {m.high:+.1%}]"
+    return f"{m.change:+.2%} ({int(m.candidate - m.baseline):+,} B)"
+
+
+def _limit(m: MetricChange) -> str:
+    if m.threshold is None:
+        return "–"
+    if m.metric in ("accuracy", "agreement"):
+        return f"drop > {m.threshold * 100:.2f} pts"
+    return f"{'slower' if m.metric == 'latency_p50' else 'larger'} > {m.threshold:.0%}"
+
+
+def _verdict(m: MetricChange) -> str:
+    return {REGRESSION: "**regression**", NOT_COMPARED: "not compared"}.get(m.status, "ok")
+
+
+def render_markdown(result: Comparison) -> str:
+    t = result.thresholds
+    head = (f"### edgeconv compare: {len(result.regressions)} regression(s)" if result.regressed
+            else "### edgeconv compare: no regression")
+    lines = [head, "", f"Baseline `{result.baseline}` vs candidate `{result.candidate}`; "
+             f"{t.confidence:.0%} confidence intervals in brackets. A metric regresses only when its whole "
+             "interval is past the limit.", ""]
+    if result.regressed:
+        lines += [f"- **{a.label}**: {m.metric} {_change(m)}" for a, m in result.regressions] + [""]
+    lines += ["| artifact | metric | baseline | candidate | change | limit | verdict |",
+              "|---|---|---|---|---|---|---|"]
+    for a in result.artifacts:
+        for m in a.metrics:
+            lines.append(f"| {a.label} | {m.metric} | {_value(m.metric, m.baseline)} | "
+                         f"{_value(m.metric, m.candidate)} | {_change(m)} | {_limit(m)} | {_verdict(m)} |")
+    methods = sorted({m.method for a in result.artifacts for m in a.metrics if m.method and m.method != "exact"})
+    counted = Counter(m.note for a in result.artifacts for m in a.metrics if m.note)
+    notes = [f"{note} ({count} metric{'s' if count > 1 else ''})" for note, count in sorted(counted.items())]
+    extra = [f"only in baseline: {', '.join(result.only_in_baseline)}"] if result.only_in_baseline else []
+    extra += [f"only in candidate: {', '.join(result.only_in_candidate)}"] if result.only_in_candidate else []
+    details = [f"- interval: {m}" for m in methods] + [f"- {n}" for n in notes + result.notes + extra]
+    if details:
+        lines += ["", "<details><summary>method and notes</summary>", "", *details, "", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def render_junit(result: Comparison) -> str:
+    suite = ET.Element("testsuite", name="edgeconv.compare")
+    counts = {"tests": 0, "failures": 0, "skipped": 0}
+    for a in result.artifacts:
+        for m in a.metrics:
+            case = ET.SubElement(suite, "testcase", classname=f"edgeconv.compare.{a.target}.{a.precision}",
+                                 name=m.metric)
+            counts["tests"] += 1
+            if m.status == REGRESSION:
+                counts["failures"] += 1
+                failure = ET.SubElement(case, "failure", message=f"{a.label} {m.metric} regressed: {_change(m)}")
+                failure.text = f"baseline {m.baseline}, candidate {m.candidate}, limit {_limit(m)}, {m.method}"
+            elif m.status == NOT_COMPARED:
+                counts["skipped"] += 1
+                ET.SubElement(case, "skipped", message=m.note or NOT_COMPARED)
+    for key, value in counts.items():
+        suite.set(key, str(value))
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def render_json(result: Comparison) -> str:
+    return json.dumps(result.to_dict(), indent=2, default=str) + "\n"
+
+
+RENDERERS = {"md": render_markdown, "json": render_json, "junit": render_junit}
