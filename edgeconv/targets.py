@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeconv.errors import SpecError
+from edgeconv.remote.config import DeviceConfig
 from edgeconv.spec import Precision, TargetRef
 from edgeconv.spec_errors import describe_validation_error
 
@@ -26,6 +27,8 @@ class TargetProfile(BaseModel):
     default_precisions: list[Precision] | None = None
     requires: list[str] = Field(default_factory=list)
     required: bool = False
+    device: DeviceConfig | None = None  # verify on this board over SSH (edgeconv.remote) instead of here
+    devices: list[DeviceConfig] = Field(default_factory=list)  # a pool: verify on each board
 
     def for_build(self, ref: TargetRef) -> tuple[TargetProfile, list[str]]:
         """This profile with the spec's per-build choices applied, and the precisions to build."""

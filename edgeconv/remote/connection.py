@@ -72,10 +72,12 @@ class Device:
         line = command_line(["timeout", str(int(max(1, round(limit)))), *argv], cwd, env)
         return await self._exec(line, limit, argv, check)
 
-    async def script(self, script: str, timeout: float | None = None) -> CommandResult:
-        """Run a fixed ``sh`` script of ours (its only variable parts already quoted by the caller)."""
+    async def script(self, script: str, timeout: float | None = None, args: list[str] | None = None,
+                     check: bool = False) -> CommandResult:
+        """Run a fixed ``sh`` script of ours; variable parts go in as quoted positional ``args`` ($1, $2...)."""
         limit = timeout or self.config.command_timeout_s
-        return await self._exec(shlex.join(["timeout", str(int(limit)), "sh", "-c", script]), limit, ["sh"], False)
+        argv = ["timeout", str(int(max(1, round(limit)))), "sh", "-c", script, "sh", *(args or [])]
+        return await self._exec(shlex.join(argv), limit, ["sh"], check)
 
     async def _exec(self, line: str, limit: float, argv: list[str], check: bool) -> CommandResult:
         asyncssh = _asyncssh()
