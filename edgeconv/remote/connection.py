@@ -90,9 +90,12 @@ class Device:
             raise lost(self.config, exc) from exc
         result = CommandResult(proc.exit_status if proc.exit_status is not None else -1,
                                str(proc.stdout or ""), str(proc.stderr or ""))
-        if proc.exit_status is None and proc.exit_signal:
-            raise RemoteError(CONNECTION_LOST, f"`{argv[0]}` on {self.config.label} was killed "
-                              f"({proc.exit_signal[0]})")
+        if proc.exit_status is None and proc.exit_signal:  # e.g. the kernel's OOM killer
+            raise RemoteError(REMOTE_FAILED,
+                              f"`{argv[0]}` on {self.config.label} was killed by SIG{proc.exit_signal[0]}")
+        if proc.exit_status is None:  # the channel closed without an exit status: the link went down
+            raise RemoteError(CONNECTION_LOST, f"the connection to {self.config.label} was lost while `{argv[0]}` ran",
+                              fix="check the device's network and power; the run is retried up to device.retries times")
         if result.exit_status == TIMEOUT_EXIT:
             raise RemoteError(TIMEOUT, f"`{argv[0]}` on {self.config.label} ran past {limit:.0f} s and was stopped",
                               fix="raise device.command_timeout_s, or check the device")
