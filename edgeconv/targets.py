@@ -43,9 +43,13 @@ class TargetProfile(BaseModel):
 
 
 def targets_dirs() -> list[Path]:
-    """Where profiles live: the repository's targets/ (editable installs) or the wheel's copy."""
+    """Where profiles live: folders in $EDGECONV_TARGETS first (your own boards, e.g. a Jetson with its
+    device section), then the repository's targets/ (editable installs) or the wheel's copy."""
+    import os
+
     here = Path(__file__).resolve().parent
-    return [d for d in (here.parent / "targets", here / "_targets") if d.is_dir()]
+    own = [Path(p).expanduser() for p in os.environ.get("EDGECONV_TARGETS", "").split(os.pathsep) if p]
+    return [d for d in (*own, here.parent / "targets", here / "_targets") if d.is_dir()]
 
 
 @cache
