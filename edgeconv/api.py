@@ -66,19 +66,32 @@ def export_reference(spec: Spec, prepared: Prepared, stages: Stages) -> tuple[Pa
 
 def measure_artifact(
     stages: Stages, name: str, runner: RunnerSpec, artifact_sha: str, feeds_file: Path, prepared: Prepared,
-    spec: Spec, reference: np.ndarray | None,
-) -> tuple[Any, np.ndarray]:
-    """Run (or reuse) the verify worker for one artifact and score it."""
+    spec: Spec, reference: np.ndarray | None, profile: TargetProfile | None = None,
+) -> tuple[Any, np.ndarray, dict[str, Any]]:
+    """Run (or reuse) the verify worker for one artifact, here or on the profile's device, and score it.
+
+    Returns the measurement, the outputs, and the device facts (empty for a local run).
+    """
+    device = profile.device if profile is not None else None
     key = {
         "artifact": artifact_sha, "runner": runner.runner,
         "kwargs": {k: v for k, v in runner.kwargs.items() if k != "path"},
         "eval": prepared.eval_sha256, "latency": spec.latency.model_dump(), "versions": versions.all_versions(),
+        "device": device.model_dump(mode="json") if device else None,
     }
-    folder, result = stages.run(
-        f"verify/{name}", key, lambda tmp: run_worker(runner, feeds_file, spec.latency, tmp, name)
-    )
+
+    def produce(tmp: Path) -> dict[str, Any]:
+        if device is None:
+            return run_worker(runner, feeds_file, spec.latency, tmp, name)
+        from edgeconv.remote import verify_remote
+
+        return verify_remote(profile, runner, Path(runner.kwargs["path"]), feeds_file, spec.latency, tmp)
+
+    folder, result = stages.run(f"verify/{name}", key, produce)
     outputs = np.load(folder / "outputs.npy")
-    return score(result, outputs, prepared.evaluation.labels, prepared.io.labels, reference), outputs
+    measured = score(result, outputs, prepared.evaluation.labels, prepared.io.labels, reference)
+    remote = {k: result[k] for k in ("device", "tegrastats", "remote") if k in result}
+    return measured, outputs, remote
 
 
 @dataclass
@@ -109,7 +122,7 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
     reference_path, export_meta = export_reference(spec, prepared, stages)
     reference_sha = sha256_file(reference_path)
     runner = RunnerSpec(REFERENCE_RUNNER, {"path": str(reference_path), "threads": physical_cores()})
-    measurement, outputs = measure_artifact(stages, "reference", runner, reference_sha, feeds_file, prepared, spec,
+    measurement, outputs, _ = measure_artifact(stages, "reference", runner, reference_sha, feeds_file, prepared, spec,
                                             None)
     reference = ArtifactResult(
         target="reference", backend="onnxruntime", precision="fp32", path=str(reference_path),
@@ -209,12 +222,17 @@ def _measure_built(
         extra=built.extra,
     )
     try:
-        measurement, _ = measure_artifact(session.stages, f"{profile.name}-{precision}", runner, result.sha256 or "",
-                                          session.feeds_file, session.prepared, session.spec,
-                                          session.reference_outputs)
+        measurement, _, remote = measure_artifact(
+            session.stages, f"{profile.name}-{precision}", runner, result.sha256 or "", session.feeds_file,
+            session.prepared, session.spec, session.reference_outputs, profile,
+        )
     except StageError as exc:
         result.status, result.reason = ERROR, str(exc)
+        if hasattr(exc, "status"):  # a device fault (edgeconv.remote.RemoteError): its own status and facts
+            result.extra["remote"] = exc.to_dict()  # type: ignore[attr-defined]
         return result
+    if remote:
+        result.extra["remote"] = remote
     ref = session.reference.measurement
     assert ref is not None
     metric = session.spec.evaluation.metric

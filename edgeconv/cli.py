@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 from rich.console import Console
 
 from edgeconv import __version__
-from edgeconv.errors import EdgeconvError, ExitCode
+from edgeconv.errors import EdgeconvError, ExitCode, RuntimeUnavailable
 
 stdout = Console(width=None if sys.stdout.isatty() else 160)
 stderr = Console(stderr=True)
@@ -28,7 +28,32 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 
 
 class Group(click.Group):
-    """Maps EdgeconvError to its exit code with one readable line; --debug re-raises."""
+    """Maps EdgeconvError to its exit code with one readable line; --debug re-raises.
+
+    Commands that live beside the features they drive are imported only when invoked, so
+    `edgeconv build` does not import (or need) what `edgeconv device` uses (asyncssh).
+    """
+
+    lazy: ClassVar[dict[str, str]] = {
+        "compare": "edgeconv.compare.cli:compare_command",
+        "bundle": "edgeconv.bundle.cli:bundle_group",
+        "device": "edgeconv.remote.cli:device_group",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            import importlib
+
+            module, _, attr = self.lazy[name].partition(":")
+            try:
+                return getattr(importlib.import_module(module), attr)
+            except ImportError as exc:
+                raise RuntimeUnavailable(f"`edgeconv {name}` needs {exc.name}",
+                                         fix="pip install 'edgeconv[ssh]'") from exc
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

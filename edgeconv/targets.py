@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeconv.errors import SpecError
+from edgeconv.remote.config import DeviceConfig
 from edgeconv.spec import AUTO, Precision, QuantizeSpec, TargetRef
 from edgeconv.spec_errors import describe_validation_error
 
@@ -31,6 +32,8 @@ class TargetProfile(BaseModel):
     quantize: dict[str, Any] = Field(default_factory=dict)
     # The spec's per-target quantize settings (targets[i].quantize), set by for_build.
     build_quantize: dict[str, Any] = Field(default_factory=dict)
+    device: DeviceConfig | None = None  # verify on this board over SSH (edgeconv.remote) instead of here
+    devices: list[DeviceConfig] = Field(default_factory=list)  # a pool: verify on each board
 
     def for_build(self, ref: TargetRef) -> tuple[TargetProfile, list[str]]:
         """This profile with the spec's per-build choices applied, and the precisions to build.
@@ -74,9 +77,13 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 
 def targets_dirs() -> list[Path]:
-    """Where profiles live: the repository's targets/ (editable installs) or the wheel's copy."""
+    """Where profiles live: folders in $EDGECONV_TARGETS first (your own boards, e.g. a Jetson with its
+    device section), then the repository's targets/ (editable installs) or the wheel's copy."""
+    import os
+
     here = Path(__file__).resolve().parent
-    return [d for d in (here.parent / "targets", here / "_targets") if d.is_dir()]
+    own = [Path(p).expanduser() for p in os.environ.get("EDGECONV_TARGETS", "").split(os.pathsep) if p]
+    return [d for d in (*own, here.parent / "targets", here / "_targets") if d.is_dir()]
 
 
 @cache

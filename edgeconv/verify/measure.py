@@ -19,13 +19,18 @@ from edgeconv.verify.metrics import agreement, classification_metrics, latency_s
 WORKER_TIMEOUT_S = 1800
 
 
-def run_worker(runner: RunnerSpec, feeds: Path, latency: LatencySpec, folder: Path, label: str) -> dict[str, Any]:
-    """Run ``edgeconv.verify.worker`` in a subprocess writing into ``folder``; return its result.json."""
-    request = {
-        "runner": runner.runner, "kwargs": runner.kwargs, "feeds": str(feeds), "out": str(folder),
+def worker_request(runner: RunnerSpec, feeds: str, latency: LatencySpec, out: str) -> dict[str, Any]:
+    """The worker's request.json (shared with edgeconv.remote, which runs the same worker on a device)."""
+    return {
+        "runner": runner.runner, "kwargs": runner.kwargs, "feeds": feeds, "out": out,
         "warmup": latency.warmup, "runs": latency.runs, "min_time_s": latency.min_time_s,
         "batch_size": latency.batch_size,
     }
+
+
+def run_worker(runner: RunnerSpec, feeds: Path, latency: LatencySpec, folder: Path, label: str) -> dict[str, Any]:
+    """Run ``edgeconv.verify.worker`` in a subprocess writing into ``folder``; return its result.json."""
+    request = worker_request(runner, str(feeds), latency, str(folder))
     request_file = folder / "request.json"
     folder.mkdir(parents=True, exist_ok=True)
     request_file.write_text(json.dumps(request))
