@@ -41,7 +41,9 @@ def select_targets(spec: Spec, names: list[str] | None) -> list[tuple[TargetProf
 def export_reference(spec: Spec, prepared: Prepared, stages: Stages) -> tuple[Path, dict[str, Any]]:
     """The fp32 ONNX reference: exported from torch (with parity) or the given ONNX file."""
     key = {
-        "model": spec.model.model_dump(exclude={"text"}, mode="json"), "sources": prepared.io.source_sha256,
+        # Content, not paths: the same model in another clone or folder hits the same cache entry.
+        "model": spec.model.model_dump(exclude={"text", "path", "adapter", "preprocessor", "image"}, mode="json"),
+        "sources": prepared.io.source_sha256,
         "export": spec.export.model_dump(), "eval": prepared.eval_sha256,
         "versions": {p: versions.of(p) for p in ("torch", "transformers", "peft", "onnx")},
     }
@@ -130,7 +132,7 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
         speedup_vs_reference=1.0,
     )
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.family,
-                       prepared.calibration, prepared.calib_sha256, prepared.evaluation, outputs,
+                       prepared.calibration, prepared.calib_sha256, prepared.evaluation, prepared.eval_sha256, outputs,
                        _torch_loader(spec))
     return Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
 

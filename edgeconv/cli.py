@@ -228,6 +228,39 @@ def _only(precision: str) -> str:
     return f"targets.0.precisions=[{precision}]"
 
 
+@main.group()
+def cache() -> None:
+    """The stage cache shared by all builds ($EDGECONV_CACHE_DIR, else ~/.cache/edgeconv)."""
+
+
+@cache.command("ls")
+@json_option
+def cache_ls(as_json: bool) -> None:
+    """List cached stage results: stage, key, size, last use."""
+    from edgeconv.cache import describe, entries
+    from edgeconv.stages import cache_root
+
+    rows = [describe(e) for e in entries()]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    total = sum(int(r["size_bytes"]) for r in rows)  # type: ignore[call-overload]
+    stdout.print(f"{cache_root()}: {len(rows)} entries, {total / 1e6:.1f} MB")
+    for r in rows:
+        stdout.print(f"  {r['stage']:<40} {str(r['key'])[:12]}  {int(r['size_bytes']) / 1e6:8.1f} MB  "  # type: ignore[call-overload]
+                     f"used {r['last_used']}", highlight=False)
+
+
+@cache.command("clear")
+@click.option("--older-than", "older_than", type=float, metavar="DAYS", help="Only entries unused this long.")
+def cache_clear(older_than: float | None) -> None:
+    """Remove cached stage results (builds then redo those stages)."""
+    from edgeconv.cache import clear
+
+    removed, freed = clear(older_than_days=older_than)
+    stdout.print(f"removed {removed} entries, {freed / 1e6:.1f} MB")
+
+
 @main.command()
 @json_option
 def targets(as_json: bool) -> None:

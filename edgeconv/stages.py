@@ -1,17 +1,27 @@
 """Stages that write atomically and are reused when their inputs have not changed.
 
-Each stage owns ``out/<name>/``: it is produced in a temporary sibling folder, a ``stage.json``
-recording the hash of the stage's inputs is written last, and the folder is renamed into place.
-A re-run whose inputs hash the same reuses the folder; an interrupted one leaves no partial folder.
+A stage's result lives in a content-addressed cache shared by every build on the machine
+(``$EDGECONV_CACHE_DIR``, else ``$XDG_CACHE_HOME/edgeconv``, else ``~/.cache/edgeconv``):
+``<cache>/stages/<name>/<sha256 of the inputs>/``. A build then places the result at
+``out/<name>/`` (hard links where the file system allows, else copies). So a re-run with nothing
+changed, even into a new ``--out``, reuses every stage; a changed calibration set re-runs only the
+stages whose keys hold its hash.
+
+Safety: a result is produced in a temporary folder and renamed into the cache only when complete
+(``stage.json``, holding the key, is written last); a lock per entry makes a second concurrent
+build wait for the first and then reuse its result instead of producing it twice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,37 +30,107 @@ from edgeconv.fsutil import sha256_json
 STAGE_FILE = "stage.json"
 
 
+def cache_root() -> Path:
+    explicit = os.environ.get("EDGECONV_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edgeconv"
+
+
 class Stages:
-    def __init__(self, root: Path, use_cache: bool = True, on_event: Callable[[str, str], None] | None = None) -> None:
-        self.root = Path(root)
+    def __init__(
+        self, out: Path, use_cache: bool = True, on_event: Callable[[str, str], None] | None = None,
+        cache: Path | None = None,
+    ) -> None:
+        self.out = Path(out)
+        self.cache = Path(cache) if cache else cache_root()
         self.use_cache = use_cache
         self.on_event = on_event or (lambda stage, event: None)
 
-    def cached(self, name: str, key: dict[str, Any]) -> dict[str, Any] | None:
-        """The stored meta of stage ``name`` if it was produced from the same inputs."""
-        record = self.root / name / STAGE_FILE
-        if not self.use_cache or not record.is_file():
-            return None
-        stored = json.loads(record.read_text(encoding="utf-8"))
-        return stored["meta"] if stored.get("key") == sha256_json(key) else None
+    def entry(self, name: str, key: dict[str, Any]) -> Path:
+        return self.cache / "stages" / name / sha256_json(key)
 
     def run(self, name: str, key: dict[str, Any], produce: Callable[[Path], dict[str, Any]]) -> tuple[Path, dict]:
-        """Return (folder, meta) of stage ``name``, producing it with ``produce(tmp_folder)`` if needed."""
-        dest = self.root / name
-        meta = self.cached(name, key)
-        if meta is not None:
-            self.on_event(name, "cached")
-            return dest, meta
-        self.on_event(name, "start")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        """Return (folder under out/, meta) of stage ``name``, producing it with ``produce(tmp)`` if needed."""
+        entry = self.entry(name, key)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(entry.with_name(entry.name + ".lock")):
+            meta = _read_meta(entry) if self.use_cache else None
+            if meta is not None:
+                self.on_event(name, "cached")
+                _touch(entry)
+            else:
+                self.on_event(name, "start")
+                meta = self._produce(entry, key, produce)
+                self.on_event(name, "done")
+        return _place(entry, self.out / name), meta
+
+    def _produce(self, entry: Path, key: dict[str, Any], produce: Callable[[Path], dict[str, Any]]) -> dict:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name[:12]}.", dir=entry.parent))
         try:
             meta = produce(tmp)
-            (tmp / STAGE_FILE).write_text(json.dumps({"key": sha256_json(key), "meta": meta}, default=str))
-            if dest.exists():
-                shutil.rmtree(dest)
-            os.replace(tmp, dest)
+            (tmp / STAGE_FILE).write_text(json.dumps({"key": key, "meta": meta, "created": time.time()}, default=str))
+            for file in tmp.rglob("*"):  # out/ holds hard links to these: nothing may edit them in place
+                if file.is_file():
+                    file.chmod(0o444)
+            if entry.exists():  # --no-cache over an existing entry: replace it
+                shutil.rmtree(entry)
+            os.replace(tmp, entry)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        self.on_event(name, "done")
-        return dest, meta
+        return meta
+
+
+def _read_meta(entry: Path) -> dict[str, Any] | None:
+    record = entry / STAGE_FILE
+    if not record.is_file():
+        return None
+    return json.loads(record.read_text(encoding="utf-8"))["meta"]
+
+
+def _touch(entry: Path) -> None:
+    """Record the last use (``edgeconv cache clear --older-than`` goes by it)."""
+    with contextlib.suppress(OSError):
+        os.utime(entry)
+
+
+@contextlib.contextmanager
+def _locked(lock_file: Path) -> Iterator[None]:
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _place(entry: Path, dest: Path) -> Path:
+    """Put the cached result at ``dest`` (hard links, else copies), atomically replacing what was there."""
+    if dest.is_dir() and _same_entry(dest, entry):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        for source in entry.rglob("*"):
+            target = tmp / source.relative_to(entry)
+            if source.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, target)
+            except OSError:  # another file system, or links not allowed
+                shutil.copy2(source, target)
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _same_entry(dest: Path, entry: Path) -> bool:
+    """Whether ``dest`` already holds this entry (same stage.json bytes)."""
+    a, b = dest / STAGE_FILE, entry / STAGE_FILE
+    return a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes()

@@ -54,6 +54,14 @@ def tiny_logits(path: Path, x: np.ndarray) -> np.ndarray:
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
 
 
+@pytest.fixture(autouse=True)
+def stage_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own stage cache, so no test reuses another's results."""
+    folder = tmp_path_factory.mktemp("stage-cache")
+    monkeypatch.setenv("EDGECONV_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def tiny_project(tmp_path: Path) -> Path:
     """A spec folder with a tiny ONNX model, npz calibration and labelled npz evaluation sets."""

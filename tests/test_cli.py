@@ -165,3 +165,28 @@ def test_calibration_preprocessed_unlike_evaluation_is_refused(tmp_path: Path) -
                        "--set", "calibration.text={max_length: 128}")
     assert_clean_failure(tmp_path, code, err, "preprocessed differently", "max_length is 128 for calibration",
                          "64 for evaluation")
+
+
+def test_a_new_out_folder_is_served_from_the_cache_and_cache_ls_clear(tiny_project: Path) -> None:
+    assert run("build", str(tiny_project / "edgeconv.yaml"))[0] == 0
+    code, _, err = run("build", str(tiny_project / "edgeconv.yaml"), "--out", str(tiny_project / "elsewhere"))
+    assert code == 0 and "✓" not in err  # every stage reused, none re-run
+    first = json.loads((tiny_project / "out" / "report.json").read_text())
+    second = json.loads((tiny_project / "elsewhere" / "report.json").read_text())
+    assert [a["sha256"] for a in first["artifacts"]] == [a["sha256"] for a in second["artifacts"]]
+    code, out, _ = run("cache", "ls", "--json")
+    stages = {row["stage"] for row in json.loads(out)}
+    assert {"data", "export", "verify/reference", "artifacts/x86-cpu-ort-int8-static"} <= stages
+    assert run("cache", "clear")[0] == 0
+    assert json.loads(run("cache", "ls", "--json")[1]) == []
+    code, _, err = run("build", str(tiny_project / "edgeconv.yaml"))
+    assert code == 0 and "✓ export" in err
+
+
+def test_changed_calibration_reruns_only_what_depends_on_it(tiny_project: Path) -> None:
+    assert run("build", str(tiny_project / "edgeconv.yaml"))[0] == 0
+    np.savez(tiny_project / "calib.npz", x=np.random.default_rng(9).normal(size=(40, 8)).astype(np.float32))
+    code, _, err = run("build", str(tiny_project / "edgeconv.yaml"))
+    assert code == 0
+    rerun = {line.split()[1] for line in err.splitlines() if line.startswith("✓")}
+    assert rerun == {"data", "artifacts/x86-cpu-ort-int8-static", "verify/x86-cpu-ort-int8-static"}

@@ -41,7 +41,7 @@ class OnnxRuntimeBackend:
         if precision.startswith("int8"):
             key["fallback"] = settings.fallback.model_dump()
             key["budgets"] = ctx.spec.budgets.model_dump()
-            key["eval"] = ctx.spec.evaluation.model_dump(mode="json")
+            key["eval"] = {"feeds": ctx.evaluation_sha256, "metric": ctx.spec.evaluation.metric}
             key["dynamic"] = settings.dynamic.model_dump()
         if precision == "int8-static":
             key["calibration"] = ctx.calibration_sha256

@@ -28,6 +28,7 @@ class BuildContext:
     calibration: FeedSet | None
     calibration_sha256: str | None
     evaluation: FeedSet
+    evaluation_sha256: str
     reference_outputs: Any  # np.ndarray: the reference's outputs on ``evaluation``
     # The torch model, loaded on first call and then kept: for backends that convert from torch
     # (e.g. PyTorch -> TFLite) rather than from the reference ONNX.
