@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -12,6 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edgeconv.errors import SpecError
 from edgeconv.spec import Precision, TargetRef
 from edgeconv.spec_errors import describe_validation_error
+
+
+class TensorRTSettings(BaseModel):
+    """How a TensorRT target builds its engine (read by edgeconv.convert.trt_plan)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    builder: Literal["api", "trtexec"] = Field("api", description="the Python builder API, or the trtexec CLI")
+    workspace_mb: int = Field(1024, gt=0, description="builder workspace memory pool limit")
+    dla_core: int | None = Field(None, ge=0, description="run on this DLA core (Jetson AGX/NX), GPU fallback on")
+    sparsity: bool = Field(False, description="let TensorRT use 2:4 structured-sparse kernels for pruned weights")
+    max_batch: int = Field(8, gt=0, description="largest batch the optimization profile accepts")
 
 
 class TargetProfile(BaseModel):
@@ -26,6 +39,7 @@ class TargetProfile(BaseModel):
     default_precisions: list[Precision] | None = None
     requires: list[str] = Field(default_factory=list)
     required: bool = False
+    tensorrt: TensorRTSettings | None = None
 
     def for_build(self, ref: TargetRef) -> tuple[TargetProfile, list[str]]:
         """This profile with the spec's per-build choices applied, and the precisions to build."""
