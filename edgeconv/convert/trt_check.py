@@ -123,7 +123,8 @@ def _check_opset(model: Any, ops: dict[str, Any], report: CheckReport) -> None:
     low, high = ops["opset"]
     for entry in model.opset_import:
         if entry.domain in DEFAULT_DOMAINS and not low <= entry.version <= high:
-            report.problems.append(Problem("opset", ERROR, f"opset {entry.version} is outside the parser's {low}..{high}"))
+            message = f"opset {entry.version} is outside the parser's {low}..{high}"
+            report.problems.append(Problem("opset", ERROR, message))
 
 
 def _check_ops(graph: Any, ops: dict[str, Any], report: CheckReport) -> None:
