@@ -39,7 +39,7 @@ def test_other_tensorrt_version_is_refused_with_exit_3(engine: Path) -> None:
 
 
 def test_other_gpu_architecture_is_refused(engine: Path) -> None:
-    with pytest.raises(EngineMismatch, match="compute capability 8.7"):
+    with pytest.raises(EngineMismatch, match=r"compute capability 8\.7"):
         check_compatible(engine, BUILT["tensorrt_version"], "9.0", "NVIDIA H100")
 
 
