@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgeconv.errors import SpecError
 from edgeconv.spec_errors import describe_validation_error
 
-Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static"]
+# "best": TensorRT picks fp32/fp16/int8 kernels per layer (trtexec --best); only TensorRT targets list it.
+Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "best"]
 PRECISIONS: tuple[str, ...] = Precision.__args__  # type: ignore[attr-defined]
 AUTO = "auto"  # in a target's precisions: build every precision, pick the fastest that meets every budget
 

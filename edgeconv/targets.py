@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,6 +14,18 @@ from edgeconv.errors import SpecError
 from edgeconv.remote.config import DeviceConfig
 from edgeconv.spec import AUTO, Precision, QuantizeSpec, TargetRef
 from edgeconv.spec_errors import describe_validation_error
+
+
+class TensorRTSettings(BaseModel):
+    """How a TensorRT target builds its engine (read by edgeconv.convert.trt_plan)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    builder: Literal["api", "trtexec"] = Field("api", description="the Python builder API, or the trtexec CLI")
+    workspace_mb: int = Field(1024, gt=0, description="builder workspace memory pool limit")
+    dla_core: int | None = Field(None, ge=0, description="run on this DLA core (Jetson AGX/NX), GPU fallback on")
+    sparsity: bool = Field(False, description="let TensorRT use 2:4 structured-sparse kernels for pruned weights")
+    max_batch: int = Field(8, gt=0, description="largest batch the optimization profile accepts")
 
 
 class TargetProfile(BaseModel):
@@ -34,6 +46,7 @@ class TargetProfile(BaseModel):
     build_quantize: dict[str, Any] = Field(default_factory=dict)
     device: DeviceConfig | None = None  # verify on this board over SSH (edgeconv.remote) instead of here
     devices: list[DeviceConfig] = Field(default_factory=list)  # a pool: verify on each board
+    tensorrt: TensorRTSettings | None = None
 
     def for_build(self, ref: TargetRef) -> tuple[TargetProfile, list[str]]:
         """This profile with the spec's per-build choices applied, and the precisions to build.

@@ -33,39 +33,45 @@ class OnnxRuntimeBackend:
         return None
 
     def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
-        key: dict[str, Any] = {
-            "reference": ctx.reference_sha256, "precision": precision, "family": asdict(ctx.family),
-            "onnxruntime": versions.of("onnxruntime"), "onnx": versions.of("onnx"),
-        }
-        settings = profile.quantize_settings(ctx.spec.quantize)
-        if precision.startswith("int8"):
-            key["fallback"] = settings.fallback.model_dump()
-            key["budgets"] = ctx.spec.budgets.model_dump()
-            key["eval"] = {"feeds": ctx.evaluation_sha256, "metric": ctx.spec.evaluation.metric}
-            key["dynamic"] = settings.dynamic.model_dump()
-        if precision == "int8-static":
-            key["calibration"] = ctx.calibration_sha256
-            key["static"] = settings.static.model_dump()
-
-        def produce(folder: Path) -> dict[str, Any]:
-            dst = folder / "model.onnx"
-            src = ctx.reference_onnx
-            if precision == "fp32":
-                record = quantize.make_fp32(src, dst, ctx.family)
-            elif precision == "fp16":
-                record = quantize.make_fp16(src, dst, ctx.family)
-            else:
-                record = build_int8(ctx, precision, dst, settings)
-            return {"file": dst.name, "sha256": sha256_file(dst), "quantization": record.to_dict()}
-
-        folder, meta = ctx.stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
-        return BuiltArtifact(folder / meta["file"], quantization=meta["quantization"])
+        return onnx_artifact(ctx, profile, precision, f"artifacts/{profile.name}-{precision}")
 
     def runner_spec(self, artifact: BuiltArtifact, profile: TargetProfile) -> RunnerSpec:
         return RunnerSpec(
             "edgeconv.backends.onnxruntime:OnnxRuntimeRunner",
             {"path": str(artifact.path), "providers": profile.providers or None, "threads": threads_for(profile)},
         )
+
+
+def onnx_artifact(ctx: BuildContext, profile: TargetProfile, precision: str, stage: str) -> BuiltArtifact:
+    """An ONNX model of one precision in stage ``stage``: the ORT artifact, or another backend's input
+    (TensorRT builds its int8 engine from the QDQ model made here, with its profile's settings)."""
+    key: dict[str, Any] = {
+        "reference": ctx.reference_sha256, "precision": precision, "family": asdict(ctx.family),
+        "onnxruntime": versions.of("onnxruntime"), "onnx": versions.of("onnx"),
+    }
+    settings = profile.quantize_settings(ctx.spec.quantize)
+    if precision.startswith("int8"):
+        key["fallback"] = settings.fallback.model_dump()
+        key["budgets"] = ctx.spec.budgets.model_dump()
+        key["eval"] = {"feeds": ctx.evaluation_sha256, "metric": ctx.spec.evaluation.metric}
+        key["dynamic"] = settings.dynamic.model_dump()
+    if precision == "int8-static":
+        key["calibration"] = ctx.calibration_sha256
+        key["static"] = settings.static.model_dump()
+
+    def produce(folder: Path) -> dict[str, Any]:
+        dst = folder / "model.onnx"
+        src = ctx.reference_onnx
+        if precision == "fp32":
+            record = quantize.make_fp32(src, dst, ctx.family)
+        elif precision == "fp16":
+            record = quantize.make_fp16(src, dst, ctx.family)
+        else:
+            record = build_int8(ctx, precision, dst, settings)
+        return {"file": dst.name, "sha256": sha256_file(dst), "quantization": record.to_dict()}
+
+    folder, meta = ctx.stages.run(stage, key, produce)
+    return BuiltArtifact(folder / meta["file"], quantization=meta["quantization"])
 
 
 def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeSpec) -> quantize.QuantRecord:

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from trt_models import tiny_matmul
+
+from edgeconv.convert.trt_check import check_onnx, known_versions, ops_for
+from edgeconv.errors import ExitCode, StageError
+
+SAMPLE_OUT = Path("/tmp/out1")  # a built sample (see MEASURED.md); tests using it skip when it is absent
+UINT8_QDQ = SAMPLE_OUT / "artifacts/x86-cpu-ort-int8-static/model.onnx"
+REFERENCE = SAMPLE_OUT / "export/model.onnx"
+
+
+def _symmetric_qdq(src: Path, dst: Path, calibration) -> Path:
+    from edgeconv.compress.quantize import make_int8_static
+    from edgeconv.spec import StaticQuantSpec
+
+    make_int8_static(src, dst, calibration, StaticQuantSpec(activation_type="int8"))
+    return dst
+
+
+def test_plain_float_model_passes(tiny_onnx: Path) -> None:
+    report = check_onnx(tiny_onnx)
+    assert report.ok and not report.problems
+
+
+def test_unsupported_op_is_named_with_its_node(tmp_path: Path) -> None:
+    _, table = ops_for(None)
+    odd = next(op for op in ("Det", "DynamicQuantizeLinear", "MatMulInteger") if op in table["unsupported"])
+    report = check_onnx(tiny_matmul(tmp_path / "odd.onnx", extra_op=odd))
+    assert not report.ok
+    problem = report.errors[0]
+    assert problem.kind == "unsupported-op" and problem.nodes == [f"odd/{odd}"]
+    with pytest.raises(StageError) as info:
+        report.raise_for_errors("tiny")
+    assert f"odd/{odd}" in str(info.value) and info.value.exit_code == ExitCode.STAGE_FAILED
+
+
+def test_custom_domain_op_needs_a_plugin(tmp_path: Path) -> None:
+    report = check_onnx(tiny_matmul(tmp_path / "ms.onnx", extra_op="BiasGelu", domain="com.microsoft"))
+    assert report.kinds() == {"custom-domain"}
+    assert "com.microsoft.BiasGelu" in report.errors[0].message
+
+
+def test_op_table_is_per_release() -> None:
+    versions = known_versions()
+    assert ops_for("99.0")[0] == versions[-1]
+    assert ops_for(versions[0])[0] == versions[0]
+    assert ops_for("1.0")[0] == versions[0]  # older than any table: the oldest one, not a crash
+    assert ops_for(f"{versions[-1]}.3")[0] == versions[-1]
+
+
+def test_symmetric_int8_qdq_passes_and_uint8_is_refused(tiny_onnx: Path, tmp_path: Path) -> None:
+    from edgeconv.compress.quantize import make_int8_static
+    from edgeconv.data.feeds import FeedSet
+    from edgeconv.spec import StaticQuantSpec
+
+    calib = FeedSet({"x": np.random.default_rng(1).standard_normal((16, 4)).astype(np.float32)})
+    sym = _symmetric_qdq(tiny_onnx, tmp_path / "sym.onnx", calib)
+    good = check_onnx(sym)
+    assert good.ok, good.to_dict()
+    asym = tmp_path / "asym.onnx"
+    make_int8_static(tiny_onnx, asym, calib, StaticQuantSpec(activation_type="uint8"))
+    bad = check_onnx(asym)
+    assert "qdq-uint8" in bad.kinds() and not bad.ok
+    uint8 = next(p for p in bad.problems if p.kind == "qdq-uint8")
+    assert all(n.endswith(("QuantizeLinear", "DequantizeLinear")) for n in uint8.nodes)
+
+
+@pytest.mark.skipif(not UINT8_QDQ.is_file(), reason=f"needs the built sample's QDQ model at {UINT8_QDQ}")
+def test_sample_uint8_qdq_is_flagged_with_node_names() -> None:
+    report = check_onnx(UINT8_QDQ)
+    assert {"qdq-uint8", "qdq-asymmetric"} <= report.kinds()
+    assert not report.ok
+    assert all(p.nodes for p in report.problems)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REFERENCE.is_file() and (SAMPLE_OUT / "data/calibration.npz").is_file()),
+                    reason=f"needs the built sample's reference ONNX and calibration feeds under {SAMPLE_OUT}")
+def test_sample_symmetric_int8_qdq_passes(tmp_path: Path) -> None:
+    from edgeconv.data.feeds import FeedSet
+
+    assert check_onnx(REFERENCE).ok
+    calib = FeedSet.load(SAMPLE_OUT / "data/calibration.npz").head(8)
+    report = check_onnx(_symmetric_qdq(REFERENCE, tmp_path / "sym.onnx", calib))
+    assert report.ok, report.to_dict()
+    assert not {"qdq-uint8", "qdq-asymmetric"} & report.kinds()
