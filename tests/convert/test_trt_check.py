@@ -9,9 +9,27 @@ from trt_models import tiny_matmul
 from edgeconv.convert.trt_check import check_onnx, known_versions, ops_for
 from edgeconv.errors import ExitCode, StageError
 
-SAMPLE_OUT = Path("/tmp/out1")  # a built sample (see MEASURED.md); tests using it skip when it is absent
-UINT8_QDQ = SAMPLE_OUT / "artifacts/x86-cpu-ort-int8-static/model.onnx"
-REFERENCE = SAMPLE_OUT / "export/model.onnx"
+SAMPLE_SPEC = Path(__file__).resolve().parents[2] / "samples" / "tweet-sentiment" / "edgeconv.yaml"
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object, Path]:
+    """The sample's reference ONNX (exported here), 16 calibration feeds, and its default uint8 QDQ model."""
+    from edgeconv.api import export_only
+    from edgeconv.compress.quantize import make_int8_static
+    from edgeconv.prepare import prepare
+    from edgeconv.spec import StaticQuantSpec, load_spec
+
+    out = tmp_path_factory.mktemp("sample")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EDGECONV_CACHE_DIR", str(out / "cache"))
+        spec = load_spec(SAMPLE_SPEC)
+        reference, _ = export_only(spec, out / "build")
+        calibration = prepare(spec).calibration
+    assert calibration is not None
+    calib = calibration.head(16)
+    make_int8_static(reference, out / "uint8.onnx", calib, StaticQuantSpec())
+    return reference, calib, out / "uint8.onnx"
 
 
 def _symmetric_qdq(src: Path, dst: Path, calibration) -> Path:
@@ -70,22 +88,18 @@ def test_symmetric_int8_qdq_passes_and_uint8_is_refused(tiny_onnx: Path, tmp_pat
     assert all(n.endswith(("QuantizeLinear", "DequantizeLinear")) for n in uint8.nodes)
 
 
-@pytest.mark.skipif(not UINT8_QDQ.is_file(), reason=f"needs the built sample's QDQ model at {UINT8_QDQ}")
-def test_sample_uint8_qdq_is_flagged_with_node_names() -> None:
-    report = check_onnx(UINT8_QDQ)
+@pytest.mark.slow
+def test_sample_uint8_qdq_is_flagged_with_node_names(sample: tuple[Path, object, Path]) -> None:
+    report = check_onnx(sample[2])
     assert {"qdq-uint8", "qdq-asymmetric"} <= report.kinds()
     assert not report.ok
     assert all(p.nodes for p in report.problems)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (REFERENCE.is_file() and (SAMPLE_OUT / "data/calibration.npz").is_file()),
-                    reason=f"needs the built sample's reference ONNX and calibration feeds under {SAMPLE_OUT}")
-def test_sample_symmetric_int8_qdq_passes(tmp_path: Path) -> None:
-    from edgeconv.data.feeds import FeedSet
-
-    assert check_onnx(REFERENCE).ok
-    calib = FeedSet.load(SAMPLE_OUT / "data/calibration.npz").head(8)
-    report = check_onnx(_symmetric_qdq(REFERENCE, tmp_path / "sym.onnx", calib))
+def test_sample_symmetric_int8_qdq_passes(sample: tuple[Path, object, Path], tmp_path: Path) -> None:
+    reference, calib, _ = sample
+    assert check_onnx(reference).ok
+    report = check_onnx(_symmetric_qdq(reference, tmp_path / "sym.onnx", calib))
     assert report.ok, report.to_dict()
     assert not {"qdq-uint8", "qdq-asymmetric"} & report.kinds()
