@@ -314,3 +314,17 @@ def sensitivity(spec: Spec, precision: str, out: Path | None = None, on_event: E
             assert prepared.calibration is not None
             quantize.make_int8_static(graph, quantized, prepared.calibration, settings.static)
         return rank_nodes(graph, quantized, quantize.candidates(precision, graph, settings), feeds)
+
+
+def gate_on_baseline(result: BuildResult, baseline: Path, budgets: Any) -> Any:
+    """Compare this build with a baseline (noise-aware intervals); writes compare.md and compare-junit.xml."""
+    from edgeconv.compare.core import Thresholds, compare_sides
+    from edgeconv.compare.load import load_side
+    from edgeconv.compare.render import render_junit, render_markdown
+    from edgeconv.fsutil import write_text
+
+    out = Path(result.out_dir)
+    comparison = compare_sides(load_side(Path(baseline)), load_side(out), Thresholds.from_budgets(budgets))
+    write_text(out / "compare.md", render_markdown(comparison))
+    write_text(out / "compare-junit.xml", render_junit(comparison))
+    return comparison

@@ -103,10 +103,13 @@ def _load(spec: Path, overrides: tuple[str, ...]) -> Any:
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Build only these targets (repeatable).")
 @set_option
 @click.option("--no-cache", is_flag=True, help="Re-run every stage even if its inputs did not change.")
+@click.option("--baseline", type=click.Path(path_type=Path, exists=True),
+              help="A previous report.json or build folder: exit 1 if this build regresses against it.")
 @json_option
 def build(spec: Path, out: Path | None, targets: tuple[str, ...], overrides: tuple[str, ...], no_cache: bool,
-          as_json: bool) -> None:
-    """Build and verify every target of SPEC; exit 0 only if every budget is met."""
+          baseline: Path | None, as_json: bool) -> None:
+    """Build and verify every target of SPEC; exit 0 only if every budget is met (and, with --baseline,
+    nothing regressed beyond noise)."""
     from edgeconv.api import build as run_build
     from edgeconv.progress import StageProgress
     from edgeconv.report import write_reports
@@ -126,7 +129,19 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], overrides: tup
         for choice in result.selections:
             stdout.print(f"[bold]auto[/] {choice['target']}: {choice['precision'] or 'none'}: {choice['reason']}")
         stdout.print(f"reports: {paths['json']}  {paths['markdown']}  {paths['junit']}")
-    sys.exit(int(exit_code_of(result)))
+    code = exit_code_of(result)
+    if baseline is not None:
+        from edgeconv.api import gate_on_baseline
+
+        comparison = gate_on_baseline(result, baseline, loaded.budgets)
+        if not as_json:
+            verdict = (f"[red]{len(comparison.regressions)} regression(s)[/]: "
+                       + ", ".join(f"{a.label} {m.metric}" for a, m in comparison.regressions)
+                       if comparison.regressed else "[green]no regression[/]")
+            stdout.print(f"against {baseline}: {verdict} (see compare.md)")
+        if comparison.regressed and code == ExitCode.OK:
+            code = ExitCode.BUDGET_FAILED
+    sys.exit(int(code))
 
 
 def exit_code_of(result: Any) -> ExitCode:

@@ -178,6 +178,9 @@ class Budgets(StrictModel):
     min_agreement: float | None = Field(None, ge=0, le=1, description="min top-1 agreement with fp32")
     p90_latency_ms: float | None = Field(None, gt=0)
     max_size_mb: float | None = Field(None, gt=0)
+    max_latency_increase: float | None = Field(
+        None, gt=0, description="with --baseline / compare: largest p50 slow-down, as a fraction (0.1 = 10%)"
+    )
 
 
 class LatencySpec(StrictModel):

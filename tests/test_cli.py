@@ -190,3 +190,19 @@ def test_changed_calibration_reruns_only_what_depends_on_it(tiny_project: Path) 
     assert code == 0
     rerun = {line.split()[1] for line in err.splitlines() if line.startswith("✓")}
     assert rerun == {"data", "artifacts/x86-cpu-ort-int8-static", "verify/x86-cpu-ort-int8-static"}
+
+
+def test_build_against_a_baseline_passes_on_rebuild_and_fails_on_a_regression(tiny_project: Path) -> None:
+    assert run("build", str(tiny_project / "edgeconv.yaml"))[0] == 0
+    baseline = tiny_project / "baseline.json"
+    baseline.write_text((tiny_project / "out" / "report.json").read_text())
+    code, out, _ = run("build", str(tiny_project / "edgeconv.yaml"), "--baseline", str(baseline))
+    assert code == 0 and "no regression" in out
+    better = json.loads(baseline.read_text())
+    for artifact in better["artifacts"]:
+        artifact["accuracy"] = 1.0  # a baseline this build falls far short of
+    baseline.write_text(json.dumps(better))
+    code, out, _ = run("build", str(tiny_project / "edgeconv.yaml"), "--baseline", str(baseline),
+                       "--set", "budgets.accuracy_drop=0.01")
+    assert code == 1 and "regression" in out and "accuracy" in out
+    assert "accuracy" in (tiny_project / "out" / "compare.md").read_text()
