@@ -53,7 +53,10 @@ def _details(a: ArtifactResult) -> list[str]:
     lines = [f"### {a.label}", "", f"- file: `{a.path}` ({a.size_bytes} bytes, sha256 `{(a.sha256 or '')[:16]}…`)"]
     lat = m.latency_ms
     lines.append(f"- latency ms: p50 {lat['p50']:.2f}, p90 {lat['p90']:.2f}, p99 {lat['p99']:.2f}, "
-                 f"mean {lat['mean']:.2f} ± {lat['std']:.2f} over {lat['runs']} runs")
+                 f"mean {lat['mean']:.2f} ± {lat['std']:.2f} over {lat['runs']} runs "
+                 f"(min {lat.get('min', 0):.2f}, max {lat.get('max', 0):.2f}, {lat.get('outliers', 0)} outliers "
+                 f"kept); {m.runtime.get('warmup_calls')} warm-up calls; load average before "
+                 f"{_load(m.runtime)}")
     lines.append(f"- macro-F1 {m.macro_f1:.4f}; max abs error vs reference {m.max_abs_error:.3g}; "
                  f"peak memory {m.peak_memory_mb:.0f} MB (whole process)")
     per_class = ", ".join(
@@ -83,4 +86,10 @@ def _fallback(fallback: dict | None) -> list[str]:
         lines.append(f"  | {i} | {len(t['float_nodes'])}: {nodes or '–'} | {t['accuracy']:.4f} | "
                      f"{t['agreement']:.4f} | {t['p50_ms']:.2f} | {'yes' if t['passed'] else 'no'} |")
     return [*lines, ""]
+
+
+def _load(runtime: dict) -> str:
+    before = (runtime.get("conditions") or {}).get("before") or {}
+    load = before.get("load_average")
+    return "unknown" if not load else f"{load[0]:.2f} on {before.get('cpus')} CPUs"
 

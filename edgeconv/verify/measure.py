@@ -64,5 +64,6 @@ def score(
         agreement=agree["agreement"], max_abs_error=agree["max_abs_error"],
         latency_ms=latency_summary(result["timings_s"]),
         timings_ms=[round(t * 1e3, 4) for t in result["timings_s"]],
-        peak_memory_mb=round(result["peak_rss_mb"], 1), load_s=result["load_s"], runtime=result["runtime"],
+        peak_memory_mb=round(result["peak_rss_mb"], 1), load_s=result["load_s"],
+        runtime={**result["runtime"], "warmup_calls": result.get("warmup"), "conditions": result.get("conditions")},
     )

@@ -47,9 +47,12 @@ def agreement(logits: np.ndarray, reference: np.ndarray) -> dict[str, float]:
 
 
 def latency_summary(timings_s: list[float]) -> dict[str, float]:
+    """Percentiles over every run; outliers (beyond Q3 + 3 IQR) are counted and shown, never dropped."""
     ms = np.asarray(timings_s) * 1e3
+    q1, q3 = np.percentile(ms, [25, 75])
     return {
         "p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
         "p99": float(np.percentile(ms, 99)), "mean": float(ms.mean()), "std": float(ms.std()),
-        "runs": len(ms),
+        "min": float(ms.min()), "max": float(ms.max()), "runs": len(ms),
+        "outliers": int(np.sum(ms > q3 + 3 * (q3 - q1))),
     }

@@ -61,33 +61,65 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             next(iter(runner.infer({k: v[i : i + 1] for k, v in feeds.items()}).values())) for i in range(count)
         ]
         np.save(out / "outputs.npy", np.concatenate(outputs))
-        timings = _time(runner, feeds, count, batch, request)
+        before = conditions()
+        timings, warmup_calls = _time(runner, feeds, count, batch, request)
         facts = runner.describe()
     result = {
         "examples": count, "load_s": load_s, "timings_s": timings, "batch_size": batch,
-        "warmup": int(request.get("warmup", 20)), "peak_rss_mb": _peak_rss_mb(),
+        "warmup": warmup_calls, "peak_rss_mb": _peak_rss_mb(),
         "rss_before_load_mb": rss_before, "runtime": facts,
+        "conditions": {"before": before, "after": conditions()},
     }
     (out / "result.json").write_text(json.dumps(result))
     return result
 
 
-def _time(runner: Any, feeds: dict[str, np.ndarray], count: int, batch: int, request: dict[str, Any]) -> list[float]:
-    """Warm up, then time at least ``runs`` calls and at least ``min_time_s``, cycling through examples."""
+def _time(
+    runner: Any, feeds: dict[str, np.ndarray], count: int, batch: int, request: dict[str, Any]
+) -> tuple[list[float], int]:
+    """Warm up until stable, then time at least ``runs`` calls and ``min_time_s``, cycling through examples.
+
+    Warm-up runs ``warmup`` calls, then goes on (up to 10x as many) until the median of the last
+    ten calls is within 5 % of the ten before: caches, allocators and clocks have settled.
+    Returns the timings and the warm-up calls made.
+    """
     starts = list(range(0, max(count - batch + 1, 1)))
-    for i in range(int(request.get("warmup", 20))):
+
+    def call(i: int) -> float:
         j = starts[i % len(starts)]
         runner.infer({k: v[j : j + batch] for k, v in feeds.items()})
+        return runner.last_inference_s
+
+    warmup = int(request.get("warmup", 20))
+    seen = [call(i) for i in range(warmup)]
+    while len(seen) < 10 * max(warmup, 2) and len(seen) >= 20:
+        last, before = np.median(seen[-10:]), np.median(seen[-20:-10])
+        if abs(last - before) <= 0.05 * before:
+            break
+        seen.append(call(len(seen)))
     timings: list[float] = []
     runs, min_time = int(request.get("runs", 200)), float(request.get("min_time_s", 1.0))
     begin = time.perf_counter()
     while len(timings) < runs or time.perf_counter() - begin < min_time:
-        j = starts[len(timings) % len(starts)]
-        runner.infer({k: v[j : j + batch] for k, v in feeds.items()})
-        timings.append(runner.last_inference_s)
+        timings.append(call(len(timings)))
         if len(timings) >= 100 * runs:  # a bound on a very fast model with a long min_time_s
             break
-    return timings
+    return timings, len(seen)
+
+
+def conditions() -> dict[str, Any]:
+    """What the machine was doing: latency is only comparable under like conditions."""
+    import os
+
+    facts: dict[str, Any] = {"load_average": list(os.getloadavg()), "cpus": os.cpu_count()}
+    for name, path in (("governor", "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+                       ("cpu0_khz", "/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")):
+        try:
+            with open(path) as f:
+                facts[name] = f.read().strip()
+        except OSError:
+            facts[name] = None  # not exposed (VMs, containers)
+    return facts
 
 
 def main(argv: list[str]) -> int:

@@ -27,6 +27,7 @@ def test_worker_outputs_match_the_runtime_and_timings_are_recorded(tmp_path: Pat
     np.testing.assert_allclose(outputs, tiny_logits(model, x), rtol=1e-6)
     assert len(result["timings_s"]) >= 15 and all(t > 0 for t in result["timings_s"])
     assert result["peak_rss_mb"] > 0 and result["runtime"]["threads"] == 1
+    assert result["warmup"] >= 1 and len(result["conditions"]["before"]["load_average"]) == 3
     labels = outputs.argmax(-1)
     m = score(result, outputs, labels, ["a", "b", "c"], outputs)
     assert m.accuracy == 1.0 and m.agreement == 1.0 and m.latency_ms["runs"] == len(result["timings_s"])
