@@ -58,12 +58,14 @@ SHARE = Share()
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
 @click.option("--resamples", type=click.IntRange(100, 100_000), default=2000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap (results repeat).")
+@click.option("--repeat", type=click.IntRange(1, 50), default=None,
+              help="Re-measure both builds' artifacts here, N interleaved rounds, before comparing latency.")
 @click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="md", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here instead of stdout.")
 def compare_command(baseline: Path, candidate: Path, max_accuracy_drop: float | None,
                     max_agreement_drop: float | None, max_latency_increase: float | None,
                     max_size_increase: float | None, spec_file: Path | None, confidence: float, resamples: int,
-                    seed: int, fmt: str, output: Path | None) -> None:
+                    seed: int, repeat: int | None, fmt: str, output: Path | None) -> None:
     """Compare CANDIDATE with BASELINE (report.json files or build folders), artifact by artifact.
 
     Build folders give paired intervals over the evaluation examples; report files alone give unpaired ones.
@@ -80,7 +82,13 @@ def compare_command(baseline: Path, candidate: Path, max_accuracy_drop: float | 
         confidence=confidence, resamples=resamples, seed=seed,
     )
     base, cand = load_side(baseline), load_side(candidate)
+    repeat_notes: list[str] = []
+    if repeat:
+        from edgeconv.compare.repeat import remeasure_interleaved
+
+        repeat_notes = remeasure_interleaved(base, cand, repeat)
     result = compare_sides(base, cand, thresholds)
+    result.notes += repeat_notes
     if base.build_dir is not None and cand.build_dir is not None:
         result.determinism = compare_builds(base.build_dir, cand.build_dir).to_dict()
     text = RENDERERS[fmt](result)
