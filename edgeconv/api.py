@@ -5,6 +5,7 @@ The CLI is a thin layer over this module; nothing here prints (progress goes thr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,7 +147,8 @@ def build(
     prepared = prepare(spec)
     session = _session(spec, prepared, Stages(out, use_cache=use_cache, on_event=on_event))
     artifacts = [
-        _build_one(session, profile, precision) for profile, precisions in selected for precision in precisions
+        row for profile, precisions in selected for precision in precisions
+        for row in _build_one(session, profile, precision)
     ]
     result = _result(spec, out, session, artifacts)
     result.selections = [
@@ -198,34 +200,48 @@ def _data_manifest(path: Path, feeds_sha: str | None, examples: int) -> dict[str
     return {"path": str(path), "sha256": sha256_file(path), "feeds_sha256": feeds_sha, "examples": examples}
 
 
-def _build_one(session: Session, profile: TargetProfile, precision: str) -> ArtifactResult:
+def _build_one(session: Session, profile: TargetProfile, precision: str) -> list[ArtifactResult]:
+    """Build one artifact and verify it: here, on the profile's device, or on each board of its pool."""
     backend = get_backend(profile.backend)
-    reason = backend.unavailable_reason(profile)
+    reason = None if (profile.device or profile.devices) else backend.unavailable_reason(profile)
     if reason:
         if profile.required:
             raise RuntimeUnavailable(f"required target '{profile.name}' cannot run here: {reason}")
-        return ArtifactResult(target=profile.name, backend=backend.name, precision=precision, status=SKIPPED,
-                              reason=reason)
+        return [ArtifactResult(target=profile.name, backend=backend.name, precision=precision, status=SKIPPED,
+                               reason=reason)]
     try:
         built = backend.build(session.ctx, profile, precision)
     except StageError as exc:
-        return ArtifactResult(target=profile.name, backend=backend.name, precision=precision, status=ERROR,
-                              reason=str(exc))
-    return _measure_built(session, profile, precision, built, backend.runner_spec(built, profile))
+        return [ArtifactResult(target=profile.name, backend=backend.name, precision=precision, status=ERROR,
+                               reason=str(exc))]
+    runner = backend.runner_spec(built, profile)
+    if not profile.devices:
+        return [_measure_built(session, profile, precision, built, runner)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    boards = [(profile.model_copy(update={"device": d, "devices": []}), d.name or f"{d.user}@{d.host}:{d.port}")
+              for d in profile.devices]
+    with ThreadPoolExecutor(max_workers=len(boards)) as pool:  # boards measure in parallel, each on its own
+        return list(pool.map(lambda b: _measure_built(session, b[0], precision, built, runner, b[1]), boards))
 
 
 def _measure_built(
     session: Session, profile: TargetProfile, precision: str, built: BuiltArtifact, runner: RunnerSpec,
+    board: str | None = None,
 ) -> ArtifactResult:
-    """Verify a built artifact on its runtime, compare it with the reference and hold it to the budgets."""
+    """Verify a built artifact on its runtime, compare it with the reference and hold it to the budgets.
+
+    ``board`` names a pool member: its rows are ``<target>@<board>``.
+    """
     result = ArtifactResult(
-        target=profile.name, backend=profile.backend, precision=precision, path=str(built.path),
-        sha256=sha256_file(built.path), size_bytes=_size(built.path), quantization=built.quantization,
-        extra=built.extra,
+        target=f"{profile.name}@{board}" if board else profile.name, backend=profile.backend, precision=precision,
+        path=str(built.path), sha256=sha256_file(built.path), size_bytes=_size(built.path),
+        quantization=built.quantization, extra=dict(built.extra),
     )
+    stage = f"{profile.name}-{precision}" + (f"@{re.sub(r'[^A-Za-z0-9._-]+', '-', board)}" if board else "")
     try:
         measurement, _, remote = measure_artifact(
-            session.stages, f"{profile.name}-{precision}", runner, result.sha256 or "", session.feeds_file,
+            session.stages, stage, runner, result.sha256 or "", session.feeds_file,
             session.prepared, session.spec, session.reference_outputs, profile,
         )
     except StageError as exc:

@@ -140,3 +140,42 @@ def test_built_artifacts_verified_remotely_match_the_local_build(
         assert m.agreement == artifact.measurement.agreement, artifact.label
     assert len(result.artifacts) == 3
 
+
+
+@pytest.mark.slow
+def test_build_verifies_on_a_device_and_on_each_board_of_a_pool(
+    device: DeviceConfig, tiny_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`edgeconv build --target` with a device section verifies there; with a devices list, on every board."""
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from edgeconv.cli import main
+    from edgeconv.targets import all_profiles
+
+    boards = [device.model_copy(update={"name": name, "workdir": f"{device.workdir}-{name}"}).model_dump(mode="json")
+              for name in ("board-a", "board-b")]
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    base = {"backend": "onnxruntime", "providers": ["CPUExecutionProvider"], "threads": 1,
+            "precisions": ["fp32", "int8-dynamic"]}
+    (profiles / "one.yaml").write_text(yaml.safe_dump({**base, "name": "tiny-board", "device": boards[0]}))
+    (profiles / "pool.yaml").write_text(yaml.safe_dump({**base, "name": "tiny-pool", "devices": boards}))
+    monkeypatch.setenv("EDGECONV_TARGETS", str(profiles))
+    all_profiles.cache_clear()
+    try:
+        result = CliRunner().invoke(main, ["build", str(tiny_project / "edgeconv.yaml"), "--target", "x86-cpu-ort",
+                                           "--target", "tiny-board", "--target", "tiny-pool"])
+    finally:
+        all_profiles.cache_clear()
+    assert result.exit_code == 0, result.output
+    report = json.loads((tiny_project / "out" / "report.json").read_text())
+    rows = {(a["target"], a["precision"]): a for a in report["artifacts"]}
+    for precision in ("fp32", "int8-dynamic"):
+        local = rows[("x86-cpu-ort", precision)]
+        for target in ("tiny-board", "tiny-pool@board-a", "tiny-pool@board-b"):
+            remote = rows[(target, precision)]
+            assert remote["accuracy"] == local["accuracy"] and remote["agreement"] == local["agreement"]
+            assert remote["remote"]["device"]["arch"], target  # the device's probed facts are in the report
