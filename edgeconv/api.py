@@ -6,7 +6,7 @@ The CLI is a thin layer over this module; nothing here prints (progress goes thr
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,7 @@ class Session:
     reference_outputs: np.ndarray
     export_meta: dict[str, Any]
     ctx: BuildContext
+    prune: dict[str, Any] | None = None  # the PruneRecord when the backends build from a pruned model
 
 
 def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
@@ -157,7 +158,20 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
     )
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.model_type,
                        prepared.calibration, prepared.calib_sha256, prepared.evaluation, _torch_loader(spec))
-    return Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
+    session = Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
+    return with_pruned(session, spec.prune, stages) if spec.prune is not None else session
+
+
+def with_pruned(session: Session, prune: Any, stages: Stages) -> Session:
+    """The session whose backends build from the pruned model's ONNX; the reference stays the unpruned one.
+
+    ``stages`` is where the pruned model and its artifacts go (a sweep gives each ratio its own folder).
+    """
+    from edgeconv.compress.prune_stage import pruned_reference
+
+    pruned = pruned_reference(session.spec, prune, session.prepared, stages, session.ctx.torch_model)
+    ctx = replace(session.ctx, stages=stages, reference_onnx=pruned.onnx, reference_sha256=pruned.sha256)
+    return replace(session, stages=stages, ctx=ctx, prune=pruned.record)
 
 
 def build(
@@ -168,10 +182,12 @@ def build(
     selected = select_targets(spec, targets)
     prepared = prepare(spec)
     session = _session(spec, prepared, Stages(out, use_cache=use_cache, on_event=on_event))
-    artifacts = [
-        _build_one(session, profile, precision) for profile, precisions in selected for precision in precisions
-    ]
-    return _result(spec, out, session, artifacts)
+    return _result(spec, out, session, build_artifacts(session, selected))
+
+
+def build_artifacts(session: Session, selected: list[tuple[TargetProfile, list[str]]]) -> list[ArtifactResult]:
+    """Build and verify every (target, precision) of ``selected`` in ``session``."""
+    return [_build_one(session, profile, precision) for profile, precisions in selected for precision in precisions]
 
 
 def _result(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactResult]) -> BuildResult:
@@ -218,8 +234,12 @@ def _measure_built(
     result = ArtifactResult(
         target=profile.name, backend=profile.backend, precision=precision, path=str(built.path),
         sha256=sha256_file(built.path), size_bytes=_size(built.path), quantization=built.quantization,
-        extra=built.extra,
+        extra=dict(built.extra),
     )
+    if session.prune is not None:
+        from edgeconv.compress.prune_stage import artifact_prune_facts
+
+        result.extra["prune"] = artifact_prune_facts(session.prune, built.path, Path(session.reference.path or ""))
     try:
         measurement, _ = measure_artifact(session.stages, f"{profile.name}-{precision}", runner, result.sha256 or "",
                                           session.feeds_file, session.prepared, session.spec,
