@@ -190,6 +190,16 @@ def build_artifacts(session: Session, selected: list[tuple[TargetProfile, list[s
     return [_build_one(session, profile, precision) for profile, precisions in selected for precision in precisions]
 
 
+def reference_session(spec: Spec, out: Path, use_cache: bool = True, on_event: Event | None = None) -> Session:
+    """Data, export and the verified reference (and the pruned model if ``spec.prune``): a build's shared start."""
+    return _session(spec, prepare(spec), Stages(Path(out), use_cache=use_cache, on_event=on_event))
+
+
+def result_of(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactResult]) -> BuildResult:
+    """The BuildResult (reports, manifest) of artifacts built in ``session``."""
+    return _result(spec, out, session, artifacts)
+
+
 def _result(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactResult]) -> BuildResult:
     prepared, reference = session.prepared, session.reference
     manifest = {

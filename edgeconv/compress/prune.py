@@ -111,6 +111,9 @@ def prune_model(
         raise SpecError("prune: a TorchScript model cannot be pruned (its modules are compiled, not Python)",
                         fix="give the model as a Hugging Face folder or an eager nn.Module, or remove prune:")
     model = inner(wrapper)
+    # A merged PEFT model comes back frozen; Torch-Pruning traces dependencies through autograd and
+    # distillation trains every weight, so the copy being pruned needs gradients on.
+    wrapper.requires_grad_(True)
     layers = prunable_layers(model, spec)
     before = count_params(model)
     scope_before = sum(p.numel() for m in layers.values() for p in m.parameters())
