@@ -56,6 +56,12 @@ def distill(student: nn.Module, teacher: nn.Module, train: FeedSet, names: list[
     teacher.eval()
     student.train()
     masks = [(p, p != 0) for p in student.parameters() if p.dim() > 1] if keep_zeros else []
+    # Embedding tables are never pruned (structured pruning keeps the hidden size) and are most of a
+    # small transformer's weights: training them costs a dense 30k x d gradient and optimizer update
+    # per step for little recovery, so they stay frozen.
+    frozen = {id(p) for m in student.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+    for param in student.parameters():
+        param.requires_grad_(id(param) not in frozen)
     optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=spec.lr)
     alpha = spec.alpha if train.labels is not None else 1.0
     losses: list[float] = []

@@ -89,7 +89,8 @@ def prunable_layers(model: nn.Module, spec: PruneSpec) -> dict[str, nn.Module]:
         ignored.add(names[-1])
     out = {n: candidates[n] for n in selected if n not in ignored}
     if not out:
-        raise SpecError("prune: layers/ignore leave no layer to prune", fix="widen prune.layers or shorten prune.ignore")
+        raise SpecError("prune: layers/ignore leave no layer to prune",
+                        fix="widen prune.layers or shorten prune.ignore")
     return out
 
 

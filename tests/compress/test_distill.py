@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from edgeconv.data.feeds import FeedSet
-
 from tests.compress.tiny_models import make_tiny_bert, sentences
 
 torch = pytest.importorskip("torch")

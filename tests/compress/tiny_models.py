@@ -47,7 +47,7 @@ def write_jsonl(path: Path, records: list[dict[str, str]]) -> Path:
     return path
 
 
-def make_tiny_cnn(seed: int = 0):  # noqa: ANN201 - torch is imported lazily
+def make_tiny_cnn(seed: int = 0):
     import torch
     from torch import nn
 
