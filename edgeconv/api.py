@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,7 @@ class Session:
     reference_outputs: np.ndarray
     export_meta: dict[str, Any]
     ctx: BuildContext
+    prune: dict[str, Any] | None = None  # the PruneRecord when the backends build from a pruned model
 
 
 def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
@@ -135,7 +136,20 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.family,
                        prepared.calibration, prepared.calib_sha256, prepared.evaluation, prepared.eval_sha256, outputs,
                        _torch_loader(spec))
-    return Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
+    session = Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
+    return with_pruned(session, spec.prune, stages) if spec.prune is not None else session
+
+
+def with_pruned(session: Session, prune: Any, stages: Stages) -> Session:
+    """The session whose backends build from the pruned model's ONNX; the reference stays the unpruned one.
+
+    ``stages`` is where the pruned model and its artifacts go (a sweep gives each ratio its own folder).
+    """
+    from edgeconv.compress.prune_stage import pruned_reference
+
+    pruned = pruned_reference(session.spec, prune, session.prepared, stages, session.ctx.torch_model)
+    ctx = replace(session.ctx, stages=stages, reference_onnx=pruned.onnx, reference_sha256=pruned.sha256)
+    return replace(session, stages=stages, ctx=ctx, prune=pruned.record)
 
 
 def build(
@@ -146,10 +160,7 @@ def build(
     selected = select_targets(spec, targets)
     prepared = prepare(spec)
     session = _session(spec, prepared, Stages(out, use_cache=use_cache, on_event=on_event))
-    artifacts = [
-        row for profile, precisions in selected for precision in precisions
-        for row in _build_one(session, profile, precision)
-    ]
+    artifacts = build_artifacts(session, selected)
     result = _result(spec, out, session, artifacts)
     result.selections = [
         choose_precision(profile.name, [a for a in artifacts if a.target == profile.name])
@@ -177,6 +188,24 @@ def choose_precision(target: str, artifacts: list[ArtifactResult]) -> dict[str, 
     return {"target": target, "precision": best.precision, "path": best.path,
             "reason": f"fastest that met every budget: p50 {best.measurement.latency_ms['p50']:.2f} ms "  # type: ignore[union-attr]
                       f"(others: {others or 'none'})"}
+
+
+def build_artifacts(session: Session, selected: list[tuple[TargetProfile, list[str]]]) -> list[ArtifactResult]:
+    """Build and verify every (target, precision) of ``selected`` in ``session`` (one row per board of a pool)."""
+    return [
+        row for profile, precisions in selected for precision in precisions
+        for row in _build_one(session, profile, precision)
+    ]
+
+
+def reference_session(spec: Spec, out: Path, use_cache: bool = True, on_event: Event | None = None) -> Session:
+    """Data, export and the verified reference (and the pruned model if ``spec.prune``): a build's shared start."""
+    return _session(spec, prepare(spec), Stages(Path(out), use_cache=use_cache, on_event=on_event))
+
+
+def result_of(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactResult]) -> BuildResult:
+    """The BuildResult (reports, manifest) of artifacts built in ``session``."""
+    return _result(spec, out, session, artifacts)
 
 
 def _result(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactResult]) -> BuildResult:
@@ -239,6 +268,10 @@ def _measure_built(
         quantization=built.quantization, extra=dict(built.extra),
     )
     stage = f"{profile.name}-{precision}" + (f"@{re.sub(r'[^A-Za-z0-9._-]+', '-', board)}" if board else "")
+    if session.prune is not None:
+        from edgeconv.compress.prune_stage import artifact_prune_facts
+
+        result.extra["prune"] = artifact_prune_facts(session.prune, built.path, Path(session.reference.path or ""))
     try:
         measurement, _, remote = measure_artifact(
             session.stages, stage, runner, result.sha256 or "", session.feeds_file,

@@ -38,6 +38,7 @@ class Group(click.Group):
         "compare": "edgeconv.compare.cli:compare_command",
         "bundle": "edgeconv.bundle.cli:bundle_group",
         "device": "edgeconv.remote.cli:device_group",
+        "prune": "edgeconv.prune_cli:prune_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -51,8 +52,9 @@ class Group(click.Group):
             try:
                 return getattr(importlib.import_module(module), attr)
             except ImportError as exc:
+                extra = {"device": "ssh"}.get(name, "dev")
                 raise RuntimeUnavailable(f"`edgeconv {name}` needs {exc.name}",
-                                         fix="pip install 'edgeconv[ssh]'") from exc
+                                         fix=f"pip install 'edgeconv[{extra}]'") from exc
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -156,6 +156,48 @@ class QuantizeSpec(StrictModel):
     fallback: FallbackSpec = Field(default_factory=FallbackSpec)
 
 
+class RecoverSpec(StrictModel):
+    """Distillation after pruning: the unpruned model teaches the pruned one on a training set."""
+
+    train: DatasetSpec = Field(description="labelled training examples (never the evaluation set)")
+    temperature: float = Field(2.0, gt=0, description="softens teacher and student logits for the KL term")
+    alpha: float = Field(0.5, ge=0, le=1, description="weight of the soft (KL) loss; 1 - alpha weighs hard-label CE")
+    max_steps: int = Field(300, gt=0)
+    max_time_s: float = Field(120.0, gt=0, description="stop after this long even if max_steps is not reached")
+    lr: float = Field(5e-5, gt=0)
+    batch_size: int = Field(16, gt=0)
+    seed: int = 0
+
+
+class PruneSpec(StrictModel):
+    """Pruning before export (edgeconv.compress.prune); the reference stays the unpruned model."""
+
+    mode: Literal["unstructured", "structured", "2:4"]
+    ratio: float | None = Field(None, gt=0, lt=1, description="fraction removed; 2:4 is always 0.5")
+    target: Literal["params", "macs"] = Field("params", description="structured: what ratio is a fraction of")
+    importance: Literal["l1", "l2", "taylor"] = "l2"
+    scope: Literal["global", "per_layer"] | None = Field(
+        None, description="default: global for unstructured, per_layer (uniform) for structured")
+    layers: list[str] | None = Field(None, description="module names or globs to prune (default: all Linear/Conv)")
+    ignore: list[str] = Field(default_factory=list, description="module names or globs never pruned")
+    recover: RecoverSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _two_four_is_half(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("mode") == "2:4" and data.get("ratio") is None:
+            return {**data, "ratio": 0.5}
+        return data
+
+    @model_validator(mode="after")
+    def _ratio_for_mode(self) -> PruneSpec:
+        if self.mode == "2:4" and self.ratio != 0.5:
+            raise ValueError("2:4 sparsity always removes half the weights: leave prune.ratio out")
+        if self.ratio is None:
+            raise ValueError(f"prune.mode {self.mode} needs prune.ratio, a fraction between 0 and 1 (e.g. 0.3)")
+        return self
+
+
 class TargetRef(StrictModel):
     """A target profile by name, with per-build choices layered on top."""
 
@@ -197,6 +239,7 @@ class Spec(StrictModel):
     evaluation: EvaluationSpec
     export: ExportSpec = Field(default_factory=ExportSpec)
     quantize: QuantizeSpec = Field(default_factory=QuantizeSpec)
+    prune: PruneSpec | None = None
     targets: list[Annotated[TargetRef, Field()]] = Field(default_factory=lambda: [TargetRef(name="x86-cpu-ort")])
     budgets: Budgets = Field(default_factory=Budgets)
     latency: LatencySpec = Field(default_factory=LatencySpec)
@@ -214,6 +257,12 @@ class Spec(StrictModel):
         wants_static = any("int8-static" in (t.precisions or []) for t in self.targets)
         if wants_static and self.calibration is None:
             raise ValueError("int8-static needs a calibration set: add calibration.path")
+        return self
+
+    @model_validator(mode="after")
+    def _prune_needs_torch(self) -> Spec:
+        if self.prune is not None and self.model.source == "onnx":
+            raise ValueError("prune works on the torch model before export; an ONNX model cannot be pruned here")
         return self
 
     def text_for(self, dataset: DatasetSpec) -> TextPreprocess:
@@ -238,7 +287,8 @@ def resolve_paths(spec: Spec, base: Path) -> Spec:
     for name in ("adapter", "preprocessor"):
         if getattr(spec.model, name):
             setattr(spec.model, name, local(getattr(spec.model, name)))
-    for ds in (spec.calibration, spec.evaluation):
+    train = spec.prune.recover.train if spec.prune and spec.prune.recover else None
+    for ds in (spec.calibration, spec.evaluation, train):
         if ds is not None:
             ds.path = (base / ds.path).resolve()
     spec.output = (base / spec.output).resolve()

@@ -33,6 +33,11 @@ def render_markdown(result: BuildResult) -> str:
         "warm-up, in a fresh process per artifact. Agreement is top-1 agreement with the fp32 reference.", "",
     ]
     lines += [*_table([row(result.reference)] + [row(a) for a in result.artifacts]), ""]
+    from edgeconv.report.prune import render_prune_markdown
+
+    pruning = render_prune_markdown(result)
+    if pruning:
+        lines += [pruning]
     parity = result.export.get("parity")
     if parity:
         lines += [

@@ -1,0 +1,103 @@
+"""Recover a pruned model's accuracy by distillation from the unpruned model, within a step and time budget.
+
+Loss (Hinton et al.): ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(student, label)``,
+where ``_T`` is softmax at temperature T. The T^2 keeps the soft term's gradients on the scale of
+the hard term's. Without labels the loss is the soft term alone.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgeconv.data.feeds import FeedSet
+from edgeconv.spec import RecoverSpec
+
+
+def kd_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor | None, temperature: float,
+            alpha: float) -> torch.Tensor:
+    t = temperature
+    soft = nn.functional.kl_div(nn.functional.log_softmax(student / t, -1), nn.functional.log_softmax(teacher / t, -1),
+                                reduction="batchmean", log_target=True) * t * t
+    if labels is None or alpha >= 1:
+        return soft
+    return alpha * soft + (1 - alpha) * nn.functional.cross_entropy(student, labels)
+
+
+def student_teacher_gap(student: nn.Module, teacher: nn.Module, feeds: FeedSet, names: list[str],
+                        temperature: float = 1.0, batch_size: int = 32) -> float:
+    """Mean KL(teacher || student) on ``feeds``: how far the student's predictions are from the teacher's."""
+    total, count = 0.0, 0
+    student.eval()
+    with torch.no_grad():
+        for batch in feeds.batches(batch_size):
+            args = [torch.from_numpy(batch[n]) for n in names]
+            total += float(kd_loss(student(*args), teacher(*args), None, temperature, 1.0)) * len(args[0])
+            count += len(args[0])
+    return total / max(1, count)
+
+
+def distill(student: nn.Module, teacher: nn.Module, train: FeedSet, names: list[str], spec: RecoverSpec,
+            show_progress: bool = True, keep_zeros: bool = False) -> dict[str, Any]:
+    """Fine-tune ``student`` in place; returns what ran (steps, seconds, losses, why it stopped).
+
+    ``keep_zeros``: weights that are exactly zero now stay zero (unstructured / 2:4 sparsity must
+    survive the fine-tune), by re-applying the mask after every optimizer step.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    torch.manual_seed(spec.seed)
+    rng = np.random.default_rng(spec.seed)
+    teacher.eval()
+    student.train()
+    masks = [(p, p != 0) for p in student.parameters() if p.dim() > 1] if keep_zeros else []
+    # Embedding tables are never pruned (structured pruning keeps the hidden size) and are most of a
+    # small transformer's weights: training them costs a dense 30k x d gradient and optimizer update
+    # per step for little recovery, so they stay frozen.
+    frozen = {id(p) for m in student.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+    for param in student.parameters():
+        param.requires_grad_(id(param) not in frozen)
+    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=spec.lr)
+    alpha = spec.alpha if train.labels is not None else 1.0
+    losses: list[float] = []
+    stopped, start, step = "max_steps", time.monotonic(), 0
+    columns = (TextColumn("distilling"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+               TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=not show_progress) as bar:
+        task = bar.add_task("distill", total=spec.max_steps, loss=float("nan"))
+        while step < spec.max_steps and stopped == "max_steps":
+            order = rng.permutation(len(train))
+            for start_i in range(0, len(order), spec.batch_size):
+                if step >= spec.max_steps:
+                    break
+                if time.monotonic() - start > spec.max_time_s:
+                    stopped = "max_time_s"
+                    break
+                idx = np.sort(order[start_i:start_i + spec.batch_size])
+                args = [torch.from_numpy(train.inputs[n][idx]) for n in names]
+                labels = None if train.labels is None else torch.from_numpy(train.labels[idx])
+                with torch.no_grad():
+                    teacher_logits = teacher(*args)
+                loss = kd_loss(student(*args), teacher_logits, labels, spec.temperature, alpha)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                with torch.no_grad():
+                    for param, mask in masks:
+                        param.mul_(mask)
+                losses.append(float(loss.detach()))
+                step += 1
+                bar.update(task, advance=1, loss=losses[-1])
+    student.eval()
+    head = losses[: max(1, len(losses) // 10)]
+    tail = losses[-max(1, len(losses) // 10):]
+    return {
+        "steps": step, "seconds": round(time.monotonic() - start, 2), "stopped_by": stopped,
+        "examples": len(train), "loss_first": float(np.mean(head)) if losses else None,
+        "loss_last": float(np.mean(tail)) if losses else None, "temperature": spec.temperature, "alpha": alpha,
+    }

@@ -1,0 +1,109 @@
+"""`edgeconv prune --sweep`: one pruned model per ratio, each built and verified like a build's artifacts.
+
+The unpruned reference (and its artifacts, as ratio 0) is prepared once; each ratio gets its own
+stage folder (``out/sweep/ratio-<r>/``) so its pruned model and artifacts are cached and kept side
+by side. Rows that no other row beats on accuracy, p50 latency and size at once are Pareto-optimal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeconv.errors import SpecError
+from edgeconv.results import ArtifactResult, BuildResult
+from edgeconv.spec import PruneSpec, Spec
+
+
+@dataclass
+class SweepRow:
+    ratio: float
+    precision: str
+    status: str
+    params: int | None = None
+    size_bytes: int | None = None
+    size_gzip_bytes: int | None = None
+    accuracy: float | None = None
+    accuracy_delta: float | None = None
+    agreement: float | None = None
+    p50_ms: float | None = None
+    speedup: float | None = None
+    path: str | None = None
+    pareto: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_ratios(text: str) -> list[float]:
+    try:
+        ratios = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise SpecError(f"--sweep '{text}' is not a list of numbers", fix="e.g. --sweep 0.1,0.2,0.3") from exc
+    bad = [r for r in ratios if not 0 < r < 1]
+    if not ratios or bad:
+        raise SpecError(f"--sweep ratios must lie strictly between 0 and 1 (got {bad or 'none'})",
+                        fix="e.g. --sweep 0.1,0.2,0.3")
+    return sorted(set(ratios))
+
+
+def run_sweep(
+    spec: Spec, ratios: list[float], precisions: list[str], out: Path, mode: str | None = None,
+    use_cache: bool = True, on_event: Callable[[str, str], None] | None = None,
+) -> tuple[BuildResult, list[SweepRow]]:
+    """Build and verify the unpruned artifacts (ratio 0) and one pruned set per ratio."""
+    from edgeconv import api
+    from edgeconv.stages import Stages
+    from edgeconv.targets import get_profile
+
+    base = spec.prune or PruneSpec(mode=mode or "structured", ratio=ratios[0])
+    if mode and base.mode != mode:
+        base = PruneSpec.model_validate({**base.model_dump(), "mode": mode, "ratio": ratios[0]})
+    if base.mode == "2:4":
+        raise SpecError("a 2:4 sweep has nothing to sweep: 2:4 always removes half the weights",
+                        fix="sweep mode structured or unstructured")
+    unpruned = spec.model_copy(update={"prune": None})
+    target = spec.targets[0]
+    profile, _ = get_profile(target.name).for_build(target)
+    selected = [(profile, precisions)]
+    session = api.reference_session(unpruned, out, use_cache=use_cache, on_event=on_event)
+    results: list[tuple[float, ArtifactResult]] = [(0.0, a) for a in api.build_artifacts(session, selected)]
+    for ratio in ratios:
+        prune = PruneSpec.model_validate({**base.model_dump(), "ratio": ratio})
+        stages = Stages(Path(out) / "sweep" / f"ratio-{ratio:g}", use_cache=use_cache, on_event=on_event)
+        pruned = api.with_pruned(session, prune, stages)
+        for artifact in api.build_artifacts(pruned, selected):
+            artifact.target = f"{profile.name}@prune-{ratio:g}"
+            results.append((ratio, artifact))
+    rows = mark_pareto([_row(ratio, a) for ratio, a in results])
+    build = api.result_of(unpruned, Path(out), session, [a for _, a in results])
+    return build, rows
+
+
+def _row(ratio: float, a: ArtifactResult) -> SweepRow:
+    from edgeconv.compress.sparsity import gzip_size
+
+    m, prune = a.measurement, a.extra.get("prune") or {}
+    path = Path(a.path) if a.path else None
+    return SweepRow(
+        ratio=ratio, precision=a.precision, status=a.status, params=prune.get("params_after"),
+        size_bytes=a.size_bytes, size_gzip_bytes=prune.get("size_gzip_bytes") or (gzip_size(path) if path else None),
+        accuracy=m.accuracy if m else None, accuracy_delta=a.accuracy_delta, agreement=m.agreement if m else None,
+        p50_ms=m.latency_ms["p50"] if m else None, speedup=a.speedup_vs_reference, path=a.path,
+    )
+
+
+def mark_pareto(rows: list[SweepRow]) -> list[SweepRow]:
+    """A measured row is Pareto-optimal when no other row is as accurate, as fast and as small, and better in one."""
+    measured = [r for r in rows if None not in (r.accuracy, r.p50_ms, r.size_bytes)]
+
+    def beats(a: SweepRow, b: SweepRow) -> bool:
+        ge = a.accuracy >= b.accuracy and a.p50_ms <= b.p50_ms and a.size_bytes <= b.size_bytes  # type: ignore[operator]
+        gt = a.accuracy > b.accuracy or a.p50_ms < b.p50_ms or a.size_bytes < b.size_bytes  # type: ignore[operator]
+        return ge and gt
+
+    for row in measured:
+        row.pareto = not any(beats(other, row) for other in measured if other is not row)
+    return rows

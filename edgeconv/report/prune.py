@@ -1,0 +1,67 @@
+"""Pruning in the reports: the sweep table (with Pareto-optimal rows) and each pruned artifact's facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeconv.compress.prune import NO_SPEEDUP_NOTE
+from edgeconv.results import BuildResult
+
+SWEEP_HEADERS = ["ratio", "precision", "params", "size MB", "gzip MB", "accuracy", "Δ acc", "agreement",
+                 "p50 ms", "speed-up", "Pareto"]
+
+
+def _num(value: Any, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def sweep_cells(row: Any) -> list[str]:
+    """One sweep row as table cells (shared by the markdown and the terminal table)."""
+    return [
+        "unpruned" if row.ratio == 0 else f"{row.ratio:g}", row.precision,
+        _num(row.params / 1e6 if row.params else None, ".2f") + ("M" if row.params else ""),
+        _num(row.size_bytes / 1e6 if row.size_bytes else None, ".1f"),
+        _num(row.size_gzip_bytes / 1e6 if row.size_gzip_bytes else None, ".1f"),
+        _num(row.accuracy, ".4f"), _num(row.accuracy_delta * 100 if row.accuracy_delta is not None else None, "+.2f")
+        + (" pt" if row.accuracy_delta is not None else ""),
+        _num(row.agreement, ".3f"), _num(row.p50_ms, ".2f"), _num(row.speedup, ".2f") + ("×" if row.speedup else ""),
+        "★" if row.pareto else "",
+    ]
+
+
+def render_sweep_markdown(rows: list[Any], mode: str | None = None) -> str:
+    """The sweep table for report.md; ★ marks rows no other row beats on accuracy, latency and size at once."""
+    lines = ["## Pruning sweep", "",
+             "Each ratio is a pruned model built and verified like any artifact, against the unpruned fp32 "
+             "reference; speed-up is the reference's p50 over the row's. ★: Pareto-optimal (accuracy, p50, size).", ""]
+    if mode == "unstructured":
+        lines += [f"Note: {NO_SPEEDUP_NOTE}.", ""]
+    lines += ["| " + " | ".join(SWEEP_HEADERS) + " |", "|" + "---|" * len(SWEEP_HEADERS)]
+    lines += ["| " + " | ".join(sweep_cells(r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_prune_markdown(result: BuildResult) -> str:
+    """What pruning did to each pruned artifact (params, raw and gzip size), for report.md; '' if nothing was pruned."""
+    pruned = [a for a in result.artifacts if a.extra.get("prune")]
+    if not pruned:
+        return ""
+    first = pruned[0].extra["prune"]
+    lines = ["## Pruning", "",
+             f"Mode {first['mode']}, ratio {first.get('ratio')}; parameters {first['params_before']:,} → "
+             f"{first['params_after']:,}. Every pruned artifact is compared with the unpruned fp32 reference "
+             f"({first['reference_size_bytes']:,} bytes, {first['reference_size_gzip_bytes']:,} gzip).", ""]
+    if first["mode"] == "unstructured":
+        lines += [f"**Note:** {NO_SPEEDUP_NOTE}.", ""]
+    recover = first.get("recover")
+    if recover:
+        lines += [f"Recovered by distillation: {recover['steps']} steps in {recover['seconds']:.0f} s "
+                  f"(stopped by {recover['stopped_by']}), student-teacher KL {recover['gap_before']:.4f} → "
+                  f"{recover['gap_after']:.4f}.", ""]
+    lines += ["| artifact | size bytes | gzip bytes | 2:4 weights |", "|---|---|---|---|"]
+    for a in pruned:
+        facts = a.extra["prune"]
+        pattern = facts.get("pattern_2_4")
+        held = f"{pattern['weights_2_4']}/{pattern['weights_checked']}" if pattern else "–"
+        lines.append(f"| {a.label} | {facts['size_bytes']:,} | {facts['size_gzip_bytes']:,} | {held} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,79 @@
+"""Bad pruning input: one clear line and exit code 2, before any artifact is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgeconv.errors import ExitCode, SpecError
+from edgeconv.spec import load_spec
+from tests.conftest import write_spec
+
+torch = pytest.importorskip("torch")
+
+
+def spec_with(folder: Path, prune: dict) -> Path:
+    return write_spec(folder, prune=prune)
+
+
+@pytest.mark.parametrize(("prune", "words"), [
+    ({"mode": "structured", "ratio": 1.5}, "less than 1"),
+    ({"mode": "structured", "ratio": 0}, "greater than 0"),
+    ({"mode": "unstructured"}, "needs prune.ratio"),
+    ({"mode": "2:4", "ratio": 0.3}, "leave prune.ratio out"),
+    ({"mode": "channels", "ratio": 0.3}, "mode"),
+])
+def test_bad_prune_section_is_a_spec_error(tiny_project: Path, prune: dict, words: str) -> None:
+    # tiny_project's model is ONNX: swap in a torch model path so only the prune section is wrong
+    raw = yaml.safe_load((tiny_project / "edgeconv.yaml").read_text())
+    raw["model"] = {"path": "model-folder", "source": "hf"}
+    raw["prune"] = prune
+    (tiny_project / "edgeconv.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(SpecError) as info:
+        load_spec(tiny_project / "edgeconv.yaml")
+    assert words in str(info.value) and "\n" not in str(info.value)
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_onnx_model_cannot_be_pruned(tiny_project: Path) -> None:
+    with pytest.raises(SpecError, match="ONNX model cannot be pruned"):
+        load_spec(spec_with(tiny_project, {"mode": "unstructured", "ratio": 0.3}))
+
+
+def test_unknown_layer_names_the_closest() -> None:
+    from edgeconv.compress.prune import prune_model
+    from edgeconv.models.wrappers import FirstOutput
+    from edgeconv.spec import PruneSpec
+    from tests.compress.tiny_models import make_tiny_cnn
+
+    spec = PruneSpec(mode="unstructured", ratio=0.3, layers=["3"], ignore=["3x"])
+    with pytest.raises(SpecError) as info:
+        prune_model(FirstOutput(make_tiny_cnn()), spec, (torch.zeros(1, 4, 8, 8),))
+    assert "no layer is named '3x'" in str(info.value) and "closest: 3" in str(info.value)
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_torchscript_cannot_be_structurally_pruned() -> None:
+    from edgeconv.compress.prune import prune_model
+    from edgeconv.models.wrappers import FirstOutput
+    from edgeconv.spec import PruneSpec
+    from tests.compress.tiny_models import make_tiny_cnn
+
+    scripted = torch.jit.script(make_tiny_cnn())
+    with pytest.raises(SpecError, match="TorchScript model cannot be pruned") as info:
+        prune_model(FirstOutput(scripted), PruneSpec(mode="structured", ratio=0.3), (torch.zeros(1, 4, 8, 8),))
+    assert info.value.exit_code == ExitCode.USAGE
+
+
+def test_bad_sweep_ratios_exit_2(tiny_project: Path) -> None:
+    from click.testing import CliRunner
+
+    from edgeconv.cli import Group
+    from edgeconv.prune_cli import prune_command
+
+    group = Group(commands={"prune": prune_command})
+    result = CliRunner().invoke(group, ["prune", str(tiny_project / "edgeconv.yaml"), "--sweep", "0.2,1.2"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "strictly between 0 and 1" in result.output
