@@ -40,11 +40,13 @@ class TensorRTBackend:
         source, quantization = self._source_onnx(ctx, profile, precision)
         report = check_onnx(source, trt_env.tensorrt_version())
         report.raise_for_errors(f"{profile.name}-{precision}")
+        if profile.device is not None:
+            return self._build_on_device(ctx, profile, precision, source, quantization, report.to_dict())
         gpu = _gpu()
         version = trt_env.tensorrt_version() or ""
         plan = make_plan(
             profile, precision, onnx_inputs(source), sequence=ctx.spec.model.text.max_length,
-            opt_batch=ctx.spec.latency.batch_size, cache_dir=ctx.stages.root / "cache" / "tensorrt",
+            opt_batch=ctx.spec.latency.batch_size, cache_dir=ctx.stages.cache / "tensorrt",
             tensorrt_version=version, compute_capability=gpu["compute_capability"],
         )
         key: dict[str, Any] = {
@@ -71,6 +73,29 @@ class TensorRTBackend:
                 engine_sha256=sha256_file(engine), plan=plan.to_dict(),
             ))
             return {"file": engine.name, "extra": extra}
+
+        folder, meta = ctx.stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
+        return BuiltArtifact(folder / meta["file"], quantization=quantization, extra=meta["extra"])
+
+    def _build_on_device(self, ctx: BuildContext, profile: TargetProfile, precision: str, source: Path,
+                         quantization: dict | None, check: dict[str, Any]) -> BuiltArtifact:
+        """The engine built by the board's own trtexec (see edgeconv.convert.trt_remote)."""
+        from edgeconv.convert.trt_remote import build_on_device
+        from edgeconv.remote import probe_device
+
+        assert profile.device is not None
+        facts = probe_device(profile.device)
+        plan = make_plan(profile, precision, onnx_inputs(source), sequence=ctx.spec.model.text.max_length,
+                         opt_batch=ctx.spec.latency.batch_size)
+        key: dict[str, Any] = {
+            "onnx": sha256_file(source), "plan": plan.to_dict(), "edgeconv": versions.of("edgeconv"),
+            "device": {"label": profile.device.label, "arch": facts.get("arch"), "l4t": facts.get("l4t"),
+                       "tensorrt": facts.get("tensorrt_packages"), "trtexec": facts.get("trtexec")},
+        }
+
+        def produce(folder: Path) -> dict[str, Any]:
+            extra = build_on_device(profile.device, facts, plan, source, folder, precision)  # type: ignore[arg-type]
+            return {"file": "model.engine", "extra": {"check": check, **extra}}
 
         folder, meta = ctx.stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
         return BuiltArtifact(folder / meta["file"], quantization=quantization, extra=meta["extra"])

@@ -27,6 +27,8 @@ _PREFIX = r"^(?:\[[^\]]*\]\s*)*"  # "[05/27/2023-12:05:31] [I] " and similar
 _STAT_RE = re.compile(_PREFIX + r"(?P<label>" + "|".join(map(re.escape, STAT_LINES)) + r"): (?P<body>min = .*)$")
 _VALUE_RE = re.compile(r"(min|max|mean|median|percentile\((?P<pct>[\d.]+)%\)) = (?P<value>[-+0-9.eE]+|inf|nan) ms")
 _THROUGHPUT_RE = re.compile(_PREFIX + r"Throughput: (?P<value>[-+0-9.eE]+) qps")
+# "[I] Selected Device: Orin" and "[I] Compute Capability: 8.7" (trtexec's device information block).
+_DEVICE_RE = re.compile(r"^(?:\[[^\]]*\]\s*)*(?P<what>Selected Device|Compute Capability):\s*(?P<value>.+)$")
 _VERSION_RE = re.compile(_PREFIX + r"TensorRT version: (?P<value>[\d.]+)")
 _TOTAL_RE = re.compile(_PREFIX + r"Total (?P<what>Host Walltime|GPU Compute Time): (?P<value>[-+0-9.eE]+) s")
 
@@ -66,6 +68,8 @@ def parse_summary(text: str) -> dict[str, Any]:
         line = line.rstrip()
         if m := _VERSION_RE.match(line):
             result["tensorrt_version"] = m["value"]
+        elif m := _DEVICE_RE.match(line):
+            result["device_name" if m["what"] == "Selected Device" else "compute_capability"] = m["value"].strip()
         elif m := _THROUGHPUT_RE.match(line):
             result["throughput_qps"] = float(m["value"])
         elif m := _STAT_RE.match(line):

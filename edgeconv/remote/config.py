@@ -34,6 +34,7 @@ class DeviceConfig(BaseModel):
     workdir: str = "/tmp/edgeconv"  # remote folder: a content-addressed cache plus one folder per run
     jump_host: JumpHost | None = None
     python: str = "python3"  # the device's interpreter with numpy and the runtime
+    trtexec: str | None = None  # trtexec's path on the device; default: found by the probe
     arch: str | None = None  # expected `uname -m`, e.g. aarch64; None accepts any
     tegrastats: str | None = "tegrastats"  # sampled during the run when present on the device; None disables
     tegrastats_interval_ms: int = Field(500, ge=100)

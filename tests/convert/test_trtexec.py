@@ -80,6 +80,8 @@ def test_tensorrt10_fixture_has_three_percentiles() -> None:
     summary = parse_summary((FIXTURES / "trtexec_10_fp16.log").read_text())
     assert {"p90", "p95", "p99"} <= set(summary["latency_ms"])
     assert summary["tensorrt_version"].startswith("10.")
+    # the device block: what an engine built on a board records as its GPU ("Selected Device ID" is not it)
+    assert (summary["device_name"], summary["compute_capability"]) == ("NVIDIA H100 80GB HBM3", "9.0")
 
 
 def test_parse_summary_refuses_output_without_a_summary() -> None:
