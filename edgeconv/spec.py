@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from edgeconv.errors import SpecError
 from edgeconv.spec_errors import describe_validation_error
 
-Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static"]
+Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "int8-full"]  # int8-full: TFLite full-integer
 PRECISIONS: tuple[str, ...] = Precision.__args__  # type: ignore[attr-defined]
 
 

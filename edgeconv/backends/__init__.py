@@ -12,6 +12,7 @@ from edgeconv.backends.protocol import Backend, BuildContext, BuiltArtifact, Run
 
 BACKENDS: dict[str, str] = {
     "onnxruntime": "edgeconv.backends.ort_backend:OnnxRuntimeBackend",
+    "tflite": "edgeconv.backends.tflite_backend:TFLiteBackend",
 }
 
 
