@@ -16,7 +16,8 @@ from edgeconv.errors import SpecError
 from edgeconv.spec_errors import describe_validation_error
 
 # "best": TensorRT picks fp32/fp16/int8 kernels per layer (trtexec --best); only TensorRT targets list it.
-Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "best"]
+# "int8-full": TFLite full-integer (int8 weights and activations); only TFLite targets list it.
+Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "int8-full", "best"]
 PRECISIONS: tuple[str, ...] = Precision.__args__  # type: ignore[attr-defined]
 AUTO = "auto"  # in a target's precisions: build every precision, pick the fastest that meets every budget
 

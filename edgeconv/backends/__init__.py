@@ -13,6 +13,7 @@ from edgeconv.backends.protocol import Backend, BuildContext, BuiltArtifact, Run
 BACKENDS: dict[str, str] = {
     "onnxruntime": "edgeconv.backends.ort_backend:OnnxRuntimeBackend",
     "tensorrt": "edgeconv.backends.tensorrt_backend:TensorRTBackend",
+    "tflite": "edgeconv.backends.tflite_backend:TFLiteBackend",
 }
 
 

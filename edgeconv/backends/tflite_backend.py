@@ -1,0 +1,103 @@
+"""TFLite backend: PyTorch -> .tflite with litert-torch, quantized with ai-edge-quantizer, run in LiteRT.
+
+The route converts from the torch model (``ctx.torch_model()``), not from the reference ONNX:
+measured on the sample, litert-torch converted in seconds with no layout transposes to get wrong,
+while onnx2tf cannot share an environment with the rest of the stack (docs/tflite.md). The float
+flatbuffer is one stage shared by every precision; each precision is a stage of its own.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from edgeconv import versions
+from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
+from edgeconv.backends.tflite_convert import convert, sample_args, static_shapes
+from edgeconv.errors import SpecError
+from edgeconv.fsutil import sha256_file
+from edgeconv.targets import TargetProfile
+
+RUNNER = "edgeconv.backends.tflite:TFLiteRunner"
+PACKAGES = ("litert-torch", "ai-edge-quantizer", "ai-edge-litert", "torch")
+
+
+class TFLiteBackend:
+    name = "tflite"
+
+    def unavailable_reason(self, profile: TargetProfile) -> str | None:
+        import importlib.util
+
+        modules = ("litert_torch", "ai_edge_quantizer", "ai_edge_litert")
+        missing = [m for m in modules if not importlib.util.find_spec(m)]
+        if missing:
+            return f"{', '.join(missing)} not installed (pip install 'edgeconv[tflite]')"
+        return None
+
+    def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
+        float_folder, float_meta = self._float_model(ctx)
+        if precision in ("int8-full",) and ctx.calibration is None:
+            raise SpecError(f"tflite {precision} needs a representative dataset",
+                            fix="add calibration.path to the spec")
+        key: dict[str, Any] = {"float": float_meta["sha256"], "precision": precision,
+                               "versions": {p: versions.of(p) for p in PACKAGES}}
+        if precision == "int8-full":
+            key["calibration"] = ctx.calibration_sha256
+
+        def produce(folder: Path) -> dict[str, Any]:
+            from edgeconv.backends import tflite_quantize
+
+            src, dst = float_folder / float_meta["file"], folder / "model.tflite"
+            start = time.perf_counter()
+            if precision == "fp32":
+                shutil.copyfile(src, dst)
+                record: dict[str, Any] = {"precision": "fp32"}
+            else:
+                data = None
+                if precision == "int8-full":
+                    assert ctx.calibration is not None
+                    data = tflite_quantize.representative_data(
+                        ctx.calibration, float_meta["input_names"], float_meta["signature_inputs"],
+                        float_meta["input_dtypes"])
+                record = tflite_quantize.quantize(src, dst, precision, data, threads=profile.threads or 1)
+            record["seconds"] = round(time.perf_counter() - start, 2)
+            return {"file": dst.name, "sha256": sha256_file(dst), "quantization": record}
+
+        folder, meta = ctx.stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
+        extra = {"input_names": float_meta["input_names"], "static_shapes": float_meta["shapes"],
+                 "convert_seconds": float_meta["seconds"], "route": "litert-torch"}
+        return BuiltArtifact(folder / meta["file"], quantization=meta["quantization"], extra=extra)
+
+    def _float_model(self, ctx: BuildContext) -> tuple[Path, dict[str, Any]]:
+        """The fp32 flatbuffer at static shapes: one conversion shared by every precision."""
+        text = ctx.spec.text_for(ctx.spec.evaluation)
+        shapes = {k: v.shape[1:] for k, v in ctx.evaluation.inputs.items()}
+        key = {"reference": ctx.reference_sha256, "eval_shapes": shapes,
+               "text": text.model_dump(), "versions": {p: versions.of(p) for p in PACKAGES}}
+
+        def produce(folder: Path) -> dict[str, Any]:
+            model = ctx.torch_model()
+            shapes = static_shapes(ctx.spec, model, ctx.evaluation)
+            args = sample_args(model, ctx.evaluation, shapes)
+            start = time.perf_counter()
+            dst = folder / "model.tflite"
+            info = convert(model, args, dst)
+            from edgeconv.backends.tflite import load_interpreter_class
+
+            cls, _, _ = load_interpreter_class()
+            details = cls(model_path=str(dst)).get_signature_runner().get_input_details()
+            return {"file": dst.name, "sha256": sha256_file(dst), "seconds": round(time.perf_counter() - start, 2),
+                    "input_names": [i.name for i in model.inputs], "signature_inputs": info["signature_inputs"],
+                    "input_dtypes": {k: details[k]["dtype"].__name__ for k in info["signature_inputs"]},
+                    "shapes": {k: list(v) for k, v in shapes.items()}}
+
+        # The key holds the text settings: a spec change that unfixes the shapes re-runs the check.
+        return ctx.stages.run("tflite/float", key, produce)
+
+    def runner_spec(self, artifact: BuiltArtifact, profile: TargetProfile) -> RunnerSpec:
+        from edgeconv.backends.ort_backend import threads_for
+
+        return RunnerSpec(RUNNER, {"path": str(artifact.path), "threads": threads_for(profile),
+                                   "input_names": artifact.extra.get("input_names")})

@@ -1,0 +1,149 @@
+"""The TFLite target on a tiny torch text classifier: every precision built, run in LiteRT, scored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+pytest.importorskip("litert_torch", reason="the TFLite extra is not installed (pip install 'edgeconv[tflite]')")
+pytest.importorskip("ai_edge_quantizer", reason="the TFLite extra is not installed")
+torch = pytest.importorskip("torch")
+
+VOCAB, SEQ, CLASSES = 64, 16, 3
+
+
+def _feeds(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    ids = rng.integers(5, VOCAB, size=(n, SEQ)).astype(np.int64)
+    lengths = rng.integers(4, SEQ + 1, size=n)
+    mask = (np.arange(SEQ)[None, :] < lengths[:, None]).astype(np.int64)
+    return {"input_ids": ids * mask, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+
+def _tiny_bert(folder: Path) -> object:
+    """A one-layer BERT classifier (attention, softmax, layer norm, GELU, embeddings): seconds to convert."""
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=SEQ, num_labels=CLASSES)
+    model = transformers.BertForSequenceClassification(config).eval()
+    model.save_pretrained(folder)
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(VOCAB - 5)]))
+    transformers.BertTokenizer(str(vocab)).save_pretrained(folder)
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny_torch_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny_tflite")
+    model = _tiny_bert(folder / "model")
+    rng = np.random.default_rng(0)
+    ev, cal = _feeds(rng, 60), _feeds(rng, 40)
+    with torch.no_grad():
+        logits = model(**{k: torch.from_numpy(v) for k, v in ev.items()}).logits.numpy()
+    labels = logits.argmax(-1)
+    labels[:6] = (labels[:6] + 1) % CLASSES
+    np.savez(folder / "eval.npz", **ev, __labels__=labels.astype(np.int64))
+    np.savez(folder / "calib.npz", **cal)
+    spec = {
+        "name": "tiny-tflite",
+        "model": {"path": "./model", "labels": ["a", "b", "c"], "text": {"max_length": SEQ}},
+        "calibration": {"path": "calib.npz"},
+        "evaluation": {"path": "eval.npz"},
+        "targets": [{"name": "arm64-tflite", "threads": 1,
+                     "precisions": ["fp32", "fp16", "int8-dynamic", "int8-full"]}],
+        "latency": {"warmup": 1, "runs": 11, "min_time_s": 0},
+        "output": "out",
+    }
+    (folder / "edgeconv.yaml").write_text(yaml.safe_dump(spec))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def built(tiny_torch_project: Path) -> dict:
+    from edgeconv import api
+    from edgeconv.spec import load_spec
+
+    spec = load_spec(tiny_torch_project / "edgeconv.yaml")
+    return {"result": api.build(spec), "folder": tiny_torch_project}
+
+
+def test_every_precision_builds_and_runs_in_litert(built: dict) -> None:
+    result = built["result"]
+    by_precision = {a.precision: a for a in result.artifacts}
+    assert set(by_precision) == {"fp32", "fp16", "int8-dynamic", "int8-full"}
+    for precision, artifact in by_precision.items():
+        assert artifact.backend == "tflite"
+        assert artifact.status in ("passed", "failed"), (precision, artifact.reason)
+        assert Path(artifact.path).suffix == ".tflite"
+        assert artifact.measurement is not None
+    assert by_precision["fp32"].measurement.agreement == 1.0
+    assert by_precision["fp16"].measurement.agreement >= 0.95
+    # Quantized files are smaller than the float one (weights int8 or float16).
+    fp32_size = by_precision["fp32"].size_bytes
+    assert by_precision["fp16"].size_bytes < fp32_size
+    assert by_precision["int8-dynamic"].size_bytes < fp32_size
+    assert by_precision["int8-full"].size_bytes < fp32_size
+
+
+def test_quantized_artifacts_stay_close_to_the_reference(built: dict) -> None:
+    by_precision = {a.precision: a for a in built["result"].artifacts}
+    assert by_precision["int8-dynamic"].measurement.agreement >= 0.9
+    # A random-init model has near-tied logits, so int8 activations flip some; chance is 1/3.
+    assert by_precision["int8-full"].measurement.agreement >= 0.75
+
+
+def test_full_integer_uses_the_calibration_set_and_int8_weights(built: dict) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    artifact = next(a for a in built["result"].artifacts if a.precision == "int8-full")
+    assert artifact.quantization["calibration_examples"] == 40  # every calibration example, nothing random
+    dtypes = {np.dtype(t["dtype"]).name for t in Interpreter(model_path=artifact.path).get_tensor_details()}
+    assert "int8" in dtypes
+
+
+def test_static_shapes_are_batch_one_and_the_data_length(built: dict) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    artifact = next(a for a in built["result"].artifacts if a.precision == "fp32")
+    details = Interpreter(model_path=artifact.path).get_signature_runner().get_input_details()
+    assert sorted(details) == ["args_0", "args_1", "args_2"]
+    assert all(list(d["shape"]) == [1, SEQ] for d in details.values())
+    assert artifact.extra["input_names"] == ["input_ids", "attention_mask", "token_type_ids"]
+
+
+def test_runner_maps_names_casts_int64_and_runs_batches_row_by_row(built: dict) -> None:
+    from edgeconv.backends.tflite import TFLiteRunner
+
+    artifact = next(a for a in built["result"].artifacts if a.precision == "fp32")
+    rng = np.random.default_rng(5)
+    feeds = _feeds(rng, 3)
+    import transformers
+
+    model = transformers.BertForSequenceClassification.from_pretrained(built["folder"] / "model").eval()
+    with torch.no_grad():
+        expected = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits.numpy()
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    with TFLiteRunner(artifact.path, threads=1, input_names=names) as runner:
+        # Feeds given in another order: the runner maps by name, not by position.
+        out = runner.infer({k: feeds[k] for k in reversed(names)})
+        facts = runner.describe()
+    (logits,) = out.values()
+    assert logits.shape == (3, CLASSES)
+    np.testing.assert_allclose(logits, expected, atol=1e-4)
+    assert facts["threads"] == 1 and facts["runtime"] in ("ai-edge-litert", "tflite-runtime")
+
+
+def test_report_json_lists_tflite_entries(built: dict) -> None:
+    from edgeconv.report import write_reports
+
+    out = Path(built["result"].out_dir)
+    write_reports(built["result"], out)
+    report = json.loads((out / "report.json").read_text())
+    entries = [a for a in report["artifacts"] if a.get("backend") == "tflite"]
+    assert {a["precision"] for a in entries} == {"fp32", "fp16", "int8-dynamic", "int8-full"}
