@@ -7,6 +7,8 @@ on the sample (MEASURED.md). Models over 2 GB are re-saved with external data.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,20 +40,39 @@ def export_onnx(loaded: LoadedModel, sample: FeedSet, out: Path, spec: ExportSpe
     if spec.dynamic_axes:
         dynamic_axes = {t.name: {i: d for i, d in enumerate(t.shape) if isinstance(d, str)} for t in loaded.inputs}
         dynamic_axes[loaded.output_name] = {0: "batch"}
+    source = getattr(loaded.module, "source", loaded.module)  # a .pt2 / TorchScript file's own program
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about Python control flow are expected
-            torch.onnx.export(
-                loaded.module, args, str(out), input_names=names, output_names=[loaded.output_name],
-                dynamic_axes=dynamic_axes, opset_version=spec.opset, dynamo=False, do_constant_folding=True,
-            )
+            if isinstance(source, torch.export.ExportedProgram):
+                # An exported program carries its own (static or symbolic) shapes: the dynamo exporter
+                # takes it as it is; it writes external data, folded back into one file below.
+                with contextlib.redirect_stdout(io.StringIO()):  # its progress lines are not ours to print
+                    program = torch.onnx.export(source, args, input_names=names,
+                                                output_names=[loaded.output_name], opset_version=spec.opset,
+                                                dynamo=True)
+                program.save(str(out))
+            else:
+                torch.onnx.export(
+                    source, args, str(out), input_names=names, output_names=[loaded.output_name],
+                    dynamic_axes=dynamic_axes, opset_version=spec.opset, dynamo=False, do_constant_folding=True,
+                )
     except Exception as exc:  # the exporter raises many types; all mean "this model did not export"
         raise StageError(f"export to ONNX failed: {str(exc).strip().splitlines()[0]}",
                          fix="try another export.opset, or export the model yourself and give the .onnx") from exc
     model = onnx.load(str(out))
-    if model.ByteSize() > PROTOBUF_LIMIT or (out.with_name(out.name + ".data")).exists():
-        onnx.save_model(model, str(out), save_as_external_data=True, location=out.name + ".data")
-    parity = check_parity(loaded, sample.head(spec.parity_samples), out)
+    sidecar = out.with_name(out.name + ".data")
+    if model.ByteSize() > PROTOBUF_LIMIT:
+        onnx.save_model(model, str(out), save_as_external_data=True, location=sidecar.name)
+    elif sidecar.exists():  # one self-contained file, which ORT's quantization tooling needs
+        onnx.save_model(model, str(out))
+        sidecar.unlink()
+    try:
+        parity = check_parity(loaded, sample.head(spec.parity_samples), out)
+    except (RuntimeError, AssertionError) as exc:  # e.g. a .pt2 fixed to one batch size (a guard fails)
+        raise StageError(f"the model refused the evaluation inputs: {str(exc).strip().splitlines()[0]}",
+                         fix="export the .pt2 with a dynamic batch (torch.export.Dim), or match model.inputs "
+                             "to its fixed shapes") from exc
     if parity["max_abs_error"] > spec.parity_atol:
         raise StageError(
             f"the ONNX export differs from torch by {parity['max_abs_error']:.2e} (> export.parity_atol "

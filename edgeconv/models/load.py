@@ -111,7 +111,7 @@ def _load_torch_file(spec: ModelSpec) -> LoadedModel:
         raise SpecError(f"model.path '{spec.path}' does not exist", fix="point it at a .pt2 or TorchScript file")
     try:
         if path.suffix == ".pt2":
-            module = torch.export.load(str(path)).module()
+            module = torch.export.load(str(path))
         else:
             module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # torch raises many types for a bad archive

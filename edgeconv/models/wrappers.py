@@ -23,11 +23,16 @@ class NamedLogits(torch.nn.Module):
 
 
 class FirstOutput(torch.nn.Module):
-    """A torch.export / TorchScript module whose first output is the logits."""
+    """A torch.export / TorchScript model whose first output is the logits.
 
-    def __init__(self, model: Any) -> None:
+    ``source`` keeps what was loaded (an ExportedProgram or a ScriptModule): the exporter takes it
+    as it is, since neither can be traced again from inside a Python module.
+    """
+
+    def __init__(self, source: Any) -> None:
         super().__init__()
-        self.model = model
+        self.source = source
+        self.model = source.module() if isinstance(source, torch.export.ExportedProgram) else source
         # Not .eval(): a torch.export module refuses train()/eval() calls; it is already inference-only.
         self.training = False
 

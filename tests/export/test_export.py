@@ -50,3 +50,39 @@ def test_large_models_are_saved_with_external_data(tmp_path: Path, monkeypatch: 
     result = export_onnx(tiny_loaded(hidden=256), feeds(), tmp_path / "m.onnx", ExportSpec())
     assert (tmp_path / "m.onnx.data").stat().st_size > 6 * 256 * 4  # the weights moved out of the .onnx
     assert result.parity["max_abs_error"] < 1e-5
+
+
+class Linear(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+
+def _file_source(path: Path) -> LoadedModel:
+    from edgeconv.models import load_model
+    from edgeconv.spec import ModelSpec, TensorDecl
+
+    return load_model(ModelSpec(path=str(path), inputs=[TensorDecl(name="x", shape=["batch", 6])], labels=list("abc")))
+
+
+def test_torch_export_and_torchscript_files_export_with_parity(tmp_path: Path) -> None:
+    model, x = Linear().eval(), torch.randn(4, 6)
+    batch = torch.export.Dim("batch", min=1, max=128)
+    torch.export.save(torch.export.export(model, (x,), dynamic_shapes={"x": {0: batch}}), str(tmp_path / "m.pt2"))
+    torch.jit.save(torch.jit.trace(model, (x,)), str(tmp_path / "m.ts"))
+    for name in ("m.pt2", "m.ts"):
+        result = export_onnx(_file_source(tmp_path / name), feeds(), tmp_path / f"{name}.onnx", ExportSpec())
+        assert result.parity["max_abs_error"] < 1e-5, name
+        assert not (tmp_path / f"{name}.onnx.data").exists()  # one self-contained file
+        session = ort.InferenceSession(str(tmp_path / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+        assert session.get_inputs()[0].name == "x"
+
+
+def test_a_program_fixed_to_another_batch_is_a_clear_error(tmp_path: Path) -> None:
+    model, x = Linear().eval(), torch.randn(4, 6)
+    torch.export.save(torch.export.export(model, (x,)), str(tmp_path / "fixed.pt2"))
+    with pytest.raises(StageError, match=r"torch\.export\.Dim"):
+        export_onnx(_file_source(tmp_path / "fixed.pt2"), feeds(), tmp_path / "fixed.onnx", ExportSpec())
