@@ -22,8 +22,8 @@ from edgeconv.spec import PruneSpec, Spec
 from edgeconv.stages import Stages
 
 if TYPE_CHECKING:
-    from edgeconv.api import Prepared
     from edgeconv.models.loaded import LoadedModel
+    from edgeconv.prepare import Prepared
 
 VERSIONS = ("torch", "transformers", "peft", "torch_pruning", "onnx")
 
@@ -66,7 +66,7 @@ def _train_feeds(spec: Spec, prune: PruneSpec, prepared: Prepared) -> FeedSet | 
 
 
 def _feeds_sha(feeds: FeedSet | None) -> str | None:
-    from edgeconv.api import feeds_sha256
+    from edgeconv.prepare import feeds_sha256
 
     return feeds_sha256(feeds) if feeds is not None else None
 
