@@ -148,7 +148,10 @@ def with_pruned(session: Session, prune: Any, stages: Stages) -> Session:
     from edgeconv.compress.prune_stage import pruned_reference
 
     pruned = pruned_reference(session.spec, prune, session.prepared, stages, session.ctx.torch_model)
-    ctx = replace(session.ctx, stages=stages, reference_onnx=pruned.onnx, reference_sha256=pruned.sha256)
+    # Pruned heads no longer match the config's head count: let ORT's optimizer read them per layer.
+    family = replace(session.ctx.family, num_heads=0, hidden_size=0)
+    ctx = replace(session.ctx, stages=stages, reference_onnx=pruned.onnx, reference_sha256=pruned.sha256,
+                  family=family)
     return replace(session, stages=stages, ctx=ctx, prune=pruned.record)
 
 
