@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from edgeconv.verify.budgets import BudgetCheck
@@ -96,8 +96,3 @@ class BuildResult:
             "export": self.export, "evaluation": self.evaluation, "selections": self.selections,
             "versions": self.manifest.get("versions", {}), "spec_sha256": self.manifest.get("spec_sha256"),
         }
-
-
-def as_plain(value: Any) -> Any:
-    """Dataclasses to dicts (for JSON)."""
-    return asdict(value) if hasattr(value, "__dataclass_fields__") else value
