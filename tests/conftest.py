@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,15 @@ def tiny_logits(path: Path, x: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_stage_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Module-scoped builds (the sample end-to-end tests) share one cache, never the user's own."""
+    folder = tmp_path_factory.mktemp("session-stage-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EDGECONV_CACHE_DIR", str(folder))
+        yield folder
 
 
 @pytest.fixture(autouse=True)

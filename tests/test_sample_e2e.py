@@ -52,6 +52,9 @@ def test_sample_report_contract(sample_build: tuple[int, Path]) -> None:
         assert set(artifact["latency_ms"]) >= {"p50", "p90", "p99", "mean"}
         assert Path(artifact["path"]).is_file()
     assert report["export"]["parity"]["top1_agreement"] == 1.0
+    fp32 = next(a for a in report["artifacts"] if a["precision"] == "fp32")
+    timing = fp32["quantization"]["fusion_timing"]  # ORT fusions kept only when measured faster here
+    assert fp32["quantization"].get("fused", False) == (timing["fused_p50_ms"] < timing["plain_p50_ms"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["versions"]["onnxruntime"] and manifest["evaluation"]["sha256"]
     assert manifest["calibration"]["examples"] == 300

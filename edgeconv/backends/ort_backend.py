@@ -49,6 +49,8 @@ def onnx_artifact(ctx: BuildContext, profile: TargetProfile, precision: str, sta
         "reference": ctx.reference_sha256, "precision": precision, "family": asdict(ctx.family),
         "onnxruntime": versions.of("onnxruntime"), "onnx": versions.of("onnx"),
     }
+    if precision == "fp32":  # the graph is chosen by timing on this machine's threads
+        key["threads"] = threads_for(profile)
     settings = profile.quantize_settings(ctx.spec.quantize)
     if precision.startswith("int8"):
         key["fallback"] = settings.fallback.model_dump()
@@ -63,7 +65,7 @@ def onnx_artifact(ctx: BuildContext, profile: TargetProfile, precision: str, sta
         dst = folder / "model.onnx"
         src = ctx.reference_onnx
         if precision == "fp32":
-            record = quantize.make_fp32(src, dst, ctx.family)
+            record = quantize.make_fp32(src, dst, ctx.family, ctx.evaluation.example(0), threads_for(profile))
         elif precision == "fp16":
             record = quantize.make_fp16(src, dst, ctx.family)
         else:
