@@ -46,7 +46,7 @@ def export_reference(spec: Spec, prepared: Prepared, stages: Stages) -> tuple[Pa
         "model": spec.model.model_dump(exclude={"text", "path", "adapter", "preprocessor", "image"}, mode="json"),
         "sources": prepared.io.source_sha256,
         "export": spec.export.model_dump(), "eval": prepared.eval_sha256,
-        "versions": {p: versions.of(p) for p in ("torch", "transformers", "peft", "onnx")},
+        "versions": {p: versions.of(p) for p in ("edgeconv", "torch", "transformers", "peft", "onnx")},
     }
 
     def produce(folder: Path) -> dict[str, Any]:

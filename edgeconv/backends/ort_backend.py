@@ -47,7 +47,7 @@ def onnx_artifact(ctx: BuildContext, profile: TargetProfile, precision: str, sta
     (TensorRT builds its int8 engine from the QDQ model made here, with its profile's settings)."""
     key: dict[str, Any] = {
         "reference": ctx.reference_sha256, "precision": precision, "family": asdict(ctx.family),
-        "onnxruntime": versions.of("onnxruntime"), "onnx": versions.of("onnx"),
+        "onnxruntime": versions.of("onnxruntime"), "onnx": versions.of("onnx"), "edgeconv": versions.of("edgeconv"),
     }
     if precision == "fp32":  # the graph is chosen by timing on this machine's threads
         key["threads"] = threads_for(profile)
