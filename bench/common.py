@@ -6,40 +6,18 @@ round runs every row), so noise on a shared machine hits all rows alike; ratios 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgeconv.verify.timing import ort_session, time_interleaved
 
-def ort_session(path: Path | str, threads: int) -> Any:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+__all__ = ["eager_model", "markdown_table", "ort_session", "score_session", "session_call", "time_interleaved"]
 
 
 def session_call(session: Any, feeds: dict[str, np.ndarray]) -> Callable[[], Any]:
     return lambda: session.run(None, feeds)
-
-
-def time_interleaved(rows: dict[str, Callable[[], Any]], rounds: int, runs: int, warmup: int = 20) -> dict[str, float]:
-    """p50 in ms of each row, timed round-robin."""
-    samples: dict[str, list[float]] = {label: [] for label in rows}
-    for fn in rows.values():
-        for _ in range(warmup):
-            fn()
-    for _ in range(rounds):
-        for label, fn in rows.items():
-            for _ in range(runs):
-                start = time.perf_counter()
-                fn()
-                samples[label].append(time.perf_counter() - start)
-    return {label: float(np.median(s)) * 1e3 for label, s in samples.items()}
 
 
 def score_session(session: Any, feeds: dict[str, np.ndarray], labels: np.ndarray, reference: np.ndarray) -> dict:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ort_session, session_call, time_interleaved
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "samples" / "tweet-sentiment" / "edgeconv.yaml"
@@ -29,7 +32,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "tflite")
     args = parser.parse_args()
 
-    import onnxruntime as ort
     import torch
 
     from edgeconv.api import build
@@ -53,11 +55,8 @@ def main() -> None:
         with torch.inference_mode():
             loaded.module(*args_t)
 
-    rows: dict[str, object] = {"PyTorch eager fp32": eager}
+    rows = {"PyTorch eager fp32": eager}
     entries: dict[str, dict] = {}
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = args.threads
-    options.inter_op_num_threads = 1
     runners = []
     for entry in [report["reference"], *report["artifacts"]]:
         if entry.get("status") == "error":
@@ -65,8 +64,7 @@ def main() -> None:
             continue
         if entry["backend"] == "onnxruntime":
             label = "ORT fp32 (plain export)" if entry["target"] == "reference" else f"ORT {entry['precision']}"
-            session = ort.InferenceSession(entry["path"], options, providers=["CPUExecutionProvider"])
-            rows[label] = (lambda s: lambda: s.run(None, example))(session)
+            rows[label] = session_call(ort_session(entry["path"], args.threads), example)
         else:
             label = f"TFLite {entry['precision']}"
             runner = TFLiteRunner(entry["path"], threads=args.threads, input_names=[t.name for t in loaded.inputs])
@@ -75,18 +73,8 @@ def main() -> None:
             rows[label] = (lambda r: lambda: r.infer(example))(runner)
         entries[label] = entry
 
-    timings: dict[str, list[float]] = {label: [] for label in rows}
-    for fn in rows.values():
-        for _ in range(20):
-            fn()  # warm-up
-    for _ in range(args.rounds):
-        for label, fn in rows.items():
-            for _ in range(args.runs):
-                start = time.perf_counter()
-                fn()
-                timings[label].append(time.perf_counter() - start)
-
-    eager_p50 = float(np.median(timings["PyTorch eager fp32"])) * 1e3
+    p50s = time_interleaved(rows, args.rounds, args.runs)
+    eager_p50 = p50s["PyTorch eager fp32"]
     seq = spec.model.text.max_length
     print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, batch 1, sequence {seq}, "
           f"{args.rounds}x{args.runs} runs per row, interleaved")
@@ -94,8 +82,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     summary = {}
     ref = report["reference"]
-    for label, samples in timings.items():
-        p50 = float(np.median(samples)) * 1e3
+    for label, p50 in p50s.items():
         entry = entries.get(label)
         acc = f"{entry['accuracy']:.3f}" if entry else f"{ref['accuracy']:.3f} (same weights)"
         agree = f"{entry['agreement']:.3f}" if entry and entry is not ref else "–"

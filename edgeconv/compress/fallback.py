@@ -11,7 +11,6 @@ The kept artifact is the passing trial with the fewest float nodes, else the mos
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from edgeconv.compress.quantize import QuantRecord
 from edgeconv.compress.sensitivity import rank_nodes
 from edgeconv.data.feeds import FeedSet
 from edgeconv.spec import Budgets, FallbackSpec
+from edgeconv.verify.timing import ort_session, time_interleaved
 
 Quantize = Callable[[Path, list[str]], QuantRecord]  # (destination, nodes kept in float) -> record
 
@@ -48,23 +48,14 @@ class Judge:
     threads: int
 
     def __call__(self, model: Path) -> tuple[float, float, float]:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        session = ort_session(model, self.threads)
         outputs = np.concatenate([session.run(None, b)[0] for b in self.evaluation.batches(1)])
         assert self.evaluation.labels is not None
         score = self.metric(outputs, self.evaluation.labels)
         agreement = float(np.mean(outputs.argmax(-1) == self.reference_outputs.argmax(-1)))
         example = self.evaluation.example(0)
-        timings = []
-        for i in range(40):
-            start = time.perf_counter()
-            session.run(None, example)
-            if i >= 10:  # the first calls warm up
-                timings.append(time.perf_counter() - start)
-        return score, agreement, float(np.median(timings) * 1e3)
+        p50 = time_interleaved({model: lambda: session.run(None, example)}, rounds=1, runs=30, warmup=10)[model]
+        return score, agreement, p50
 
     def passes(self, score: float, agreement: float) -> bool:
         drop_ok = self.budgets.accuracy_drop is None or self.reference_score - score <= self.budgets.accuracy_drop

@@ -96,25 +96,12 @@ def make_fp32(
 def interleaved_p50(models: list[Path], example: dict[str, Any], threads: int, rounds: int = 5,
                     runs: int = 20) -> list[float]:
     """p50 ms of each model on one example, timed round-robin so noise hits them alike."""
-    import time
+    from edgeconv.verify.timing import ort_session, time_interleaved
 
-    import numpy as np
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    sessions = [ort.InferenceSession(str(m), options, providers=["CPUExecutionProvider"]) for m in models]
-    samples: list[list[float]] = [[] for _ in sessions]
-    for session in sessions:
-        for _ in range(10):
-            session.run(None, example)
-    for _ in range(rounds):
-        for session, times in zip(sessions, samples, strict=True):
-            for _ in range(runs):
-                start = time.perf_counter()
-                session.run(None, example)
-                times.append(time.perf_counter() - start)
-    return [float(np.median(t)) * 1e3 for t in samples]
+    sessions = [ort_session(m, threads) for m in models]
+    rows = {i: (lambda s=s: s.run(None, example)) for i, s in enumerate(sessions)}
+    p50 = time_interleaved(rows, rounds, runs, warmup=10)
+    return [p50[i] for i in range(len(sessions))]
 
 
 def make_fp16(src: Path, dst: Path, family: ModelFamily) -> QuantRecord:
