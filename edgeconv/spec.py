@@ -163,6 +163,8 @@ class RecoverSpec(StrictModel):
     train: DatasetSpec = Field(description="labelled training examples (never the evaluation set)")
     temperature: float = Field(2.0, gt=0, description="softens teacher and student logits for the KL term")
     alpha: float = Field(0.5, ge=0, le=1, description="weight of the soft (KL) loss; 1 - alpha weighs hard-label CE")
+    hidden_weight: float = Field(0.0, ge=0, description="weight of the layer-wise loss on the repeated blocks' "
+                                 "outputs (0: logits only)")
     max_steps: int = Field(300, gt=0)
     max_time_s: float = Field(120.0, gt=0, description="stop after this long even if max_steps is not reached")
     lr: float = Field(5e-5, gt=0)

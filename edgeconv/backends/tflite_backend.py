@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv import versions
+from edgeconv.backends.ort_backend import threads_for
 from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.backends.tflite_convert import convert, sample_args, static_shapes
+from edgeconv.backends.tflite_fallback import LiteRTJudge
 from edgeconv.errors import SpecError
 from edgeconv.fsutil import sha256_file
 from edgeconv.targets import TargetProfile
@@ -42,9 +44,14 @@ class TFLiteBackend:
             raise SpecError(f"tflite {precision} needs a representative dataset",
                             fix="add calibration.path to the spec")
         key: dict[str, Any] = {"float": float_meta["sha256"], "precision": precision,
-                               "versions": {p: versions.of(p) for p in PACKAGES}}
+                               "versions": {p: versions.of(p) for p in PACKAGES}, "edgeconv": versions.of("edgeconv")}
+        settings = profile.quantize_settings(ctx.spec.quantize)
         if precision == "int8-full":
             key["calibration"] = ctx.calibration_sha256
+            key["fallback"] = settings.fallback.model_dump()
+            key["budgets"] = ctx.spec.budgets.model_dump()
+            key["eval"] = {"feeds": ctx.evaluation_sha256, "metric": ctx.spec.evaluation.metric,
+                           "threads": threads_for(profile)}
 
         def produce(folder: Path) -> dict[str, Any]:
             from edgeconv.backends import tflite_quantize
@@ -54,14 +61,17 @@ class TFLiteBackend:
             if precision == "fp32":
                 shutil.copyfile(src, dst)
                 record: dict[str, Any] = {"precision": "fp32"}
+            elif precision == "int8-full":
+                assert ctx.calibration is not None
+                data = tflite_quantize.representative_data(
+                    ctx.calibration, float_meta["input_names"], float_meta["signature_inputs"],
+                    float_meta["input_dtypes"])
+                record = tflite_quantize.quantize_full(
+                    src, dst, data, threads_for(profile), _judge(ctx, profile, float_meta["input_names"]),
+                    settings.fallback, ctx.calibration.head(settings.fallback.sensitivity_examples),
+                    float_meta["input_names"])
             else:
-                data = None
-                if precision == "int8-full":
-                    assert ctx.calibration is not None
-                    data = tflite_quantize.representative_data(
-                        ctx.calibration, float_meta["input_names"], float_meta["signature_inputs"],
-                        float_meta["input_dtypes"])
-                record = tflite_quantize.quantize(src, dst, precision, data, threads=profile.threads or 1)
+                record = tflite_quantize.quantize(src, dst, precision)
             record["seconds"] = round(time.perf_counter() - start, 2)
             return {"file": dst.name, "sha256": sha256_file(dst), "quantization": record}
 
@@ -97,7 +107,21 @@ class TFLiteBackend:
         return ctx.stages.run("tflite/float", key, produce)
 
     def runner_spec(self, artifact: BuiltArtifact, profile: TargetProfile) -> RunnerSpec:
-        from edgeconv.backends.ort_backend import threads_for
-
         return RunnerSpec(RUNNER, {"path": str(artifact.path), "threads": threads_for(profile),
                                    "input_names": artifact.extra.get("input_names")})
+
+
+def _judge(ctx: BuildContext, profile: TargetProfile, input_names: list[str]) -> LiteRTJudge | None:
+    """Scores int8-full candidates against the spec's accuracy budgets; None when the spec sets none."""
+    from edgeconv.verify.metrics import classification_metrics
+
+    budgets = ctx.spec.budgets
+    if budgets.accuracy_drop is None and budgets.min_agreement is None:
+        return None
+    metric = ctx.spec.evaluation.metric
+
+    def score(outputs: Any, truth: Any) -> float:
+        return classification_metrics(outputs, truth, [])[metric]
+
+    return LiteRTJudge(ctx.evaluation, ctx.reference_outputs, score(ctx.reference_outputs, ctx.evaluation.labels),
+                       score, budgets, threads_for(profile), input_names=input_names)

@@ -4,30 +4,43 @@
 - int8-dynamic: AEQ's ``dynamic_wi8_afp32``: int8 per-channel weights, activations quantized on the fly
   by the kernels (XNNPACK's dynamically-quantized fully-connected): the fast CPU default.
 - int8-full: static int8 weights and activations from a representative dataset (the spec's calibration
-  set, never random data), embedding tables int8, and the numerically sensitive ops (softmax, GELU,
-  the layer-norm reductions) at int16 activations (16x8), where AEQ supports them. The attention mask
-  adds float-min sentinels (-3.4e38) to the scores; a min/max range that spans them leaves no
-  resolution for the real scores, so ranges beyond +-1e4 are clipped to +-``SENTINEL_CLIP`` first
-  (exp(-32) is nothing next to 1 in a softmax). AEQ has no percentile calibration to do this for us.
+  set, never random data), embedding tables int8. Where that misses the accuracy budgets, the
+  module groups that cost the most keep float activations (int8 weights): tflite_fallback.py.
+  A float-min attention-mask sentinel (-3.4e38), where a converter emits one, would leave a
+  min/max range no resolution for the real scores, so ranges reaching beyond +-1e30 (no real
+  activation does) are clipped to +-``SENTINEL_CLIP`` first (exp(-32) is nothing next to 1 in a
+  softmax). AEQ has no percentile calibration to do this for us. litert-torch 0.10 emits no such
+  sentinel for the sample; a +-1e4 threshold used before also clipped the layer norms' squared
+  deviations (legitimately up to ~5e4 on the sample) and cost accuracy.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
+from edgeconv.spec import FallbackSpec
 
-SENTINEL = 1e4
+if TYPE_CHECKING:
+    from edgeconv.backends.tflite_fallback import OpGroup
+    from edgeconv.compress.fallback import Judge
+
+NO_QUANTIZE = "no_quantize"  # AEQ's AlgorithmName.NO_QUANTIZE
+WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "BATCH_MATMUL", "EMBEDDING_LOOKUP")
+
+SENTINEL = 1e30
 SENTINEL_CLIP = 32.0
 SIGNATURE = "serving_default"  # litert-torch's default signature key
-INT16_OPS = ("SOFTMAX", "GELU", "MEAN", "RSQRT")  # sensitive ops AEQ can run at 16x8
 
 
-def recipe_for(precision: str, int16_sensitive: bool = False) -> Any:
+def recipe_for(precision: str, float_groups: Sequence[OpGroup] = (), only: OpGroup | None = None) -> Any:
+    """The AEQ recipe; for int8-full, ``float_groups`` keep float activations, ``only`` quantizes one group alone."""
     from ai_edge_quantizer import qtyping, recipe, recipe_manager
 
     ops = qtyping.TFLOperationName
@@ -37,12 +50,14 @@ def recipe_for(precision: str, int16_sensitive: bool = False) -> Any:
     if precision == "fp16":
         manager.add_weight_only_config(".*", ops.ALL_SUPPORTED, 16, algorithm_key="float_casting")
     elif precision == "int8-full":
-        manager.add_static_config(".*", ops.ALL_SUPPORTED, 8, 8)
-        if int16_sensitive:
-            for name in INT16_OPS:
-                manager.add_static_config(".*", ops[name], 16, 8)
+        manager.add_static_config(only.regex if only else ".*", ops.ALL_SUPPORTED, 8, 8)
         # Static configs leave EMBEDDING_LOOKUP float (measured: 58.6 MB of 90 on the sample); int8 tables.
         manager.add_dynamic_config(".*", ops.EMBEDDING_LOOKUP, 8)
+        for group in float_groups:  # later configs win in AEQ: these ops stay float, their weights int8
+            manager.add_quantization_config(group.regex, ops.ALL_SUPPORTED, algorithm_key=NO_QUANTIZE)
+            for op in WEIGHT_OPS:
+                if op in group.op_types:
+                    manager.add_dynamic_config(group.regex, ops(op), 8)
     else:
         raise StageError(f"tflite: no recipe for precision '{precision}'")
     return manager.get_quantization_recipe()
@@ -74,37 +89,83 @@ def clip_sentinel_ranges(qsvs: dict[str, Any]) -> int:
     return clipped
 
 
-def quantize(float_model: Path, dst: Path, precision: str, calibration: dict[str, Any] | None = None,
-             threads: int = 1, int16_sensitive: bool = False) -> dict[str, Any]:
-    """Write the quantized flatbuffer; return what was done (for report.json's ``quantization``)."""
+def quantize(float_model: Path, dst: Path, precision: str, threads: int = 1) -> dict[str, Any]:
+    """fp16 / int8-dynamic: write the quantized flatbuffer; return what was done (report.json)."""
+    _write(float_model, dst, recipe_for(precision), None)
+    return {"precision": precision, "tool": "ai-edge-quantizer", **_describe(precision)}
+
+
+def quantize_full(float_model: Path, dst: Path, calibration: dict[str, Any], threads: int,
+                  judge: Judge | None, settings: FallbackSpec, probe: FeedSet | None,
+                  input_names: list[str]) -> dict[str, Any]:
+    """int8-full, calibrated once; with a judge, the accuracy-aware search over module groups."""
+    from edgeconv.backends.tflite_fallback import describe_fallback, op_groups, rank_groups
+    from edgeconv.compress.fallback import search_fallback
+
+    qsvs, clipped = _calibrate(float_model, calibration, threads)
+    groups = op_groups(float_model)
+    by_name = {g.name: g for g in groups}
+    base = {"precision": "int8-full", "tool": "ai-edge-quantizer", **_describe("int8-full"),
+            "calibration_examples": len(calibration[SIGNATURE]), "clipped_sentinel_ranges": clipped}
+
+    def make(path: Path, float_groups: list[str]) -> dict[str, Any]:
+        _write(float_model, path, recipe_for("int8-full", [by_name[n] for n in float_groups]), qsvs)
+        return {**base, **describe_fallback(groups, float_groups)}
+
+    if judge is None or probe is None:
+        return make(dst, [])
+
+    def run(path: Path) -> Any:
+        from edgeconv.backends.tflite import TFLiteRunner
+
+        with TFLiteRunner(str(path), threads=threads, input_names=input_names) as runner:
+            return next(iter(runner.infer(probe.inputs).values()))
+
+    def rank(first_trial: Path) -> list[Any]:
+        reference = run(float_model)
+        return rank_groups(groups, lambda g, p: _write(float_model, p, recipe_for("int8-full", only=g), qsvs),
+                           run, reference, first_trial.parent)
+
+    record, fallback = search_fallback(make, dst, judge, settings, rank)
+    return {**record, "fallback": fallback}
+
+
+def _calibrate(float_model: Path, calibration: dict[str, Any], threads: int) -> tuple[dict[str, Any], int]:
+    """Min/max ranges of every tensor on the representative data, for any int8-full recipe."""
+    from ai_edge_quantizer import quantizer
+
+    if not calibration or not calibration.get(SIGNATURE):
+        raise StageError("tflite int8-full needs a calibration set", fix="add calibration.path to the spec")
+    q = quantizer.Quantizer(str(float_model))
+    q.load_quantization_recipe(recipe_for("int8-full"))
+    try:
+        qsvs = q.calibrate(calibration, num_threads=threads)
+    except (ValueError, RuntimeError) as exc:
+        raise StageError(f"tflite int8-full: calibration failed: {str(exc).splitlines()[0][:300]}") from exc
+    return qsvs, clip_sentinel_ranges(qsvs)
+
+
+def _write(float_model: Path, dst: Path, quant_recipe: Any, qsvs: dict[str, Any] | None) -> None:
     from ai_edge_quantizer import quantizer
 
     q = quantizer.Quantizer(str(float_model))
-    q.load_quantization_recipe(recipe_for(precision, int16_sensitive))
-    record: dict[str, Any] = {"precision": precision, "tool": "ai-edge-quantizer"}
-    qsvs = None
+    q.load_quantization_recipe(quant_recipe)
     try:
-        if q.need_calibration:
-            if not calibration:
-                raise StageError(f"tflite {precision} needs a calibration set", fix="add calibration.path to the spec")
-            qsvs = q.calibrate(calibration, num_threads=threads)
-            record["calibration_examples"] = len(calibration[SIGNATURE])
-            record["clipped_sentinel_ranges"] = clip_sentinel_ranges(qsvs)
-        result = q.quantize(qsvs, enable_progress_report=False)
+        # AEQ may update the ranges it is given: each candidate gets its own copy.
+        result = q.quantize(copy.deepcopy(qsvs) if qsvs is not None else None, enable_progress_bar=False,
+                            enable_progress_report=False)
     except (ValueError, RuntimeError) as exc:
-        raise StageError(f"tflite {precision}: ai-edge-quantizer failed: {str(exc).splitlines()[0][:300]}") from exc
+        raise StageError(f"tflite: ai-edge-quantizer failed: {str(exc).splitlines()[0][:300]}") from exc
     tmp = dst.with_name(dst.name + ".tmp")
     tmp.write_bytes(result.quantized_model)
     tmp.replace(dst)
-    record.update(_describe(precision, int16_sensitive))
-    return record
 
 
-def _describe(precision: str, int16_sensitive: bool) -> dict[str, Any]:
+def _describe(precision: str) -> dict[str, Any]:
     if precision == "fp16":
         return {"weight_type": "float16", "activation_type": "float32"}
     if precision == "int8-dynamic":
         return {"recipe": "dynamic_wi8_afp32", "weight_type": "int8", "activation_type": "float32 (int8 on the fly)",
                 "per_channel": True}
-    return {"recipe": "static a8w8" + (" + 16x8 " + "/".join(INT16_OPS) if int16_sensitive else ""),
-            "weight_type": "int8", "activation_type": "int8", "per_channel": True, "embeddings": "int8"}
+    return {"recipe": "static a8w8", "weight_type": "int8", "activation_type": "int8", "per_channel": True,
+            "embeddings": "int8"}

@@ -3,6 +3,11 @@
 Loss (Hinton et al.): ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE(student, label)``,
 where ``_T`` is softmax at temperature T. The T^2 keeps the soft term's gradients on the scale of
 the hard term's. Without labels the loss is the soft term alone.
+
+With ``hidden_weight`` > 0, each repeated block's output (the members of the model's ModuleLists:
+a transformer's layers, whose width structured pruning keeps) is also pulled towards the
+teacher's, as layer-wise distillation does for pruned transformers (TinyBERT, CoFi): MSE divided
+by the teacher's mean square, so the residual stream's outlier dimensions do not swamp it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,40 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor |
     if labels is None or alpha >= 1:
         return soft
     return alpha * soft + (1 - alpha) * nn.functional.cross_entropy(student, labels)
+
+
+def matching_blocks(student: nn.Module, teacher: nn.Module) -> list[str]:
+    """Names of the ModuleList members present in both models: the blocks whose outputs are matched."""
+    teacher_names = dict(teacher.named_modules())
+    names = []
+    for name, module in student.named_modules():
+        if isinstance(module, nn.ModuleList):
+            names += [f"{name}.{i}" for i in range(len(module)) if f"{name}.{i}" in teacher_names]
+    return names
+
+
+class BlockOutputs:
+    """Forward hooks that keep the latest output tensor of the named blocks."""
+
+    def __init__(self, model: nn.Module, names: list[str]) -> None:
+        modules = dict(model.named_modules())
+        self.outputs: dict[str, torch.Tensor] = {}
+        self.handles = [modules[n].register_forward_hook(self._keep(n)) for n in names]
+
+    def _keep(self, name: str) -> Any:
+        def hook(_module: nn.Module, _inputs: Any, output: Any) -> None:
+            self.outputs[name] = output[0] if isinstance(output, tuple) else output
+        return hook
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def hidden_loss(student: dict[str, torch.Tensor], teacher: dict[str, torch.Tensor]) -> torch.Tensor:
+    terms = [nn.functional.mse_loss(student[n], teacher[n]) / teacher[n].pow(2).mean().clamp_min(1e-8)
+             for n in teacher if n in student and student[n].shape == teacher[n].shape]
+    return torch.stack(terms).mean() if terms else torch.zeros(())
 
 
 def student_teacher_gap(student: nn.Module, teacher: nn.Module, feeds: FeedSet, names: list[str],
@@ -63,6 +102,8 @@ def distill(student: nn.Module, teacher: nn.Module, train: FeedSet, names: list[
     for param in student.parameters():
         param.requires_grad_(id(param) not in frozen)
     optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=spec.lr)
+    blocks = matching_blocks(student, teacher) if spec.hidden_weight > 0 else []
+    student_blocks, teacher_blocks = BlockOutputs(student, blocks), BlockOutputs(teacher, blocks)
     alpha = spec.alpha if train.labels is not None else 1.0
     losses: list[float] = []
     stopped, start, step = "max_steps", time.monotonic(), 0
@@ -84,6 +125,8 @@ def distill(student: nn.Module, teacher: nn.Module, train: FeedSet, names: list[
                 with torch.no_grad():
                     teacher_logits = teacher(*args)
                 loss = kd_loss(student(*args), teacher_logits, labels, spec.temperature, alpha)
+                if blocks:
+                    loss = loss + spec.hidden_weight * hidden_loss(student_blocks.outputs, teacher_blocks.outputs)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -93,6 +136,8 @@ def distill(student: nn.Module, teacher: nn.Module, train: FeedSet, names: list[
                 losses.append(float(loss.detach()))
                 step += 1
                 bar.update(task, advance=1, loss=losses[-1])
+    student_blocks.remove()
+    teacher_blocks.remove()
     student.eval()
     head = losses[: max(1, len(losses) // 10)]
     tail = losses[-max(1, len(losses) // 10):]
@@ -100,4 +145,5 @@ def distill(student: nn.Module, teacher: nn.Module, train: FeedSet, names: list[
         "steps": step, "seconds": round(time.monotonic() - start, 2), "stopped_by": stopped,
         "examples": len(train), "loss_first": float(np.mean(head)) if losses else None,
         "loss_last": float(np.mean(tail)) if losses else None, "temperature": spec.temperature, "alpha": alpha,
+        "hidden_weight": spec.hidden_weight, "hidden_blocks": len(blocks),
     }

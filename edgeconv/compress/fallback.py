@@ -6,6 +6,7 @@ error each adds (``sensitivity.rank_nodes``) and the top k are kept in float, k 
 until a trial passes; the remaining trials bisect between the last failing and the first passing
 k for the smallest float set. The number of trials is bounded (``quantize.fallback.max_trials``).
 The kept artifact is the passing trial with the fewest float nodes, else the most accurate one.
+The search (``search_fallback``) is runtime-agnostic: the TFLite backend runs it over module groups.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from edgeconv.spec import Budgets, FallbackSpec
 from edgeconv.verify.timing import ort_session, time_interleaved
 
 Quantize = Callable[[Path, list[str]], QuantRecord]  # (destination, nodes kept in float) -> record
+R = TypeVar("R")
 
 
 @dataclass
@@ -67,36 +69,52 @@ def quantize_with_fallback(
     quantize: Quantize, float_graph: Path, dst: Path, judge: Judge, sensitivity_feeds: FeedSet,
     settings: FallbackSpec, nodes: list[str],
 ) -> QuantRecord:
-    """Write the chosen artifact to ``dst``; its record carries every trial and the ranking used."""
+    """Write the chosen ONNX artifact to ``dst``; its record carries every trial and the ranking used."""
+
+    def rank(first_trial: Path) -> list[Any]:
+        return rank_nodes(float_graph, first_trial, nodes, sensitivity_feeds)
+
+    record, fallback = search_fallback(quantize, dst, judge, settings, rank if nodes else None)
+    record.fallback = fallback
+    return record
+
+
+def search_fallback(
+    quantize: Callable[[Path, list[str]], R], dst: Path, judge: Judge,
+    settings: FallbackSpec, rank: Callable[[Path], list[Any]] | None,
+) -> tuple[R, dict[str, Any]]:
+    """The search, for any runtime: ``quantize(path, float_units)`` writes a candidate; ``judge(path)``
+    scores it (a ``Judge``: ORT's here, LiteRT's in backends/tflite_fallback.py); ``rank(first_candidate)``
+    orders the units most sensitive first (dataclasses with a ``name``). The chosen candidate is moved
+    to ``dst``; returns its record and the
+    ``fallback`` entry for report.json."""
     work = dst.parent / ".trials"
     work.mkdir(exist_ok=True)
-    trials: list[tuple[Trial, Path, QuantRecord]] = []
+    trials: list[tuple[Trial, Path, R]] = []
 
-    def attempt(float_nodes: list[str]) -> Trial:
-        path = work / f"trial{len(trials)}.onnx"
-        record = quantize(path, float_nodes)
+    def attempt(float_units: list[str]) -> Trial:
+        path = work / f"trial{len(trials)}{dst.suffix}"
+        record = quantize(path, float_units)
         score, agreement, p50 = judge(path)
-        trial = Trial(float_nodes, score, agreement, p50, judge.passes(score, agreement))
+        trial = Trial(float_units, score, agreement, p50, judge.passes(score, agreement))
         trials.append((trial, path, record))
         return trial
 
     ranking: list[dict[str, Any]] = []
     first = attempt([])
-    if not first.passed and settings.enabled and settings.max_trials > 1 and nodes:
-        ranked = rank_nodes(float_graph, trials[0][1], nodes, sensitivity_feeds)
+    if not first.passed and settings.enabled and settings.max_trials > 1 and rank is not None:
+        ranked = rank(trials[0][1])
         ranking = [asdict(r) for r in ranked[:20]]
-        order = [r.name for r in ranked]
-        _search(order, attempt, settings.max_trials - 1)
+        _search([r.name for r in ranked], attempt, settings.max_trials - 1)
     passing = [t for t in trials if t[0].passed]
     best = min(passing, key=lambda t: len(t[0].float_nodes)) if passing else max(trials, key=lambda t: t[0].accuracy)
     trial, path, record = best
     shutil.move(str(path), str(dst))
     shutil.rmtree(work, ignore_errors=True)
-    record.fallback = {
+    return record, {
         "trials": [asdict(t[0]) for t in trials], "chosen_trial": trials.index(best),
         "met_budgets": trial.passed, "sensitivity_top": ranking,
     }
-    return record
 
 
 def _search(order: list[str], attempt: Callable[[list[str]], Trial], budget: int) -> None:
