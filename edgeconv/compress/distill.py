@@ -109,35 +109,37 @@ def distill(student: nn.Module, teacher: nn.Module, train: FeedSet, names: list[
     stopped, start, step = "max_steps", time.monotonic(), 0
     columns = (TextColumn("distilling"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True, disable=not show_progress) as bar:
-        task = bar.add_task("distill", total=spec.max_steps, loss=float("nan"))
-        while step < spec.max_steps and stopped == "max_steps":
-            order = rng.permutation(len(train))
-            for start_i in range(0, len(order), spec.batch_size):
-                if step >= spec.max_steps:
-                    break
-                if time.monotonic() - start > spec.max_time_s:
-                    stopped = "max_time_s"
-                    break
-                idx = np.sort(order[start_i:start_i + spec.batch_size])
-                args = [torch.from_numpy(train.inputs[n][idx]) for n in names]
-                labels = None if train.labels is None else torch.from_numpy(train.labels[idx])
-                with torch.no_grad():
-                    teacher_logits = teacher(*args)
-                loss = kd_loss(student(*args), teacher_logits, labels, spec.temperature, alpha)
-                if blocks:
-                    loss = loss + spec.hidden_weight * hidden_loss(student_blocks.outputs, teacher_blocks.outputs)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                with torch.no_grad():
-                    for param, mask in masks:
-                        param.mul_(mask)
-                losses.append(float(loss.detach()))
-                step += 1
-                bar.update(task, advance=1, loss=losses[-1])
-    student_blocks.remove()
-    teacher_blocks.remove()
+    try:
+        with Progress(*columns, console=Console(stderr=True), transient=True, disable=not show_progress) as bar:
+            task = bar.add_task("distill", total=spec.max_steps, loss=float("nan"))
+            while step < spec.max_steps and stopped == "max_steps":
+                order = rng.permutation(len(train))
+                for start_i in range(0, len(order), spec.batch_size):
+                    if step >= spec.max_steps:
+                        break
+                    if time.monotonic() - start > spec.max_time_s:
+                        stopped = "max_time_s"
+                        break
+                    idx = np.sort(order[start_i:start_i + spec.batch_size])
+                    args = [torch.from_numpy(train.inputs[n][idx]) for n in names]
+                    labels = None if train.labels is None else torch.from_numpy(train.labels[idx])
+                    with torch.no_grad():
+                        teacher_logits = teacher(*args)
+                    loss = kd_loss(student(*args), teacher_logits, labels, spec.temperature, alpha)
+                    if blocks:
+                        loss = loss + spec.hidden_weight * hidden_loss(student_blocks.outputs, teacher_blocks.outputs)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    with torch.no_grad():
+                        for param, mask in masks:
+                            param.mul_(mask)
+                    losses.append(float(loss.detach()))
+                    step += 1
+                    bar.update(task, advance=1, loss=losses[-1])
+    finally:
+        student_blocks.remove()
+        teacher_blocks.remove()
     student.eval()
     head = losses[: max(1, len(losses) // 10)]
     tail = losses[-max(1, len(losses) // 10):]

@@ -43,18 +43,15 @@ def fit_teacher(teacher: torch.nn.Module, train: FeedSet, names: list[str]) -> N
     teacher.eval()
 
 
-def test_distillation_lowers_the_student_teacher_gap(tmp_path: Path) -> None:
-    from transformers import BertTokenizer
+def _pruned_pair(tmp_path: Path) -> tuple[torch.nn.Module, torch.nn.Module, FeedSet, FeedSet, list[str]]:
+    """A fitted tiny BERT teacher, its structured-pruned copy, train and held-out feeds."""
+    from transformers import BertForSequenceClassification, BertTokenizer
 
-    from edgeconv.compress.distill import distill, student_teacher_gap
     from edgeconv.compress.prune import prune_model
-    from edgeconv.data.feeds import FeedSet
     from edgeconv.models.wrappers import NamedLogits
-    from edgeconv.spec import DatasetSpec, PruneSpec, RecoverSpec
+    from edgeconv.spec import PruneSpec
 
     folder = make_tiny_bert(tmp_path / "bert")
-    from transformers import BertForSequenceClassification
-
     names = ["input_ids", "attention_mask", "token_type_ids"]
     teacher = NamedLogits(BertForSequenceClassification.from_pretrained(folder), names).eval()
     tokenizer = BertTokenizer.from_pretrained(folder)
@@ -70,13 +67,48 @@ def test_distillation_lowers_the_student_teacher_gap(tmp_path: Path) -> None:
     student = copy.deepcopy(teacher)
     args = tuple(torch.from_numpy(train.inputs[n][:1]) for n in names)
     prune_model(student, PruneSpec(mode="structured", ratio=0.6), args)
+    return student, teacher, train, held_out, names
+
+
+def test_distillation_lowers_the_student_teacher_gap(tmp_path: Path) -> None:
+    from edgeconv.compress.distill import distill, student_teacher_gap
+    from edgeconv.spec import DatasetSpec, RecoverSpec
+
+    student, teacher, train, held_out, names = _pruned_pair(tmp_path)
     before = student_teacher_gap(student, teacher, held_out, names)
     spec = RecoverSpec(train=DatasetSpec(path=Path("train.jsonl")), max_steps=40, batch_size=16, lr=3e-3,
                        alpha=1.0, temperature=1.0)
     record = distill(student, teacher, train, names, spec, show_progress=False)
     after = student_teacher_gap(student, teacher, held_out, names)
     assert record["steps"] == 40 and record["stopped_by"] == "max_steps"
+    assert record["hidden_blocks"] == 0  # logits only unless hidden_weight is set
     assert after < before * 0.7, (before, after)
+
+
+def test_layerwise_distillation_pulls_the_blocks_outputs_towards_the_teachers(tmp_path: Path) -> None:
+    from edgeconv.compress.distill import BlockOutputs, distill, hidden_loss, matching_blocks
+    from edgeconv.spec import DatasetSpec, RecoverSpec
+
+    student, teacher, train, held_out, names = _pruned_pair(tmp_path)
+    blocks = matching_blocks(student, teacher)
+    assert blocks and all(".encoder.layer." in b for b in blocks)  # the transformer layers, hidden size kept
+
+    def block_gap() -> float:
+        ours, theirs = BlockOutputs(student, blocks), BlockOutputs(teacher, blocks)
+        args = [torch.from_numpy(held_out.inputs[n]) for n in names]
+        with torch.no_grad():
+            student(*args), teacher(*args)
+        gap = float(hidden_loss(ours.outputs, theirs.outputs))
+        ours.remove(), theirs.remove()
+        return gap
+
+    before = block_gap()
+    spec = RecoverSpec(train=DatasetSpec(path=Path("train.jsonl")), max_steps=40, batch_size=16, lr=3e-3,
+                       alpha=1.0, temperature=1.0, hidden_weight=1.0)
+    record = distill(student, teacher, train, names, spec, show_progress=False)
+    assert record["hidden_blocks"] == len(blocks)
+    assert block_gap() < before * 0.7
+    assert not student._forward_hooks and all(not m._forward_hooks for m in student.modules())  # hooks removed
 
 
 def test_time_limit_stops_distillation(tmp_path: Path) -> None:
