@@ -10,12 +10,11 @@ from typing import Any
 from edgeconv import versions
 from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.compress import quantize
-from edgeconv.compress.fallback import Judge, quantize_with_fallback
+from edgeconv.compress.fallback import budget_judge, quantize_with_fallback
 from edgeconv.fsutil import sha256_file
 from edgeconv.machine import physical_cores
 from edgeconv.spec import QuantizeSpec
 from edgeconv.targets import TargetProfile
-from edgeconv.verify.metrics import classification_metrics
 
 
 class OnnxRuntimeBackend:
@@ -88,17 +87,9 @@ def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeS
             assert ctx.calibration is not None  # the spec validator requires it for int8-static
             return quantize.make_int8_static(graph, path, ctx.calibration, settings.static, float_nodes)
 
-        budgets = ctx.spec.budgets
-        if budgets.accuracy_drop is None and budgets.min_agreement is None:
+        judge = budget_judge(ctx, physical_cores())
+        if judge is None:
             return make(dst, [])
-        metric = ctx.spec.evaluation.metric
-        labels = ctx.evaluation.labels
-
-        def score(outputs: Any, truth: Any) -> float:
-            return classification_metrics(outputs, truth, [])[metric]
-
-        judge = Judge(ctx.evaluation, ctx.reference_outputs, score(ctx.reference_outputs, labels), score,
-                      budgets, physical_cores())
         ranking_feeds = (ctx.calibration or ctx.evaluation).head(settings.fallback.sensitivity_examples)
         nodes = quantize.candidates(precision, graph, settings)
         return quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes)

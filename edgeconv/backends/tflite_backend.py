@@ -18,6 +18,7 @@ from edgeconv.backends.ort_backend import threads_for
 from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.backends.tflite_convert import convert, sample_args, static_shapes
 from edgeconv.backends.tflite_fallback import LiteRTJudge
+from edgeconv.compress.fallback import budget_judge
 from edgeconv.errors import SpecError
 from edgeconv.fsutil import sha256_file
 from edgeconv.targets import TargetProfile
@@ -67,7 +68,8 @@ class TFLiteBackend:
                     ctx.calibration, float_meta["input_names"], float_meta["signature_inputs"],
                     float_meta["input_dtypes"])
                 record = tflite_quantize.quantize_full(
-                    src, dst, data, threads_for(profile), _judge(ctx, profile, float_meta["input_names"]),
+                    src, dst, data, threads_for(profile), budget_judge(ctx, threads_for(profile), LiteRTJudge,
+                                                         input_names=float_meta["input_names"]),
                     settings.fallback, ctx.calibration.head(settings.fallback.sensitivity_examples),
                     float_meta["input_names"])
             else:
@@ -110,18 +112,3 @@ class TFLiteBackend:
         return RunnerSpec(RUNNER, {"path": str(artifact.path), "threads": threads_for(profile),
                                    "input_names": artifact.extra.get("input_names")})
 
-
-def _judge(ctx: BuildContext, profile: TargetProfile, input_names: list[str]) -> LiteRTJudge | None:
-    """Scores int8-full candidates against the spec's accuracy budgets; None when the spec sets none."""
-    from edgeconv.verify.metrics import classification_metrics
-
-    budgets = ctx.spec.budgets
-    if budgets.accuracy_drop is None and budgets.min_agreement is None:
-        return None
-    metric = ctx.spec.evaluation.metric
-
-    def score(outputs: Any, truth: Any) -> float:
-        return classification_metrics(outputs, truth, [])[metric]
-
-    return LiteRTJudge(ctx.evaluation, ctx.reference_outputs, score(ctx.reference_outputs, ctx.evaluation.labels),
-                       score, budgets, threads_for(profile), input_names=input_names)

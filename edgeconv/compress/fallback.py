@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from edgeconv.compress.sensitivity import rank_nodes
 from edgeconv.data.feeds import FeedSet
 from edgeconv.spec import Budgets, FallbackSpec
 from edgeconv.verify.timing import ort_session, time_interleaved
+
+if TYPE_CHECKING:
+    from edgeconv.backends.protocol import BuildContext
 
 Quantize = Callable[[Path, list[str]], QuantRecord]  # (destination, nodes kept in float) -> record
 R = TypeVar("R")
@@ -63,6 +66,22 @@ class Judge:
         drop_ok = self.budgets.accuracy_drop is None or self.reference_score - score <= self.budgets.accuracy_drop
         agree_ok = self.budgets.min_agreement is None or agreement >= self.budgets.min_agreement
         return drop_ok and agree_ok
+
+
+def budget_judge(ctx: BuildContext, threads: int, cls: type[Judge] = Judge, **extra: Any) -> Judge | None:
+    """A judge (``cls``) of candidates against the spec's accuracy budgets; None when the spec sets none."""
+    from edgeconv.verify.metrics import classification_metrics
+
+    budgets = ctx.spec.budgets
+    if budgets.accuracy_drop is None and budgets.min_agreement is None:
+        return None
+    metric = ctx.spec.evaluation.metric
+
+    def score(outputs: Any, truth: Any) -> float:
+        return classification_metrics(outputs, truth, [])[metric]
+
+    reference_score = score(ctx.reference_outputs, ctx.evaluation.labels)
+    return cls(ctx.evaluation, ctx.reference_outputs, reference_score, score, budgets, threads, **extra)
 
 
 def quantize_with_fallback(
