@@ -10,8 +10,8 @@
   min/max range no resolution for the real scores, so ranges reaching beyond +-1e30 (no real
   activation does) are clipped to +-``SENTINEL_CLIP`` first (exp(-32) is nothing next to 1 in a
   softmax). AEQ has no percentile calibration to do this for us. litert-torch 0.10 emits no such
-  sentinel for the sample; a +-1e4 threshold used before also clipped the layer norms' squared
-  deviations (legitimately up to ~5e4 on the sample) and cost accuracy.
+  sentinel for the sample; the +-1e4 threshold used before also clipped the layer norms' squared
+  deviations, which legitimately reach ~5e4 on the sample.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def clip_sentinel_ranges(qsvs: dict[str, Any]) -> int:
     return clipped
 
 
-def quantize(float_model: Path, dst: Path, precision: str, threads: int = 1) -> dict[str, Any]:
+def quantize(float_model: Path, dst: Path, precision: str) -> dict[str, Any]:
     """fp16 / int8-dynamic: write the quantized flatbuffer; return what was done (report.json)."""
     _write(float_model, dst, recipe_for(precision), None)
     return {"precision": precision, "tool": "ai-edge-quantizer", **_describe(precision)}

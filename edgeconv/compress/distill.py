@@ -7,7 +7,8 @@ the hard term's. Without labels the loss is the soft term alone.
 With ``hidden_weight`` > 0, each repeated block's output (the members of the model's ModuleLists:
 a transformer's layers, whose width structured pruning keeps) is also pulled towards the
 teacher's, as layer-wise distillation does for pruned transformers (TinyBERT, CoFi): MSE divided
-by the teacher's mean square, so the residual stream's outlier dimensions do not swamp it.
+by the teacher's mean square, so the residual stream's outlier dimensions do not swamp it. Off by
+default: on the sample it measured no better than logits alone (BENCHMARKS.md, pruning).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class BlockOutputs:
 
 
 def hidden_loss(student: dict[str, torch.Tensor], teacher: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean over the blocks of the student's MSE to the teacher, relative to the teacher's mean square."""
     terms = [nn.functional.mse_loss(student[n], teacher[n]) / teacher[n].pow(2).mean().clamp_min(1e-8)
              for n in teacher if n in student and student[n].shape == teacher[n].shape]
     return torch.stack(terms).mean() if terms else torch.zeros(())
