@@ -38,30 +38,29 @@ def _tiny_bert(folder: Path) -> object:
     return model
 
 
-@pytest.fixture(scope="module")
-def tiny_torch_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("tiny_tflite")
+def write_tiny_project(folder: Path, seed: int, n_eval: int, n_calib: int, flipped: int,
+                       **spec: object) -> Path:
+    """A tiny BERT folder with eval/calib .npz (labels: its own top-1, ``flipped`` of them changed) and a spec."""
     model = _tiny_bert(folder / "model")
-    rng = np.random.default_rng(0)
-    ev, cal = _feeds(rng, 60), _feeds(rng, 40)
+    rng = np.random.default_rng(seed)
+    ev, cal = _feeds(rng, n_eval), _feeds(rng, n_calib)
     with torch.no_grad():
-        logits = model(**{k: torch.from_numpy(v) for k, v in ev.items()}).logits.numpy()
-    labels = logits.argmax(-1)
-    labels[:6] = (labels[:6] + 1) % CLASSES
+        labels = model(**{k: torch.from_numpy(v) for k, v in ev.items()}).logits.numpy().argmax(-1)
+    labels[:flipped] = (labels[:flipped] + 1) % CLASSES
     np.savez(folder / "eval.npz", **ev, __labels__=labels.astype(np.int64))
     np.savez(folder / "calib.npz", **cal)
-    spec = {
-        "name": "tiny-tflite",
-        "model": {"path": "./model", "labels": ["a", "b", "c"], "text": {"max_length": SEQ}},
-        "calibration": {"path": "calib.npz"},
-        "evaluation": {"path": "eval.npz"},
-        "targets": [{"name": "arm64-tflite", "threads": 1,
-                     "precisions": ["fp32", "fp16", "int8-dynamic", "int8-full"]}],
-        "latency": {"warmup": 1, "runs": 11, "min_time_s": 0},
-        "output": "out",
-    }
-    (folder / "edgeconv.yaml").write_text(yaml.safe_dump(spec))
+    full = {"model": {"path": "./model", "labels": ["a", "b", "c"], "text": {"max_length": SEQ}},
+            "calibration": {"path": "calib.npz"}, "evaluation": {"path": "eval.npz"},
+            "latency": {"warmup": 1, "runs": 11, "min_time_s": 0}, "output": "out", **spec}
+    (folder / "edgeconv.yaml").write_text(yaml.safe_dump(full))
     return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_torch_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_project(
+        tmp_path_factory.mktemp("tiny_tflite"), seed=0, n_eval=60, n_calib=40, flipped=6, name="tiny-tflite",
+        targets=[{"name": "arm64-tflite", "threads": 1, "precisions": ["fp32", "fp16", "int8-dynamic", "int8-full"]}])
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from edgeconv.backends.tflite_fallback import module_of
 
@@ -25,29 +24,13 @@ def test_module_of_names_the_producing_module_without_packages_or_index() -> Non
 
 @pytest.fixture(scope="module")
 def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.backends.test_tflite import CLASSES, _feeds, _tiny_bert
+    from tests.backends.test_tflite import write_tiny_project
 
-    folder = tmp_path_factory.mktemp("tflite_fallback")
-    model = _tiny_bert(folder / "model")
-    rng = np.random.default_rng(1)
-    ev, cal = _feeds(rng, 40), _feeds(rng, 24)
-    with torch.no_grad():
-        labels = model(**{k: torch.from_numpy(v) for k, v in ev.items()}).logits.numpy().argmax(-1)
-    np.savez(folder / "eval.npz", **ev, __labels__=labels.astype(np.int64))
-    np.savez(folder / "calib.npz", **cal)
-    spec = {
-        "name": "tiny-fallback",
-        "model": {"path": "./model", "labels": [str(i) for i in range(CLASSES)], "text": {"max_length": 16}},
-        "calibration": {"path": "calib.npz"},
-        "evaluation": {"path": "eval.npz"},
-        "targets": [{"name": "arm64-tflite", "threads": 1, "precisions": ["int8-full"]}],
+    return write_tiny_project(
+        tmp_path_factory.mktemp("tflite_fallback"), seed=1, n_eval=40, n_calib=24, flipped=0, name="tiny-fallback",
+        targets=[{"name": "arm64-tflite", "threads": 1, "precisions": ["int8-full"]}],
         # Unreachable for plain a8w8 on a random-init model (near-tied logits): the search must run.
-        "budgets": {"min_agreement": 1.0},
-        "latency": {"warmup": 1, "runs": 11, "min_time_s": 0},
-        "output": "out",
-    }
-    (folder / "edgeconv.yaml").write_text(yaml.safe_dump(spec))
-    return folder
+        budgets={"min_agreement": 1.0})
 
 
 @pytest.fixture(scope="module")
