@@ -6,14 +6,30 @@ round runs every row), so noise on a shared machine hits all rows alike; ratios 
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgeconv.verify.timing import ort_session, time_interleaved
 
-__all__ = ["eager_model", "markdown_table", "ort_session", "score_session", "session_call", "time_interleaved"]
+__all__ = ["add_timing_args", "build_feeds", "eager_model", "markdown_table", "ort_session", "score_session",
+           "session_call", "time_interleaved"]
+
+
+def add_timing_args(parser: argparse.ArgumentParser, runs: int) -> None:
+    """--rounds / --runs / --threads, the same for every benchmark's interleaved timing."""
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=runs, help="timed calls per row per round")
+    parser.add_argument("--threads", type=int, default=2)
+
+
+def build_feeds(out: Path, name: str = "eval") -> dict[str, np.ndarray]:
+    """The model inputs a build saved (out/data/<name>.npz), without the ``__labels__`` entry."""
+    data = np.load(out / "data" / f"{name}.npz")
+    return {k: data[k] for k in data.files if not k.startswith("__")}
 
 
 def session_call(session: Any, feeds: dict[str, np.ndarray]) -> Callable[[], Any]:

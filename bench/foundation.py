@@ -14,10 +14,16 @@ import platform
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import eager_model, markdown_table, ort_session, session_call, time_interleaved
+from common import (
+    add_timing_args,
+    build_feeds,
+    eager_model,
+    markdown_table,
+    ort_session,
+    session_call,
+    time_interleaved,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "samples" / "tweet-sentiment" / "edgeconv.yaml"
@@ -25,9 +31,7 @@ SPEC = ROOT / "samples" / "tweet-sentiment" / "edgeconv.yaml"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=60, help="timed calls per row per round")
-    parser.add_argument("--threads", type=int, default=2)
+    add_timing_args(parser, runs=60)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "foundation")
     args = parser.parse_args()
 
@@ -38,8 +42,7 @@ def main() -> None:
 
     spec = load_spec(SPEC)
     report = build(spec, out=args.out, targets=["x86-cpu-ort"]).to_dict()  # cached stages are reused
-    data = np.load(args.out / "data" / "eval.npz")
-    example = {k: data[k][:1] for k in data.files if not k.startswith("__")}
+    example = {k: v[:1] for k, v in build_feeds(args.out).items()}
 
     torch.set_num_threads(args.threads)
     model = eager_model(spec)

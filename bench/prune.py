@@ -16,14 +16,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from edgeconv.compress.sweep import parse_ratios, run_sweep
 from edgeconv.report.prune import render_sweep_markdown
 from edgeconv.spec import load_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ort_session, session_call, time_interleaved
+from common import add_timing_args, build_feeds, ort_session, session_call, time_interleaved
 
 SPEC = Path(__file__).resolve().parents[1] / "samples" / "tweet-sentiment" / "pruned.yaml"
 
@@ -32,9 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ratios", default="0.3,0.5,0.7")
     parser.add_argument("--out", type=Path, default=Path("/tmp/prune-bench"))
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=100, help="timed calls per row per round")
-    parser.add_argument("--threads", type=int, default=2)
+    add_timing_args(parser, runs=100)
     args = parser.parse_args()
     spec = load_spec(SPEC)
     assert spec.prune is not None and spec.prune.ratio is not None
@@ -61,8 +57,7 @@ def main() -> None:
 
 def interleaved_p50(rows: list, out: Path, threads: int, rounds: int, runs: int) -> dict[tuple[float, str], float]:
     """Every row's ONNX artifact timed round-robin in this process, batch 1, the first evaluation example."""
-    feeds = np.load(out / "data" / "eval.npz")
-    example = {n: feeds[n][:1] for n in feeds.files if not n.startswith("__")}
+    example = {n: v[:1] for n, v in build_feeds(out).items()}
     calls = {(r.ratio, r.precision): session_call(ort_session(r.path, threads), example) for r in rows if r.path}
     return time_interleaved(calls, rounds, runs)
 

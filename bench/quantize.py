@@ -22,7 +22,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import eager_model, markdown_table, ort_session, score_session, session_call, time_interleaved
+from common import (
+    add_timing_args,
+    build_feeds,
+    eager_model,
+    markdown_table,
+    ort_session,
+    score_session,
+    session_call,
+    time_interleaved,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "samples" / "tweet-sentiment" / "edgeconv.yaml"
@@ -78,9 +87,7 @@ def hand_made(reference: Path, calib: dict[str, np.ndarray], folder: Path, optim
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=60)
-    parser.add_argument("--threads", type=int, default=2)
+    add_timing_args(parser, runs=60)
     parser.add_argument("--optimum-cli", help="optimum-cli of a venv with optimum[onnxruntime]")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "quantize")
     args = parser.parse_args()
@@ -92,11 +99,9 @@ def main() -> None:
 
     spec = load_spec(SPEC)
     report = build(spec, out=args.out, targets=["x86-cpu-ort"]).to_dict()
-    data = np.load(args.out / "data" / "eval.npz")
-    feeds = {k: data[k] for k in data.files if not k.startswith("__")}
-    labels = data["__labels__"]
-    calib_data = np.load(args.out / "data" / "calibration.npz")
-    calib = {k: calib_data[k] for k in calib_data.files if not k.startswith("__")}
+    feeds = build_feeds(args.out)
+    labels = np.load(args.out / "data" / "eval.npz")["__labels__"]
+    calib = build_feeds(args.out, "calibration")
     reference = np.load(args.out / "verify" / "reference" / "outputs.npy")
     example = {k: v[:1] for k, v in feeds.items()}
 

@@ -15,10 +15,8 @@ import platform
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ort_session, session_call, time_interleaved
+from common import add_timing_args, build_feeds, ort_session, session_call, time_interleaved
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "samples" / "tweet-sentiment" / "edgeconv.yaml"
@@ -26,9 +24,7 @@ SPEC = ROOT / "samples" / "tweet-sentiment" / "edgeconv.yaml"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=100, help="timed calls per row per round")
-    parser.add_argument("--threads", type=int, default=2)
+    add_timing_args(parser, runs=100)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "tflite")
     args = parser.parse_args()
 
@@ -43,9 +39,7 @@ def main() -> None:
     spec.targets = [TargetRef(name="x86-cpu-ort", precisions=["int8-dynamic"], threads=args.threads),
                     TargetRef(name="arm64-tflite", threads=args.threads)]
     report = build(spec, out=args.out).to_dict()  # reuses cached stages on a re-run
-    feeds = np.load(args.out / "data" / "eval.npz")
-    names = [n for n in feeds.files if not n.startswith("__")]
-    example = {n: feeds[n][:1] for n in names}
+    example = {n: v[:1] for n, v in build_feeds(args.out).items()}
 
     torch.set_num_threads(args.threads)
     loaded = load_model(spec.model)
