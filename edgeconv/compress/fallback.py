@@ -53,14 +53,20 @@ class Judge:
     threads: int
 
     def __call__(self, model: Path) -> tuple[float, float, float]:
-        session = ort_session(model, self.threads)
-        outputs = np.concatenate([session.run(None, b)[0] for b in self.evaluation.batches(1)])
+        """(score, top-1 agreement with the reference, p50 ms) of one candidate."""
+        outputs, p50 = self.run(model)
         assert self.evaluation.labels is not None
         score = self.metric(outputs, self.evaluation.labels)
         agreement = float(np.mean(outputs.argmax(-1) == self.reference_outputs.argmax(-1)))
+        return score, agreement, p50
+
+    def run(self, model: Path) -> tuple[np.ndarray, float]:
+        """The candidate's outputs on the evaluation set and its p50: here in ONNX Runtime."""
+        session = ort_session(model, self.threads)
+        outputs = np.concatenate([session.run(None, b)[0] for b in self.evaluation.batches(1)])
         example = self.evaluation.example(0)
         p50 = time_interleaved({model: lambda: session.run(None, example)}, rounds=1, runs=30, warmup=10)[model]
-        return score, agreement, p50
+        return outputs, p50
 
     def passes(self, score: float, agreement: float) -> bool:
         drop_ok = self.budgets.accuracy_drop is None or self.reference_score - score <= self.budgets.accuracy_drop
