@@ -177,6 +177,8 @@ class PruneSpec(StrictModel):
 
     mode: Literal["unstructured", "structured", "2:4"]
     ratio: float | None = Field(None, gt=0, lt=1, description="fraction removed; 2:4 is always 0.5")
+    drop_blocks: int = Field(0, ge=0, description="structured: whole repeated blocks (transformer layers) removed "
+                             "first, the least influential on the output first; ratio then prunes what remains")
     target: Literal["params", "macs"] = Field("params", description="structured: what ratio is a fraction of")
     importance: Literal["l1", "l2", "taylor"] = "l2"
     scope: Literal["global", "per_layer"] | None = Field(
@@ -196,8 +198,14 @@ class PruneSpec(StrictModel):
     def _ratio_for_mode(self) -> PruneSpec:
         if self.mode == "2:4" and self.ratio != 0.5:
             raise ValueError("2:4 sparsity always removes half the weights: leave prune.ratio out")
-        if self.ratio is None:
-            raise ValueError(f"prune.mode {self.mode} needs prune.ratio, a fraction between 0 and 1 (e.g. 0.3)")
+        if self.drop_blocks and self.mode != "structured":
+            raise ValueError(f"prune.drop_blocks removes whole blocks: it is structured pruning, not {self.mode}")
+        if self.drop_blocks and self.recover is not None and self.recover.hidden_weight > 0:
+            raise ValueError("prune.recover.hidden_weight matches student and teacher blocks by position, which "
+                             "prune.drop_blocks shifts: set hidden_weight to 0 (logits only) with drop_blocks")
+        if self.ratio is None and not self.drop_blocks:
+            raise ValueError(f"prune.mode {self.mode} needs prune.ratio, a fraction between 0 and 1 (e.g. 0.3)"
+                             + (", or prune.drop_blocks" if self.mode == "structured" else ""))
         return self
 
 

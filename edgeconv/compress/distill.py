@@ -82,6 +82,22 @@ def student_teacher_gap(student: nn.Module, teacher: nn.Module, feeds: FeedSet, 
     return total / max(1, count)
 
 
+def trim_padding(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Cut a text batch after its last column any example attends to (dynamic padding).
+
+    Feeds are padded to the spec's max_length, but tweets are a fraction of that: the trailing
+    columns that every example masks out change no output, and training on them doubled the
+    sample's distillation time. (HF's DataCollatorWithPadding does this at tokenization; our feeds are
+    already tokenized, so it is a slice.) Batches without a 2-D attention_mask are left as they are.
+    """
+    mask = batch.get("attention_mask")
+    if mask is None or mask.ndim != 2 or not mask.any():
+        return batch
+    width = mask.shape[1]
+    length = int(np.flatnonzero(mask.any(axis=0))[-1]) + 1
+    return {n: v[:, :length] if v.ndim == 2 and v.shape[1] == width else v for n, v in batch.items()}
+
+
 def distill(student: nn.Module, teacher: nn.Module, train: FeedSet, names: list[str], spec: RecoverSpec,
             show_progress: bool = True, keep_zeros: bool = False) -> dict[str, Any]:
     """Fine-tune ``student`` in place; returns what ran (steps, seconds, losses, why it stopped).
@@ -123,7 +139,8 @@ def distill(student: nn.Module, teacher: nn.Module, train: FeedSet, names: list[
                         stopped = "max_time_s"
                         break
                     idx = np.sort(order[start_i:start_i + spec.batch_size])
-                    args = [torch.from_numpy(train.inputs[n][idx]) for n in names]
+                    batch = trim_padding({n: train.inputs[n][idx] for n in names})
+                    args = [torch.from_numpy(batch[n]) for n in names]
                     labels = None if train.labels is None else torch.from_numpy(train.labels[idx])
                     with torch.no_grad():
                         teacher_logits = teacher(*args)

@@ -7,6 +7,8 @@
   transformers (the hidden size is kept, so embeddings and residual paths are untouched), output
   channels in CNNs. Pruning proceeds in small iterative steps until the requested fraction of the
   pruned layers' parameters (or the model's MACs) is gone, so ``ratio`` means what the user gets.
+- structured with ``drop_blocks``: whole transformer layers go first (depth.py), the least
+  influential on the output first; ``ratio`` (optional then) prunes the remaining blocks' width.
 - 2:4: in every group of 4 consecutive input weights of a Linear/Conv, the 2 smallest are zeroed
   (the pattern NVIDIA's sparse tensor cores use).
 """
@@ -21,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgeconv.compress.depth import DepthRecord, drop_blocks
 from edgeconv.errors import SpecError, StageError
 from edgeconv.spec import PruneSpec
 
@@ -46,6 +49,11 @@ class PruneRecord:
     layers: int = 0
     importance: str | None = None
     channel_ratio: float | None = None  # structured: the per-layer channel/head ratio that reached ``ratio``
+    block_stack: str | None = None  # drop_blocks: the ModuleList blocks were removed from
+    blocks_before: int | None = None
+    blocks_after: int | None = None
+    dropped_blocks: list[int] | None = None  # original indices, in the order they were removed
+    block_influence: list[float] | None = None  # KL from the unpruned output that each removal left
     note: str | None = None
     recover: dict[str, Any] | None = None
     layer_names: list[str] = field(default_factory=list)
@@ -115,8 +123,11 @@ def prune_model(
     # A merged PEFT model comes back frozen; Torch-Pruning traces dependencies through autograd and
     # distillation trains every weight, so the copy being pruned needs gradients on.
     wrapper.requires_grad_(True)
-    layers = prunable_layers(model, spec)
     before = count_params(model)
+    heads_before = _heads(model)
+    macs_before = _macs(wrapper, example_args) if spec.mode == "structured" else None
+    depth = _drop_blocks(wrapper, model, spec, importance_batch) if spec.drop_blocks else None
+    layers = prunable_layers(model, spec)
     scope_before = sum(p.numel() for m in layers.values() for p in m.parameters())
     with torch.no_grad():
         if spec.mode == "unstructured":
@@ -125,7 +136,9 @@ def prune_model(
             record = _two_four(layers)
         else:
             record = None
-    if record is None:
+    if record is None and spec.ratio is None:
+        record = PruneRecord("structured", None, 0, 0, 0, 0)  # blocks only: the remaining ones keep their width
+    elif record is None:
         from edgeconv.compress.structured import prune_structured
 
         record = prune_structured(wrapper, model, layers, spec, example_args, importance_batch)
@@ -133,10 +146,41 @@ def prune_model(
     record.scope_params_before = scope_before
     record.scope_params_after = sum(p.numel() for m in layers.values() for p in m.parameters())
     if record.mode == "structured":
+        record.macs_before, record.macs_after = macs_before, _macs(wrapper, example_args)
+        if heads_before:
+            record.heads_before, record.heads_after = heads_before, _heads(model)
+        if depth is not None:
+            record.block_stack, record.blocks_before = depth.stack, depth.before
+            record.blocks_after = depth.before - len(depth.removed)
+            record.dropped_blocks, record.block_influence = depth.removed, depth.influence
         check_structured_result(record)
     record.layer_names = list(layers)
     record.layers = record.layers or len(layers)
     return record
+
+
+def _drop_blocks(wrapper: nn.Module, model: nn.Module, spec: PruneSpec,
+                 batch: tuple[torch.Tensor, ...] | None) -> DepthRecord:
+    if batch is None:
+        raise SpecError("prune.drop_blocks measures which blocks matter least on real examples, and this build "
+                        "has none", fix="add a calibration set or prune.recover.train")
+    return drop_blocks(model, wrapper, spec.drop_blocks, batch)
+
+
+def _heads(model: nn.Module) -> int:
+    from edgeconv.compress.structured import attention_modules
+
+    return sum(a.num_attention_heads for a in attention_modules(model))
+
+
+def _macs(wrapper: nn.Module, example_args: tuple[torch.Tensor, ...]) -> int | None:
+    """MACs as Torch-Pruning counts them; None where it cannot trace the model (they are only reported)."""
+    import torch_pruning as tp
+
+    try:
+        return int(tp.utils.count_ops_and_params(wrapper, example_args)[0])
+    except Exception:  # the same tracing failures prune_structured turns into a StageError
+        return None
 
 
 def _unstructured(layers: dict[str, nn.Module], spec: PruneSpec) -> PruneRecord:

@@ -86,10 +86,10 @@ def _prune(folder: Path, prune: PruneSpec, prepared: Prepared, train: FeedSet | 
     loaded = torch_model()
     names = [t.name for t in loaded.inputs]
     student = copy.deepcopy(loaded.module)
-    # Tracing only needs shapes; Taylor importance needs real examples, never the evaluation set.
+    # Tracing only needs shapes; Taylor importance and drop_blocks need real examples, never the evaluation set.
     example = _args(prepared.evaluation, names, 1)
     importance_feeds = prepared.calibration or train
-    importance_batch = _args(importance_feeds, names, 32) if importance_feeds is not None else None
+    importance_batch = _args(importance_feeds, names, 64) if importance_feeds is not None else None
     if prune.importance == "taylor" and importance_batch is None:
         from edgeconv.errors import SpecError
 

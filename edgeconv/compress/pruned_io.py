@@ -3,7 +3,9 @@
 Structured pruning changes layer shapes, so the original architecture no longer fits the weights.
 We record each changed module's parameter/buffer shapes and size attributes (JSON, no pickle) and
 rebuild them on a freshly loaded unpruned model before ``load_state_dict``; the weights are read
-with ``torch.load(weights_only=True)``. (Torch-Pruning's own serialization pickles whole module
+with ``torch.load(weights_only=True)``. Depth pruning shortens block stacks (ModuleLists): their
+lengths are recorded too, and a stack is cut to its length before the weights (renumbered from 0)
+are loaded. (Torch-Pruning's own serialization pickles whole module
 ``__dict__``s, which cannot be loaded safely.)
 """
 
@@ -39,14 +41,21 @@ def _plain(value: Any) -> Any:
 
 def save_pruned(model: nn.Module, folder: Path) -> None:
     torch.save(model.state_dict(), folder / WEIGHTS)
-    (folder / STRUCTURE).write_text(json.dumps(describe(model)), encoding="utf-8")
+    lists = {name: len(m) for name, m in model.named_modules() if isinstance(m, nn.ModuleList)}
+    (folder / STRUCTURE).write_text(json.dumps({"modules": describe(model), "lists": lists}), encoding="utf-8")
 
 
 def load_pruned(model: nn.Module, folder: Path) -> nn.Module:
     """Reshape ``model`` (the unpruned architecture) to the recorded structure, then load the weights."""
+    from edgeconv.compress.depth import set_blocks
+
     structure = json.loads((folder / STRUCTURE).read_text(encoding="utf-8"))
+    for name, length in structure["lists"].items():
+        blocks = model.get_submodule(name)
+        if len(blocks) > length:
+            set_blocks(model, name, list(blocks)[:length])
     modules = dict(model.named_modules())
-    for name, entry in structure.items():
+    for name, entry in structure["modules"].items():
         module = modules[name]
         for key, shape in entry["tensors"].items():
             current = module._parameters.get(key) if key in module._parameters else module._buffers.get(key)

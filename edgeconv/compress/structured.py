@@ -56,8 +56,6 @@ def prune_structured(
     assert spec.ratio is not None
     names = {id(m): n for n, m in model.named_modules()}
     layer_names = [names[id(m)] for m in layers.values()]
-    attentions = attention_modules(model)
-    heads_before = sum(a.num_attention_heads for a in attentions)
     try:
         macs_before, _ = tp.utils.count_ops_and_params(wrapper, example_args)
         before = macs_before if spec.target == "macs" else _scope_params(model, layer_names)
@@ -83,17 +81,13 @@ def prune_structured(
         wrapper.zero_grad(set_to_none=True)
         with torch.no_grad():
             wrapper(*example_args)  # the pruned model must still run
-        macs_after, _ = tp.utils.count_ops_and_params(wrapper, example_args)
     except (SpecError, StageError):
         raise
     except Exception as exc:  # DepGraph raises many types on graphs it cannot trace
         raise StageError(f"Torch-Pruning could not prune this model: {str(exc).strip().splitlines()[0]}",
                          fix="prune fewer layers (prune.layers / prune.ignore) or use prune.mode unstructured") from exc
-    record = PruneRecord("structured", spec.ratio, 0, 0, 0, 0, macs_before=int(macs_before),
-                         macs_after=int(macs_after), importance=spec.importance)
+    record = PruneRecord("structured", spec.ratio, 0, 0, 0, 0, importance=spec.importance)
     record.channel_ratio = round(high, 4)
-    if attentions:
-        record.heads_before, record.heads_after = heads_before, sum(a.num_attention_heads for a in attentions)
     return record
 
 

@@ -53,6 +53,11 @@ def render_prune_markdown(result: BuildResult) -> str:
              f"({first['reference_size_bytes']:,} bytes, {first['reference_size_gzip_bytes']:,} gzip).", ""]
     if first["mode"] == "unstructured":
         lines += [f"**Note:** {NO_SPEEDUP_NOTE}.", ""]
+    if first.get("dropped_blocks"):
+        lines += [f"Blocks of `{first['block_stack']}`: {first['blocks_before']} → {first['blocks_after']}; removed "
+                  f"(original index, KL from the unpruned output left by each removal): "
+                  + ", ".join(f"{i} ({kl:.4f})" for i, kl in zip(first["dropped_blocks"], first["block_influence"],
+                                                                  strict=True)) + ".", ""]
     recover = first.get("recover")
     if recover:
         lines += [f"Recovered by distillation: {recover['steps']} steps in {recover['seconds']:.0f} s "

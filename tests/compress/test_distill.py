@@ -111,6 +111,23 @@ def test_layerwise_distillation_pulls_the_blocks_outputs_towards_the_teachers(tm
     assert not student._forward_hooks and all(not m._forward_hooks for m in student.modules())  # hooks removed
 
 
+def test_trimmed_padding_changes_no_output(tmp_path: Path) -> None:
+    from edgeconv.compress.distill import trim_padding
+
+    _, teacher, train, _, names = _pruned_pair(tmp_path)
+    batch = {n: train.inputs[n][:16] for n in names}
+    longest = int(batch["attention_mask"].sum(1).max())
+    assert longest < batch["input_ids"].shape[1]  # the toy sentences are shorter than max_length
+    trimmed = trim_padding(batch)
+    assert all(trimmed[n].shape == (16, longest) for n in names)
+    with torch.no_grad():
+        full = teacher(*[torch.from_numpy(batch[n]) for n in names])
+        short = teacher(*[torch.from_numpy(trimmed[n]) for n in names])
+    assert torch.allclose(full, short, atol=1e-5)
+    no_mask = {"pixel_values": np.zeros((2, 3, 4, 4), np.float32)}
+    assert trim_padding(no_mask) is no_mask
+
+
 def test_time_limit_stops_distillation(tmp_path: Path) -> None:
     from edgeconv.compress.distill import distill
     from edgeconv.data.feeds import FeedSet

@@ -17,6 +17,7 @@ from edgeconv.compress.prune import prune_model  # noqa: E402
 from edgeconv.compress.pruned_io import load_pruned, save_pruned  # noqa: E402
 from edgeconv.compress.sparsity import gzip_size, two_four_report  # noqa: E402
 from edgeconv.data.feeds import FeedSet  # noqa: E402
+from edgeconv.errors import SpecError  # noqa: E402
 from edgeconv.export import export_onnx  # noqa: E402
 from edgeconv.models.loaded import LoadedModel  # noqa: E402
 from edgeconv.models.tasks import TensorInfo  # noqa: E402
@@ -95,6 +96,68 @@ def test_pruned_model_reloads_from_weights_and_shapes(bert_dir: Path, tmp_path: 
     args = args_of(loaded, feeds, 8)
     with torch.no_grad():
         assert torch.allclose(pruned(*args), reloaded(*args))
+
+
+def kl_without(loaded: LoadedModel, block: int, args: tuple) -> float:
+    """KL of the tiny BERT's output with one block skipped, from its full output (computed here, independently)."""
+    model = copy.deepcopy(loaded.module)
+    layers = model.model.bert.encoder.layer
+    with torch.no_grad():
+        full = loaded.module(*args).log_softmax(-1)
+        model.model.bert.encoder.layer = torch.nn.ModuleList([m for i, m in enumerate(layers) if i != block])
+        out = model(*args).log_softmax(-1)
+    return float(torch.nn.functional.kl_div(out, full, reduction="batchmean", log_target=True))
+
+
+@pytest.mark.parametrize("ratio", [None, 0.3])
+def test_drop_blocks_removes_the_least_influential_block(ratio: float | None, bert_dir: Path,
+                                                           tmp_path: Path) -> None:
+    loaded, feeds = tiny_bert(bert_dir), bert_feeds()
+    # Block 0 writes nothing to the residual stream (it is nearly the identity), block 1 a lot: block 0
+    # must go, which neither "drop the last blocks" nor a random pick would do reliably.
+    loaded = LoadedModel(copy.deepcopy(loaded.module), loaded.inputs, "logits", loaded.labels)
+    layers = loaded.module.model.bert.encoder.layer
+    with torch.no_grad():
+        for dense in (layers[0].attention.output.dense, layers[0].output.dense):
+            dense.weight.zero_()
+            dense.bias.zero_()
+        layers[1].output.dense.weight.mul_(20)
+    args = args_of(loaded, feeds, 16)
+    influence = {i: kl_without(loaded, i, args) for i in range(2)}
+    assert influence[0] < influence[1]
+    pruned = copy.deepcopy(loaded.module)
+    record = prune_model(pruned, PruneSpec(mode="structured", drop_blocks=1, ratio=ratio), args_of(loaded, feeds),
+                         importance_batch=args)
+    assert record.dropped_blocks == [0]
+    assert record.block_influence[0] == pytest.approx(influence[0], rel=1e-3, abs=1e-9)
+    assert (record.block_stack, record.blocks_before, record.blocks_after) == ("bert.encoder.layer", 2, 1)
+    bert = pruned.model
+    assert len(bert.bert.encoder.layer) == bert.config.num_hidden_layers == 1
+    assert bert.bert.encoder.layer[0].attention.self.layer_idx == 0  # renumbered: it was block 1
+    assert record.params_after < record.params_before and record.macs_after < record.macs_before
+    if ratio:
+        assert record.heads_after < record.heads_before - 4  # a whole block's heads plus pruned ones
+    dense, small = tmp_path / "dense.onnx", tmp_path / "pruned.onnx"
+    export(loaded, feeds, dense)
+    assert export(LoadedModel(pruned, loaded.inputs, "logits", loaded.labels), feeds, small)["top1_agreement"] == 1.0
+    assert small.stat().st_size < dense.stat().st_size
+    save_pruned(pruned, tmp_path)
+    reloaded = load_pruned(copy.deepcopy(loaded.module), tmp_path)
+    with torch.no_grad():
+        assert torch.allclose(pruned(*args), reloaded(*args))
+
+
+def test_drop_blocks_needs_a_block_stack_and_leaves_one(bert_dir: Path) -> None:
+    loaded, feeds = tiny_bert(bert_dir), bert_feeds()
+    args = args_of(loaded, feeds, 4)
+    with pytest.raises(SpecError, match="would remove every block: the model has 2"):
+        prune_model(copy.deepcopy(loaded.module), PruneSpec(mode="structured", drop_blocks=2), args, args)
+    with pytest.raises(SpecError, match="measures which blocks matter least on real examples"):
+        prune_model(copy.deepcopy(loaded.module), PruneSpec(mode="structured", drop_blocks=1), args, None)
+    cnn, pixels = tiny_cnn(), cnn_feeds()
+    with pytest.raises(SpecError, match="stack of repeated blocks"):
+        prune_model(cnn.module, PruneSpec(mode="structured", drop_blocks=1), args_of(cnn, pixels),
+                    args_of(cnn, pixels, 4))
 
 
 def test_frozen_model_still_prunes(bert_dir: Path) -> None:

@@ -30,12 +30,12 @@ def tiny_bert_project(folder: Path, prune: dict) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["structured", "unstructured", "2:4"])
-def test_build_prunes_exports_and_verifies(tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize(("mode", "blocks"), [("structured", 0), ("structured", 1), ("unstructured", 0), ("2:4", 0)])
+def test_build_prunes_exports_and_verifies(tmp_path: Path, mode: str, blocks: int) -> None:
     from edgeconv import api
     from edgeconv.spec import load_spec
 
-    prune = {"mode": mode} | ({} if mode == "2:4" else {"ratio": 0.5})
+    prune = {"mode": mode, "drop_blocks": blocks} | ({} if mode == "2:4" else {"ratio": 0.5})
     prune["recover"] = {"train": {"path": "train.jsonl"}, "max_steps": 4, "batch_size": 8}
     spec = load_spec(tiny_bert_project(tmp_path, prune))
     result = api.build(spec)
@@ -51,6 +51,7 @@ def test_build_prunes_exports_and_verifies(tmp_path: Path, mode: str) -> None:
     if mode == "structured":
         assert fp32["prune"]["params_after"] < fp32["prune"]["params_before"]
         assert fp32["size_bytes"] < report["reference"]["size_bytes"]
+        assert fp32["prune"].get("blocks_after") == (1 if blocks else None)  # 2 blocks in the tiny BERT
     else:
         assert fp32["prune"]["params_after"] == fp32["prune"]["params_before"]
         assert fp32["prune"]["sparsity"] >= 0.5 - 1e-6

@@ -24,6 +24,11 @@ def spec_with(folder: Path, prune: dict) -> Path:
     ({"mode": "unstructured"}, "needs prune.ratio"),
     ({"mode": "2:4", "ratio": 0.3}, "leave prune.ratio out"),
     ({"mode": "channels", "ratio": 0.3}, "mode"),
+    ({"mode": "unstructured", "ratio": 0.3, "drop_blocks": 1}, "drop_blocks removes whole blocks"),
+    ({"mode": "structured", "drop_blocks": -1}, "greater than or equal to 0"),
+    ({"mode": "structured"}, "or prune.drop_blocks"),
+    ({"mode": "structured", "drop_blocks": 1, "recover": {"train": {"path": "t.jsonl"}, "hidden_weight": 1}},
+     "set hidden_weight to 0"),
 ])
 def test_bad_prune_section_is_a_spec_error(tiny_project: Path, prune: dict, words: str) -> None:
     # tiny_project's model is ONNX: swap in a torch model path so only the prune section is wrong
