@@ -37,7 +37,7 @@ def main() -> None:
     ratios = sorted(set(parse_ratios(args.ratios)) | {spec.prune.ratio})
     result, rows = run_sweep(spec, ratios, ["fp32", "int8-dynamic"], args.out,
                              on_event=lambda stage, event: print(f"{stage}: {event}", flush=True))
-    print(render_sweep_markdown(rows, spec.prune.mode))
+    print(render_sweep_markdown(rows, spec.prune.mode, spec.prune.drop_blocks))
     reference = result.reference
     assert reference.measurement is not None and reference.size_bytes
     by = {(r.ratio, r.precision): r for r in rows}

@@ -49,7 +49,8 @@ def prune_command(spec: Path, sweep: str, mode: str | None, precisions: tuple[st
     paths = write_reports(result, folder)
     chosen_mode = mode or (loaded.prune.mode if loaded.prune else "structured")
     markdown = paths["markdown"].read_text(encoding="utf-8")
-    write_text(paths["markdown"], markdown.rstrip() + "\n\n" + render_sweep_markdown(rows, chosen_mode))
+    write_text(paths["markdown"], markdown.rstrip() + "\n\n" + render_sweep_markdown(
+        rows, chosen_mode, loaded.prune.drop_blocks if loaded.prune and chosen_mode == "structured" else 0))
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in rows], default=str))
         return

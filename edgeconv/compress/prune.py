@@ -175,11 +175,11 @@ def _heads(model: nn.Module) -> int:
 
 def _macs(wrapper: nn.Module, example_args: tuple[torch.Tensor, ...]) -> int | None:
     """MACs as Torch-Pruning counts them; None where it cannot trace the model (they are only reported)."""
-    import torch_pruning as tp
-
     try:
+        import torch_pruning as tp
+
         return int(tp.utils.count_ops_and_params(wrapper, example_args)[0])
-    except Exception:  # the same tracing failures prune_structured turns into a StageError
+    except Exception:  # not installed (blocks only), or the tracing failures prune_structured reports
         return None
 
 

@@ -60,7 +60,9 @@ def run_sweep(
 
     base = spec.prune or PruneSpec(mode=mode or "structured", ratio=ratios[0])
     if mode and base.mode != mode:
-        base = PruneSpec.model_validate({**base.model_dump(), "mode": mode, "ratio": ratios[0]})
+        # whole blocks are structured pruning: another mode's sweep keeps every block
+        base = PruneSpec.model_validate({**base.model_dump(), "mode": mode, "ratio": ratios[0],
+                                         "drop_blocks": base.drop_blocks if mode == "structured" else 0})
     if base.mode == "2:4":
         raise SpecError("a 2:4 sweep has nothing to sweep: 2:4 always removes half the weights",
                         fix="sweep mode structured or unstructured")

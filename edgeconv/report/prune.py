@@ -29,11 +29,14 @@ def sweep_cells(row: Any) -> list[str]:
     ]
 
 
-def render_sweep_markdown(rows: list[Any], mode: str | None = None) -> str:
+def render_sweep_markdown(rows: list[Any], mode: str | None = None, drop_blocks: int = 0) -> str:
     """The sweep table for report.md; ★ marks rows no other row beats on accuracy, latency and size at once."""
     lines = ["## Pruning sweep", "",
              "Each ratio is a pruned model built and verified like any artifact, against the unpruned fp32 "
              "reference; speed-up is the reference's p50 over the row's. ★: Pareto-optimal (accuracy, p50, size).", ""]
+    if drop_blocks:
+        lines += [f"Every pruned row first removes {drop_blocks} whole block(s) (prune.drop_blocks); the ratio then "
+                  "prunes the remaining blocks' heads and neurons.", ""]
     if mode == "unstructured":
         lines += [f"Note: {NO_SPEEDUP_NOTE}.", ""]
     lines += ["| " + " | ".join(SWEEP_HEADERS) + " |", "|" + "---|" * len(SWEEP_HEADERS)]

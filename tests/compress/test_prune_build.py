@@ -33,6 +33,7 @@ def tiny_bert_project(folder: Path, prune: dict) -> Path:
 @pytest.mark.parametrize(("mode", "blocks"), [("structured", 0), ("structured", 1), ("unstructured", 0), ("2:4", 0)])
 def test_build_prunes_exports_and_verifies(tmp_path: Path, mode: str, blocks: int) -> None:
     from edgeconv import api
+    from edgeconv.report import write_reports
     from edgeconv.spec import load_spec
 
     prune = {"mode": mode, "drop_blocks": blocks} | ({} if mode == "2:4" else {"ratio": 0.5})
@@ -52,6 +53,8 @@ def test_build_prunes_exports_and_verifies(tmp_path: Path, mode: str, blocks: in
         assert fp32["prune"]["params_after"] < fp32["prune"]["params_before"]
         assert fp32["size_bytes"] < report["reference"]["size_bytes"]
         assert fp32["prune"].get("blocks_after") == (1 if blocks else None)  # 2 blocks in the tiny BERT
+        markdown = write_reports(result, tmp_path / "out")["markdown"].read_text()
+        assert ("Blocks of `bert.encoder.layer`: 2 → 1" in markdown) == bool(blocks)
     else:
         assert fp32["prune"]["params_after"] == fp32["prune"]["params_before"]
         assert fp32["prune"]["sparsity"] >= 0.5 - 1e-6
