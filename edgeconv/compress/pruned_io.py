@@ -3,10 +3,9 @@
 Structured pruning changes layer shapes, so the original architecture no longer fits the weights.
 We record each changed module's parameter/buffer shapes and size attributes (JSON, no pickle) and
 rebuild them on a freshly loaded unpruned model before ``load_state_dict``; the weights are read
-with ``torch.load(weights_only=True)``. Depth pruning shortens block stacks (ModuleLists): their
-lengths are recorded too, and a stack is cut to its length before the weights (renumbered from 0)
-are loaded. (Torch-Pruning's own serialization pickles whole module
-``__dict__``s, which cannot be loaded safely.)
+with ``torch.load(weights_only=True)``. (Torch-Pruning's own serialization pickles whole module
+``__dict__``s, which cannot be loaded safely.) Dropping blocks shortens a ModuleList: every list's
+length is recorded, and a longer one is cut to it before the (renumbered) weights are loaded.
 """
 
 from __future__ import annotations
