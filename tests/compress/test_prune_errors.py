@@ -72,6 +72,28 @@ def test_torchscript_cannot_be_structurally_pruned() -> None:
     assert info.value.exit_code == ExitCode.USAGE
 
 
+def test_a_model_torch_pruning_cannot_follow_is_a_stage_error() -> None:
+    """A forward that hard-codes a channel count (reshape to 4 x 4) breaks once DepGraph removes channels."""
+    from torch import nn
+
+    from edgeconv.compress.prune import prune_model
+    from edgeconv.errors import StageError
+    from edgeconv.models.wrappers import FirstOutput
+    from edgeconv.spec import PruneSpec
+
+    class FixedReshape(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(8, 16), nn.Linear(16, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc2(self.fc1(x).reshape(-1, 4, 4).flatten(1))
+
+    with pytest.raises(StageError, match="Torch-Pruning could not prune this model") as info:
+        prune_model(FirstOutput(FixedReshape()), PruneSpec(mode="structured", ratio=0.5), (torch.zeros(1, 8),))
+    assert "\n" not in str(info.value) and "prune.mode unstructured" in info.value.fix
+
+
 def test_bad_sweep_ratios_exit_2(tiny_project: Path) -> None:
     from click.testing import CliRunner
 
