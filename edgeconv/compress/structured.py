@@ -57,8 +57,9 @@ def prune_structured(
     names = {id(m): n for n, m in model.named_modules()}
     layer_names = [names[id(m)] for m in layers.values()]
     try:
-        macs_before, _ = tp.utils.count_ops_and_params(wrapper, example_args)
-        before = macs_before if spec.target == "macs" else _scope_params(model, layer_names)
+        # prune_model counts and reports MACs; here they are only needed as the target
+        before = tp.utils.count_ops_and_params(wrapper, example_args)[0] if spec.target == "macs" \
+            else _scope_params(model, layer_names)
 
         def removed(channel_ratio: float, target: nn.Module) -> float:
             _one_shot(target, layer_names, spec, channel_ratio, example_args, importance_batch)

@@ -82,7 +82,8 @@ def run_sweep(
     rows = mark_pareto([_row(ratio, a) for ratio, a in results])
     unpruned_params = next((a.extra["prune"]["params_before"] for _, a in results if a.extra.get("prune")), None)
     for row in rows:
-        row.params = unpruned_params if row.ratio == 0 else row.params
+        if row.ratio == 0:
+            row.params = unpruned_params
     build = api.result_of(unpruned, Path(out), session, [a for _, a in results])
     return build, rows
 
