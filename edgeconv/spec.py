@@ -183,7 +183,8 @@ class PruneSpec(StrictModel):
     importance: Literal["l1", "l2", "taylor"] = "l2"
     scope: Literal["global", "per_layer"] | None = Field(
         None, description="default: global for unstructured, per_layer (uniform) for structured")
-    layers: list[str] | None = Field(None, description="module names or globs to prune (default: all Linear/Conv)")
+    layers: list[str] | None = Field(None, description="module names or globs to prune (default: all Linear/Conv); "
+                                     "with drop_blocks, names of the blocks left, renumbered from 0")
     ignore: list[str] = Field(default_factory=list, description="module names or globs never pruned")
     recover: RecoverSpec | None = None
 
