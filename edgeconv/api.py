@@ -243,10 +243,13 @@ def _build_one(session: Session, profile: TargetProfile, precision: str) -> list
                                reason=reason)]
     try:
         built = backend.build(session.ctx, profile, precision)
-    except StageError as exc:
+        runner = backend.runner_spec(built, profile)
+    except (SpecError, RuntimeUnavailable):
+        raise
+    except Exception as exc:  # contained: this artifact is an error row, the others still build
+        error = contained(f"build {profile.name}-{precision}", exc, session.stages.out)
         return [ArtifactResult(target=profile.name, backend=backend.name, precision=precision, status=ERROR,
-                               reason=str(exc))]
-    runner = backend.runner_spec(built, profile)
+                               reason=str(error))]
     if not profile.devices:
         return [_measure_built(session, profile, precision, built, runner)]
     from concurrent.futures import ThreadPoolExecutor
@@ -280,13 +283,20 @@ def _measure_built(
             session.stages, stage, runner, result.sha256 or "", session.feeds_file,
             session.prepared, session.spec, session.reference_outputs, profile,
         )
-    except StageError as exc:
-        result.status, result.reason = ERROR, str(exc)
+    except (SpecError, RuntimeUnavailable):
+        raise
+    except Exception as exc:  # contained: a runtime refusing the graph, a killed worker, NaN outputs
+        result.status, result.reason = ERROR, str(contained(f"verify {stage}", exc, session.stages.out))
         if hasattr(exc, "status"):  # a device fault (edgeconv.remote.RemoteError): its own status and facts
             result.extra["remote"] = exc.to_dict()  # type: ignore[attr-defined]
         return result
     if remote:
         result.extra["remote"] = remote
+    return _judge(session, result, measurement)
+
+
+def _judge(session: Session, result: ArtifactResult, measurement: Any) -> ArtifactResult:
+    """Compare a measured artifact with the reference and hold it to the spec's budgets."""
     ref = session.reference.measurement
     assert ref is not None
     metric = session.spec.evaluation.metric
@@ -299,6 +309,15 @@ def _measure_built(
     })
     result.status = PASSED if all(b.passed for b in result.budgets) else FAILED
     return result
+
+
+def contained(stage: str, exc: BaseException, out: Path) -> StageError:
+    """``exc`` as the one-line StageError of an artifact row, its log written (one already logged is kept)."""
+    from edgeconv.failures import contain
+
+    if isinstance(exc, StageError) and getattr(exc, "log", None):
+        return exc
+    return contain(stage, exc, out)
 
 
 def _torch_loader(spec: Spec) -> Callable[[], Any]:

@@ -68,6 +68,24 @@ class Group(click.Group):
         except KeyboardInterrupt:
             stderr.print("interrupted: finished stages are kept and reused by the next run")
             ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise  # click's own control flow (--help, usage errors)
+        except Exception as exc:  # a crash outside any stage: one line and a log file, never a traceback
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            from edgeconv.failures import contain
+
+            out = (ctx.obj or {}).get("out") or _fallback_log_root()
+            error = contain(f"edgeconv {ctx.invoked_subcommand or 'command'}", exc, out)
+            stderr.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
+            ctx.exit(int(error.exit_code))
+
+
+def _fallback_log_root() -> Path:
+    """Where a crash's log goes before a spec named an output folder: the stage cache's folder."""
+    from edgeconv.stages import cache_root
+
+    return cache_root()
 
 
 @click.group(cls=Group)
@@ -93,10 +111,15 @@ def _quiet_libraries() -> None:
     logging.getLogger().setLevel(logging.ERROR)
 
 
-def _load(spec: Path, overrides: tuple[str, ...]) -> Any:
+def _load(spec: Path, overrides: tuple[str, ...], out: Path | None = None) -> Any:
+    """The validated spec; its output folder is where a crash's log goes from here on."""
     from edgeconv.spec import load_spec
 
-    return load_spec(spec, list(overrides))
+    loaded = load_spec(spec, list(overrides))
+    context = click.get_current_context()
+    context.ensure_object(dict)
+    context.obj["out"] = Path(out or loaded.output)
+    return loaded
 
 
 @main.command()
@@ -117,7 +140,7 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], overrides: tup
     from edgeconv.report import write_reports
     from edgeconv.report.table import results_table
 
-    loaded = _load(spec, overrides)
+    loaded = _load(spec, overrides, out)
     with StageProgress(stderr) as progress:
         result = run_build(loaded, out=out, targets=list(targets) or None, use_cache=not no_cache,
                            on_event=progress.event)
@@ -162,7 +185,7 @@ def export(spec: Path, out: Path | None, overrides: tuple[str, ...], as_json: bo
     from edgeconv.api import export_only
     from edgeconv.progress import StageProgress
 
-    loaded = _load(spec, overrides)
+    loaded = _load(spec, overrides, out)
     with StageProgress(stderr) as progress:
         path, meta = export_only(loaded, out, on_event=progress.event)
     if as_json:
@@ -191,7 +214,7 @@ def verify(spec: Path, artifact: Path, target: str, precision: str, out: Path | 
     from edgeconv.report import write_reports
     from edgeconv.report.table import results_table
 
-    loaded = _load(spec, overrides)
+    loaded = _load(spec, overrides, out)
     with StageProgress(stderr) as progress:
         result = verify_artifact(loaded, artifact, target, precision, out, on_event=progress.event)
     write_reports(result, Path(result.out_dir))
@@ -226,7 +249,7 @@ def quantize(ctx: click.Context, spec: Path, precision: str, sensitivity: bool, 
         ctx.invoke(build, spec=spec, out=out, targets=(), overrides=(*overrides, _only(precision)), no_cache=False,
                    as_json=as_json)
         return
-    loaded = _load(spec, overrides)
+    loaded = _load(spec, overrides, out)
     with StageProgress(stderr) as progress:
         ranking = rank(loaded, precision, out, on_event=progress.event)[:top]
     if as_json:

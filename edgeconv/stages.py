@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from edgeconv.errors import EdgeconvError, StageError
+from edgeconv.failures import contain
 from edgeconv.fsutil import sha256_json
 
 STAGE_FILE = "stage.json"
@@ -62,14 +64,25 @@ class Stages:
                 _touch(entry)
             else:
                 self.on_event(name, "start")
-                meta = self._produce(entry, key, produce)
+                meta = self._produce(name, entry, key, produce)
                 self.on_event(name, "done")
         return _place(entry, self.out / name), meta
 
-    def _produce(self, entry: Path, key: dict[str, Any], produce: Callable[[Path], dict[str, Any]]) -> dict:
+    def _produce(
+        self, name: str, entry: Path, key: dict[str, Any], produce: Callable[[Path], dict[str, Any]],
+    ) -> dict:
         tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name[:12]}.", dir=entry.parent))
         try:
-            meta = produce(tmp)
+            try:
+                meta = produce(tmp)
+            except StageError as exc:
+                if getattr(exc, "details", None) and not getattr(exc, "log", None):
+                    raise contain(name, exc, self.out) from exc  # keep what a worker printed in the log
+                raise
+            except EdgeconvError:
+                raise
+            except Exception as exc:  # a library's own exception: one line naming this stage, traceback in a log
+                raise contain(name, exc, self.out) from exc
             (tmp / STAGE_FILE).write_text(json.dumps({"key": key, "meta": meta, "created": time.time()}, default=str))
             for file in tmp.rglob("*"):  # out/ holds hard links to these: nothing may edit them in place
                 if file.is_file():

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeconv.errors import StageError
 from edgeconv.stages import Stages
 
 
@@ -53,10 +54,13 @@ def test_a_failed_stage_leaves_nothing_and_keeps_the_previous_result(tmp_path: P
         (folder / "half").write_text("half-written")
         raise RuntimeError("interrupted")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(StageError, match=r"^a failed in edgeconv: RuntimeError: interrupted") as caught:
         stages.run("a", {"k": 2}, fail)
+    assert isinstance(caught.value.__cause__, RuntimeError)
+    log = tmp_path / "out" / "logs" / "a.log"
+    assert str(log) in str(caught.value) and "Traceback" in log.read_text()
     assert (tmp_path / "out" / "a" / "ok").exists() and not (tmp_path / "out" / "a" / "half").exists()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(StageError):
         stages.run("b", {"k": 1}, fail)
     assert not (tmp_path / "out" / "b").exists()
     leftovers = [p for p in (tmp_path / "cache").rglob("*") if p.is_dir() and p.name.startswith(".")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -42,10 +43,24 @@ def run_worker(runner: RunnerSpec, feeds: Path, latency: LatencySpec, folder: Pa
     except subprocess.TimeoutExpired as exc:
         raise StageError(f"verifying {label} took over {WORKER_TIMEOUT_S} s and was stopped") from exc
     if proc.returncode != 0:
-        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-        why = lines[-1] if lines else f"exit code {proc.returncode}"
-        raise StageError(f"verifying {label} failed in the runtime: {why}")
+        error = StageError(f"verifying {label} failed in the runtime: {worker_failure(proc.returncode, proc.stderr)}")
+        error.details = f"worker exit status {proc.returncode}\n{proc.stderr}"  # type: ignore[attr-defined]  # for the log
+        raise error
     return json.loads((folder / "result.json").read_text())
+
+
+def worker_failure(returncode: int, stderr: str) -> str:
+    """Why the worker process ended: a signal (SIGKILL is most often the out-of-memory killer), else its last line."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        why = f"the worker process was killed by {name}"
+        return why + (" (most often the out-of-memory killer: the artifact needs more memory than is free)"
+                      if name == "SIGKILL" else "")
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else f"exit code {returncode}"
 
 
 def score(

@@ -128,8 +128,11 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         run(json.loads(Path(argv[0]).read_text()))
-    except Exception as exc:  # reported to the parent as one line; it decides the status
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception as exc:  # the traceback for the parent's log, then one last line; the parent decides the status
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        print(f"{type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
         return 4
     return 0
 
