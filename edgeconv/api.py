@@ -16,7 +16,7 @@ import numpy as np
 from edgeconv import versions
 from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backend
 from edgeconv.errors import RuntimeUnavailable, SpecError, StageError
-from edgeconv.fsutil import sha256_file, sha256_json
+from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
 from edgeconv.machine import physical_cores
 from edgeconv.prepare import Prepared, prepare
 from edgeconv.results import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, BuildResult
@@ -46,16 +46,17 @@ def export_reference(spec: Spec, prepared: Prepared, stages: Stages) -> tuple[Pa
         "model": spec.model.model_dump(exclude={"text", "path", "adapter", "preprocessor", "image"}, mode="json"),
         "sources": prepared.io.source_sha256,
         "export": spec.export.model_dump(), "eval": prepared.eval_sha256,
-        "versions": {p: versions.of(p) for p in ("edgeconv", "torch", "transformers", "peft", "onnx")},
+        "versions": {p: versions.of(p) for p in ("edgeconv", "torch", "transformers", "peft", "onnx", "onnxslim")},
     }
 
     def produce(folder: Path) -> dict[str, Any]:
         out = folder / "model.onnx"
         if spec.model.source == "onnx":
-            from edgeconv.export.onnx_copy import copy_onnx
+            from edgeconv.export.onnx_import import import_onnx
+            from edgeconv.models.load import resolve_model_path
 
-            copy_onnx(Path(spec.model.path), out)
-            return {"file": out.name, "parity": None}
+            record = import_onnx(Path(resolve_model_path(spec.model.path)), out, prepared.evaluation.inputs)
+            return {"file": out.name, "parity": record.pop("parity"), "import": record}
         from edgeconv.export import export_onnx
         from edgeconv.models import load_model
 
@@ -229,7 +230,8 @@ def _result(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactRes
 
 
 def _data_manifest(path: Path, feeds_sha: str | None, examples: int) -> dict[str, Any]:
-    return {"path": str(path), "sha256": sha256_file(path), "feeds_sha256": feeds_sha, "examples": examples}
+    digest = sha256_tree(path) if Path(path).is_dir() else sha256_file(path)  # an image folder, or one file
+    return {"path": str(path), "sha256": digest, "feeds_sha256": feeds_sha, "examples": examples}
 
 
 def _build_one(session: Session, profile: TargetProfile, precision: str) -> list[ArtifactResult]:

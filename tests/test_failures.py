@@ -136,12 +136,12 @@ def test_a_failing_verify_worker_is_one_artifact_error(
 def test_an_export_failure_before_any_artifact_is_exit_4_and_one_line(
     tiny_project: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from edgeconv.export import onnx_copy
+    from edgeconv.export import onnx_import
 
     def broken(*args: object) -> None:
         raise OSError("disk vanished")
 
-    monkeypatch.setattr(onnx_copy, "copy_onnx", broken)
+    monkeypatch.setattr(onnx_import, "import_onnx", broken)
     code, _, err = build(tiny_project)
     assert code == 4 and "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith("error:")]

@@ -1,0 +1,169 @@
+"""Take a user's ONNX file (any exporter, opset 9+, IR 3+) as the reference, made fit for the recipes.
+
+Files from other frameworks and older tools (paddle2onnx, tf2onnx, old torch exports) trip the
+quantizers: per-channel Q/DQ needs opset 13, initializers listed as graph inputs are treated as
+runtime inputs (so they are never quantized), unnamed dimensions ('?', -1) confuse shape-based
+tools, and Identity/Constant chains hide the patterns the runtime fuses. Each fix below is a
+maintained library's (onnx's version converter and shape inference, onnxslim), kept only when the
+result still matches the original file on the evaluation feeds; what was done is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeconv.errors import SpecError
+from edgeconv.export.onnx_export import PROTOBUF_LIMIT
+
+MIN_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (the `axis` attribute) arrives in opset 13
+PARITY_EXAMPLES = 16
+PARITY_RTOL = 1e-3  # of the output's range: float re-association in a rewritten graph stays far below it
+
+
+def import_onnx(src: Path, dst: Path, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Load, repair, upgrade and simplify ``src`` into ``dst``; return what was done and the parity."""
+    import onnx
+
+    model = _load(src)
+    original = model.SerializeToString() if model.ByteSize() < PROTOBUF_LIMIT else None
+    record: dict[str, Any] = {"from": _facts(model), "steps": [], "skipped": []}
+    steps: list[tuple[str, Callable[[Any], Any]]] = [
+        ("inputs without initializers", _drop_initializer_inputs),
+        (f"opset upgraded to {MIN_OPSET}", _upgrade_opset),
+        ("named dynamic dimensions", _name_dimensions),
+        ("simplified with onnxslim", _slim),
+    ]
+    for name, step in steps:
+        try:
+            changed = step(_copy(model))
+        except Exception as exc:  # a converter that cannot handle this graph: keep the model as it was
+            record["skipped"].append(f"{name}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+            continue
+        if changed is None:
+            continue
+        problem = _mismatch(original, changed, feeds) if original is not None else None
+        if problem:
+            record["skipped"].append(f"{name}: {problem}")
+            continue
+        model = changed
+        record["steps"].append(name)
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises several types for an invalid graph
+        raise SpecError(f"'{src.name}' is not a valid ONNX model: {' '.join(str(exc).split())[:300]}",
+                        fix="re-export it, or check it with `python -m onnx.checker`") from exc
+    record["to"] = _facts(model)
+    external = model.ByteSize() > PROTOBUF_LIMIT
+    onnx.save_model(model, str(dst), save_as_external_data=external, location=dst.name + ".data")
+    record["parity"] = _parity(original, dst, feeds) if original is not None else None
+    return record
+
+
+def _load(src: Path) -> Any:
+    import onnx
+
+    try:
+        return onnx.load(str(src))
+    except Exception as exc:  # protobuf and onnx raise several types for a file that is not ONNX
+        raise SpecError(f"'{src.name}' is not a readable ONNX model: {' '.join(str(exc).split())[:200]}",
+                        fix="point model.path at an .onnx file (with its external data file beside it)") from exc
+
+
+def _copy(model: Any) -> Any:
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    return copy
+
+
+def _facts(model: Any) -> dict[str, Any]:
+    return {"ir_version": model.ir_version, "opset": _opset(model), "nodes": len(model.graph.node),
+            "producer": " ".join(p for p in (model.producer_name, model.producer_version) if p) or None}
+
+
+def _opset(model: Any) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+
+
+def _drop_initializer_inputs(model: Any) -> Any | None:
+    """IR < 4 exporters list every weight as a graph input too; runtimes then treat weights as inputs."""
+    names = {i.name for i in model.graph.initializer}
+    keep = [v for v in model.graph.input if v.name not in names]
+    if len(keep) == len(model.graph.input):
+        return None
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
+    model.ir_version = max(model.ir_version, 4)
+    return model
+
+
+def _upgrade_opset(model: Any) -> Any | None:
+    from onnx import version_converter
+
+    if _opset(model) >= MIN_OPSET:
+        return None
+    return version_converter.convert_version(model, MIN_OPSET)
+
+
+def _name_dimensions(model: Any) -> Any | None:
+    """'?', -1 and unnamed dims become named ones ('batch' for the first axis) that every tool reads alike."""
+    changed = False
+    for value in model.graph.input:
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
+            if dim.dim_param in ("", "?") and dim.dim_value <= 0:
+                dim.dim_param = "batch" if axis == 0 else f"{value.name}_dim{axis}"
+                changed = True
+    return model if changed else None
+
+
+def _slim(model: Any) -> Any | None:
+    import contextlib
+    import io
+
+    import onnxslim
+
+    before = len(model.graph.node)
+    with contextlib.redirect_stdout(io.StringIO()):  # onnxslim prints tensor protos it cannot fold
+        slim = onnxslim.slim(model)
+    return slim if slim is not None and len(slim.graph.node) < before else None
+
+
+def _run(model: bytes | str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    rows = len(next(iter(feeds.values())))
+    outputs = [session.run(None, {n: feeds[n][i:i + 1] for n in names}) for i in range(min(rows, PARITY_EXAMPLES))]
+    return [np.concatenate([o[k] for o in outputs]) for k in range(len(outputs[0]))]
+
+
+def _mismatch(original: bytes, changed: Any, feeds: dict[str, np.ndarray]) -> str | None:
+    """Why ``changed`` may not replace the original (it fails to run, or its outputs differ); None if it may."""
+    try:
+        before, after = _run(original, feeds), _run(changed.SerializeToString(), feeds)
+    except Exception as exc:  # ORT refusing the rewritten graph
+        return f"the result does not run: {' '.join(str(exc).split())[:200]}"
+    for k, (a, b) in enumerate(zip(before, after, strict=True)):
+        if a.shape != b.shape:
+            return f"output {k} changed shape ({a.shape} -> {b.shape})"
+        difference = float(np.abs(a - b).max())
+        if difference > PARITY_RTOL * max(float(np.abs(a).max()), 1e-6):
+            return f"output {k} changed (max abs difference {difference:.3g})"
+    return None
+
+
+def _parity(original: bytes, imported: Path, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The imported reference against the user's file, in the same shape as the torch export's parity."""
+    before, after = _run(original, feeds), _run(str(imported), feeds)
+    first, second = before[0], after[0]
+    agree = float(np.mean(first.reshape(len(first), -1).argmax(-1) == second.reshape(len(second), -1).argmax(-1)))
+    error = max(float(np.abs(a - b).max()) for a, b in zip(before, after, strict=True))
+    return {"samples": len(first), "max_abs_error": error, "top1_agreement": agree, "against": "the original ONNX file"}
