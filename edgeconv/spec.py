@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from edgeconv.errors import SpecError
 from edgeconv.spec_errors import describe_validation_error
@@ -67,15 +67,40 @@ class ModelSpec(StrictModel):
     labels: list[str] | None = None
     text: TextPreprocess = Field(default_factory=TextPreprocess)
     image: ImagePreprocess | None = Field(None, description="explicit image preprocessing (default: the processor's)")
+    _source_guessed: bool = PrivateAttr(False)  # source came from the suffix: load_spec settles it by content
 
     @model_validator(mode="after")
     def _infer_source(self) -> ModelSpec:
-        if self.source is None:
+        if self.source is None:  # a first guess by suffix; load_spec decides by content once paths are resolved
             suffix = Path(self.path).suffix.lower()
             self.source = "onnx" if suffix == ".onnx" else "torch" if suffix in {".pt2", ".pt", ".ts"} else "hf"
+            self._source_guessed = True
+        self._check_torch_inputs()
+        return self
+
+    def _check_torch_inputs(self) -> None:
         if self.source == "torch" and not self.inputs:
             raise ValueError("a torch file needs model.inputs (name, dtype, shape) since it does not carry them")
-        return self
+
+    def settle_source(self) -> None:
+        """Set ``source`` from what the (resolved) path holds; a source the spec gives must agree with it."""
+        from edgeconv.models.load import resolve_model_path
+        from edgeconv.models.sniff import source_of
+
+        try:
+            local = resolve_model_path(self.path)
+        except SpecError:  # pkg:// of a package not installed: prepare says so, with the fix
+            return
+        found = source_of(local)
+        if found is None:  # a hub id, or a path that prepare reports as missing
+            return
+        if not self._source_guessed and found != self.source:
+            raise SpecError(f"model.source is {self.source} but '{Path(self.path).name}' is a {found} model",
+                            fix=f"set model.source: {found}, or leave it out to let edgeconv tell")
+        if found == "torch" and not self.inputs:
+            raise SpecError(f"model: '{Path(self.path).name}' is a torch file, which does not carry its input shapes",
+                            fix="add model.inputs: [{name: x, dtype: float32, shape: [batch, ...]}]")
+        self.source = found  # type: ignore[assignment]
 
 
 class DatasetSpec(StrictModel):
@@ -296,6 +321,7 @@ def resolve_paths(spec: Spec, base: Path) -> Spec:
         return str(candidate.resolve()) if candidate.exists() or value.startswith(".") else value
 
     spec.model.path = local(spec.model.path)
+    spec.model.settle_source()
     for name in ("adapter", "preprocessor"):
         if getattr(spec.model, name):
             setattr(spec.model, name, local(getattr(spec.model, name)))

@@ -9,6 +9,7 @@ import yaml
 
 from edgeconv.errors import SpecError
 from edgeconv.spec import load_spec
+from tests.conftest import make_tiny_onnx
 
 
 def write(tmp_path: Path, spec: dict) -> Path:
@@ -21,7 +22,7 @@ BASE = {"model": {"path": "m.onnx"}, "evaluation": {"path": "data/eval.jsonl"}}
 
 
 def test_paths_resolve_relative_to_the_spec_file(tmp_path: Path) -> None:
-    (tmp_path / "m.onnx").write_bytes(b"")
+    make_tiny_onnx(tmp_path / "m.onnx")
     spec = load_spec(write(tmp_path, BASE))
     assert spec.model.path == str(tmp_path / "m.onnx")
     assert spec.model.source == "onnx"

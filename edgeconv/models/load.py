@@ -109,8 +109,10 @@ def _load_torch_file(spec: ModelSpec) -> LoadedModel:
     path = Path(resolve_model_path(spec.path))
     if not path.is_file():
         raise SpecError(f"model.path '{spec.path}' does not exist", fix="point it at a .pt2 or TorchScript file")
+    from edgeconv.models.sniff import sniff
+
     try:
-        if path.suffix == ".pt2":
+        if sniff(str(path)) == "torch-export":
             module = torch.export.load(str(path))
         else:
             module = torch.jit.load(str(path), map_location="cpu")
