@@ -15,6 +15,7 @@ import numpy as np
 
 from edgeconv import versions
 from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backend
+from edgeconv.choose import choose_precision, slower_than_reference
 from edgeconv.errors import RuntimeUnavailable, SpecError, StageError
 from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
 from edgeconv.machine import physical_cores
@@ -177,23 +178,6 @@ def _auto_targets(spec: Spec, names: list[str] | None) -> set[str]:
     return {t.name for t in spec.targets if AUTO in (t.precisions or []) and (not names or t.name in names)}
 
 
-def choose_precision(target: str, artifacts: list[ArtifactResult]) -> dict[str, Any]:
-    """``precision: auto``: the fastest artifact (p50) that met every budget, and why it won."""
-    passing = [a for a in artifacts if a.status == PASSED and a.measurement is not None]
-    if not passing:
-        return {"target": target, "precision": None,
-                "reason": "no precision met every budget; see the failed budgets of each artifact"}
-    best = min(passing, key=lambda a: a.measurement.latency_ms["p50"])  # type: ignore[union-attr]
-    best.extra["selected"] = True
-    others = ", ".join(
-        f"{a.precision} {a.measurement.latency_ms['p50']:.2f} ms" if a.measurement else f"{a.precision} {a.status}"
-        for a in artifacts if a is not best
-    )
-    return {"target": target, "precision": best.precision, "path": best.path,
-            "reason": f"fastest that met every budget: p50 {best.measurement.latency_ms['p50']:.2f} ms "  # type: ignore[union-attr]
-                      f"(others: {others or 'none'})"}
-
-
 def build_artifacts(session: Session, selected: list[tuple[TargetProfile, list[str]]]) -> list[ArtifactResult]:
     """Build and verify every (target, precision) of ``selected`` in ``session`` (one row per board of a pool)."""
     return [
@@ -305,6 +289,9 @@ def _judge(session: Session, result: ArtifactResult, measurement: Any) -> Artifa
     result.measurement = measurement
     result.accuracy_delta = getattr(measurement, metric) - getattr(ref, metric)
     result.speedup_vs_reference = ref.latency_ms["p50"] / measurement.latency_ms["p50"]
+    warning = slower_than_reference(result)
+    if warning:
+        result.extra.setdefault("warnings", []).append(warning)
     result.budgets = check_budgets(session.spec.budgets, {
         "accuracy_drop": max(0.0, -result.accuracy_delta), "agreement": measurement.agreement,
         "latency_ms": measurement.latency_ms, "size_bytes": result.size_bytes,

@@ -151,6 +151,9 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], overrides: tup
         stdout.print(results_table(result))
         for a, b in result.failed_budgets:
             stdout.print(f"[red]budget failed[/] {a.label}: {b.name} {b.shortfall}")
+        for a in result.artifacts:
+            for warning in a.extra.get("warnings", []):
+                stdout.print(f"[yellow]warning[/] {a.label}: {warning}", highlight=False)
         for choice in result.selections:
             stdout.print(f"[bold]auto[/] {choice['target']}: {choice['precision'] or 'none'}: {choice['reason']}")
         stdout.print(f"reports: {paths['json']}  {paths['markdown']}  {paths['junit']}")

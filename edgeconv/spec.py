@@ -152,7 +152,9 @@ class StaticQuantSpec(StrictModel):
     percentile: float = Field(99.999, gt=90, lt=100)
     per_channel: bool = True
     activation_type: Literal["uint8", "int8"] = "uint8"
-    op_types: list[str] = Field(default_factory=lambda: ["MatMul", "Gemm", "Conv"])
+    op_types: list[str] | None = Field(
+        None, description="ops to quantize; default: MatMul/Gemm/Conv for MatMul-heavy models (transformers), every "
+        "op ONNX Runtime quantizes for convolutional networks (compress/architecture.py)")
     exclude_nodes: list[str] = Field(default_factory=list, description="node names kept in float")
     exclude_op_types: list[str] = Field(default_factory=list, description="op types kept in float")
     activation_matmuls: bool = Field(
@@ -164,6 +166,8 @@ class DynamicQuantSpec(StrictModel):
     """Settings for int8-dynamic artifacts."""
 
     per_channel: bool = Field(True, description="per-channel int8 weights: measured 0.983 -> 0.995 agreement")
+    conv: bool = Field(False, description="also quantize Conv (to ConvInteger): off, it ran 2-15x slower than "
+                       "float Conv on CPU; convolutional networks want int8-static")
     exclude_nodes: list[str] = Field(default_factory=list, description="node names kept in float")
     exclude_op_types: list[str] = Field(default_factory=list, description="op types kept in float (e.g. Gather)")
 

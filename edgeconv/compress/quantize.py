@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeconv.compress.architecture import CONV_OPS, all_static_op_types, is_convolutional, weight_counts
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
 from edgeconv.models.family import ModelFamily
@@ -49,6 +50,7 @@ class QuantRecord:
     float_activation_matmuls: int | None = None  # MatMuls of two activations left in float
     fallback: dict[str, Any] | None = None  # trials of the accuracy-aware fallback, when it ran
     fusion_timing: dict[str, float] | None = None  # fp32: plain vs fused p50 that chose the graph
+    notes: list[str] = field(default_factory=list)  # choices made for this model, in words
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v not in (None, [])}
@@ -139,21 +141,38 @@ def float_graph(precision: str, src: Path, dst: Path, family: ModelFamily) -> bo
 def candidates(precision: str, graph_path: Path, quantize: QuantizeSpec) -> list[str]:
     """The nodes the recipe quantizes in ``graph_path`` (before any fallback exclusion)."""
     import onnx
-    from onnxruntime.quantization.registry import IntegerOpsRegistry
 
     graph = onnx.load(str(graph_path), load_external_data=False).graph
     if precision == "int8-dynamic":
         dynamic = quantize.dynamic
-        return [n.name for n in graph.node if n.op_type in IntegerOpsRegistry
-                and n.op_type not in dynamic.exclude_op_types and n.name not in dynamic.exclude_nodes]
+        op_types = dynamic_op_types(dynamic)
+        return [n.name for n in graph.node if n.op_type in op_types and n.name not in dynamic.exclude_nodes]
     settings = quantize.static
     kept_float = set(settings.exclude_nodes)
     if not settings.activation_matmuls:
         kept_float |= set(activation_matmuls(graph_path))
-    return [
-        n.name for n in graph.node
-        if n.op_type in settings.op_types and n.op_type not in settings.exclude_op_types and n.name not in kept_float
-    ]
+    op_types, _ = static_op_types(graph_path, settings)
+    weighted = {"MatMul", "Gemm", *CONV_OPS}  # the nodes whose int8 error the fallback ranks and restores
+    return [n.name for n in graph.node if n.op_type in op_types and n.op_type in weighted and n.name not in kept_float]
+
+
+def dynamic_op_types(settings: DynamicQuantSpec) -> list[str]:
+    """What int8-dynamic quantizes: ORT's integer ops, Conv only when asked (ConvInteger is slow on CPU)."""
+    from onnxruntime.quantization.registry import IntegerOpsRegistry
+
+    skip = {*settings.exclude_op_types, *(() if settings.conv else CONV_OPS)}
+    return [t for t in IntegerOpsRegistry if t not in skip]
+
+
+def static_op_types(graph: Path, settings: StaticQuantSpec) -> tuple[list[str], str]:
+    """What int8-static quantizes, and why: the spec's list, else chosen by the network's architecture."""
+    if settings.op_types is not None:
+        chosen, why = settings.op_types, "as the spec says"
+    elif is_convolutional(graph):
+        chosen, why = all_static_op_types(), "every op with an int8 kernel: a convolutional network"
+    else:
+        chosen, why = ["MatMul", "Gemm", "Conv"], "MatMul/Gemm/Conv: a MatMul-heavy network"
+    return [t for t in chosen if t not in settings.exclude_op_types], why
 
 
 def make_int8_dynamic(
@@ -162,18 +181,21 @@ def make_int8_dynamic(
     """``quantize_dynamic`` of the float graph from ``float_graph``; ``exclude`` stays float."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.registry import IntegerOpsRegistry
 
     excluded = [*settings.exclude_nodes, *(exclude or [])]
+    op_types = dynamic_op_types(settings)
     quantize_dynamic(
         str(graph), str(dst), weight_type=QuantType.QInt8, per_channel=settings.per_channel,
-        op_types_to_quantize=[t for t in IntegerOpsRegistry if t not in settings.exclude_op_types],
+        op_types_to_quantize=op_types,
         nodes_to_exclude=excluded,
         # The fused graph has weights whose type ORT's quantizer cannot infer without this.
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
-    return QuantRecord("int8-dynamic", fused=fused, method="dynamic", weight_type="int8", activation_type="uint8",
-                       per_channel=settings.per_channel, excluded_nodes=excluded)
+    counts = weight_counts(graph)
+    notes = [f"Conv kept float ({counts['conv']:,} weights): ConvInteger runs slower than float Conv on CPU; "
+             "int8-static quantizes convolutional networks"] if counts["conv"] and not settings.conv else []
+    return QuantRecord("int8-dynamic", fused=fused, method="dynamic", op_types=op_types, weight_type="int8",
+                       activation_type="uint8", per_channel=settings.per_channel, excluded_nodes=excluded, notes=notes)
 
 
 def make_int8_static(
@@ -190,11 +212,15 @@ def make_int8_static(
     }
     activation = QuantType.QUInt8 if settings.activation_type == "uint8" else QuantType.QInt8
     kept_float = [] if settings.activation_matmuls else activation_matmuls(graph)
-    op_types = [t for t in settings.op_types if t not in settings.exclude_op_types]
+    op_types, why = static_op_types(graph, settings)
+    notes = [f"ops quantized: {why}"]
+    per_channel = settings.per_channel and graph_opset(graph) >= 13
+    if settings.per_channel and not per_channel:
+        notes.append("per-tensor weights: per-channel Q/DQ needs opset 13 and this graph could not be upgraded")
     try:
         quantize_static(
             str(graph), str(dst), FeedSetReader(calibration), quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=op_types, per_channel=settings.per_channel,
+            op_types_to_quantize=op_types, per_channel=per_channel,
             activation_type=activation, weight_type=QuantType.QInt8,
             nodes_to_exclude=[*settings.exclude_nodes, *kept_float, *(exclude or [])],
             calibrate_method=methods[settings.method],
@@ -210,10 +236,17 @@ def make_int8_static(
                          fix="try quantize.static.method: minmax, or restrict op_types") from exc
     return QuantRecord(
         "int8-static", method=settings.method, op_types=op_types,
-        activation_type=settings.activation_type, weight_type="int8", per_channel=settings.per_channel,
+        activation_type=settings.activation_type, weight_type="int8", per_channel=per_channel,
         excluded_nodes=[*settings.exclude_nodes, *(exclude or [])], calibration_examples=len(calibration),
-        float_activation_matmuls=len(kept_float),
+        float_activation_matmuls=len(kept_float), notes=notes,
     )
+
+
+def graph_opset(path: Path) -> int:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
 
 
 def activation_matmuls(path: Path) -> list[str]:

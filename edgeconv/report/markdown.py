@@ -23,6 +23,9 @@ def render_markdown(result: BuildResult) -> str:
         lines += ["## Chosen precision (`auto`)", ""]
         lines += [f"- `{s['target']}`: **{s['precision'] or 'none'}**: {s['reason']}" for s in result.selections]
         lines.append("")
+    warned = [(a, w) for a in result.artifacts for w in a.extra.get("warnings", [])]
+    if warned:
+        lines += ["## Warnings", ""] + [f"- `{a.label}`: {w}" for a, w in warned] + [""]
     problems = [a for a in result.artifacts if a.status in ("error", "skipped")]
     if problems:
         lines += ["## Not verified", ""] + [f"- `{a.label}` {a.status}: {a.reason}" for a in problems] + [""]

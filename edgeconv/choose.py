@@ -1,0 +1,46 @@
+"""`precision: auto` and the slower-than-reference warning: what a build recommends for each target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeconv.results import PASSED, ArtifactResult
+
+
+def choose_precision(target: str, artifacts: list[ArtifactResult]) -> dict[str, Any]:
+    """``precision: auto``: the fastest artifact (p50) that met every budget, and why it won."""
+    passing = [a for a in artifacts if a.status == PASSED and a.measurement is not None]
+    # A reduced precision that runs slower than the fp32 reference replaces it with nothing gained.
+    slower = [a for a in passing if a.precision != "fp32" and (a.speedup_vs_reference or 0.0) < 1.0]
+    passing = [a for a in passing if a not in slower]
+    if not passing:
+        why = "no precision met every budget; see the failed budgets of each artifact"
+        if slower:
+            why = "every precision that met the budgets ran slower than the fp32 reference: " + ", ".join(
+                f"{a.precision} {a.speedup_vs_reference:.2f}x" for a in slower)
+        return {"target": target, "precision": None, "reason": why}
+    best = min(passing, key=lambda a: a.measurement.latency_ms["p50"])  # type: ignore[union-attr]
+    best.extra["selected"] = True
+    others = ", ".join(_describe(a, a in slower) for a in artifacts if a is not best)
+    return {"target": target, "precision": best.precision, "path": best.path,
+            "reason": f"fastest that met every budget: p50 {best.measurement.latency_ms['p50']:.2f} ms "  # type: ignore[union-attr]
+                      f"(others: {others or 'none'})"}
+
+
+def _describe(artifact: ArtifactResult, slower: bool) -> str:
+    if artifact.measurement is None:
+        return f"{artifact.precision} {artifact.status}"
+    note = " (slower than the reference)" if slower else ""
+    return f"{artifact.precision} {artifact.measurement.latency_ms['p50']:.2f} ms{note}"
+
+
+SLOWER_MARGIN = 0.95  # timings drift a few percent between processes: warn only past that
+
+
+def slower_than_reference(result: ArtifactResult) -> str | None:
+    """A warning when the artifact runs slower than the fp32 reference it is meant to replace."""
+    speedup = result.speedup_vs_reference
+    if speedup is None or speedup >= SLOWER_MARGIN:
+        return None
+    text = f"runs at {speedup:.2f}x the fp32 reference's speed (slower) on this machine"
+    return text if result.precision == "fp32" else text + "; `precision: auto` does not choose it"

@@ -1,0 +1,80 @@
+"""The int8 recipes follow the architecture: Conv stays float in int8-dynamic, a CNN's int8-static quantizes every
+op with an int8 kernel, a MatMul-heavy graph only its MatMul/Gemm/Conv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgeconv.compress import quantize
+from edgeconv.compress.architecture import is_convolutional, weight_counts
+from edgeconv.data.feeds import FeedSet
+from edgeconv.spec import DynamicQuantSpec, StaticQuantSpec
+from tests.conftest import make_tiny_onnx
+
+
+def make_tiny_cnn(path: Path) -> None:
+    """Conv -> Relu -> Conv -> Add (residual) -> GlobalAveragePool -> Flatten -> Gemm: a small real CNN."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = {"c1": rng.normal(size=(8, 3, 3, 3)), "c2": rng.normal(size=(8, 8, 3, 3)) * 0.2,
+               "fc": rng.normal(size=(8, 4))}
+    nodes = [
+        helper.make_node("Conv", ["x", "c1"], ["h1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["h1"], ["h2"], name="relu1"),
+        helper.make_node("Conv", ["h2", "c2"], ["h3"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["h3", "h2"], ["h4"], name="residual"),
+        helper.make_node("GlobalAveragePool", ["h4"], ["h5"], name="pool"),
+        helper.make_node("Flatten", ["h5"], ["h6"], name="flatten"),
+        helper.make_node("Gemm", ["h6", "fc"], ["logits"], name="fc"),
+    ]
+    graph = helper.make_graph(
+        nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 16, 16])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 4])],
+        [numpy_helper.from_array(w.astype(np.float32), k) for k, w in weights.items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+
+
+def ops_of(path: Path) -> set[str]:
+    import onnx
+
+    return {n.op_type for n in onnx.load(str(path)).graph.node}
+
+
+def test_weights_tell_a_cnn_from_a_matmul_network(tmp_path: Path) -> None:
+    make_tiny_cnn(tmp_path / "cnn.onnx")
+    make_tiny_onnx(tmp_path / "mlp.onnx")
+    assert weight_counts(tmp_path / "cnn.onnx") == {"conv": 8 * 3 * 9 + 8 * 8 * 9, "matmul": 32}
+    assert is_convolutional(tmp_path / "cnn.onnx") and not is_convolutional(tmp_path / "mlp.onnx")
+
+
+def test_int8_dynamic_keeps_conv_float_unless_asked(tmp_path: Path) -> None:
+    make_tiny_cnn(tmp_path / "cnn.onnx")
+    record = quantize.make_int8_dynamic(tmp_path / "cnn.onnx", tmp_path / "d.onnx", False, DynamicQuantSpec())
+    assert "ConvInteger" not in ops_of(tmp_path / "d.onnx") and "Conv" in ops_of(tmp_path / "d.onnx")
+    assert record.notes and record.notes[0].startswith("Conv kept float (792 weights)")
+    quantize.make_int8_dynamic(tmp_path / "cnn.onnx", tmp_path / "c.onnx", False, DynamicQuantSpec(conv=True))
+    assert "ConvInteger" in ops_of(tmp_path / "c.onnx")
+
+
+def test_int8_static_quantizes_every_op_of_a_cnn_and_only_matmuls_of_an_mlp(tmp_path: Path) -> None:
+    import onnx
+
+    make_tiny_cnn(tmp_path / "cnn.onnx")
+    calib = FeedSet({"x": np.random.default_rng(1).normal(size=(8, 3, 16, 16)).astype(np.float32)})
+    record = quantize.make_int8_static(tmp_path / "cnn.onnx", tmp_path / "s.onnx", calib, StaticQuantSpec())
+    assert record.notes[0] == "ops quantized: every op with an int8 kernel: a convolutional network"
+    def quantized(path: Path) -> set[str]:
+        return {n.input[0] for n in onnx.load(str(path)).graph.node if n.op_type == "QuantizeLinear"}
+
+    assert {"h4", "h5"} <= quantized(tmp_path / "s.onnx")  # the residual Add and the pool stay int8
+    quantize.make_int8_static(tmp_path / "cnn.onnx", tmp_path / "o.onnx", calib,
+                              StaticQuantSpec(op_types=["Conv", "MatMul", "Gemm"]))
+    assert not {"h4", "h5"} & quantized(tmp_path / "o.onnx")
+    make_tiny_onnx(tmp_path / "mlp.onnx")
+    calib = FeedSet({"x": np.random.default_rng(1).normal(size=(8, 8)).astype(np.float32)})
+    record = quantize.make_int8_static(tmp_path / "mlp.onnx", tmp_path / "m.onnx", calib, StaticQuantSpec())
+    assert record.op_types == ["MatMul", "Gemm", "Conv"] and "MatMul-heavy" in record.notes[0]
