@@ -16,7 +16,7 @@ import numpy as np
 from edgeconv import versions
 from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backend
 from edgeconv.choose import choose_precision, slower_than_reference
-from edgeconv.errors import RuntimeUnavailable, SpecError, StageError
+from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError, StageError
 from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
 from edgeconv.machine import physical_cores
 from edgeconv.prepare import Prepared, prepare
@@ -25,7 +25,7 @@ from edgeconv.spec import AUTO, Spec, TargetRef
 from edgeconv.stages import Stages
 from edgeconv.targets import TargetProfile, get_profile
 from edgeconv.verify.budgets import check_budgets
-from edgeconv.verify.measure import run_worker, score
+from edgeconv.verify.measure import load_outputs, run_worker, score
 
 Event = Callable[[str, str], None]
 REFERENCE_RUNNER = "edgeconv.backends.onnxruntime:OnnxRuntimeRunner"
@@ -56,7 +56,7 @@ def export_reference(spec: Spec, prepared: Prepared, stages: Stages) -> tuple[Pa
             from edgeconv.export.onnx_import import import_onnx
             from edgeconv.models.load import resolve_model_path
 
-            record = import_onnx(Path(resolve_model_path(spec.model.path)), out, prepared.evaluation.inputs)
+            record = import_onnx(Path(resolve_model_path(spec.model.path)), out, prepared.evaluation)
             return {"file": out.name, "parity": record.pop("parity"), "import": record}
         from edgeconv.export import export_onnx
         from edgeconv.models import load_model
@@ -71,11 +71,12 @@ def export_reference(spec: Spec, prepared: Prepared, stages: Stages) -> tuple[Pa
 
 def measure_artifact(
     stages: Stages, name: str, runner: RunnerSpec, artifact_sha: str, feeds_file: Path, prepared: Prepared,
-    spec: Spec, reference: np.ndarray | None, profile: TargetProfile | None = None,
-) -> tuple[Any, np.ndarray, dict[str, Any]]:
-    """Run (or reuse) the verify worker for one artifact, here or on the profile's device, and score it.
+    spec: Spec, reference: dict[str, np.ndarray] | None, profile: TargetProfile | None = None,
+) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
+    """Run (or reuse) the verify worker for one artifact, here or on the profile's device, and score it
+    against ``reference`` (every output of the fp32 reference; None for the reference itself).
 
-    Returns the measurement, the outputs, and the device facts (empty for a local run).
+    Returns the measurement, every output (``FIRST`` holds the first in full), and the device facts.
     """
     device = profile.device if profile is not None else None
     key = {
@@ -93,10 +94,19 @@ def measure_artifact(
         return verify_remote(profile, runner, Path(runner.kwargs["path"]), feeds_file, spec.latency, tmp)
 
     folder, result = stages.run(f"verify/{name}", key, produce)
-    outputs = np.load(folder / "outputs.npy")
-    measured = score(result, outputs, prepared.evaluation.labels, prepared.io.labels, reference)
+    first, outputs = np.load(folder / "outputs.npy"), load_outputs(folder)
+    measured = score(result, first, prepared.evaluation.labels, prepared.io.labels,
+                     None if reference is None else reference[FIRST], classes=spec.model.task != "generic",
+                     all_outputs=outputs, reference_all=_without_first(reference), budgets=spec.budgets)
     remote = {k: result[k] for k in ("device", "tegrastats", "remote") if k in result}
-    return measured, outputs, remote
+    return measured, {**outputs, FIRST: first}, remote
+
+
+FIRST = "__first__"  # key of the first output, kept whole even when its shape varies between examples
+
+
+def _without_first(outputs: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
+    return None if outputs is None else {k: v for k, v in outputs.items() if k != FIRST}
 
 
 @dataclass
@@ -108,7 +118,7 @@ class Session:
     stages: Stages
     feeds_file: Path
     reference: ArtifactResult
-    reference_outputs: np.ndarray
+    reference_outputs: dict[str, np.ndarray]  # every output of the reference (FIRST: the first, whole)
     export_meta: dict[str, Any]
     ctx: BuildContext
     prune: dict[str, Any] | None = None  # the PruneRecord when the backends build from a pruned model
@@ -132,12 +142,13 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
                                             None)
     reference = ArtifactResult(
         target="reference", backend="onnxruntime", precision="fp32", path=str(reference_path),
-        sha256=reference_sha, size_bytes=_size(reference_path), measurement=measurement, accuracy_delta=0.0,
+        sha256=reference_sha, size_bytes=_size(reference_path), measurement=measurement,
+        accuracy_delta=None if measurement.accuracy is None else 0.0,
         speedup_vs_reference=1.0,
     )
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.family,
-                       prepared.calibration, prepared.calib_sha256, prepared.evaluation, prepared.eval_sha256, outputs,
-                       _torch_loader(spec))
+                       prepared.calibration, prepared.calib_sha256, prepared.evaluation, prepared.eval_sha256,
+                       outputs[FIRST], _torch_loader(spec))
     session = Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
     return with_pruned(session, spec.prune, stages) if spec.prune is not None else session
 
@@ -208,7 +219,9 @@ def _result(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactRes
         "reference": {"path": reference.path, "sha256": reference.sha256},
         "artifacts": {a.label: {"path": a.path, "sha256": a.sha256} for a in artifacts if a.path},
     }
-    evaluation = {"examples": len(prepared.evaluation), "metric": spec.evaluation.metric, "labels": prepared.io.labels}
+    evaluation = {"examples": len(prepared.evaluation), "metric": spec.evaluation.metric, "labels": prepared.io.labels,
+                  "labelled": prepared.evaluation.labels is not None, "task": spec.model.task,
+                  "outputs": prepared.io.output_names}
     return BuildResult(spec.name, str(out), reference, artifacts, {"parity": session.export_meta["parity"]},
                        manifest, evaluation)
 
@@ -232,6 +245,9 @@ def _build_one(session: Session, profile: TargetProfile, precision: str) -> list
         runner = backend.runner_spec(built, profile)
     except (SpecError, RuntimeUnavailable):
         raise
+    except NothingToDo as exc:
+        return [ArtifactResult(target=profile.name, backend=backend.name, precision=precision, status=SKIPPED,
+                               reason=str(exc))]
     except Exception as exc:  # contained: this artifact is an error row, the others still build
         error = contained(f"build {profile.name}-{precision}", exc, session.stages.out)
         return [ArtifactResult(target=profile.name, backend=backend.name, precision=precision, status=ERROR,
@@ -287,14 +303,16 @@ def _judge(session: Session, result: ArtifactResult, measurement: Any) -> Artifa
     assert ref is not None
     metric = session.spec.evaluation.metric
     result.measurement = measurement
-    result.accuracy_delta = getattr(measurement, metric) - getattr(ref, metric)
+    value, reference_value = getattr(measurement, metric), getattr(ref, metric)
+    result.accuracy_delta = None if value is None or reference_value is None else value - reference_value
     result.speedup_vs_reference = ref.latency_ms["p50"] / measurement.latency_ms["p50"]
     warning = slower_than_reference(result)
     if warning:
         result.extra.setdefault("warnings", []).append(warning)
     result.budgets = check_budgets(session.spec.budgets, {
-        "accuracy_drop": max(0.0, -result.accuracy_delta), "agreement": measurement.agreement,
-        "latency_ms": measurement.latency_ms, "size_bytes": result.size_bytes,
+        "accuracy_drop": None if result.accuracy_delta is None else max(0.0, -result.accuracy_delta),
+        "agreement": measurement.agreement, "latency_ms": measurement.latency_ms, "size_bytes": result.size_bytes,
+        "outputs": measurement.outputs,
     })
     result.status = PASSED if all(b.passed for b in result.budgets) else FAILED
     return result

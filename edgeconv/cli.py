@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from edgeconv import __version__
 from edgeconv.errors import EdgeconvError, ExitCode, RuntimeUnavailable
@@ -149,11 +150,11 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], overrides: tup
         click.echo(json.dumps(result.to_dict(), default=str))
     else:
         stdout.print(results_table(result))
-        for a, b in result.failed_budgets:
-            stdout.print(f"[red]budget failed[/] {a.label}: {b.name} {b.shortfall}")
+        for a, b in result.failed_budgets:  # escaped: budget names hold [output] and rich reads [..] as markup
+            stdout.print(f"[red]budget failed[/] {escape(f'{a.label}: {b.name} {b.shortfall}')}", highlight=False)
         for a in result.artifacts:
             for warning in a.extra.get("warnings", []):
-                stdout.print(f"[yellow]warning[/] {a.label}: {warning}", highlight=False)
+                stdout.print(f"[yellow]warning[/] {escape(f'{a.label}: {warning}')}", highlight=False)
         for choice in result.selections:
             stdout.print(f"[bold]auto[/] {choice['target']}: {choice['precision'] or 'none'}: {choice['reason']}")
         stdout.print(f"reports: {paths['json']}  {paths['markdown']}  {paths['junit']}")

@@ -51,3 +51,10 @@ class StageError(EdgeconvError):
     """A stage failed on valid input; the message names the stage and what broke."""
 
     exit_code = ExitCode.STAGE_FAILED
+
+
+class NothingToDo(EdgeconvError):
+    """A recipe that would leave the model as it is (e.g. int8-dynamic of a network with only convolutions):
+    the artifact is reported as skipped with this reason, not built under a misleading name."""
+
+    exit_code = ExitCode.OK

@@ -6,7 +6,7 @@ before any heavy work starts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,14 @@ class ModelIO:
     preprocessor: Any
     family: ModelFamily
     source_sha256: dict[str, str]  # what the model was made from, for the manifest and stage keys
+    output_names: list[str] = field(default_factory=list)  # every output, in order (the first is output_name)
+
+    def __post_init__(self) -> None:
+        self.output_names = self.output_names or [self.output_name]
 
 
 def describe_model(spec: ModelSpec) -> ModelIO:
-    task = TASKS[spec.task]
+    task = TASKS[spec.task]  # data_kind 'any' (classification / generic) takes the file's own inputs
     if spec.source == "onnx":
         return _describe_onnx(spec)
     pre = load_preprocessor(spec) if spec.source == "hf" or spec.preprocessor else None
@@ -73,15 +77,16 @@ def _describe_onnx(spec: ModelSpec) -> ModelIO:
         shape = tuple(d.dim_param or d.dim_value or "dim" for d in tensor.shape.dim)
         inputs.append(TensorInfo(value.name, ONNX_DTYPES.get(tensor.elem_type, "float32"), shape))
     pre = load_preprocessor(spec) if spec.preprocessor else None
-    return ModelIO(inputs, graph.output[0].name, list(spec.labels or []), pre, ModelFamily(), _source_hashes(spec))
+    return ModelIO(inputs, graph.output[0].name, list(spec.labels or []), pre, ModelFamily(), _source_hashes(spec),
+                   [o.name for o in graph.output])
 
 
 def _source_hashes(spec: ModelSpec) -> dict[str, str]:
     hashes: dict[str, str] = {}
-    for field in ("path", "adapter", "preprocessor"):
-        value = getattr(spec, field)
+    for key in ("path", "adapter", "preprocessor"):
+        value = getattr(spec, key)
         if value:
             local = Path(resolve_model_path(value))
             # A hub id has nothing local to hash: its id and revision stand for it.
-            hashes[field] = sha256_tree(local) if local.exists() else f"hub:{value}@{spec.revision or 'main'}"
+            hashes[key] = sha256_tree(local) if local.exists() else f"hub:{value}@{spec.revision or 'main'}"
     return hashes

@@ -47,15 +47,34 @@ def prepare(spec: Spec) -> Prepared:
         return make_feeds(ds, role, io.inputs, io.labels, spec.text_for(ds), io.preprocessor, spec.image_for(ds))
 
     evaluation = feeds(spec.evaluation, "evaluation")
-    if evaluation.labels is None:
-        raise SpecError(f"the evaluation set '{spec.evaluation.path.name}' has no labels "
-                        f"(no field '{spec.evaluation.label_field}')", fix="set evaluation.label_field")
+    check_budgets_apply(spec, io, evaluation)
+    if evaluation.unbatched and spec.latency.batch_size > 1:
+        raise SpecError(f"latency.batch_size {spec.latency.batch_size}: inputs {sorted(evaluation.unbatched)} have "
+                        "no batch axis, so the model runs one example at a time", fix="set latency.batch_size: 1")
     calibration = None
     if spec.calibration is not None:
         check_same_preprocessing(spec, spec.calibration, spec.evaluation)
         calibration = feeds(spec.calibration, "calibration")
     return Prepared(io, evaluation, calibration, feeds_sha256(evaluation),
                     feeds_sha256(calibration) if calibration else None)
+
+
+def check_budgets_apply(spec: Spec, io: ModelIO, evaluation: FeedSet) -> None:
+    """Budgets that cannot be measured are refused before any work: accuracy without labels, top-1 agreement
+    of a model without classes, a per-output budget naming no output."""
+    budgets = spec.budgets
+    if evaluation.labels is None and budgets.accuracy_drop is not None:
+        raise SpecError(f"budgets.accuracy_drop needs labels, and the evaluation set '{spec.evaluation.path.name}' "
+                        f"has none (no field '{spec.evaluation.label_field}')",
+                        fix="set evaluation.label_field, or hold the model to fidelity budgets (min_cosine, "
+                            "min_snr_db, max_mismatch) instead")
+    if spec.model.task == "generic" and budgets.min_agreement is not None:
+        raise SpecError("budgets.min_agreement is top-1 agreement, which a generic model's outputs do not have",
+                        fix="use min_cosine, min_snr_db or max_mismatch, or set model.task: classification")
+    unknown = [name for name in budgets.outputs if name not in io.output_names]
+    if unknown:
+        raise SpecError(f"budgets.outputs names '{unknown[0]}', which is not an output of the model",
+                        fix=f"use one of {', '.join(io.output_names)}")
 
 
 def check_same_preprocessing(spec: Spec, calibration: DatasetSpec, evaluation: DatasetSpec) -> None:

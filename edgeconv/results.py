@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,16 +15,17 @@ PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
 class Measurement:
     """One artifact measured on its runtime against the labelled evaluation set."""
 
-    accuracy: float
-    macro_f1: float
+    accuracy: float | None  # None: not measured (no labels, or a model without classes)
+    macro_f1: float | None
     per_class: dict[str, dict[str, float]]
-    agreement: float
+    agreement: float | None  # top-1 agreement with the reference; None for a model without classes
     max_abs_error: float
     latency_ms: dict[str, float]
     timings_ms: list[float]
     peak_memory_mb: float
     load_s: float
     runtime: dict[str, Any]
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # numeric fidelity per output
 
 
 @dataclass
@@ -60,6 +62,7 @@ class ArtifactResult:
             "speedup_vs_reference": self.speedup_vs_reference,
             "peak_memory_mb": m.peak_memory_mb if m else None,
             "per_class": m.per_class if m else None,
+            "outputs": m.outputs if m else None,
             "budgets": [b.to_dict() for b in self.budgets],
             "quantization": self.quantization,
             "runtime": m.runtime if m else None,
@@ -89,10 +92,22 @@ class BuildResult:
         return [(a, b) for a in self.artifacts for b in a.budgets if not b.passed]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return json_safe({
             "name": self.spec_name, "passed": self.passed,
             "reference": self.reference.to_dict(),
             "artifacts": [a.to_dict() for a in self.artifacts],
             "export": self.export, "evaluation": self.evaluation, "selections": self.selections,
             "versions": self.manifest.get("versions", {}), "spec_sha256": self.manifest.get("spec_sha256"),
-        }
+        })
+
+
+def json_safe(value: Any) -> Any:
+    """Infinite and NaN floats as null: strict JSON readers (jq, browsers, Go) refuse 'Infinity'. An output
+    equal to the reference's keeps ``exact: true`` beside its null SNR."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value

@@ -58,7 +58,9 @@ class ModelSpec(StrictModel):
         None, description="inferred from path: .onnx -> onnx, .pt2/.pt/.ts -> torch, else hf"
     )
     path: str = Field(description="a folder, a file, pkg://module/subdir, or a Hugging Face hub id")
-    task: Literal["text-classification", "image-classification"] = "text-classification"
+    task: Literal["text-classification", "image-classification", "classification", "generic"] = Field(
+        "text-classification", description="classification tasks score the first output against labels when the "
+        "evaluation set has them; generic: numeric fidelity of every output only (ONNX / torch files)")
     adapter: str | None = Field(None, description="a PEFT (LoRA) adapter folder merged onto the model")
     preprocessor: str | None = Field(None, description="tokenizer / image processor folder; default: path")
     revision: str | None = None
@@ -76,7 +78,13 @@ class ModelSpec(StrictModel):
             self.source = "onnx" if suffix == ".onnx" else "torch" if suffix in {".pt2", ".pt", ".ts"} else "hf"
             self._source_guessed = True
         self._check_torch_inputs()
+        self._check_task()
         return self
+
+    def _check_task(self) -> None:
+        if self.source == "hf" and self.task in ("classification", "generic"):
+            raise ValueError(f"task {self.task} is for ONNX and torch files; a Hugging Face model needs "
+                             "text-classification or image-classification (the head edgeconv loads)")
 
     def _check_torch_inputs(self) -> None:
         if self.source == "torch" and not self.inputs:
@@ -256,7 +264,23 @@ class TargetRef(StrictModel):
         return value
 
 
-class Budgets(StrictModel):
+class OutputBudgets(StrictModel):
+    """Numeric fidelity to the fp32 reference, for every output (``budgets``) or one (``budgets.outputs.NAME``)."""
+
+    min_cosine: float | None = Field(None, ge=-1, le=1, description="mean per-example cosine similarity")
+    min_snr_db: float | None = Field(None, description="signal-to-noise ratio of the output vs the reference, dB")
+    atol: float | None = Field(None, ge=0, description="absolute tolerance of an element (default 1e-3)")
+    rtol: float | None = Field(None, ge=0, description="relative tolerance of an element (default 1e-3)")
+    max_mismatch: float | None = Field(
+        None, ge=0, le=1, description="largest fraction of elements outside atol + rtol*|reference|")
+
+
+FIDELITY_BUDGETS = ("min_cosine", "min_snr_db", "max_mismatch")
+
+
+class Budgets(OutputBudgets):
+    outputs: dict[str, OutputBudgets] = Field(
+        default_factory=dict, description="per output name: fidelity budgets that override the global ones")
     accuracy_drop: float | None = Field(None, ge=0, le=1, description="max drop vs fp32, as a fraction")
     min_agreement: float | None = Field(None, ge=0, le=1, description="min top-1 agreement with fp32")
     p90_latency_ms: float | None = Field(None, gt=0)
@@ -264,6 +288,13 @@ class Budgets(StrictModel):
     max_latency_increase: float | None = Field(
         None, gt=0, description="with --baseline / compare: largest p50 slow-down, as a fraction (0.1 = 10%)"
     )
+
+
+    def for_output(self, name: str) -> OutputBudgets:
+        """The fidelity budgets of one output: its own where set, else the global ones."""
+        own = self.outputs.get(name, OutputBudgets())
+        return OutputBudgets(**{k: getattr(own, k) if getattr(own, k) is not None else getattr(self, k)
+                                for k in OutputBudgets.model_fields})
 
 
 class LatencySpec(StrictModel):

@@ -109,7 +109,7 @@ def test_a_converter_assertion_is_one_artifact_error(tiny_project: Path, monkeyp
 @pytest.mark.parametrize(("fault", "expected"), [
     ("kill", "killed by SIGKILL (most often the out-of-memory killer"),
     ("raise", "kernel refused"),
-    ("nan", "NaN or infinite outputs"),
+    ("nan", "NaN or infinite values in output 'logits'"),
 ])
 def test_a_failing_verify_worker_is_one_artifact_error(
     tiny_project: Path, monkeypatch: pytest.MonkeyPatch, fault: str, expected: str,

@@ -10,7 +10,9 @@ from typing import Any
 from edgeconv import versions
 from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.compress import quantize
+from edgeconv.compress.architecture import weight_counts
 from edgeconv.compress.fallback import budget_judge, quantize_with_fallback
+from edgeconv.errors import NothingToDo
 from edgeconv.fsutil import sha256_file
 from edgeconv.machine import physical_cores
 from edgeconv.spec import QuantizeSpec
@@ -80,6 +82,13 @@ def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeS
     with tempfile.TemporaryDirectory() as tmp:
         graph = Path(tmp) / "float.onnx"
         fused = quantize.float_graph(precision, ctx.reference_onnx, graph, ctx.family)
+        nodes = quantize.candidates(precision, graph, settings)
+        if precision == "int8-dynamic" and not nodes:
+            counts = weight_counts(graph)
+            raise NothingToDo(
+                f"int8-dynamic has nothing to quantize: the model has no MatMul/Gemm, and its convolutions "
+                f"({counts['conv']:,} weights) stay float because ConvInteger runs slower than float Conv on CPU; "
+                "int8-static quantizes convolutional networks (or set quantize.dynamic.conv: true)")
 
         def make(path: Path, float_nodes: list[str]) -> quantize.QuantRecord:
             if precision == "int8-dynamic":
@@ -91,7 +100,6 @@ def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeS
         if judge is None:
             return make(dst, [])
         ranking_feeds = (ctx.calibration or ctx.evaluation).head(settings.fallback.sensitivity_examples)
-        nodes = quantize.candidates(precision, graph, settings)
         return quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes)
 
 

@@ -55,8 +55,8 @@ class Judge:
     def __call__(self, model: Path) -> tuple[float, float, float]:
         """(score, top-1 agreement with the reference, p50 ms) of one candidate."""
         outputs, p50 = self.run(model)
-        assert self.evaluation.labels is not None
-        score = self.metric(outputs, self.evaluation.labels)
+        labels = self.evaluation.labels  # unlabelled: judged on agreement alone (accuracy_drop needs labels)
+        score = self.metric(outputs, labels) if labels is not None else float("nan")
         agreement = float(np.mean(outputs.argmax(-1) == self.reference_outputs.argmax(-1)))
         return score, agreement, p50
 
@@ -86,7 +86,8 @@ def budget_judge(ctx: BuildContext, threads: int, cls: type[Judge] = Judge, **ex
     def score(outputs: Any, truth: Any) -> float:
         return classification_metrics(outputs, truth, [])[metric]
 
-    reference_score = score(ctx.reference_outputs, ctx.evaluation.labels)
+    labels = ctx.evaluation.labels
+    reference_score = score(ctx.reference_outputs, labels) if labels is not None else float("nan")
     return cls(ctx.evaluation, ctx.reference_outputs, reference_score, score, budgets, threads, **extra)
 
 
@@ -132,7 +133,8 @@ def search_fallback(
         ranking = [asdict(r) for r in ranked[:20]]
         _search([r.name for r in ranked], attempt, settings.max_trials - 1)
     passing = [t for t in trials if t[0].passed]
-    best = min(passing, key=lambda t: len(t[0].float_nodes)) if passing else max(trials, key=lambda t: t[0].accuracy)
+    best = (min(passing, key=lambda t: len(t[0].float_nodes)) if passing
+            else max(trials, key=lambda t: (_or_low(t[0].accuracy), t[0].agreement)))
     trial, path, record = best
     shutil.move(str(path), str(dst))
     shutil.rmtree(work, ignore_errors=True)
@@ -140,6 +142,11 @@ def search_fallback(
         "trials": [asdict(t[0]) for t in trials], "chosen_trial": trials.index(best),
         "met_budgets": trial.passed, "sensitivity_top": ranking,
     }
+
+
+def _or_low(value: float) -> float:
+    """NaN (accuracy not measured) ranks below every measured value."""
+    return float("-inf") if value != value else value
 
 
 def _search(order: list[str], attempt: Callable[[list[str]], Trial], budget: int) -> None:

@@ -9,19 +9,24 @@ from pathlib import Path
 import numpy as np
 
 LABELS_KEY = "__labels__"
+UNBATCHED_KEY = "__unbatched__"  # names of inputs fed one example at a time without a batch axis
 
 
 @dataclass
 class FeedSet:
+    """``unbatched`` inputs have no batch axis in the model (a recurrent state [2, batch, 128], a scalar
+    sample rate): their arrays hold one more axis in front, the example, and an example is fed as ``v[i]``."""
+
     inputs: dict[str, np.ndarray]
     labels: np.ndarray | None = None  # int64 class indices, one per example
+    unbatched: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(next(iter(self.inputs.values())))
 
     def example(self, i: int, batch_size: int = 1) -> dict[str, np.ndarray]:
-        """Feeds for examples ``i .. i+batch_size`` (keeps the batch axis)."""
-        return {k: v[i : i + batch_size] for k, v in self.inputs.items()}
+        """Feeds for examples ``i .. i+batch_size`` (keeps the batch axis; unbatched inputs: example ``i``)."""
+        return {k: np.asarray(v[i]) if k in self.unbatched else v[i : i + batch_size] for k, v in self.inputs.items()}
 
     def batches(self, batch_size: int = 1) -> Iterator[dict[str, np.ndarray]]:
         for i in range(0, len(self), batch_size):
@@ -29,12 +34,14 @@ class FeedSet:
 
     def head(self, n: int) -> FeedSet:
         labels = None if self.labels is None else self.labels[:n]
-        return FeedSet({k: v[:n] for k, v in self.inputs.items()}, labels)
+        return FeedSet({k: v[:n] for k, v in self.inputs.items()}, labels, self.unbatched)
 
     def save(self, path: Path) -> None:
         arrays = dict(self.inputs)
         if self.labels is not None:
             arrays[LABELS_KEY] = self.labels
+        if self.unbatched:
+            arrays[UNBATCHED_KEY] = np.array(sorted(self.unbatched))
         with Path(path).open("wb") as f:
             np.savez(f, **arrays)
 
@@ -43,4 +50,5 @@ class FeedSet:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         labels = arrays.pop(LABELS_KEY, None)
-        return cls(arrays, labels)
+        unbatched = frozenset(str(n) for n in arrays.pop(UNBATCHED_KEY, np.array([], dtype=str)))
+        return cls(arrays, labels, unbatched)

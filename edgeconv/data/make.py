@@ -41,7 +41,14 @@ def make_feeds(
     if len(feeds) == 0:
         raise DataError(f"the {role} set '{ds.path.name}' is empty", fix="give it at least one example")
     check_feeds(feeds, inputs, ds.path)
+    feeds.unbatched = frozenset(t.name for t in inputs if feeds.inputs[t.name].ndim == len(t.shape) + 1)
     return feeds
+
+
+def has_batch_axis(info: TensorInfo) -> bool:
+    """Whether the input's first axis is a batch (dynamic, or 1); a recurrent state [2, batch, 128] or a
+    scalar has none, and its feeds carry one entry per example in front instead."""
+    return len(info.shape) > 0 and (isinstance(info.shape[0], str) or info.shape[0] in (1, -1, 0))
 
 
 def _from_text(
@@ -144,8 +151,13 @@ def check_feeds(feeds: FeedSet, inputs: list[TensorInfo], path: Path) -> None:
         if array.dtype != np.dtype(info.dtype):
             raise DataError(f"'{path.name}' input '{name}' is {array.dtype}, the model takes {info.dtype}",
                             fix=f"save it as {info.dtype}")
-        if array.ndim != len(info.shape):
+        # The model's own rank: the first axis is the batch; one more axis: the example axis in front of an
+        # input that has no batch axis (fed one example at a time, e.g. a recurrent state or a scalar).
+        ranks = (len(info.shape),) if has_batch_axis(info) else (len(info.shape) + 1,)
+        if array.ndim not in ranks:
+            layout = "its batch axis first" if has_batch_axis(info) else "one more axis in front, one entry per example"
             raise DataError(
                 f"'{path.name}' input '{name}' has rank {array.ndim} (with the example axis), "
                 f"the model takes rank {len(info.shape)} {list(info.shape)}",
+                fix=f"give '{name}' with {layout}",
             )

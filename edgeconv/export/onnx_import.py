@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import SpecError
 from edgeconv.export.onnx_export import PROTOBUF_LIMIT
 
@@ -24,7 +25,7 @@ PARITY_EXAMPLES = 16
 PARITY_RTOL = 1e-3  # of the output's range: float re-association in a rewritten graph stays far below it
 
 
-def import_onnx(src: Path, dst: Path, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+def import_onnx(src: Path, dst: Path, feeds: FeedSet) -> dict[str, Any]:
     """Load, repair, upgrade and simplify ``src`` into ``dst``; return what was done and the parity."""
     import onnx
 
@@ -133,19 +134,17 @@ def _slim(model: Any) -> Any | None:
     return slim if slim is not None and len(slim.graph.node) < before else None
 
 
-def _run(model: bytes | str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+def _run(model: bytes | str, feeds: FeedSet) -> list[np.ndarray]:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    rows = len(next(iter(feeds.values())))
-    outputs = [session.run(None, {n: feeds[n][i:i + 1] for n in names}) for i in range(min(rows, PARITY_EXAMPLES))]
-    return [np.concatenate([o[k] for o in outputs]) for k in range(len(outputs[0]))]
+    outputs = [session.run(None, feeds.example(i)) for i in range(min(len(feeds), PARITY_EXAMPLES))]
+    return [np.stack([o[k] for o in outputs]) for k in range(len(outputs[0]))]
 
 
-def _mismatch(original: bytes, changed: Any, feeds: dict[str, np.ndarray]) -> str | None:
+def _mismatch(original: bytes, changed: Any, feeds: FeedSet) -> str | None:
     """Why ``changed`` may not replace the original (it fails to run, or its outputs differ); None if it may."""
     try:
         before, after = _run(original, feeds), _run(changed.SerializeToString(), feeds)
@@ -160,7 +159,7 @@ def _mismatch(original: bytes, changed: Any, feeds: dict[str, np.ndarray]) -> st
     return None
 
 
-def _parity(original: bytes, imported: Path, feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+def _parity(original: bytes, imported: Path, feeds: FeedSet) -> dict[str, Any]:
     """The imported reference against the user's file, in the same shape as the torch export's parity."""
     before, after = _run(original, feeds), _run(str(imported), feeds)
     first, second = before[0], after[0]

@@ -37,6 +37,16 @@ TASKS: dict[str, TaskInfo] = {
         ),
         outputs=(TensorInfo("logits", "float32", ("batch", "num_labels")),),
     ),
+    # Any model (ONNX / torch file): its own inputs and outputs; classification metrics on the first output
+    # when the evaluation set has labels, numeric fidelity of every output always.
+    "classification": TaskInfo(
+        name="classification", auto_class="", data_kind="any", inputs=(),
+        outputs=(TensorInfo("logits", "float32", ("batch", "num_labels")),),
+    ),
+    "generic": TaskInfo(
+        name="generic", auto_class="", data_kind="any", inputs=(),
+        outputs=(TensorInfo("output", "float32", ("batch",)),),
+    ),
     "image-classification": TaskInfo(
         name="image-classification",
         auto_class="AutoModelForImageClassification",

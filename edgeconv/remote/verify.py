@@ -65,6 +65,7 @@ def verify_remote(profile: Any, runner: RunnerSpec, artifact: Path, feeds: Path,
             raise RemoteError(status, f"verifying {Path(artifact).name} on {config.label} failed: {why}",
                               partial={"device": ctx.facts, "tegrastats": summarize(samples, config.throttle_temp_c)})
         await ctx.device.get(ctx.path("out/outputs.npy"), folder / "outputs.npy")
+        await ctx.device.get(ctx.path("out/outputs.npz"), folder / "outputs.npz")
         await ctx.device.get(ctx.path("out/result.json"), folder / "result.json")
         result = json.loads((folder / "result.json").read_text())
         result["tegrastats"] = summarize(samples, config.throttle_temp_c)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeconv.report.format import HEADERS, row
+from edgeconv.report.format import HEADERS, row, snr
 from edgeconv.results import ArtifactResult, BuildResult
 
 
@@ -31,9 +31,9 @@ def render_markdown(result: BuildResult) -> str:
         lines += ["## Not verified", ""] + [f"- `{a.label}` {a.status}: {a.reason}" for a in problems] + [""]
     ev = result.evaluation
     lines += [
-        "## Artifacts", "",
-        f"Evaluated on {ev['examples']} labelled examples (metric: {ev['metric']}); latency at batch 1 after "
-        "warm-up, in a fresh process per artifact. Agreement is top-1 agreement with the fp32 reference.", "",
+        "## Artifacts", "", f"{_evaluated_on(ev)}; latency at batch 1 after warm-up, in a fresh process per "
+        "artifact. Agreement is top-1 agreement with the fp32 reference; SNR dB is the worst output's "
+        "signal-to-noise ratio against the reference (per-output figures under Details).", "",
     ]
     lines += [*_table([row(result.reference)] + [row(a) for a in result.artifacts]), ""]
     from edgeconv.report.prune import render_prune_markdown
@@ -44,7 +44,7 @@ def render_markdown(result: BuildResult) -> str:
     parity = result.export.get("parity")
     if parity:
         lines += [
-            "## Export parity (ONNX vs torch)", "",
+            f"## Export parity (ONNX vs {parity.get('against', 'torch')})", "",
             f"max abs error {parity['max_abs_error']:.2e}, top-1 agreement {parity['top1_agreement']:.4f} "
             f"on {parity['samples']} evaluation examples.", "",
         ]
@@ -65,19 +65,43 @@ def _details(a: ArtifactResult) -> list[str]:
                  f"(min {lat.get('min', 0):.2f}, max {lat.get('max', 0):.2f}, {lat.get('outliers', 0)} outliers "
                  f"kept); {m.runtime.get('warmup_calls')} warm-up calls; load average before "
                  f"{_load(m.runtime)}")
-    lines.append(f"- macro-F1 {m.macro_f1:.4f}; max abs error vs reference {m.max_abs_error:.3g}; "
+    f1 = f"macro-F1 {m.macro_f1:.4f}; " if m.macro_f1 is not None else ""
+    lines.append(f"- {f1}max abs error vs reference {m.max_abs_error:.3g}; "
                  f"peak memory {m.peak_memory_mb:.0f} MB (whole process)")
-    per_class = ", ".join(
-        f"{name}: P {c['precision']:.3f} R {c['recall']:.3f} F1 {c['f1']:.3f} (n={c['support']})"
-        for name, c in m.per_class.items()
-    )
-    lines.append(f"- per class: {per_class}")
+    if m.per_class:
+        lines.append("- per class: " + ", ".join(
+            f"{name}: P {c['precision']:.3f} R {c['recall']:.3f} F1 {c['f1']:.3f} (n={c['support']})"
+            for name, c in m.per_class.items()))
+    lines += _fidelity(m.outputs)
     if a.quantization:
         plain = {k: v for k, v in a.quantization.items() if k != "fallback"}
         lines.append("- quantization: " + ", ".join(f"{k}={v}" for k, v in plain.items()))
         lines += _fallback(a.quantization.get("fallback"))
     for b in a.budgets:
         lines.append(f"- budget {b.name}: limit {b.limit:g}, value {b.value:.4g}: {'pass' if b.passed else 'FAIL'}")
+    return [*lines, ""]
+
+
+def _evaluated_on(evaluation: dict) -> str:
+    examples = f"Evaluated on {evaluation['examples']} examples"
+    if evaluation.get("task") == "generic":
+        return f"{examples} (task generic: no task metric; judged on the numeric fidelity of every output)"
+    if not evaluation.get("labelled", True):
+        return (f"{examples}: accuracy not measured, the evaluation set has no labels (judged on agreement and "
+                "the numeric fidelity of every output)")
+    return f"{examples}, labelled (metric: {evaluation['metric']})"
+
+
+def _fidelity(outputs: dict[str, dict]) -> list[str]:
+    """Per-output numeric fidelity against the reference (verify/fidelity.py says how each is computed)."""
+    if not outputs:
+        return []
+    lines = ["", "  | output | shape | cosine (mean / worst example) | SNR dB | max abs | mean abs | max rel | "
+             "within atol+rtol·|ref| |", "  |---|---|---|---|---|---|---|---|"]
+    for name, f in outputs.items():
+        lines.append(f"  | `{name}` | {f['shape']} | {f['cosine']:.6f} / {f['cosine_min']:.6f} | {snr(f)} | "
+                     f"{f['max_abs_error']:.3g} | {f['mean_abs_error']:.3g} | {f['max_rel_error']:.3g} | "
+                     f"{f['within_tolerance'] * 100:.2f}% (atol {f['atol']:g}, rtol {f['rtol']:g}) |")
     return [*lines, ""]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from edgeconv.spec import Budgets
+from edgeconv.spec import Budgets, OutputBudgets
 
 
 @dataclass
@@ -24,6 +24,12 @@ class BudgetCheck:
             return f"agreement {self.value:.4f}, {self.limit - self.value:.4f} under the limit"
         if self.name == "p90_latency_ms":
             return f"p90 {self.value:.2f} ms, {self.value - self.limit:.2f} ms over the limit"
+        if self.name.startswith("min_cosine"):
+            return f"cosine {self.value:.6f}, {self.limit - self.value:.6f} under the limit"
+        if self.name.startswith("min_snr_db"):
+            return f"SNR {self.value:.1f} dB, {self.limit - self.value:.1f} dB under the limit"
+        if self.name.startswith("max_mismatch"):
+            return f"{self.value * 100:.3f}% of elements outside the tolerance, limit {self.limit * 100:.3f}%"
         return f"{self.value:.2f} MB, {self.value - self.limit:.2f} MB over the limit"
 
     def to_dict(self) -> dict[str, Any]:
@@ -33,10 +39,10 @@ class BudgetCheck:
 def check_budgets(budgets: Budgets, measured: dict[str, Any]) -> list[BudgetCheck]:
     """``measured`` holds accuracy_drop, agreement, latency_ms.p90 and size_bytes of one artifact."""
     checks: list[BudgetCheck] = []
-    if budgets.accuracy_drop is not None:
+    if budgets.accuracy_drop is not None and measured["accuracy_drop"] is not None:
         drop = measured["accuracy_drop"]
         checks.append(BudgetCheck("accuracy_drop", budgets.accuracy_drop, drop, drop <= budgets.accuracy_drop + 1e-12))
-    if budgets.min_agreement is not None:
+    if budgets.min_agreement is not None and measured["agreement"] is not None:
         value = measured["agreement"]
         checks.append(BudgetCheck("min_agreement", budgets.min_agreement, value, value >= budgets.min_agreement))
     if budgets.p90_latency_ms is not None:
@@ -45,4 +51,22 @@ def check_budgets(budgets: Budgets, measured: dict[str, Any]) -> list[BudgetChec
     if budgets.max_size_mb is not None:
         value = measured["size_bytes"] / 1e6
         checks.append(BudgetCheck("max_size_mb", budgets.max_size_mb, value, value <= budgets.max_size_mb))
+    for name, figures in (measured.get("outputs") or {}).items():
+        checks += fidelity_checks(name, figures, budgets.for_output(name))
+    return checks
+
+
+def fidelity_checks(output: str, figures: dict[str, Any], budgets: OutputBudgets) -> list[BudgetCheck]:
+    """One check per fidelity budget set for this output, named ``<budget>[<output>]``."""
+    checks = []
+    if budgets.min_cosine is not None:
+        checks.append(BudgetCheck(f"min_cosine[{output}]", budgets.min_cosine, figures["cosine"],
+                                  figures["cosine"] >= budgets.min_cosine))
+    if budgets.min_snr_db is not None:
+        checks.append(BudgetCheck(f"min_snr_db[{output}]", budgets.min_snr_db, figures["snr_db"],
+                                  figures["snr_db"] >= budgets.min_snr_db))
+    if budgets.max_mismatch is not None:
+        mismatch = 1.0 - figures["within_tolerance"]
+        checks.append(BudgetCheck(f"max_mismatch[{output}]", budgets.max_mismatch, mismatch,
+                                  mismatch <= budgets.max_mismatch + 1e-12))
     return checks

@@ -14,7 +14,8 @@ import numpy as np
 from edgeconv.backends.protocol import RunnerSpec
 from edgeconv.errors import StageError
 from edgeconv.results import Measurement
-from edgeconv.spec import LatencySpec
+from edgeconv.spec import Budgets, LatencySpec, OutputBudgets
+from edgeconv.verify.fidelity import DEFAULT_ATOL, DEFAULT_RTOL, fidelity
 from edgeconv.verify.metrics import agreement, classification_metrics, latency_summary
 
 WORKER_TIMEOUT_S = 1800
@@ -65,15 +66,31 @@ def worker_failure(returncode: int, stderr: str) -> str:
 
 def score(
     result: dict[str, Any], outputs: np.ndarray, labels: np.ndarray | None, names: list[str],
-    reference: np.ndarray | None,
+    reference: np.ndarray | None, *, classes: bool = True, all_outputs: dict[str, np.ndarray] | None = None,
+    reference_all: dict[str, np.ndarray] | None = None, budgets: Budgets | None = None,
 ) -> Measurement:
-    if not np.all(np.isfinite(outputs)):
-        raise StageError("the artifact produced NaN or infinite outputs",
-                         fix="exclude the offending layers from quantization, or use a wider precision")
-    task = classification_metrics(outputs, labels, names) if labels is not None else {
-        "accuracy": float("nan"), "macro_f1": float("nan"), "per_class": {},
-    }
-    agree = agreement(outputs, reference) if reference is not None else {"agreement": 1.0, "max_abs_error": 0.0}
+    """Score one artifact's outputs: classification metrics on the first output when ``classes`` (and the
+    labels) allow, top-1 agreement for classifiers, and the numeric fidelity of every output against
+    ``reference_all`` (with the tolerances ``budgets`` sets per output)."""
+    for name, array in (all_outputs or {"output": outputs}).items():
+        if not np.all(np.isfinite(array)):
+            raise StageError(f"the artifact produced NaN or infinite values in output '{name}'",
+                             fix="exclude the offending layers from quantization, or use a wider precision")
+    task: dict[str, Any] = {"accuracy": None, "macro_f1": None, "per_class": {}}
+    if classes and labels is not None:
+        task = classification_metrics(outputs, labels, names)
+    agree: dict[str, Any] = {"agreement": 1.0 if classes else None, "max_abs_error": 0.0}
+    if reference is not None:
+        agree = agreement(outputs, reference)
+        agree["agreement"] = agree["agreement"] if classes else None
+    outputs_fidelity: dict[str, dict[str, Any]] = {}
+    if all_outputs is not None and reference_all is not None:
+        budgets = budgets or Budgets()
+        tolerances = {name: _tolerance(budgets.for_output(name)) for name in reference_all}
+        try:
+            outputs_fidelity = fidelity(all_outputs, reference_all, tolerances)
+        except ValueError as exc:
+            raise StageError(f"the artifact's outputs do not match the reference's: {exc}") from exc
     return Measurement(
         accuracy=task["accuracy"], macro_f1=task["macro_f1"], per_class=task["per_class"],
         agreement=agree["agreement"], max_abs_error=agree["max_abs_error"],
@@ -81,4 +98,19 @@ def score(
         timings_ms=[round(t * 1e3, 4) for t in result["timings_s"]],
         peak_memory_mb=round(result["peak_rss_mb"], 1), load_s=result["load_s"],
         runtime={**result["runtime"], "warmup_calls": result.get("warmup"), "conditions": result.get("conditions")},
+        outputs=outputs_fidelity,
     )
+
+
+def _tolerance(budgets: OutputBudgets) -> tuple[float, float]:
+    return (DEFAULT_ATOL if budgets.atol is None else budgets.atol,
+            DEFAULT_RTOL if budgets.rtol is None else budgets.rtol)
+
+
+def load_outputs(folder: Path) -> dict[str, np.ndarray]:
+    """Every output the worker saved (outputs.npz), in the runner's order."""
+    path = folder / "outputs.npz"
+    if not path.is_file():  # a worker from before outputs.npz: the first output only
+        return {"output": np.load(folder / "outputs.npy")}
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}

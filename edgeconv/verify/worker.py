@@ -8,7 +8,8 @@ runtime that crashes cannot take the build down, and the very same file runs on 
 
 request.json: {"runner": "pkg.module:Class", "kwargs": {...}, "feeds": "eval.npz", "out": "dir",
                "warmup": 20, "runs": 200, "min_time_s": 1.0, "batch_size": 1}
-out/: outputs.npy (one row per example), result.json (timings in seconds, memory, runtime facts).
+out/: outputs.npz (every output, one row per example), outputs.npy (the first), result.json
+      (timings in seconds, memory, runtime facts).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,32 +52,56 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     with np.load(request["feeds"], allow_pickle=False) as data:
         feeds = {k: data[k] for k in data.files if not k.startswith("__")}
+        unbatched = {str(n) for n in data["__unbatched__"]} if "__unbatched__" in data.files else set()
     count = len(next(iter(feeds.values())))
+
+    def example(i: int, batch: int = 1) -> dict[str, np.ndarray]:
+        # edgeconv.data.feeds.FeedSet.example, repeated: the worker imports only numpy and the runtime.
+        return {k: np.asarray(v[i]) if k in unbatched else v[i : i + batch] for k, v in feeds.items()}
+
     batch = int(request.get("batch_size", 1))
     runner = load_runner(request["runner"], request.get("kwargs", {}))
     rss_before = _rss_mb()
     start = time.perf_counter()
     with runner:
         load_s = time.perf_counter() - start
-        outputs = [
-            next(iter(runner.infer({k: v[i : i + 1] for k, v in feeds.items()}).values())) for i in range(count)
-        ]
-        np.save(out / "outputs.npy", np.concatenate(outputs))
+        outputs = [runner.infer(example(i)) for i in range(count)]
+        ragged = save_outputs(out, outputs)
         before = conditions()
-        timings, warmup_calls = _time(runner, feeds, count, batch, request)
+        timings, warmup_calls = _time(runner, example, count, batch, request)
         facts = runner.describe()
     result = {
         "examples": count, "load_s": load_s, "timings_s": timings, "batch_size": batch,
         "warmup": warmup_calls, "peak_rss_mb": _peak_rss_mb(),
         "rss_before_load_mb": rss_before, "runtime": facts,
-        "conditions": {"before": before, "after": conditions()},
+        "conditions": {"before": before, "after": conditions()}, "ragged_outputs": ragged,
     }
     (out / "result.json").write_text(json.dumps(result))
     return result
 
 
+def save_outputs(out: Path, outputs: list[dict[str, np.ndarray]]) -> list[str]:
+    """outputs.npz: every output, one row per example (batch-1 outputs joined on their batch axis, others
+    stacked); outputs.npy: the first output alone (what classification metrics read). Returns the names of
+    outputs whose shape varies between examples, which are left out of outputs.npz."""
+    names = list(outputs[0])
+    arrays, ragged = {}, []
+    for name in names:
+        rows = [o[name] for o in outputs]
+        if len({r.shape for r in rows}) > 1:
+            ragged.append(name)
+        elif all(r.ndim and r.shape[0] == 1 for r in rows):
+            arrays[name] = np.concatenate(rows)
+        else:
+            arrays[name] = np.stack(rows)
+    np.savez(out / "outputs.npz", **arrays)
+    first = [o[names[0]] for o in outputs]
+    np.save(out / "outputs.npy", arrays[names[0]] if names[0] in arrays else np.concatenate(first))
+    return ragged
+
+
 def _time(
-    runner: Any, feeds: dict[str, np.ndarray], count: int, batch: int, request: dict[str, Any]
+    runner: Any, example: Callable[[int, int], dict[str, np.ndarray]], count: int, batch: int, request: dict[str, Any]
 ) -> tuple[list[float], int]:
     """Warm up until stable, then time at least ``runs`` calls and ``min_time_s``, cycling through examples.
 
@@ -87,7 +113,7 @@ def _time(
 
     def call(i: int) -> float:
         j = starts[i % len(starts)]
-        runner.infer({k: v[j : j + batch] for k, v in feeds.items()})
+        runner.infer(example(j, batch))
         return runner.last_inference_s
 
     warmup = int(request.get("warmup", 20))

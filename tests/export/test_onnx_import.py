@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import SpecError
 from edgeconv.export import onnx_import
 from edgeconv.export.onnx_import import import_onnx
@@ -39,8 +40,8 @@ def old_style_model(path: Path, opset: int = 11) -> None:
     onnx.save(model, str(path))
 
 
-def feeds() -> dict[str, np.ndarray]:
-    return {"x": np.random.default_rng(1).normal(size=(20, 8)).astype(np.float32)}
+def feeds() -> FeedSet:
+    return FeedSet({"x": np.random.default_rng(1).normal(size=(20, 8)).astype(np.float32)})
 
 
 def test_an_old_opset_file_is_repaired_upgraded_and_simplified(tmp_path: Path) -> None:

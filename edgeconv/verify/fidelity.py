@@ -1,0 +1,81 @@
+"""Numeric fidelity of every output against the fp32 reference: what Polygraphy's comparators report,
+computed over the whole evaluation set so that any model, labelled or not, can be held to budgets.
+
+Per output (arrays of one example per row, artifact vs reference):
+- max_abs_error, mean_abs_error;
+- max_rel_error: |a - r| / max(|r|, REL_FLOOR · max|r|), so elements near zero do not explode the ratio;
+- cosine: the mean over examples of the cosine similarity of each example's flattened output, and
+  cosine_min, the worst example's (a few broken examples hide in a mean);
+- snr_db: 10·log10(Σr² / Σ(a - r)²) over the whole set (inf when identical);
+- within_tolerance: the fraction of elements with |a - r| <= atol + rtol·|r| (numpy.isclose semantics).
+Written with numpy: each figure is one line of arithmetic, and the comparators' own definitions
+(Polygraphy's) are the ones used here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+REL_FLOOR = 1e-3  # relative error is taken against at least this fraction of the output's largest |value|
+DEFAULT_ATOL, DEFAULT_RTOL = 1e-3, 1e-3
+
+
+def output_fidelity(artifact: np.ndarray, reference: np.ndarray, atol: float = DEFAULT_ATOL,
+                    rtol: float = DEFAULT_RTOL) -> dict[str, Any]:
+    """The figures above for one output; shapes must match (one row per example)."""
+    if artifact.shape != reference.shape:
+        raise ValueError(f"shape {artifact.shape} differs from the reference's {reference.shape}")
+    a, r = artifact.astype(np.float64), reference.astype(np.float64)
+    diff = np.abs(a - r)
+    scale = float(np.abs(r).max()) if r.size else 0.0
+    floor = max(REL_FLOOR * scale, np.finfo(np.float64).tiny)
+    rows_a, rows_r = a.reshape(len(a), -1), r.reshape(len(r), -1)
+    cosines = _row_cosines(rows_a, rows_r)
+    noise = float(np.sum(diff**2))
+    signal = float(np.sum(r**2))
+    return {
+        "shape": list(reference.shape[1:]),
+        "max_abs_error": float(diff.max()) if diff.size else 0.0,
+        "mean_abs_error": float(diff.mean()) if diff.size else 0.0,
+        "max_rel_error": float((diff / np.maximum(np.abs(r), floor)).max()) if diff.size else 0.0,
+        "cosine": float(cosines.mean()) if cosines.size else 1.0,
+        "cosine_min": float(cosines.min()) if cosines.size else 1.0,
+        "exact": noise == 0,
+        "snr_db": math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else -math.inf),
+        "within_tolerance": float(np.mean(diff <= atol + rtol * np.abs(r))) if diff.size else 1.0,
+        "atol": atol, "rtol": rtol,
+    }
+
+
+def _row_cosines(a: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Cosine similarity per row; two all-zero rows are identical (1.0), one all-zero row is 0.0."""
+    dot = np.sum(a * r, axis=1)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(r, axis=1)
+    both_zero = (np.linalg.norm(a, axis=1) == 0) & (np.linalg.norm(r, axis=1) == 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.where(norms > 0, dot / np.where(norms > 0, norms, 1.0), 0.0)
+    return np.clip(np.where(both_zero, 1.0, cos), -1.0, 1.0)
+
+
+def fidelity(artifact: dict[str, np.ndarray], reference: dict[str, np.ndarray],
+             tolerances: dict[str, tuple[float, float]] | None = None) -> dict[str, dict[str, Any]]:
+    """``output_fidelity`` for every output the reference has; ``tolerances`` maps names to (atol, rtol)."""
+    tolerances = tolerances or {}
+    if set(artifact) != set(reference) and len(artifact) == len(reference):
+        # Runtimes that rename outputs (TFLite signatures call them output_0, output_1, ...) keep their order.
+        artifact = dict(zip(reference, artifact.values(), strict=True))
+    missing = [name for name in reference if name not in artifact]
+    if missing:
+        raise ValueError(f"the artifact has no output {missing[0]!r} (it has {sorted(artifact)})")
+    return {name: output_fidelity(artifact[name], ref, *tolerances.get(name, (DEFAULT_ATOL, DEFAULT_RTOL)))
+            for name, ref in reference.items()}
+
+
+def worst(outputs: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+    """The output with the lowest SNR (the one a table shows when no task metric applies)."""
+    if not outputs:
+        return None
+    return min(outputs.items(), key=lambda item: item[1]["snr_db"])

@@ -1,0 +1,127 @@
+"""Any model, labelled or not: per-output fidelity budgets, a model without classes, inputs without a batch axis,
+and the spec errors for budgets that cannot be measured (one line, exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from edgeconv.cli import main
+from tests.conftest import write_spec
+
+
+def make_two_output_model(path: Path) -> None:
+    """x [batch, 8] -> scores [batch, 4] = softmax(x W1); state [2, batch, 6] (no batch axis first),
+    gain (a scalar) -> next_state = tanh(state W2) * gain. Three inputs, two outputs, like a streaming model."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w1, w2 = rng.normal(size=(8, 4)).astype(np.float32), rng.normal(size=(6, 6)).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"], name="head"),
+        helper.make_node("Softmax", ["h"], ["scores"], axis=-1),
+        helper.make_node("MatMul", ["state", "w2"], ["s1"], name="recurrent"),
+        helper.make_node("Tanh", ["s1"], ["s2"]),
+        helper.make_node("Mul", ["s2", "gain"], ["next_state"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "stream",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8]),
+         helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "batch", 6]),
+         helper.make_tensor_value_info("gain", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 4]),
+         helper.make_tensor_value_info("next_state", TensorProto.FLOAT, [2, "batch", 6])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+
+
+@pytest.fixture
+def stream_project(tmp_path: Path) -> Path:
+    make_two_output_model(tmp_path / "stream.onnx")
+    rng = np.random.default_rng(1)
+
+    def feeds(n: int) -> dict[str, np.ndarray]:
+        return {"x": rng.normal(size=(n, 8)).astype(np.float32),
+                "state": rng.normal(size=(n, 2, 1, 6)).astype(np.float32),  # one [2, 1, 6] state per example
+                "gain": rng.uniform(0.5, 1.5, size=n).astype(np.float32)}  # one scalar per example
+
+    np.savez(tmp_path / "eval.npz", **feeds(60))
+    np.savez(tmp_path / "calib.npz", **feeds(30))
+    spec = {
+        "name": "stream", "model": {"path": "stream.onnx", "task": "generic"},
+        "calibration": {"path": "calib.npz"}, "evaluation": {"path": "eval.npz"},
+        "targets": [{"name": "x86-cpu-ort", "precisions": ["fp32", "int8-dynamic", "int8-static"]}],
+        "latency": {"warmup": 2, "runs": 20, "min_time_s": 0}, "budgets": {"min_cosine": 0.9}, "output": "out",
+    }
+    (tmp_path / "edgeconv.yaml").write_text(yaml.safe_dump(spec))
+    return tmp_path
+
+
+def build(project: Path, *extra: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["build", str(project / "edgeconv.yaml"), *extra])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_a_generic_unlabelled_model_reports_every_output(stream_project: Path) -> None:
+    code, out, err = build(stream_project)
+    assert code == 0, out + err
+    report = json.loads((stream_project / "out" / "report.json").read_text())
+    assert report["evaluation"]["labelled"] is False and report["evaluation"]["outputs"] == ["scores", "next_state"]
+    fp32 = report["artifacts"][0]
+    assert set(fp32["outputs"]) == {"scores", "next_state"}
+    assert fp32["outputs"]["next_state"]["shape"] == [2, 1, 6]  # stacked per example, its own layout kept
+    assert fp32["accuracy"] is None and fp32["agreement"] is None
+    int8 = report["artifacts"][2]["outputs"]["scores"]
+    assert 0.9 < int8["cosine"] < 1.0 and int8["snr_db"] is not None and not int8["exact"]
+    assert "task generic: no task metric" in (stream_project / "out" / "report.md").read_text()
+
+
+def test_a_tight_per_output_budget_fails_naming_the_output(stream_project: Path) -> None:
+    code, out, _ = build(stream_project, "--set", "budgets.outputs={next_state: {min_snr_db: 200}}")
+    assert code == 1
+    assert "min_snr_db[next_state]" in out
+    markdown = (stream_project / "out" / "report.md").read_text()
+    assert "**min_snr_db[next_state]** (limit 200): SNR" in markdown
+    report = json.loads((stream_project / "out" / "report.json").read_text())
+    failed = {b["name"] for a in report["artifacts"] for b in a["budgets"] if not b["passed"]}
+    assert failed == {"min_snr_db[next_state]"}  # scores has no such budget; fp32 is exact (SNR inf) and passes
+
+
+def test_max_mismatch_uses_the_per_output_tolerances(stream_project: Path) -> None:
+    tight = "budgets.outputs={scores: {atol: 0.0, rtol: 0.0, max_mismatch: 0.0}}"
+    code, out, _ = build(stream_project, "--set", tight, "--set", "targets.0.precisions=[int8-static]")
+    assert code == 1 and "max_mismatch[scores]" in out
+    loose = "budgets.outputs={scores: {atol: 1.0, max_mismatch: 0.0}}"
+    code, _, err = build(stream_project, "--set", loose, "--set", "targets.0.precisions=[int8-static]")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("budgets.outputs={nowhere: {min_cosine: 0.9}}", "budgets.outputs names 'nowhere', which is not an output"),
+    ("budgets.accuracy_drop=0.01", "budgets.accuracy_drop needs labels"),
+    ("budgets.min_agreement=0.9", "min_agreement is top-1 agreement"),
+    ("latency.batch_size=4", "have no batch axis"),
+])
+def test_budgets_that_cannot_be_measured_are_refused(stream_project: Path, override: str, message: str) -> None:
+    code, _, err = build(stream_project, "--set", override)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (stream_project / "out").exists()
+
+
+def test_an_unlabelled_classifier_is_judged_on_agreement(tiny_project: Path) -> None:
+    data = dict(np.load(tiny_project / "eval.npz"))
+    data.pop("__labels__")
+    np.savez(tiny_project / "eval.npz", **data)
+    write_spec(tiny_project, budgets={"min_agreement": 0.5})
+    code, out, err = build(tiny_project)
+    assert code == 0, out + err
+    report = json.loads((tiny_project / "out" / "report.json").read_text())
+    assert all(a["accuracy"] is None and a["agreement"] is not None for a in report["artifacts"])
+    assert "accuracy not measured, the evaluation set has no labels" in (tiny_project / "out" / "report.md").read_text()

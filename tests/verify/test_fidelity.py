@@ -1,0 +1,51 @@
+"""Numeric fidelity figures against hand-computed values on tiny arrays."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edgeconv.verify.fidelity import REL_FLOOR, fidelity, output_fidelity, worst
+
+
+def test_figures_match_hand_computed_values() -> None:
+    reference = np.array([[1.0, 0.0], [0.0, 2.0]], dtype=np.float32)
+    artifact = np.array([[1.0, 0.1], [0.0, 1.8]], dtype=np.float32)
+    f = output_fidelity(artifact, reference, atol=0.05, rtol=0.0)
+    assert f["max_abs_error"] == pytest.approx(0.2)
+    assert f["mean_abs_error"] == pytest.approx((0.1 + 0.2) / 4)
+    # relative error: 0.1 against the floor (REL_FLOOR * max|ref| = 0.002), 0.2 against 2.0
+    assert f["max_rel_error"] == pytest.approx(0.1 / (REL_FLOOR * 2.0), rel=1e-5)
+    cos_row0 = 1.0 / math.sqrt(1.0 + 0.01)
+    assert f["cosine"] == pytest.approx((cos_row0 + 1.0) / 2) and f["cosine_min"] == pytest.approx(cos_row0)
+    assert f["snr_db"] == pytest.approx(10 * math.log10(5.0 / 0.05), rel=1e-5)  # Σr² = 5, Σ(a-r)² = 0.05
+    assert f["within_tolerance"] == pytest.approx(0.5)  # 0.1 and 0.2 are outside atol 0.05
+    assert f["exact"] is False and f["shape"] == [2]
+
+
+def test_identical_outputs_are_exact_with_infinite_snr() -> None:
+    reference = np.random.default_rng(0).normal(size=(3, 4, 5))
+    f = output_fidelity(reference.copy(), reference)
+    assert f["exact"] and math.isinf(f["snr_db"]) and f["cosine"] == pytest.approx(1.0)
+    assert f["within_tolerance"] == 1.0 and f["max_rel_error"] == 0.0
+
+
+def test_zero_rows_do_not_divide_by_zero() -> None:
+    reference = np.zeros((2, 3))
+    assert output_fidelity(np.zeros((2, 3)), reference)["cosine"] == 1.0
+    f = output_fidelity(np.ones((2, 3)), reference)
+    assert f["cosine"] == 0.0 and f["snr_db"] == -math.inf and np.isfinite(f["max_rel_error"])
+
+
+def test_outputs_are_paired_by_name_or_by_order_and_the_worst_is_the_lowest_snr() -> None:
+    ref = {"boxes": np.ones((2, 4)), "scores": np.array([[0.5], [0.25]])}
+    renamed = {"output_0": np.ones((2, 4)), "output_1": np.array([[0.5], [0.3]])}
+    figures = fidelity(renamed, ref, {"scores": (0.1, 0.0)})
+    assert set(figures) == {"boxes", "scores"} and figures["scores"]["atol"] == 0.1
+    assert worst(figures)[0] == "scores"
+    with pytest.raises(ValueError, match="no output 'scores'"):
+        fidelity({"boxes": np.ones((2, 4)), "other": np.ones((2, 1)), "x": np.ones(1)}, ref)
+    with pytest.raises(ValueError, match="shape"):
+        output_fidelity(np.ones((2, 3)), np.ones((2, 4)))
