@@ -222,7 +222,8 @@ def _result(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactRes
     evaluation = {"examples": len(prepared.evaluation), "metric": spec.evaluation.metric, "labels": prepared.io.labels,
                   "labelled": prepared.evaluation.labels is not None, "task": spec.model.task,
                   "outputs": prepared.io.output_names}
-    return BuildResult(spec.name, str(out), reference, artifacts, {"parity": session.export_meta["parity"]},
+    export = {k: v for k, v in session.export_meta.items() if k in ("parity", "import")}  # import: ONNX repairs
+    return BuildResult(spec.name, str(out), reference, artifacts, export,
                        manifest, evaluation)
 
 

@@ -75,10 +75,11 @@ class ModelSpec(StrictModel):
     def _infer_source(self) -> ModelSpec:
         if self.source is None:  # a first guess by suffix; load_spec decides by content once paths are resolved
             suffix = Path(self.path).suffix.lower()
+            self._source_guessed = True  # before the assignment, which re-runs this validator
             self.source = "onnx" if suffix == ".onnx" else "torch" if suffix in {".pt2", ".pt", ".ts"} else "hf"
-            self._source_guessed = True
         self._check_torch_inputs()
-        self._check_task()
+        if not self._source_guessed:  # a guessed source is settled by content first (settle_source checks then)
+            self._check_task()
         return self
 
     def _check_task(self) -> None:
@@ -92,23 +93,31 @@ class ModelSpec(StrictModel):
 
     def settle_source(self) -> None:
         """Set ``source`` from what the (resolved) path holds; a source the spec gives must agree with it."""
+        found = self._source_by_content()
+        if found is not None:
+            if not self._source_guessed and found != self.source:
+                raise SpecError(f"model.source is {self.source} but '{Path(self.path).name}' is a {found} model",
+                                fix=f"set model.source: {found}, or leave it out to let edgeconv tell")
+            if found == "torch" and not self.inputs:
+                raise SpecError(f"model: '{Path(self.path).name}' is a torch file, which does not carry its input "
+                                "shapes", fix="add model.inputs: [{name: x, dtype: float32, shape: [batch, ...]}]")
+            self.source = found  # type: ignore[assignment]
+        try:
+            self._check_task()
+        except ValueError as exc:
+            raise SpecError(f"model: {exc}", fix="set model.task to text-classification or image-classification") \
+                from exc
+
+    def _source_by_content(self) -> str | None:
+        """hf / onnx / torch by what the path holds; None for a hub id, a missing path or an absent pkg://."""
         from edgeconv.models.load import resolve_model_path
         from edgeconv.models.sniff import source_of
 
         try:
             local = resolve_model_path(self.path)
         except SpecError:  # pkg:// of a package not installed: prepare says so, with the fix
-            return
-        found = source_of(local)
-        if found is None:  # a hub id, or a path that prepare reports as missing
-            return
-        if not self._source_guessed and found != self.source:
-            raise SpecError(f"model.source is {self.source} but '{Path(self.path).name}' is a {found} model",
-                            fix=f"set model.source: {found}, or leave it out to let edgeconv tell")
-        if found == "torch" and not self.inputs:
-            raise SpecError(f"model: '{Path(self.path).name}' is a torch file, which does not carry its input shapes",
-                            fix="add model.inputs: [{name: x, dtype: float32, shape: [batch, ...]}]")
-        self.source = found  # type: ignore[assignment]
+            return None
+        return source_of(local)
 
 
 class DatasetSpec(StrictModel):

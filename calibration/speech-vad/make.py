@@ -1,6 +1,7 @@
 """Make the voice-activity sets: synthetic speech (espeak-ng reading tweets) cut into the 512-sample
 16 kHz windows Silero VAD takes, each with the recurrent state the fp32 model carries into it.
 
+``{split}-audio.npz`` holds the same windows without the state, for a VAD that keeps it inside.
 A VAD runs as a stream: window t is fed with the state the model returned for window t-1. Feeding
 every window a zero state would test inputs the model never sees in use, so the states are recorded
 by running the reference (silero-vad's own ONNX file, as the PyPI package ships it) over each
@@ -69,9 +70,10 @@ def main() -> None:
         for i, text in enumerate(texts[:utterances]):
             voice = ("en-us", "en-gb", "en-us+f3", "en-gb+m3")[i % 4]
             rows += windows_with_states(speak(text, voice, 150 + 10 * (i % 3)), session, rng)
-        np.savez_compressed(
-            HERE / f"{split}.npz", input=np.concatenate([r[0] for r in rows]),
-            state=np.stack([r[1] for r in rows]), sr=np.full(len(rows), RATE, np.int64))
+        audio, rate = np.concatenate([r[0] for r in rows]), np.full(len(rows), RATE, np.int64)
+        np.savez_compressed(HERE / f"{split}.npz", input=audio, state=np.stack([r[1] for r in rows]), sr=rate)
+        # The same windows for a VAD that keeps its state inside the module (silero_vad.jit): no state input.
+        np.savez_compressed(HERE / f"{split}-audio.npz", input=audio, sr=rate)
 
 
 if __name__ == "__main__":

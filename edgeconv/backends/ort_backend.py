@@ -83,12 +83,8 @@ def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeS
         graph = Path(tmp) / "float.onnx"
         fused = quantize.float_graph(precision, ctx.reference_onnx, graph, ctx.family)
         nodes = quantize.candidates(precision, graph, settings)
-        if precision == "int8-dynamic" and not nodes:
-            counts = weight_counts(graph)
-            raise NothingToDo(
-                f"int8-dynamic has nothing to quantize: the model has no MatMul/Gemm, and its convolutions "
-                f"({counts['conv']:,} weights) stay float because ConvInteger runs slower than float Conv on CPU; "
-                "int8-static quantizes convolutional networks (or set quantize.dynamic.conv: true)")
+        if not nodes:
+            raise NothingToDo(nothing_to_quantize(precision, graph))
 
         def make(path: Path, float_nodes: list[str]) -> quantize.QuantRecord:
             if precision == "int8-dynamic":
@@ -98,9 +94,28 @@ def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeS
 
         judge = budget_judge(ctx, physical_cores())
         if judge is None:
-            return make(dst, [])
-        ranking_feeds = (ctx.calibration or ctx.evaluation).head(settings.fallback.sensitivity_examples)
-        return quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes)
+            record = make(dst, [])
+        else:
+            ranking_feeds = (ctx.calibration or ctx.evaluation).head(settings.fallback.sensitivity_examples)
+            record = quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes)
+        if quantize.quantized_nodes(dst) == 0:
+            raise NothingToDo(f"{precision} left every node of the model in float; " + nothing_to_quantize(precision,
+                                                                                                          graph))
+        return record
+
+
+def nothing_to_quantize(precision: str, graph: Path) -> str:
+    """Why a recipe found nothing to quantize in ``graph``, in words a user can act on."""
+    hidden = quantize.subgraph_nodes(graph)
+    if hidden:
+        return (f"{precision} has nothing to quantize: the model's compute ({hidden} nodes) sits inside If/Loop/Scan "
+                "subgraphs, which ONNX Runtime's quantizer does not enter; export the model without control flow")
+    counts = weight_counts(graph)
+    if precision == "int8-dynamic" and counts["conv"]:
+        return (f"int8-dynamic has nothing to quantize: the model has no MatMul/Gemm, and its convolutions "
+                f"({counts['conv']:,} weights) stay float because ConvInteger runs slower than float Conv on CPU; "
+                "int8-static quantizes convolutional networks (or set quantize.dynamic.conv: true)")
+    return f"{precision} has nothing to quantize: the model has no MatMul, Gemm or Conv with weights"
 
 
 def threads_for(profile: TargetProfile) -> int:

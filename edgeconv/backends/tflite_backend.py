@@ -19,7 +19,7 @@ from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.backends.tflite_convert import convert, sample_args, static_shapes
 from edgeconv.backends.tflite_fallback import LiteRTJudge
 from edgeconv.compress.fallback import budget_judge
-from edgeconv.errors import SpecError
+from edgeconv.errors import SpecError, StageError
 from edgeconv.fsutil import sha256_file
 from edgeconv.targets import TargetProfile
 
@@ -40,6 +40,11 @@ class TFLiteBackend:
         return None
 
     def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
+        if ctx.spec.model.source == "onnx":
+            raise StageError(
+                "tflite: this route converts from a torch model (litert-torch), and the model is an ONNX file",
+                fix="give model.path as the torch model (Hugging Face folder, .pt2 or TorchScript) for the TFLite "
+                    "target, or build the ONNX file for an ONNX Runtime target")
         float_folder, float_meta = self._float_model(ctx)
         if precision in ("int8-full",) and ctx.calibration is None:
             raise SpecError(f"tflite {precision} needs a representative dataset",

@@ -242,6 +242,38 @@ def make_int8_static(
     )
 
 
+QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
+                 "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QAttention", "QGemm", "QEmbedLayerNormalization",
+                 "DynamicQuantizeLSTM"}
+
+
+def _all_nodes(graph: Any) -> list[Any]:
+    """Every node of ``graph`` and of the subgraphs its If/Loop/Scan nodes hold."""
+    nodes = []
+    for node in graph.node:
+        nodes.append(node)
+        for attribute in node.attribute:
+            for sub in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
+                nodes += _all_nodes(sub)
+    return nodes
+
+
+def quantized_nodes(path: Path) -> int:
+    """How many nodes of the model (subgraphs included) are int8 ops or Q/DQ."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return sum(1 for n in _all_nodes(graph) if n.op_type in QUANTIZED_OPS or n.op_type.startswith("QLinear"))
+
+
+def subgraph_nodes(path: Path) -> int:
+    """Nodes inside If/Loop/Scan subgraphs: what a quantizer working on the top graph never sees."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return len(_all_nodes(graph)) - len(graph.node)
+
+
 def graph_opset(path: Path) -> int:
     import onnx
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeconv.capture import native_output
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
 from edgeconv.models.loaded import LoadedModel
@@ -35,14 +36,15 @@ def export_onnx(loaded: LoadedModel, sample: FeedSet, out: Path, spec: ExportSpe
     import torch
 
     names = [t.name for t in loaded.inputs]
-    args = tuple(torch.from_numpy(sample.inputs[n][:1]) for n in names)
+    first = sample.example(0)
+    args = tuple(torch.from_numpy(np.asarray(first[n])) for n in names)
     dynamic_axes = None
     if spec.dynamic_axes:
         dynamic_axes = {t.name: {i: d for i, d in enumerate(t.shape) if isinstance(d, str)} for t in loaded.inputs}
         dynamic_axes[loaded.output_name] = {0: "batch"}
     source = getattr(loaded.module, "source", loaded.module)  # a .pt2 / TorchScript file's own program
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), native_output() as printed:
             warnings.simplefilter("ignore")  # tracer warnings about Python control flow are expected
             if isinstance(source, torch.export.ExportedProgram):
                 # An exported program carries its own (static or symbolic) shapes: the dynamo exporter
@@ -58,8 +60,10 @@ def export_onnx(loaded: LoadedModel, sample: FeedSet, out: Path, spec: ExportSpe
                     dynamic_axes=dynamic_axes, opset_version=spec.opset, dynamo=False, do_constant_folding=True,
                 )
     except Exception as exc:  # the exporter raises many types; all mean "this model did not export"
-        raise StageError(f"export to ONNX failed: {str(exc).strip().splitlines()[0]}",
-                         fix="try another export.opset, or export the model yourself and give the .onnx") from exc
+        error = StageError(f"export to ONNX failed: {str(exc).strip().splitlines()[0][:300]}",
+                           fix="try another export.opset, or export the model yourself and give the .onnx")
+        error.details = f"{exc}\n--- exporter output ---\n{printed.text}"  # type: ignore[attr-defined]  # the log
+        raise error from exc
     model = onnx.load(str(out))
     sidecar = out.with_name(out.name + ".data")
     if model.ByteSize() > PROTOBUF_LIMIT:
@@ -88,7 +92,7 @@ def torch_outputs(loaded: LoadedModel, feeds: FeedSet, batch_size: int = 16) -> 
     names = [t.name for t in loaded.inputs]
     outs = []
     with torch.no_grad():
-        for batch in feeds.batches(batch_size):
+        for batch in feeds.batches(1 if feeds.unbatched else batch_size):
             outs.append(loaded.module(*(torch.from_numpy(batch[n]) for n in names)).numpy())
     return np.concatenate(outs)
 
@@ -100,7 +104,8 @@ def check_parity(loaded: LoadedModel, feeds: FeedSet, onnx_path: Path) -> dict[s
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     names = [t.name for t in loaded.inputs]
     expected = torch_outputs(loaded, feeds)
-    got = np.concatenate([session.run(None, {n: b[n] for n in names})[0] for b in feeds.batches(16)])
+    got = np.concatenate([session.run(None, {n: b[n] for n in names})[0]
+                          for b in feeds.batches(1 if feeds.unbatched else 16)])
     return {
         "max_abs_error": float(np.max(np.abs(expected - got))),
         "top1_agreement": float(np.mean(expected.argmax(-1) == got.argmax(-1))),

@@ -1,0 +1,105 @@
+"""The zoo in CI: real pretrained models that PyPI packages ship (rapidocr, silero-vad), built as a user would.
+
+Each model is built once per module (the shared session stage cache), with short latency settings;
+the tests assert what the build decided and reported, never timings (bench/zoo.py measures those).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgeconv.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICK = ("--set", "latency={warmup: 2, runs: 11, min_time_s: 0}")
+
+
+@dataclass
+class Built:
+    code: int
+    stdout: str
+    stderr: str
+    out: Path
+
+    @property
+    def report(self) -> dict:
+        return json.loads((self.out / "report.json").read_text())
+
+    def artifact(self, precision: str) -> dict:
+        return next(a for a in self.report["artifacts"] if a["precision"] == precision)
+
+
+def build(name: str, out: Path, *overrides: str) -> Built:
+    pytest.importorskip("rapidocr" if name.startswith("ppocr") else "silero_vad",
+                        reason="the zoo's models ship in the zoo extra: pip install -e '.[zoo]'")
+    spec = ROOT / "samples" / "zoo" / name / "edgeconv.yaml"
+    result = CliRunner().invoke(main, ["build", str(spec), "--out", str(out), *QUICK, *overrides])
+    return Built(result.exit_code, result.stdout, result.stderr, out)
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build("ppocr-textline-orientation", tmp_path_factory.mktemp("cls") / "out")
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build("ppocr-text-detector", tmp_path_factory.mktemp("det") / "out",
+                 "--set", "targets.0.precisions=[fp32, int8-dynamic, int8-static]")
+
+
+def test_an_opset_11_paddle_cnn_builds_static_int8_within_budget(classifier: Built) -> None:
+    assert classifier.code == 0, classifier.stdout + classifier.stderr
+    imported = classifier.report["export"]["import"]
+    assert imported["from"]["opset"] == 11 and imported["from"]["producer"] == "PaddlePaddle"
+    assert imported["to"]["opset"] == 13 and "simplified with onnxslim" in imported["steps"]
+    static = classifier.artifact("int8-static")
+    assert static["status"] == "passed" and static["accuracy"] is not None
+    assert static["quantization"]["per_channel"] is True
+    assert "a convolutional network" in static["quantization"]["notes"][0]
+
+
+def test_a_dense_output_model_is_judged_per_output_without_labels(detector: Built) -> None:
+    report = detector.report
+    assert report["evaluation"]["labelled"] is False and report["evaluation"]["task"] == "generic"
+    for precision in ("fp32", "int8-static"):
+        outputs = detector.artifact(precision)["outputs"]
+        assert list(outputs) == ["fetch_name_0"] and outputs["fetch_name_0"]["shape"] == [1, 320, 320]
+    assert {b["name"] for b in detector.artifact("int8-static")["budgets"]} == {
+        "min_cosine[fetch_name_0]", "min_snr_db[fetch_name_0]"}
+    dynamic = detector.artifact("int8-dynamic")
+    assert dynamic["status"] == "skipped" and "ConvInteger runs slower than float Conv" in dynamic["reason"]
+
+
+def test_a_three_input_two_output_model_with_budgets_met_and_missed(tmp_path: Path) -> None:
+    met = build("silero-vad", tmp_path / "met", "--set", "targets.0.precisions=[fp32, fp16]")
+    assert met.code == 0, met.stdout + met.stderr
+    assert set(met.artifact("fp16")["outputs"]) == {"output", "stateN"}
+    tight = build("silero-vad", tmp_path / "tight", "--set", "targets.0.precisions=[fp32, fp16]",
+                  "--set", "budgets.min_snr_db=60")
+    assert tight.code == 1
+    markdown = (tight.out / "report.md").read_text()
+    assert re.search(r"\*\*min_snr_db\[(output|stateN)\]\*\* \(limit 60\): SNR \d+\.\d dB", markdown)
+
+
+def test_int8_of_a_model_whose_compute_is_inside_if_is_skipped_not_mislabelled(tmp_path: Path) -> None:
+    built = build("silero-vad-ifless", tmp_path / "out", "--set", "targets.0.precisions=[fp32, int8-dynamic]")
+    assert built.code == 0, built.stdout + built.stderr
+    dynamic = built.artifact("int8-dynamic")
+    assert dynamic["status"] == "skipped" and "inside If/Loop/Scan subgraphs" in dynamic["reason"]
+
+
+def test_a_torchscript_jit_file_is_recognised_and_its_export_failure_is_one_line(tmp_path: Path) -> None:
+    built = build("silero-vad-torchscript", tmp_path / "out")
+    assert built.code == 4 and "Traceback" not in built.stderr
+    errors = [line for line in built.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "export to ONNX failed" in errors[0]
+    log = built.out / "logs" / "export.log"
+    assert log.is_file() and "exporter output" in log.read_text()
+    assert "graph(" not in built.stderr  # the exporter's graph dump went to the log, not the terminal
