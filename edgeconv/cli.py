@@ -110,6 +110,12 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     warnings.filterwarnings("ignore")
     logging.getLogger().setLevel(logging.ERROR)
+    try:  # ONNX Runtime's C++ warnings (unused initializers in users' files) are not the user's to act on
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(3)
+    except ImportError:
+        pass
 
 
 def _load(spec: Path, overrides: tuple[str, ...], out: Path | None = None) -> Any:
