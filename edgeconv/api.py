@@ -148,7 +148,7 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
     )
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.family,
                        prepared.calibration, prepared.calib_sha256, prepared.evaluation, prepared.eval_sha256,
-                       outputs[FIRST], _torch_loader(spec))
+                       outputs[FIRST], _torch_loader(spec), _without_first(outputs))
     session = Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
     return with_pruned(session, spec.prune, stages) if spec.prune is not None else session
 

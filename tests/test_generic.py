@@ -15,14 +15,19 @@ from edgeconv.cli import main
 from tests.conftest import write_spec
 
 
-def make_two_output_model(path: Path) -> None:
+def make_two_output_model(path: Path, outlier: float | None = None) -> None:
     """x [batch, 8] -> scores [batch, 4] = softmax(x W1); state [2, batch, 6] (no batch axis first),
-    gain (a scalar) -> next_state = tanh(state W2) * gain. Three inputs, two outputs, like a streaming model."""
+    gain (a scalar) -> next_state = tanh(state W2) * gain. Three inputs, two outputs, like a streaming model.
+
+    ``outlier`` puts huge weights on state feature 0 in W2: with that feature zero in the data the float
+    model ignores them, but int8 weights lose every other weight of the node to rounding."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
     w1, w2 = rng.normal(size=(8, 4)).astype(np.float32), rng.normal(size=(6, 6)).astype(np.float32)
+    if outlier is not None:
+        w2[0, :] = outlier
     nodes = [
         helper.make_node("MatMul", ["x", "w1"], ["h"], name="head"),
         helper.make_node("Softmax", ["h"], ["scores"], axis=-1),
@@ -125,3 +130,24 @@ def test_an_unlabelled_classifier_is_judged_on_agreement(tiny_project: Path) -> 
     report = json.loads((tiny_project / "out" / "report.json").read_text())
     assert all(a["accuracy"] is None and a["agreement"] is not None for a in report["artifacts"])
     assert "accuracy not measured, the evaluation set has no labels" in (tiny_project / "out" / "report.md").read_text()
+
+
+def test_the_fallback_restores_float_nodes_until_a_fidelity_budget_holds(stream_project: Path) -> None:
+    """next_state comes from the 'recurrent' MatMul alone: int8 misses its SNR budget until that node is float."""
+    make_two_output_model(stream_project / "stream.onnx", outlier=500.0)
+    for name in ("eval", "calib"):
+        data = dict(np.load(stream_project / f"{name}.npz"))
+        data["state"][..., 0] = 0.0  # the outlier weights' feature: zero in real use
+        np.savez(stream_project / f"{name}.npz", **data)
+    budget = "budgets.outputs={next_state: {min_snr_db: 40}}"
+    code, out, err = build(stream_project, "--set", budget, "--set", "targets.0.precisions=[int8-static]")
+    assert code == 0, out + err
+    static = json.loads((stream_project / "out" / "report.json").read_text())["artifacts"][0]
+    fallback = static["quantization"]["fallback"]
+    assert fallback["trials"][0]["passed"] is False and fallback["met_budgets"] is True
+    assert fallback["trials"][0]["fidelity"]["output"] == "next_state"  # the worst output names the cause
+    chosen = fallback["trials"][fallback["chosen_trial"]]
+    assert chosen["float_nodes"] == ["recurrent"]  # the node behind next_state, and only it
+    next_state = static["outputs"]["next_state"]
+    assert next_state["exact"] or next_state["snr_db"] >= 40
+    assert "worst output" in (stream_project / "out" / "report.md").read_text()

@@ -99,8 +99,11 @@ def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeS
             ranking_feeds = (ctx.calibration or ctx.evaluation).head(settings.fallback.sensitivity_examples)
             record = quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes)
         if quantize.quantized_nodes(dst) == 0:
-            raise NothingToDo(f"{precision} left every node of the model in float; " + nothing_to_quantize(precision,
-                                                                                                          graph))
+            trials = (record.fallback or {}).get("trials", [])
+            kept = len(trials[record.fallback["chosen_trial"]]["float_nodes"]) if trials else 0  # type: ignore[index]
+            why = (f"the accuracy-aware fallback kept all {kept} quantized nodes in float to meet the budgets"
+                   if kept else nothing_to_quantize(precision, graph))
+            raise NothingToDo(f"{precision} would be the fp32 model under another name: {why}")
         return record
 
 

@@ -33,6 +33,7 @@ class BuildContext:
     # The torch model, loaded on first call and then kept: for backends that convert from torch
     # (e.g. PyTorch -> TFLite) rather than from the reference ONNX.
     torch_model: Callable[[], LoadedModel]
+    reference_all: Any = None  # dict[str, np.ndarray]: every output of the reference (fidelity budgets)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Accuracy-aware int8: return the most sensitive nodes to float until the accuracy budgets hold.
 
-Trial 0 quantizes everything the recipe covers. If it misses ``budgets.accuracy_drop`` or
-``budgets.min_agreement`` on the labelled evaluation set, the quantized nodes are ranked by the
+Trial 0 quantizes everything the recipe covers. If it misses ``budgets.accuracy_drop``,
+``budgets.min_agreement`` or a fidelity budget (``min_cosine``, ``min_snr_db``, ``max_mismatch``, per output)
+on the evaluation set, the quantized nodes are ranked by the
 error each adds (``sensitivity.rank_nodes``) and the top k are kept in float, k = 1, 2, 4, …
 until a trial passes; the remaining trials bisect between the last failing and the first passing
 k for the smallest float set. The number of trials is bounded (``quantize.fallback.max_trials``).
@@ -22,8 +23,11 @@ import numpy as np
 from edgeconv.compress.quantize import QuantRecord
 from edgeconv.compress.sensitivity import rank_nodes
 from edgeconv.data.feeds import FeedSet
-from edgeconv.spec import Budgets, FallbackSpec
+from edgeconv.spec import FIDELITY_BUDGETS, Budgets, FallbackSpec
+from edgeconv.verify.budgets import fidelity_checks
+from edgeconv.verify.fidelity import fidelity, worst
 from edgeconv.verify.timing import ort_session, time_interleaved
+from edgeconv.verify.worker import join_rows
 
 if TYPE_CHECKING:
     from edgeconv.backends.protocol import BuildContext
@@ -39,6 +43,7 @@ class Trial:
     agreement: float
     p50_ms: float
     passed: bool
+    fidelity: dict[str, float] | None = None  # the worst output's cosine and SNR, when fidelity budgets are set
 
 
 @dataclass
@@ -51,27 +56,49 @@ class Judge:
     metric: Callable[[np.ndarray, np.ndarray], float]
     budgets: Budgets
     threads: int
+    reference_all: dict[str, np.ndarray] | None = None  # every reference output, for per-output fidelity budgets
 
-    def __call__(self, model: Path) -> tuple[float, float, float]:
-        """(score, top-1 agreement with the reference, p50 ms) of one candidate."""
+    def __call__(self, model: Path) -> tuple[float, float, float, dict[str, dict[str, Any]]]:
+        """(score, top-1 agreement with the reference, p50 ms, per-output fidelity) of one candidate."""
         outputs, p50 = self.run(model)
+        first = outputs if isinstance(outputs, np.ndarray) else next(iter(outputs.values()))
         labels = self.evaluation.labels  # unlabelled: judged on agreement alone (accuracy_drop needs labels)
-        score = self.metric(outputs, labels) if labels is not None else float("nan")
-        agreement = float(np.mean(outputs.argmax(-1) == self.reference_outputs.argmax(-1)))
-        return score, agreement, p50
+        score = self.metric(first, labels) if labels is not None else float("nan")
+        agreement = float(np.mean(first.argmax(-1) == self.reference_outputs.argmax(-1)))
+        return score, agreement, p50, self.fidelity_of(outputs)
 
-    def run(self, model: Path) -> tuple[np.ndarray, float]:
-        """The candidate's outputs on the evaluation set and its p50: here in ONNX Runtime."""
+    def fidelity_of(self, outputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+        """Per-output fidelity when fidelity budgets are set (every output if the runner gave them all)."""
+        if not has_fidelity_budgets(self.budgets):
+            return {}
+        if isinstance(outputs, dict) and self.reference_all is not None:
+            return fidelity(outputs, self.reference_all)
+        first = outputs if isinstance(outputs, np.ndarray) else next(iter(outputs.values()))
+        name = next(iter(self.reference_all)) if self.reference_all else "output"
+        return fidelity({name: first}, {name: self.reference_outputs})
+
+    def run(self, model: Path) -> tuple[dict[str, np.ndarray], float]:
+        """The candidate's outputs on the evaluation set (every output, by name) and its p50, in ONNX Runtime."""
         session = ort_session(model, self.threads)
-        outputs = np.concatenate([session.run(None, b)[0] for b in self.evaluation.batches(1)])
+        names = [o.name for o in session.get_outputs()]
+        rows = [session.run(None, b) for b in self.evaluation.batches(1)]
+        joined = {name: join_rows([r[k] for r in rows]) for k, name in enumerate(names)}
+        outputs = {name: rows_ for name, rows_ in joined.items() if rows_ is not None}
         example = self.evaluation.example(0)
         p50 = time_interleaved({model: lambda: session.run(None, example)}, rounds=1, runs=30, warmup=10)[model]
         return outputs, p50
 
-    def passes(self, score: float, agreement: float) -> bool:
+    def passes(self, score: float, agreement: float, outputs: dict[str, dict[str, Any]] | None = None) -> bool:
         drop_ok = self.budgets.accuracy_drop is None or self.reference_score - score <= self.budgets.accuracy_drop
         agree_ok = self.budgets.min_agreement is None or agreement >= self.budgets.min_agreement
-        return drop_ok and agree_ok
+        fidelity_ok = all(check.passed for name, figures in (outputs or {}).items()
+                          for check in fidelity_checks(name, figures, self.budgets.for_output(name)))
+        return drop_ok and agree_ok and fidelity_ok
+
+
+def has_fidelity_budgets(budgets: Budgets) -> bool:
+    own = [budgets, *budgets.outputs.values()]
+    return any(getattr(b, name) is not None for b in own for name in FIDELITY_BUDGETS)
 
 
 def budget_judge(ctx: BuildContext, threads: int, cls: type[Judge] = Judge, **extra: Any) -> Judge | None:
@@ -79,7 +106,7 @@ def budget_judge(ctx: BuildContext, threads: int, cls: type[Judge] = Judge, **ex
     from edgeconv.verify.metrics import classification_metrics
 
     budgets = ctx.spec.budgets
-    if budgets.accuracy_drop is None and budgets.min_agreement is None:
+    if budgets.accuracy_drop is None and budgets.min_agreement is None and not has_fidelity_budgets(budgets):
         return None
     metric = ctx.spec.evaluation.metric
 
@@ -88,7 +115,8 @@ def budget_judge(ctx: BuildContext, threads: int, cls: type[Judge] = Judge, **ex
 
     labels = ctx.evaluation.labels
     reference_score = score(ctx.reference_outputs, labels) if labels is not None else float("nan")
-    return cls(ctx.evaluation, ctx.reference_outputs, reference_score, score, budgets, threads, **extra)
+    return cls(ctx.evaluation, ctx.reference_outputs, reference_score, score, budgets, threads, ctx.reference_all,
+               **extra)
 
 
 def quantize_with_fallback(
@@ -121,8 +149,11 @@ def search_fallback(
     def attempt(float_units: list[str]) -> Trial:
         path = work / f"trial{len(trials)}{dst.suffix}"
         record = quantize(path, float_units)
-        score, agreement, p50 = judge(path)
-        trial = Trial(float_units, score, agreement, p50, judge.passes(score, agreement))
+        score, agreement, p50, outputs = judge(path)
+        lowest = worst(outputs)
+        trial = Trial(float_units, score, agreement, p50, judge.passes(score, agreement, outputs),
+                      {"output": lowest[0], "cosine": lowest[1]["cosine"], "snr_db": lowest[1]["snr_db"]}
+                      if lowest else None)
         trials.append((trial, path, record))
         return trial
 
@@ -134,7 +165,7 @@ def search_fallback(
         _search([r.name for r in ranked], attempt, settings.max_trials - 1)
     passing = [t for t in trials if t[0].passed]
     best = (min(passing, key=lambda t: len(t[0].float_nodes)) if passing
-            else max(trials, key=lambda t: (_or_low(t[0].accuracy), t[0].agreement)))
+            else max(trials, key=lambda t: (_or_low(t[0].accuracy), t[0].agreement, _snr(t[0]))))
     trial, path, record = best
     shutil.move(str(path), str(dst))
     shutil.rmtree(work, ignore_errors=True)
@@ -142,6 +173,10 @@ def search_fallback(
         "trials": [asdict(t[0]) for t in trials], "chosen_trial": trials.index(best),
         "met_budgets": trial.passed, "sensitivity_top": ranking,
     }
+
+
+def _snr(trial: Trial) -> float:
+    return trial.fidelity["snr_db"] if trial.fidelity else 0.0
 
 
 def _or_low(value: float) -> float:

@@ -111,13 +111,23 @@ def _fallback(fallback: dict | None) -> list[str]:
         return []
     verdict = "met the budgets" if fallback["met_budgets"] else "did NOT meet the budgets (best trial kept)"
     lines = [f"- quantization fallback: {len(fallback['trials'])} trial(s), trial {fallback['chosen_trial']} "
-             f"kept, {verdict}", "", "  | trial | nodes kept float | accuracy | agreement | p50 ms | passed |",
-             "  |---|---|---|---|---|---|"]
+             f"kept, {verdict}", "", "  | trial | nodes kept float | accuracy | agreement | worst output | p50 ms | "
+             "passed |", "  |---|---|---|---|---|---|---|"]
     for i, t in enumerate(fallback["trials"]):
         nodes = ", ".join(f"`{n}`" for n in t["float_nodes"][:6]) + (" …" if len(t["float_nodes"]) > 6 else "")
-        lines.append(f"  | {i} | {len(t['float_nodes'])}: {nodes or '–'} | {t['accuracy']:.4f} | "
-                     f"{t['agreement']:.4f} | {t['p50_ms']:.2f} | {'yes' if t['passed'] else 'no'} |")
+        f = t.get("fidelity")
+        worst_output = f"`{f['output']}` cos {f['cosine']:.4f}, {_db(f['snr_db'])}" if f else "–"
+        lines.append(f"  | {i} | {len(t['float_nodes'])}: {nodes or '–'} | {_num(t['accuracy'])} | "
+                     f"{t['agreement']:.4f} | {worst_output} | {t['p50_ms']:.2f} | {'yes' if t['passed'] else 'no'} |")
     return [*lines, ""]
+
+
+def _num(value: float | None) -> str:
+    return "–" if value is None or value != value else f"{value:.4f}"
+
+
+def _db(value: float | None) -> str:
+    return "SNR exact" if value is None or value == float("inf") else f"SNR {value:.1f} dB"
 
 
 def _load(runtime: dict) -> str:

@@ -80,6 +80,16 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def join_rows(rows: list[np.ndarray]) -> np.ndarray | None:
+    """One output over every example: batch-1 rows joined on their batch axis, other rows stacked; None when
+    the shape varies between examples."""
+    if len({r.shape for r in rows}) > 1:
+        return None
+    if all(r.ndim and r.shape[0] == 1 for r in rows):
+        return np.concatenate(rows)
+    return np.stack(rows)
+
+
 def save_outputs(out: Path, outputs: list[dict[str, np.ndarray]]) -> list[str]:
     """outputs.npz: every output, one row per example (batch-1 outputs joined on their batch axis, others
     stacked); outputs.npy: the first output alone (what classification metrics read). Returns the names of
@@ -87,13 +97,11 @@ def save_outputs(out: Path, outputs: list[dict[str, np.ndarray]]) -> list[str]:
     names = list(outputs[0])
     arrays, ragged = {}, []
     for name in names:
-        rows = [o[name] for o in outputs]
-        if len({r.shape for r in rows}) > 1:
+        joined = join_rows([o[name] for o in outputs])
+        if joined is None:
             ragged.append(name)
-        elif all(r.ndim and r.shape[0] == 1 for r in rows):
-            arrays[name] = np.concatenate(rows)
         else:
-            arrays[name] = np.stack(rows)
+            arrays[name] = joined
     np.savez(out / "outputs.npz", **arrays)
     first = [o[names[0]] for o in outputs]
     np.save(out / "outputs.npy", arrays[names[0]] if names[0] in arrays else np.concatenate(first))
