@@ -114,3 +114,16 @@ def test_an_opset_11_model_builds_per_channel_int8_static(tiny_project: Path) ->
     report = json.loads((tiny_project / "out" / "report.json").read_text())
     assert report["artifacts"][0]["status"] == "passed"
     assert report["export"]["parity"]["against"] == "the original ONNX file"
+
+
+def test_a_file_with_external_data_is_read_whole(tmp_path: Path) -> None:
+    import onnx
+
+    old_style_model(tmp_path / "plain.onnx")
+    model = onnx.load(str(tmp_path / "plain.onnx"))
+    onnx.save_model(model, str(tmp_path / "ext.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="ext.onnx.data", size_threshold=0)
+    assert (tmp_path / "ext.onnx.data").stat().st_size > 0
+    record = import_onnx(tmp_path / "ext.onnx", tmp_path / "model.onnx", feeds())
+    assert record["parity"]["max_abs_error"] < 1e-5
+    assert not (tmp_path / "model.onnx.data").exists()  # under 2 GB: one self-contained file for the quantizers
