@@ -114,6 +114,14 @@ def rows_for(name: str, kind: str, source: str, result: Any, p50: dict[str, floa
     return rows
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_timing_args(parser, runs=30)
@@ -130,7 +138,7 @@ def main() -> None:
         p50 = {} if isinstance(result, str) else retime(result, args.rounds, args.runs, args.threads)
         print(f"{name}: built and re-timed in {time.perf_counter() - start:.0f} s", file=sys.stderr)
         table += rows_for(name, kind, source, result, p50)
-    print(f"machine: {platform.processor() or platform.machine()}, {args.threads} threads, batch 1; "
+    print(f"machine: {cpu_model()}, {args.threads} threads, batch 1; "
           f"speed = reference p50 / artifact p50, interleaved ({args.rounds} rounds x {args.runs} runs)\n")
     print(markdown_table(["model", "kind", "source", "artifact", "status", "quality vs fp32", "speed vs fp32",
                           "MB", "note"], table))

@@ -118,6 +118,14 @@ def _quiet_libraries() -> None:
         pass
 
 
+def library_prints_to_stderr() -> Any:
+    """Libraries' print() calls (ORT's calibrators, converters' progress) go to stderr while a build runs, so
+    stdout holds only edgeconv's results (and --json stays parseable)."""
+    import contextlib
+
+    return contextlib.redirect_stdout(sys.stderr)
+
+
 def _load(spec: Path, overrides: tuple[str, ...], out: Path | None = None) -> Any:
     """The validated spec; its output folder is where a crash's log goes from here on."""
     from edgeconv.spec import load_spec
@@ -148,7 +156,7 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], overrides: tup
     from edgeconv.report.table import results_table
 
     loaded = _load(spec, overrides, out)
-    with StageProgress(stderr) as progress:
+    with StageProgress(stderr) as progress, library_prints_to_stderr():
         result = run_build(loaded, out=out, targets=list(targets) or None, use_cache=not no_cache,
                            on_event=progress.event)
     paths = write_reports(result, Path(result.out_dir))
@@ -196,7 +204,7 @@ def export(spec: Path, out: Path | None, overrides: tuple[str, ...], as_json: bo
     from edgeconv.progress import StageProgress
 
     loaded = _load(spec, overrides, out)
-    with StageProgress(stderr) as progress:
+    with StageProgress(stderr) as progress, library_prints_to_stderr():
         path, meta = export_only(loaded, out, on_event=progress.event)
     if as_json:
         click.echo(json.dumps({"path": str(path), **meta}))
@@ -225,7 +233,7 @@ def verify(spec: Path, artifact: Path, target: str, precision: str, out: Path | 
     from edgeconv.report.table import results_table
 
     loaded = _load(spec, overrides, out)
-    with StageProgress(stderr) as progress:
+    with StageProgress(stderr) as progress, library_prints_to_stderr():
         result = verify_artifact(loaded, artifact, target, precision, out, on_event=progress.event)
     write_reports(result, Path(result.out_dir))
     if as_json:

@@ -207,3 +207,12 @@ def test_build_against_a_baseline_passes_on_rebuild_and_fails_on_a_regression(ti
                        "--set", "budgets.accuracy_drop=0.01")
     assert code == 1 and "regression" in out and "accuracy" in out
     assert "accuracy" in (tiny_project / "out" / "compare.md").read_text()
+
+
+def test_build_json_stdout_is_only_json_even_when_a_library_prints(tiny_project: Path) -> None:
+    """ONNX Runtime's percentile calibrator print()s its progress; --json must stay parseable."""
+    code, out, err = run("build", str(tiny_project / "edgeconv.yaml"), "--json",
+                         "--set", "quantize.static.method=percentile", "--set", "targets.0.precisions=[int8-static]")
+    assert code == 0, err
+    assert json.loads(out)["artifacts"][0]["quantization"]["method"] == "percentile"
+    assert "Finding optimal threshold" in err  # the library's lines went to stderr
