@@ -97,7 +97,8 @@ def measure_artifact(
     first, outputs = np.load(folder / "outputs.npy"), load_outputs(folder)
     measured = score(result, first, prepared.evaluation.labels, prepared.io.labels,
                      None if reference is None else reference[FIRST], classes=spec.model.task != "generic",
-                     all_outputs=outputs, reference_all=_without_first(reference), budgets=spec.budgets)
+                     all_outputs=outputs, reference_all=_without_first(reference), budgets=spec.budgets,
+                     metric=spec.evaluation.metric, custom=prepared.metric)
     remote = {k: result[k] for k in ("device", "tegrastats", "remote") if k in result}
     return measured, {**outputs, FIRST: first}, remote
 
@@ -143,7 +144,7 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
     reference = ArtifactResult(
         target="reference", backend="onnxruntime", precision="fp32", path=str(reference_path),
         sha256=reference_sha, size_bytes=_size(reference_path), measurement=measurement,
-        accuracy_delta=None if measurement.accuracy is None else 0.0,
+        accuracy_delta=None if measurement.metric_value is None else 0.0,
         speedup_vs_reference=1.0,
     )
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.family,
@@ -302,9 +303,8 @@ def _judge(session: Session, result: ArtifactResult, measurement: Any) -> Artifa
     """Compare a measured artifact with the reference and hold it to the spec's budgets."""
     ref = session.reference.measurement
     assert ref is not None
-    metric = session.spec.evaluation.metric
     result.measurement = measurement
-    value, reference_value = getattr(measurement, metric), getattr(ref, metric)
+    value, reference_value = measurement.metric_value, ref.metric_value
     result.accuracy_delta = None if value is None or reference_value is None else value - reference_value
     result.speedup_vs_reference = ref.latency_ms["p50"] / measurement.latency_ms["p50"]
     warning = slower_than_reference(result)

@@ -14,6 +14,7 @@ from edgeconv.data import FeedSet, make_feeds
 from edgeconv.errors import DataError, SpecError
 from edgeconv.modelio import ModelIO, describe_model
 from edgeconv.spec import DatasetSpec, Spec
+from edgeconv.verify.custom_metric import Metric, is_custom, load_metric
 
 TEXT_FORMATS = ("jsonl", "csv")
 
@@ -27,6 +28,7 @@ class Prepared:
     calibration: FeedSet | None
     eval_sha256: str
     calib_sha256: str | None
+    metric: Metric | None = None  # a custom evaluation.metric, imported (the spec opted in with trust_code)
 
 
 def feeds_sha256(feeds: FeedSet) -> str:
@@ -46,6 +48,7 @@ def prepare(spec: Spec) -> Prepared:
     def feeds(ds: DatasetSpec, role: str) -> FeedSet:
         return make_feeds(ds, role, io.inputs, io.labels, spec.text_for(ds), io.preprocessor, spec.image_for(ds))
 
+    metric = load_metric(spec.evaluation.metric, spec._folder) if is_custom(spec.evaluation.metric) else None
     evaluation = feeds(spec.evaluation, "evaluation")
     check_budgets_apply(spec, io, evaluation)
     if evaluation.unbatched and spec.latency.batch_size > 1:
@@ -56,14 +59,14 @@ def prepare(spec: Spec) -> Prepared:
         check_same_preprocessing(spec, spec.calibration, spec.evaluation)
         calibration = feeds(spec.calibration, "calibration")
     return Prepared(io, evaluation, calibration, feeds_sha256(evaluation),
-                    feeds_sha256(calibration) if calibration else None)
+                    feeds_sha256(calibration) if calibration else None, metric)
 
 
 def check_budgets_apply(spec: Spec, io: ModelIO, evaluation: FeedSet) -> None:
     """Budgets that cannot be measured are refused before any work: accuracy without labels, top-1 agreement
     of a model without classes, a per-output budget naming no output."""
     budgets = spec.budgets
-    if evaluation.labels is None and budgets.accuracy_drop is not None:
+    if evaluation.labels is None and budgets.accuracy_drop is not None and not is_custom(spec.evaluation.metric):
         raise SpecError(f"budgets.accuracy_drop needs labels, and the evaluation set '{spec.evaluation.path.name}' "
                         f"has none (no field '{spec.evaluation.label_field}')",
                         fix="set evaluation.label_field, or hold the model to fidelity budgets (min_cosine, "

@@ -6,6 +6,7 @@ file's folder; every error names the field and says how to fix it (see ``load_sp
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -152,7 +153,19 @@ class DatasetSpec(StrictModel):
 
 
 class EvaluationSpec(DatasetSpec):
-    metric: Literal["accuracy", "macro_f1"] = "accuracy"
+    metric: str = Field("accuracy", description="accuracy | macro_f1 | package.module:function (needs trust_code)")
+    trust_code: bool = Field(False, description="allow a custom metric function (it is code the build runs)")
+
+    @model_validator(mode="after")
+    def _custom_metric_needs_trust(self) -> EvaluationSpec:
+        if self.metric in ("accuracy", "macro_f1"):
+            return self
+        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", self.metric):
+            raise ValueError(f"metric '{self.metric}' is not accuracy, macro_f1 or package.module:function")
+        if not self.trust_code:
+            raise ValueError(f"metric '{self.metric}' is code the build would run: set evaluation.trust_code: true "
+                             "to allow it")
+        return self
 
 
 class ExportSpec(StrictModel):
@@ -322,6 +335,7 @@ class Spec(StrictModel):
     quantize: QuantizeSpec = Field(default_factory=QuantizeSpec)
     prune: PruneSpec | None = None
     targets: list[Annotated[TargetRef, Field()]] = Field(default_factory=lambda: [TargetRef(name="x86-cpu-ort")])
+    _folder: Path | None = PrivateAttr(None)  # the spec file's folder (a custom metric's module is imported from it)
     budgets: Budgets = Field(default_factory=Budgets)
     latency: LatencySpec = Field(default_factory=LatencySpec)
     output: Path = Path("out")
@@ -374,6 +388,7 @@ def resolve_paths(spec: Spec, base: Path) -> Spec:
         if ds is not None:
             ds.path = (base / ds.path).resolve()
     spec.output = (base / spec.output).resolve()
+    spec._folder = base
     return spec
 
 

@@ -151,3 +151,45 @@ def test_the_fallback_restores_float_nodes_until_a_fidelity_budget_holds(stream_
     next_state = static["outputs"]["next_state"]
     assert next_state["exact"] or next_state["snr_db"] >= 40
     assert "worst output" in (stream_project / "out" / "report.md").read_text()
+
+
+METRIC = '''
+import numpy as np
+
+
+def top1_vs_reference(outputs, reference, labels):
+    """Share of examples whose top class matches the fp32 model's (no labels needed)."""
+    return float(np.mean(outputs["scores"].argmax(-1) == reference["scores"].argmax(-1)))
+
+
+def broken(outputs, reference, labels):
+    raise KeyError("scorez")
+'''
+
+
+def test_a_custom_metric_runs_only_when_the_spec_trusts_code(stream_project: Path) -> None:
+    (stream_project / "stream_metrics.py").write_text(METRIC)
+    custom = "evaluation.metric=stream_metrics:top1_vs_reference"
+    code, _, err = build(stream_project, "--set", custom)
+    assert code == 2 and "set evaluation.trust_code: true" in err and len(err.strip().splitlines()) == 1
+    assert not (stream_project / "out").exists()
+    code, out, err = build(stream_project, "--set", custom, "--set", "evaluation.trust_code=true",
+                           "--set", "budgets.accuracy_drop=0.5")
+    assert code == 0, out + err
+    report = json.loads((stream_project / "out" / "report.json").read_text())
+    assert report["reference"]["metric_value"] == 1.0
+    int8 = report["artifacts"][2]
+    assert 0.5 <= int8["metric_value"] <= 1.0 and int8["accuracy_delta"] == int8["metric_value"] - 1.0
+    assert any(b["name"] == "accuracy_drop" for b in int8["budgets"])  # the drop of the custom metric
+
+
+@pytest.mark.parametrize(("metric", "code", "message"), [
+    ("stream_metrics:nowhere", 2, "'stream_metrics' has no function 'nowhere'"),
+    ("missing_module:f", 2, "cannot import 'missing_module'"),
+    ("stream_metrics:broken", 4, "evaluation.metric 'stream_metrics:broken' raised KeyError"),
+])
+def test_a_custom_metric_that_cannot_run_is_one_line(stream_project: Path, metric: str, code: int,
+                                                      message: str) -> None:
+    (stream_project / "stream_metrics.py").write_text(METRIC)
+    got, _, err = build(stream_project, "--set", f"evaluation.metric={metric}", "--set", "evaluation.trust_code=true")
+    assert got == code and message in err and "Traceback" not in err

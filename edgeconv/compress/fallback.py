@@ -53,7 +53,7 @@ class Judge:
     evaluation: FeedSet
     reference_outputs: np.ndarray
     reference_score: float
-    metric: Callable[[np.ndarray, np.ndarray], float]
+    metric: Callable[[Any, np.ndarray | None], float]  # (the candidate's outputs, labels) -> the task metric
     budgets: Budgets
     threads: int
     reference_all: dict[str, np.ndarray] | None = None  # every reference output, for per-output fidelity budgets
@@ -62,8 +62,7 @@ class Judge:
         """(score, top-1 agreement with the reference, p50 ms, per-output fidelity) of one candidate."""
         outputs, p50 = self.run(model)
         first = outputs if isinstance(outputs, np.ndarray) else next(iter(outputs.values()))
-        labels = self.evaluation.labels  # unlabelled: judged on agreement alone (accuracy_drop needs labels)
-        score = self.metric(first, labels) if labels is not None else float("nan")
+        score = self.metric(outputs, self.evaluation.labels)
         agreement = float(np.mean(first.argmax(-1) == self.reference_outputs.argmax(-1)))
         return score, agreement, p50, self.fidelity_of(outputs)
 
@@ -103,18 +102,29 @@ def has_fidelity_budgets(budgets: Budgets) -> bool:
 
 def budget_judge(ctx: BuildContext, threads: int, cls: type[Judge] = Judge, **extra: Any) -> Judge | None:
     """A judge (``cls``) of candidates against the spec's accuracy budgets; None when the spec sets none."""
+    from edgeconv.verify.custom_metric import evaluate, is_custom, load_metric
     from edgeconv.verify.metrics import classification_metrics
 
     budgets = ctx.spec.budgets
     if budgets.accuracy_drop is None and budgets.min_agreement is None and not has_fidelity_budgets(budgets):
         return None
     metric = ctx.spec.evaluation.metric
+    custom = load_metric(metric, ctx.spec._folder) if is_custom(metric) else None
 
     def score(outputs: Any, truth: Any) -> float:
-        return classification_metrics(outputs, truth, [])[metric]
+        """The spec's task metric; NaN (not measured) for a built-in one without labels."""
+        if custom is not None:  # a runner that gives only the first output (LiteRT's judge) is named after it
+            first_name = next(iter(ctx.reference_all)) if ctx.reference_all else "output"
+            named = outputs if isinstance(outputs, dict) else {first_name: outputs}
+            reference = ctx.reference_all if isinstance(outputs, dict) and ctx.reference_all else {
+                first_name: ctx.reference_outputs}
+            return evaluate(custom, named, reference, truth, metric)
+        if truth is None:
+            return float("nan")
+        first = outputs if isinstance(outputs, np.ndarray) else next(iter(outputs.values()))
+        return classification_metrics(first, truth, [])[metric]
 
-    labels = ctx.evaluation.labels
-    reference_score = score(ctx.reference_outputs, labels) if labels is not None else float("nan")
+    reference_score = score(ctx.reference_all or ctx.reference_outputs, ctx.evaluation.labels)
     return cls(ctx.evaluation, ctx.reference_outputs, reference_score, score, budgets, threads, ctx.reference_all,
                **extra)
 

@@ -15,6 +15,7 @@ from edgeconv.backends.protocol import RunnerSpec
 from edgeconv.errors import StageError
 from edgeconv.results import Measurement
 from edgeconv.spec import Budgets, LatencySpec, OutputBudgets
+from edgeconv.verify.custom_metric import Metric, evaluate
 from edgeconv.verify.fidelity import DEFAULT_ATOL, DEFAULT_RTOL, fidelity
 from edgeconv.verify.metrics import agreement, classification_metrics, latency_summary
 
@@ -68,6 +69,7 @@ def score(
     result: dict[str, Any], outputs: np.ndarray, labels: np.ndarray | None, names: list[str],
     reference: np.ndarray | None, *, classes: bool = True, all_outputs: dict[str, np.ndarray] | None = None,
     reference_all: dict[str, np.ndarray] | None = None, budgets: Budgets | None = None,
+    metric: str = "accuracy", custom: Metric | None = None,
 ) -> Measurement:
     """Score one artifact's outputs: classification metrics on the first output when ``classes`` (and the
     labels) allow, top-1 agreement for classifiers, and the numeric fidelity of every output against
@@ -91,6 +93,12 @@ def score(
             outputs_fidelity = fidelity(all_outputs, reference_all, tolerances)
         except ValueError as exc:
             raise StageError(f"the artifact's outputs do not match the reference's: {exc}") from exc
+    if custom is not None:
+        mine = all_outputs if all_outputs is not None else {"output": outputs}
+        value: float | None = evaluate(custom, mine, reference_all if reference_all is not None else mine, labels,
+                                       metric)
+    else:
+        value = task.get(metric)
     return Measurement(
         accuracy=task["accuracy"], macro_f1=task["macro_f1"], per_class=task["per_class"],
         agreement=agree["agreement"], max_abs_error=agree["max_abs_error"],
@@ -98,7 +106,7 @@ def score(
         timings_ms=[round(t * 1e3, 4) for t in result["timings_s"]],
         peak_memory_mb=round(result["peak_rss_mb"], 1), load_s=result["load_s"],
         runtime={**result["runtime"], "warmup_calls": result.get("warmup"), "conditions": result.get("conditions")},
-        outputs=outputs_fidelity,
+        outputs=outputs_fidelity, metric_value=value,
     )
 
 
