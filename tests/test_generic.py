@@ -88,7 +88,8 @@ def test_a_generic_unlabelled_model_reports_every_output(stream_project: Path) -
 
 
 def test_a_tight_per_output_budget_fails_naming_the_output(stream_project: Path) -> None:
-    code, out, _ = build(stream_project, "--set", "budgets.outputs={next_state: {min_snr_db: 200}}")
+    code, out, _ = build(stream_project, "--set", "budgets.outputs={next_state: {min_snr_db: 200}}",
+                         "--set", "quantize.fallback.enabled=false")  # the fallback would keep every node float
     assert code == 1
     assert "min_snr_db[next_state]" in out
     markdown = (stream_project / "out" / "report.md").read_text()
@@ -100,7 +101,8 @@ def test_a_tight_per_output_budget_fails_naming_the_output(stream_project: Path)
 
 def test_max_mismatch_uses_the_per_output_tolerances(stream_project: Path) -> None:
     tight = "budgets.outputs={scores: {atol: 0.0, rtol: 0.0, max_mismatch: 0.0}}"
-    code, out, _ = build(stream_project, "--set", tight, "--set", "targets.0.precisions=[int8-static]")
+    code, out, _ = build(stream_project, "--set", tight, "--set", "targets.0.precisions=[int8-static]",
+                         "--set", "quantize.fallback.enabled=false")
     assert code == 1 and "max_mismatch[scores]" in out
     loose = "budgets.outputs={scores: {atol: 1.0, max_mismatch: 0.0}}"
     code, _, err = build(stream_project, "--set", loose, "--set", "targets.0.precisions=[int8-static]")
@@ -193,3 +195,13 @@ def test_a_custom_metric_that_cannot_run_is_one_line(stream_project: Path, metri
     (stream_project / "stream_metrics.py").write_text(METRIC)
     got, _, err = build(stream_project, "--set", f"evaluation.metric={metric}", "--set", "evaluation.trust_code=true")
     assert got == code and message in err and "Traceback" not in err
+
+
+def test_an_int8_artifact_that_needs_every_node_float_is_skipped_as_fp32(stream_project: Path) -> None:
+    code, out, err = build(stream_project, "--set", "budgets.outputs={next_state: {min_snr_db: 200}}",
+                           "--set", "targets.0.precisions=[int8-static]")
+    assert code == 0, out + err
+    static = json.loads((stream_project / "out" / "report.json").read_text())["artifacts"][0]
+    assert static["status"] == "skipped"
+    assert static["reason"] == ("int8-static would be the fp32 model under another name: the accuracy-aware "
+                                "fallback kept all 2 quantized nodes in float to meet the budgets")
