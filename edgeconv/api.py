@@ -16,7 +16,8 @@ import numpy as np
 from edgeconv import versions
 from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backend
 from edgeconv.choose import choose_precision, slower_than_reference
-from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError, StageError
+from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
+from edgeconv.failures import contained
 from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
 from edgeconv.machine import physical_cores
 from edgeconv.prepare import Prepared, prepare
@@ -319,15 +320,6 @@ def _judge(session: Session, result: ArtifactResult, measurement: Any) -> Artifa
     return result
 
 
-def contained(stage: str, exc: BaseException, out: Path) -> StageError:
-    """``exc`` as the one-line StageError of an artifact row, its log written (one already logged is kept)."""
-    from edgeconv.failures import contain
-
-    if isinstance(exc, StageError) and getattr(exc, "log", None):
-        return exc
-    return contain(stage, exc, out)
-
-
 def _torch_loader(spec: Spec) -> Callable[[], Any]:
     """Load the torch model once, on first use (cached builds never pay for it)."""
     from functools import cache
@@ -393,17 +385,3 @@ def sensitivity(spec: Spec, precision: str, out: Path | None = None, on_event: E
             assert prepared.calibration is not None
             quantize.make_int8_static(graph, quantized, prepared.calibration, settings.static)
         return rank_nodes(graph, quantized, quantize.candidates(precision, graph, settings), feeds)
-
-
-def gate_on_baseline(result: BuildResult, baseline: Path, budgets: Any) -> Any:
-    """Compare this build with a baseline (noise-aware intervals); writes compare.md and compare-junit.xml."""
-    from edgeconv.compare.core import Thresholds, compare_sides
-    from edgeconv.compare.load import load_side
-    from edgeconv.compare.render import render_junit, render_markdown
-    from edgeconv.fsutil import write_text
-
-    out = Path(result.out_dir)
-    comparison = compare_sides(load_side(Path(baseline)), load_side(out), Thresholds.from_budgets(budgets))
-    write_text(out / "compare.md", render_markdown(comparison))
-    write_text(out / "compare-junit.xml", render_junit(comparison))
-    return comparison

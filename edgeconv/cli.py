@@ -174,7 +174,7 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], overrides: tup
         stdout.print(f"reports: {paths['json']}  {paths['markdown']}  {paths['junit']}")
     code = exit_code_of(result)
     if baseline is not None:
-        from edgeconv.api import gate_on_baseline
+        from edgeconv.compare.gate import gate_on_baseline
 
         comparison = gate_on_baseline(result, baseline, loaded.budgets)
         if not as_json:

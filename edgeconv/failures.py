@@ -110,3 +110,10 @@ def contain(stage: str, exc: BaseException, out: Path) -> StageError:
     error = StageError(message, fix=f"{fix}; {where_log}" if fix else where_log)
     error.log = log  # type: ignore[attr-defined]
     return error
+
+
+def contained(stage: str, exc: BaseException, out: Path) -> StageError:
+    """``exc`` as the one-line StageError of an artifact row, its log written (one already logged is kept)."""
+    if isinstance(exc, StageError) and getattr(exc, "log", None):
+        return exc
+    return contain(stage, exc, out)

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from edgeconv.errors import SpecError
+from edgeconv.spec_base import StrictModel
+from edgeconv.spec_budgets import Budgets
 from edgeconv.spec_errors import describe_validation_error
 
 # "best": TensorRT picks fp32/fp16/int8 kernels per layer (trtexec --best); only TensorRT targets list it.
@@ -21,10 +23,6 @@ from edgeconv.spec_errors import describe_validation_error
 Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "int8-full", "best"]
 PRECISIONS: tuple[str, ...] = Precision.__args__  # type: ignore[attr-defined]
 AUTO = "auto"  # in a target's precisions: build every precision, pick the fastest that meets every budget
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False, validate_assignment=True)
 
 
 class TensorDecl(StrictModel):
@@ -284,39 +282,6 @@ class TargetRef(StrictModel):
         if value is not None and len(set(value)) != len(value):
             raise ValueError("precisions are listed more than once")
         return value
-
-
-class OutputBudgets(StrictModel):
-    """Numeric fidelity to the fp32 reference, for every output (``budgets``) or one (``budgets.outputs.NAME``)."""
-
-    min_cosine: float | None = Field(None, ge=-1, le=1, description="mean per-example cosine similarity")
-    min_snr_db: float | None = Field(None, description="signal-to-noise ratio of the output vs the reference, dB")
-    atol: float | None = Field(None, ge=0, description="absolute tolerance of an element (default 1e-3)")
-    rtol: float | None = Field(None, ge=0, description="relative tolerance of an element (default 1e-3)")
-    max_mismatch: float | None = Field(
-        None, ge=0, le=1, description="largest fraction of elements outside atol + rtol*|reference|")
-
-
-FIDELITY_BUDGETS = ("min_cosine", "min_snr_db", "max_mismatch")
-
-
-class Budgets(OutputBudgets):
-    outputs: dict[str, OutputBudgets] = Field(
-        default_factory=dict, description="per output name: fidelity budgets that override the global ones")
-    accuracy_drop: float | None = Field(None, ge=0, le=1, description="max drop vs fp32, as a fraction")
-    min_agreement: float | None = Field(None, ge=0, le=1, description="min top-1 agreement with fp32")
-    p90_latency_ms: float | None = Field(None, gt=0)
-    max_size_mb: float | None = Field(None, gt=0)
-    max_latency_increase: float | None = Field(
-        None, gt=0, description="with --baseline / compare: largest p50 slow-down, as a fraction (0.1 = 10%)"
-    )
-
-
-    def for_output(self, name: str) -> OutputBudgets:
-        """The fidelity budgets of one output: its own where set, else the global ones."""
-        own = self.outputs.get(name, OutputBudgets())
-        return OutputBudgets(**{k: getattr(own, k) if getattr(own, k) is not None else getattr(self, k)
-                                for k in OutputBudgets.model_fields})
 
 
 class LatencySpec(StrictModel):

@@ -23,7 +23,8 @@ import numpy as np
 from edgeconv.compress.quantize import QuantRecord
 from edgeconv.compress.sensitivity import rank_nodes
 from edgeconv.data.feeds import FeedSet
-from edgeconv.spec import FIDELITY_BUDGETS, Budgets, FallbackSpec
+from edgeconv.spec import FallbackSpec
+from edgeconv.spec_budgets import FIDELITY_BUDGETS, Budgets
 from edgeconv.verify.budgets import fidelity_checks
 from edgeconv.verify.fidelity import fidelity, worst
 from edgeconv.verify.timing import ort_session, time_interleaved

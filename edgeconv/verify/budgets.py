@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from edgeconv.spec import Budgets, OutputBudgets
+from edgeconv.spec_budgets import Budgets, OutputBudgets
 
 
 @dataclass

@@ -14,7 +14,8 @@ import numpy as np
 from edgeconv.backends.protocol import RunnerSpec
 from edgeconv.errors import StageError
 from edgeconv.results import Measurement
-from edgeconv.spec import Budgets, LatencySpec, OutputBudgets
+from edgeconv.spec import LatencySpec
+from edgeconv.spec_budgets import Budgets, OutputBudgets
 from edgeconv.verify.custom_metric import Metric, evaluate
 from edgeconv.verify.fidelity import DEFAULT_ATOL, DEFAULT_RTOL, fidelity
 from edgeconv.verify.metrics import agreement, classification_metrics, latency_summary
