@@ -96,10 +96,12 @@ def measure_artifact(
 
     folder, result = stages.run(f"verify/{name}", key, produce)
     first, outputs = np.load(folder / "outputs.npy"), load_outputs(folder)
+    classes = spec.model.task not in ("generic", "detection")  # top-1 agreement means something for classifiers
     measured = score(result, first, prepared.evaluation.labels, prepared.io.labels,
-                     None if reference is None else reference[FIRST], classes=spec.model.task != "generic",
+                     None if reference is None else reference[FIRST], classes=classes,
                      all_outputs=outputs, reference_all=_without_first(reference), budgets=spec.budgets,
-                     metric=spec.evaluation.metric, custom=prepared.metric)
+                     metric=spec.evaluation.metric, custom=prepared.metric,
+                     detection=spec.evaluation.detection if spec.model.task == "detection" else None)
     remote = {k: result[k] for k in ("device", "tegrastats", "remote") if k in result}
     return measured, {**outputs, FIRST: first}, remote
 
@@ -314,7 +316,7 @@ def _judge(session: Session, result: ArtifactResult, measurement: Any) -> Artifa
     result.budgets = check_budgets(session.spec.budgets, {
         "accuracy_drop": None if result.accuracy_delta is None else max(0.0, -result.accuracy_delta),
         "agreement": measurement.agreement, "latency_ms": measurement.latency_ms, "size_bytes": result.size_bytes,
-        "outputs": measurement.outputs,
+        "outputs": measurement.outputs, "detection": measurement.detection,
     })
     result.status = PASSED if all(b.passed for b in result.budgets) else FAILED
     return result

@@ -71,7 +71,12 @@ def check_budgets_apply(spec: Spec, io: ModelIO, evaluation: FeedSet) -> None:
                         f"has none (no field '{spec.evaluation.label_field}')",
                         fix="set evaluation.label_field, or hold the model to fidelity budgets (min_cosine, "
                             "min_snr_db, max_mismatch) instead")
-    if spec.model.task == "generic" and budgets.min_agreement is not None:
+    if budgets.map_drop is not None and spec.model.task != "detection":
+        raise SpecError("budgets.map_drop is a detection budget", fix="set model.task: detection, or remove it")
+    if spec.model.task == "detection" and spec.evaluation.detection.output not in (None, *io.output_names):
+        raise SpecError(f"evaluation.detection.output '{spec.evaluation.detection.output}' is not an output of the "
+                        "model", fix=f"use one of {', '.join(io.output_names)}")
+    if spec.model.task in ("generic", "detection") and budgets.min_agreement is not None:
         raise SpecError("budgets.min_agreement is top-1 agreement, which a generic model's outputs do not have",
                         fix="use min_cosine, min_snr_db or max_mismatch, or set model.task: classification")
     unknown = [name for name in budgets.outputs if name not in io.output_names]

@@ -57,9 +57,10 @@ class ModelSpec(StrictModel):
         None, description="inferred from path: .onnx -> onnx, .pt2/.pt/.ts -> torch, else hf"
     )
     path: str = Field(description="a folder, a file, pkg://module/subdir, or a Hugging Face hub id")
-    task: Literal["text-classification", "image-classification", "classification", "generic"] = Field(
+    task: Literal["text-classification", "image-classification", "classification", "detection", "generic"] = Field(
         "text-classification", description="classification tasks score the first output against labels when the "
-        "evaluation set has them; generic: numeric fidelity of every output only (ONNX / torch files)")
+        "evaluation set has them; detection: boxes decoded (evaluation.detection) and mAP against the reference's "
+        "detections; generic: numeric fidelity of every output only (ONNX / torch files)")
     adapter: str | None = Field(None, description="a PEFT (LoRA) adapter folder merged onto the model")
     preprocessor: str | None = Field(None, description="tokenizer / image processor folder; default: path")
     revision: str | None = None
@@ -82,7 +83,7 @@ class ModelSpec(StrictModel):
         return self
 
     def _check_task(self) -> None:
-        if self.source == "hf" and self.task in ("classification", "generic"):
+        if self.source == "hf" and self.task in ("classification", "detection", "generic"):
             raise ValueError(f"task {self.task} is for ONNX and torch files; a Hugging Face model needs "
                              "text-classification or image-classification (the head edgeconv loads)")
 
@@ -150,9 +151,20 @@ class DatasetSpec(StrictModel):
         return self
 
 
+class DetectionSpec(StrictModel):
+    """How a detector's outputs become boxes (task: detection)."""
+
+    layout: Literal["yolo"] = Field("yolo", description="yolo: a raw head [batch, 4 + classes, anchors] (v5u/v8/v11)")
+    output: str | None = Field(None, description="the output holding the head (default: the first)")
+    score_threshold: float = Field(0.25, ge=0, le=1)
+    iou_threshold: float = Field(0.7, gt=0, le=1, description="non-maximum suppression, per class")
+    max_detections: int = Field(300, gt=0)
+
+
 class EvaluationSpec(DatasetSpec):
     metric: str = Field("accuracy", description="accuracy | macro_f1 | package.module:function (needs trust_code)")
     trust_code: bool = Field(False, description="allow a custom metric function (it is code the build runs)")
+    detection: DetectionSpec = Field(default_factory=DetectionSpec)
 
     @model_validator(mode="after")
     def _custom_metric_needs_trust(self) -> EvaluationSpec:

@@ -23,10 +23,11 @@ import numpy as np
 from edgeconv.compress.quantize import QuantRecord
 from edgeconv.compress.sensitivity import rank_nodes
 from edgeconv.data.feeds import FeedSet
-from edgeconv.spec import FallbackSpec
+from edgeconv.spec import DetectionSpec, FallbackSpec
 from edgeconv.spec_budgets import FIDELITY_BUDGETS, Budgets
 from edgeconv.verify.budgets import fidelity_checks
 from edgeconv.verify.fidelity import fidelity, worst
+from edgeconv.verify.measure import detection_figures
 from edgeconv.verify.timing import ort_session, time_interleaved
 from edgeconv.verify.worker import join_rows
 
@@ -58,6 +59,7 @@ class Judge:
     budgets: Budgets
     threads: int
     reference_all: dict[str, np.ndarray] | None = None  # every reference output, for per-output fidelity budgets
+    detection: DetectionSpec | None = None  # task: detection: map_drop is judged on decoded boxes
 
     def __call__(self, model: Path) -> tuple[float, float, float, dict[str, dict[str, Any]]]:
         """(score, top-1 agreement with the reference, p50 ms, per-output fidelity) of one candidate."""
@@ -69,13 +71,18 @@ class Judge:
 
     def fidelity_of(self, outputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
         """Per-output fidelity when fidelity budgets are set (every output if the runner gave them all)."""
-        if not has_fidelity_budgets(self.budgets):
-            return {}
-        if isinstance(outputs, dict) and self.reference_all is not None:
-            return fidelity(outputs, self.reference_all)
+        figures: dict[str, dict[str, Any]] = {}
         first = outputs if isinstance(outputs, np.ndarray) else next(iter(outputs.values()))
-        name = next(iter(self.reference_all)) if self.reference_all else "output"
-        return fidelity({name: first}, {name: self.reference_outputs})
+        if has_fidelity_budgets(self.budgets):
+            if isinstance(outputs, dict) and self.reference_all is not None:
+                figures = fidelity(outputs, self.reference_all)
+            else:
+                name = next(iter(self.reference_all)) if self.reference_all else "output"
+                figures = fidelity({name: first}, {name: self.reference_outputs})
+        if self.detection is not None and self.budgets.map_drop is not None:
+            named = outputs if isinstance(outputs, dict) else None
+            figures[DETECTION] = detection_figures(self.detection, named, self.reference_all, first)
+        return figures
 
     def run(self, model: Path) -> tuple[dict[str, np.ndarray], float]:
         """The candidate's outputs on the evaluation set (every output, by name) and its p50, in ONNX Runtime."""
@@ -91,9 +98,12 @@ class Judge:
     def passes(self, score: float, agreement: float, outputs: dict[str, dict[str, Any]] | None = None) -> bool:
         drop_ok = self.budgets.accuracy_drop is None or self.reference_score - score <= self.budgets.accuracy_drop
         agree_ok = self.budgets.min_agreement is None or agreement >= self.budgets.min_agreement
-        fidelity_ok = all(check.passed for name, figures in (outputs or {}).items()
+        named = {k: v for k, v in (outputs or {}).items() if k != DETECTION}
+        fidelity_ok = all(check.passed for name, figures in named.items()
                           for check in fidelity_checks(name, figures, self.budgets.for_output(name)))
-        return drop_ok and agree_ok and fidelity_ok
+        detected = (outputs or {}).get(DETECTION)
+        map_ok = detected is None or 1.0 - detected["map50_95_vs_reference"] <= self.budgets.map_drop + 1e-12
+        return drop_ok and agree_ok and fidelity_ok and map_ok
 
 
 def has_fidelity_budgets(budgets: Budgets) -> bool:
@@ -107,7 +117,8 @@ def budget_judge(ctx: BuildContext, threads: int, cls: type[Judge] = Judge, **ex
     from edgeconv.verify.metrics import classification_metrics
 
     budgets = ctx.spec.budgets
-    if budgets.accuracy_drop is None and budgets.min_agreement is None and not has_fidelity_budgets(budgets):
+    if all(b is None for b in (budgets.accuracy_drop, budgets.min_agreement, budgets.map_drop)) \
+            and not has_fidelity_budgets(budgets):
         return None
     metric = ctx.spec.evaluation.metric
     custom = load_metric(metric, ctx.spec._folder) if is_custom(metric) else None
@@ -126,8 +137,9 @@ def budget_judge(ctx: BuildContext, threads: int, cls: type[Judge] = Judge, **ex
         return classification_metrics(first, truth, [])[metric]
 
     reference_score = score(ctx.reference_all or ctx.reference_outputs, ctx.evaluation.labels)
+    detection = ctx.spec.evaluation.detection if ctx.spec.model.task == "detection" else None
     return cls(ctx.evaluation, ctx.reference_outputs, reference_score, score, budgets, threads, ctx.reference_all,
-               **extra)
+               detection, **extra)
 
 
 def quantize_with_fallback(
@@ -161,10 +173,8 @@ def search_fallback(
         path = work / f"trial{len(trials)}{dst.suffix}"
         record = quantize(path, float_units)
         score, agreement, p50, outputs = judge(path)
-        lowest = worst(outputs)
         trial = Trial(float_units, score, agreement, p50, judge.passes(score, agreement, outputs),
-                      {"output": lowest[0], "cosine": lowest[1]["cosine"], "snr_db": lowest[1]["snr_db"]}
-                      if lowest else None)
+                      _trial_fidelity(outputs))
         trials.append((trial, path, record))
         return trial
 
@@ -184,6 +194,20 @@ def search_fallback(
         "trials": [asdict(t[0]) for t in trials], "chosen_trial": trials.index(best),
         "met_budgets": trial.passed, "sensitivity_top": ranking,
     }
+
+
+DETECTION = "__detection__"  # the judge's figures: decoded boxes' mAP beside the per-output fidelity
+
+
+def _trial_fidelity(outputs: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """What report.json keeps of a trial: the worst output's cosine and SNR, and the mAP when detecting."""
+    named = {k: v for k, v in outputs.items() if k != DETECTION}
+    lowest = worst(named)
+    kept: dict[str, Any] = {"output": lowest[0], "cosine": lowest[1]["cosine"], "snr_db": lowest[1]["snr_db"]} \
+        if lowest else {}
+    if DETECTION in outputs:
+        kept["map50_95_vs_reference"] = outputs[DETECTION]["map50_95_vs_reference"]
+    return kept or None
 
 
 def _snr(trial: Trial) -> float:

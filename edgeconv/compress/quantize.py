@@ -214,6 +214,10 @@ def make_int8_static(
     kept_float = [] if settings.activation_matmuls else activation_matmuls(graph)
     op_types, why = static_op_types(graph, settings)
     notes = [f"ops quantized: {why}"]
+    merges = output_concats(graph)
+    if merges:
+        notes.append(f"kept float: {', '.join(merges)} (Concat producing a model output: joins tensors of "
+                     "different ranges, e.g. a detector's box pixels and class probabilities)")
     per_channel = settings.per_channel and graph_opset(graph) >= 13
     if settings.per_channel and not per_channel:
         notes.append("per-tensor weights: per-channel Q/DQ needs opset 13 and this graph could not be upgraded")
@@ -222,7 +226,7 @@ def make_int8_static(
             str(graph), str(dst), FeedSetReader(calibration), quant_format=QuantFormat.QDQ,
             op_types_to_quantize=op_types, per_channel=per_channel,
             activation_type=activation, weight_type=QuantType.QInt8,
-            nodes_to_exclude=[*settings.exclude_nodes, *kept_float, *(exclude or [])],
+            nodes_to_exclude=[*settings.exclude_nodes, *kept_float, *merges, *(exclude or [])],
             calibrate_method=methods[settings.method],
             extra_options={
                 "CalibPercentile": settings.percentile,
@@ -279,6 +283,16 @@ def graph_opset(path: Path) -> int:
 
     model = onnx.load(str(path), load_external_data=False)
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+
+
+def output_concats(path: Path) -> list[str]:
+    """Concat nodes that produce a graph output. One int8 scale over a YOLO head's [boxes in pixels; class
+    scores in 0..1] erased the scores: YOLOv8n's mAP against its fp32 boxes went 0.11 -> 0.81 with it float."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    outputs = {o.name for o in graph.output}
+    return [n.name for n in graph.node if n.op_type == "Concat" and outputs & set(n.output)]
 
 
 def activation_matmuls(path: Path) -> list[str]:

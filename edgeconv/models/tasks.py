@@ -43,6 +43,10 @@ TASKS: dict[str, TaskInfo] = {
         name="classification", auto_class="", data_kind="any", inputs=(),
         outputs=(TensorInfo("logits", "float32", ("batch", "num_labels")),),
     ),
+    "detection": TaskInfo(
+        name="detection", auto_class="", data_kind="any", inputs=(),
+        outputs=(TensorInfo("output", "float32", ("batch",)),),
+    ),
     "generic": TaskInfo(
         name="generic", auto_class="", data_kind="any", inputs=(),
         outputs=(TensorInfo("output", "float32", ("batch",)),),

@@ -30,6 +30,15 @@ def snr(figures: dict[str, Any] | None) -> str:
     return "exact" if figures.get("exact") else f"{figures['snr_db']:.1f}"
 
 
+def _agreement(m: Any) -> str:
+    """Top-1 agreement for classifiers; for detectors, mAP@0.5:0.95 against the reference's own boxes."""
+    if m is None:
+        return "–"
+    if m.agreement is not None:
+        return f"{m.agreement:.4f}"
+    return f"mAP {m.detection['map50_95_vs_reference']:.3f}" if m.detection else "–"
+
+
 def row(a: ArtifactResult) -> list[str]:
     """target, precision, accuracy, Δ, agreement, worst output's SNR, p50, p90, speed-up, size MB, status."""
     m = a.measurement
@@ -37,7 +46,7 @@ def row(a: ArtifactResult) -> list[str]:
     return [
         a.target, a.precision,
         pct(m.accuracy if m else None), delta_points(a.accuracy_delta),
-        "–" if m is None or m.agreement is None else f"{m.agreement:.4f}",
+        _agreement(m),
         snr(lowest[1] if lowest else None),
         ms(m.latency_ms["p50"] if m else None), ms(m.latency_ms["p90"] if m else None),
         "–" if a.speedup_vs_reference is None else f"{a.speedup_vs_reference:.2f}×",

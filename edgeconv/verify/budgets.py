@@ -24,6 +24,9 @@ class BudgetCheck:
             return f"agreement {self.value:.4f}, {self.limit - self.value:.4f} under the limit"
         if self.name == "p90_latency_ms":
             return f"p90 {self.value:.2f} ms, {self.value - self.limit:.2f} ms over the limit"
+        if self.name == "map_drop":
+            return (f"mAP@0.5:0.95 against the reference's detections {1 - self.value:.3f}, "
+                    f"{(self.value - self.limit) * 100:.1f} points over the limit")
         if self.name.startswith("min_cosine"):
             return f"cosine {self.value:.6f}, {self.limit - self.value:.6f} under the limit"
         if self.name.startswith("min_snr_db"):
@@ -51,6 +54,10 @@ def check_budgets(budgets: Budgets, measured: dict[str, Any]) -> list[BudgetChec
     if budgets.max_size_mb is not None:
         value = measured["size_bytes"] / 1e6
         checks.append(BudgetCheck("max_size_mb", budgets.max_size_mb, value, value <= budgets.max_size_mb))
+    detected = measured.get("detection")
+    if budgets.map_drop is not None and detected is not None:
+        loss = 1.0 - detected["map50_95_vs_reference"]
+        checks.append(BudgetCheck("map_drop", budgets.map_drop, loss, loss <= budgets.map_drop + 1e-12))
     for name, figures in (measured.get("outputs") or {}).items():
         checks += fidelity_checks(name, figures, budgets.for_output(name))
     return checks

@@ -14,7 +14,7 @@ import numpy as np
 from edgeconv.backends.protocol import RunnerSpec
 from edgeconv.errors import StageError
 from edgeconv.results import Measurement
-from edgeconv.spec import LatencySpec
+from edgeconv.spec import DetectionSpec, LatencySpec
 from edgeconv.spec_budgets import Budgets, OutputBudgets
 from edgeconv.verify.custom_metric import Metric, evaluate
 from edgeconv.verify.fidelity import DEFAULT_ATOL, DEFAULT_RTOL, fidelity
@@ -70,7 +70,7 @@ def score(
     result: dict[str, Any], outputs: np.ndarray, labels: np.ndarray | None, names: list[str],
     reference: np.ndarray | None, *, classes: bool = True, all_outputs: dict[str, np.ndarray] | None = None,
     reference_all: dict[str, np.ndarray] | None = None, budgets: Budgets | None = None,
-    metric: str = "accuracy", custom: Metric | None = None,
+    metric: str = "accuracy", custom: Metric | None = None, detection: DetectionSpec | None = None,
 ) -> Measurement:
     """Score one artifact's outputs: classification metrics on the first output when ``classes`` (and the
     labels) allow, top-1 agreement for classifiers, and the numeric fidelity of every output against
@@ -94,6 +94,7 @@ def score(
             outputs_fidelity = fidelity(all_outputs, reference_all, tolerances)
         except ValueError as exc:
             raise StageError(f"the artifact's outputs do not match the reference's: {exc}") from exc
+    detected = detection_figures(detection, all_outputs, reference_all, outputs) if detection else None
     if custom is not None:
         mine = all_outputs if all_outputs is not None else {"output": outputs}
         value: float | None = evaluate(custom, mine, reference_all if reference_all is not None else mine, labels,
@@ -107,8 +108,27 @@ def score(
         timings_ms=[round(t * 1e3, 4) for t in result["timings_s"]],
         peak_memory_mb=round(result["peak_rss_mb"], 1), load_s=result["load_s"],
         runtime={**result["runtime"], "warmup_calls": result.get("warmup"), "conditions": result.get("conditions")},
-        outputs=outputs_fidelity, metric_value=value,
+        outputs=outputs_fidelity, metric_value=value, detection=detected,
     )
+
+
+def detection_figures(spec: DetectionSpec, outputs: dict[str, np.ndarray] | None,
+                      reference: dict[str, np.ndarray] | None, first: np.ndarray) -> dict[str, Any]:
+    """Boxes per image and mAP against the reference's own detections (1.0 for the reference itself)."""
+    from edgeconv.verify.detection import coco_map, decode_yolo
+
+    def head(named: dict[str, np.ndarray] | None, default: np.ndarray) -> np.ndarray:
+        # The named output when the runtime kept its name, else the first (TFLite renames outputs).
+        return named[spec.output] if named and spec.output in named else default
+
+    def decode(heads: np.ndarray) -> list[Any]:
+        return [decode_yolo(h, spec.score_threshold, spec.iou_threshold, spec.max_detections) for h in heads]
+
+    found = decode(head(outputs, first))
+    truth = found if reference is None else decode(head(reference, next(iter(reference.values()))))
+    figures = coco_map(truth, found)
+    return {"map50_95_vs_reference": figures["map50_95"], "map50_vs_reference": figures["map50"],
+            "boxes": int(sum(len(d.boxes) for d in found)), "reference_boxes": figures["truth_boxes"]}
 
 
 def _tolerance(budgets: OutputBudgets) -> tuple[float, float]:

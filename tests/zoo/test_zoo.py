@@ -35,9 +35,12 @@ class Built:
         return next(a for a in self.report["artifacts"] if a["precision"] == precision)
 
 
+PACKAGES = {"ppocr": "rapidocr", "silero": "silero_vad", "nudenet": "nudenet"}
+
+
 def build(name: str, out: Path, *overrides: str) -> Built:
-    pytest.importorskip("rapidocr" if name.startswith("ppocr") else "silero_vad",
-                        reason="the zoo's models ship in the zoo extra: pip install -e '.[zoo]'")
+    pytest.importorskip(PACKAGES[name.split("-")[0]], reason="the zoo's models ship in the zoo extra: "
+                        "pip install -e '.[zoo]'")
     spec = ROOT / "samples" / "zoo" / name / "edgeconv.yaml"
     result = CliRunner().invoke(main, ["build", str(spec), "--out", str(out), *QUICK, *overrides])
     return Built(result.exit_code, result.stdout, result.stderr, out)
@@ -103,3 +106,16 @@ def test_a_torchscript_jit_file_is_recognised_and_its_export_failure_is_one_line
     log = built.out / "logs" / "export.log"
     assert log.is_file() and "exporter output" in log.read_text()
     assert "graph(" not in built.stderr  # the exporter's graph dump went to the log, not the terminal
+
+
+def test_a_yolo_detector_is_scored_by_map_against_its_own_fp32_boxes(tmp_path: Path) -> None:
+    built = build("nudenet-yolov8n", tmp_path / "out", "--set", "targets.0.precisions=[fp32, int8-static]",
+                  "--set", "quantize.fallback.enabled=false")
+    assert built.code in (0, 1), built.stdout + built.stderr
+    fp32, static = built.artifact("fp32"), built.artifact("int8-static")
+    assert fp32["detection"]["map50_95_vs_reference"] == pytest.approx(1.0)
+    assert fp32["detection"]["boxes"] == fp32["detection"]["reference_boxes"] > 0
+    assert 0.0 <= static["detection"]["map50_95_vs_reference"] <= 1.0
+    assert any(b["name"] == "map_drop" for b in static["budgets"])
+    assert any(note.startswith("kept float: /model.22/Concat_25") for note in static["quantization"]["notes"])
+    assert "mAP" in built.stdout  # the table's agreement column shows the detector's mAP

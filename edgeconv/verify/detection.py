@@ -1,0 +1,101 @@
+"""Object detection: raw YOLO heads decoded to boxes, NMS, and COCO mAP of an artifact's detections.
+
+The YOLO family (v5u/v8/v11 exports) emits ``[batch, 4 + classes, anchors]``: box centre and size, then
+one score per class. Boxes above ``score_threshold`` go through per-class non-maximum suppression,
+done by ONNX Runtime's own NonMaxSuppression operator (a one-node graph), and the ``max_detections``
+best are kept. mAP@0.5 and mAP@0.5:0.95 use the COCO definition as faster-coco-eval computes it.
+
+Without labels, the reference's own detections are the ground truth: an artifact's mAP against them
+says how much detection it lost (the fp32 reference scores 1.0 by definition).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgeconv.errors import StageError
+
+
+@dataclass
+class Detections:
+    """One image's detections: COCO boxes [x, y, width, height] in input pixels, scores, class indices."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+
+
+@functools.cache
+def _nms_session() -> Any:
+    """A one-node ONNX graph running ONNX Runtime's NonMaxSuppression (centre-format boxes, per class)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_out", "iou", "score"], ["selected"],
+                            center_point_box=1)
+    graph = helper.make_graph(
+        [node], "nms",
+        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, "n", 4]),
+         helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, "c", "n"]),
+         helper.make_tensor_value_info("max_out", TensorProto.INT64, [1]),
+         helper.make_tensor_value_info("iou", TensorProto.FLOAT, [1]),
+         helper.make_tensor_value_info("score", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("selected", TensorProto.INT64, ["k", 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def decode_yolo(head: np.ndarray, score_threshold: float, iou_threshold: float, max_detections: int) -> Detections:
+    """Boxes of one image from a YOLO head ``[4 + classes, anchors]`` (a leading batch axis of 1 is dropped)."""
+    head = np.asarray(head, dtype=np.float32)
+    while head.ndim > 2 and head.shape[0] == 1:
+        head = head[0]
+    if head.ndim != 2 or head.shape[0] < 5:
+        raise StageError(f"a YOLO head is [4 + classes, anchors]; this output has shape {list(head.shape)}",
+                         fix="point evaluation.detection.output at the raw head, or use task: generic")
+    boxes, scores = head[:4].T[None], head[4:][None]
+    selected = _nms_session().run(None, {
+        "boxes": np.ascontiguousarray(boxes), "scores": np.ascontiguousarray(scores),
+        "max_out": np.array([max_detections], np.int64), "iou": np.array([iou_threshold], np.float32),
+        "score": np.array([score_threshold], np.float32)})[0]
+    classes, anchors = selected[:, 1], selected[:, 2]
+    kept_scores = head[4 + classes, anchors]
+    order = np.argsort(-kept_scores, kind="stable")[:max_detections]
+    classes, anchors, kept_scores = classes[order], anchors[order], kept_scores[order]
+    cx, cy, w, h = head[:4, anchors]
+    return Detections(np.stack([cx - w / 2, cy - h / 2, w, h], axis=1), kept_scores, classes)
+
+
+def coco_map(truth: list[Detections], found: list[Detections]) -> dict[str, float]:
+    """mAP@0.5:0.95 and mAP@0.5 of ``found`` against ``truth`` (per image), COCO's definition.
+
+    Images where ``truth`` has no box count only through false positives; with no box at all in
+    ``truth`` the mAP is undefined and reported as 1.0 when ``found`` is empty too, else 0.0.
+    """
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    classes = sorted({int(c) for d in [*truth, *found] for c in d.classes})
+    if not any(len(d.boxes) for d in truth):
+        empty = not any(len(d.boxes) for d in found)
+        return {"map50_95": 1.0 if empty else 0.0, "map50": 1.0 if empty else 0.0, "truth_boxes": 0}
+    annotations = [{"id": i + 1, "image_id": image + 1, "category_id": int(c) + 1, "bbox": [float(v) for v in b],
+                    "area": float(b[2] * b[3]), "iscrowd": 0}
+                   for i, (image, b, c) in enumerate((n, b, c) for n, d in enumerate(truth)
+                                                     for b, c in zip(d.boxes, d.classes, strict=True))]
+    # Image sizes do not enter box mAP (areas come from the boxes): 0 stands for "not given".
+    gt = COCO({"images": [{"id": n + 1, "width": 0, "height": 0} for n in range(len(truth))],
+               "categories": [{"id": c + 1, "name": str(c)} for c in classes], "annotations": annotations})
+    results = [{"image_id": n + 1, "category_id": int(c) + 1, "bbox": [float(v) for v in b], "score": float(s)}
+               for n, d in enumerate(found) for b, s, c in zip(d.boxes, d.scores, d.classes, strict=True)]
+    if not results:
+        return {"map50_95": 0.0, "map50": 0.0, "truth_boxes": len(annotations)}
+    evaluation = COCOeval_faster(gt, gt.loadRes(results), "bbox", print_function=lambda *args: None)
+    evaluation.evaluate()
+    evaluation.accumulate()
+    evaluation.summarize()
+    return {"map50_95": max(float(evaluation.stats[0]), 0.0), "map50": max(float(evaluation.stats[1]), 0.0),
+            "truth_boxes": len(annotations)}

@@ -1,0 +1,52 @@
+"""YOLO head decoding (ONNX Runtime's NMS) and COCO mAP, on hand-made boxes with hand-computed answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeconv.verify.detection import Detections, coco_map, decode_yolo
+
+
+def head(anchors: list[tuple[float, float, float, float, list[float]]]) -> np.ndarray:
+    """A YOLO head [1, 4 + classes, anchors] from (cx, cy, w, h, class scores) per anchor."""
+    return np.array([[*box[:4], *box[4]] for box in anchors], dtype=np.float32).T[None]
+
+
+def test_overlapping_boxes_of_one_class_are_suppressed_per_class() -> None:
+    found = decode_yolo(head([
+        (50, 50, 20, 20, [0.9, 0.0]),   # kept
+        (52, 50, 20, 20, [0.8, 0.0]),   # IoU 0.82 with the first, same class: suppressed
+        (52, 50, 20, 20, [0.0, 0.7]),   # same place, other class: kept
+        (10, 10, 5, 5, [0.1, 0.2]),     # under the score threshold
+    ]), score_threshold=0.25, iou_threshold=0.5, max_detections=10)
+    assert found.classes.tolist() == [0, 1] and found.scores.tolist() == pytest.approx([0.9, 0.7])
+    assert found.boxes[0].tolist() == pytest.approx([40, 40, 20, 20])  # COCO [x, y, w, h] from the centre
+
+
+def test_max_detections_keeps_the_best_scores() -> None:
+    anchors = [(10 + 30 * i, 10, 8, 8, [0.3 + 0.1 * i]) for i in range(5)]
+    found = decode_yolo(head(anchors), 0.25, 0.5, max_detections=2)
+    assert found.scores.tolist() == pytest.approx([0.7, 0.6])
+
+
+def test_a_head_of_the_wrong_shape_is_a_stage_error() -> None:
+    from edgeconv.errors import StageError
+
+    with pytest.raises(StageError, match=r"\[4 \+ classes, anchors\]"):
+        decode_yolo(np.zeros((1, 3, 10), np.float32), 0.25, 0.5, 10)
+
+
+def one(box: list[float], score: float = 1.0, cls: int = 0) -> Detections:
+    return Detections(np.array([box], np.float64), np.array([score]), np.array([cls]))
+
+
+def test_coco_map_matches_the_iou_thresholds_by_hand() -> None:
+    truth = [one([0, 0, 10, 10])]
+    assert coco_map(truth, truth)["map50_95"] == pytest.approx(1.0)
+    # shifted by 1.2 px: IoU = 8.8*10 / (2*100 - 88) = 0.786 -> matched at 0.50 ... 0.75 (6 of 10 thresholds)
+    shifted = [one([1.2, 0, 10, 10], 0.9)]
+    figures = coco_map(truth, shifted)
+    assert figures["map50"] == pytest.approx(1.0) and figures["map50_95"] == pytest.approx(0.6)
+    assert coco_map(truth, [one([0, 0, 10, 10], cls=1)])["map50_95"] == 0.0  # right place, wrong class
+    assert coco_map([Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int))], truth)["map50_95"] == 0.0
