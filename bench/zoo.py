@@ -28,7 +28,7 @@ ZOO = [
     ("ppocr-textline-orientation", "CNN image classifier (labelled)", "ONNX opset 11, PaddlePaddle export"),
     ("ppocr-text-detector", "text detector, dense probability map", "ONNX opset 11, PaddlePaddle export"),
     ("ppocr-text-recognizer", "text recogniser, CTC sequence", "ONNX opset 11, PaddlePaddle export"),
-    ("nudenet-yolov8n", "object detector (YOLOv8n raw head)", "ONNX opset 17, PyTorch export"),
+    ("nudenet-yolov8n", "object detector (YOLOv8n head decoded)", "ONNX opset 17, PyTorch export"),
     ("silero-vad", "voice activity, 3 inputs / 2 outputs", "ONNX opset 15, PyTorch export"),
     ("silero-vad-ifless", "voice activity, If control flow", "ONNX opset 18, PyTorch export"),
     ("silero-vad-torchscript", "voice activity, stateful module", "TorchScript (.jit)"),
@@ -90,6 +90,8 @@ def quality(a: Any) -> str:
         return "–"
     if a.accuracy_delta is not None:
         return f"{a.accuracy_delta * 100:+.1f} pt acc"
+    if m.detection:
+        return f"mAP {m.detection['map50_95_vs_reference']:.3f} vs fp32 boxes"
     from edgeconv.verify.fidelity import worst
 
     lowest = worst(m.outputs)

@@ -186,7 +186,7 @@ def search_fallback(
         _search([r.name for r in ranked], attempt, settings.max_trials - 1)
     passing = [t for t in trials if t[0].passed]
     best = (min(passing, key=lambda t: len(t[0].float_nodes)) if passing
-            else max(trials, key=lambda t: (_or_low(t[0].accuracy), t[0].agreement, _snr(t[0]))))
+            else max(trials, key=lambda t: (_or_low(t[0].accuracy), _map(t[0]), t[0].agreement, _snr(t[0]))))
     trial, path, record = best
     shutil.move(str(path), str(dst))
     shutil.rmtree(work, ignore_errors=True)
@@ -210,8 +210,12 @@ def _trial_fidelity(outputs: dict[str, dict[str, Any]]) -> dict[str, Any] | None
     return kept or None
 
 
+def _map(trial: Trial) -> float:
+    return (trial.fidelity or {}).get("map50_95_vs_reference", 0.0)
+
+
 def _snr(trial: Trial) -> float:
-    return trial.fidelity["snr_db"] if trial.fidelity else 0.0
+    return (trial.fidelity or {}).get("snr_db", 0.0)
 
 
 def _or_low(value: float) -> float:

@@ -115,11 +115,18 @@ def _fallback(fallback: dict | None) -> list[str]:
              "passed |", "  |---|---|---|---|---|---|---|"]
     for i, t in enumerate(fallback["trials"]):
         nodes = ", ".join(f"`{n}`" for n in t["float_nodes"][:6]) + (" …" if len(t["float_nodes"]) > 6 else "")
-        f = t.get("fidelity")
-        worst_output = f"`{f['output']}` cos {f['cosine']:.4f}, {_db(f['snr_db'])}" if f else "–"
+        worst_output = _trial_quality(t.get("fidelity") or {})
         lines.append(f"  | {i} | {len(t['float_nodes'])}: {nodes or '–'} | {_num(t['accuracy'])} | "
                      f"{t['agreement']:.4f} | {worst_output} | {t['p50_ms']:.2f} | {'yes' if t['passed'] else 'no'} |")
     return [*lines, ""]
+
+
+def _trial_quality(f: dict) -> str:
+    """A fallback trial's worst output (cosine, SNR) and, for a detector, its mAP against the fp32 boxes."""
+    parts = [f"`{f['output']}` cos {f['cosine']:.4f}, {_db(f['snr_db'])}"] if "output" in f else []
+    if "map50_95_vs_reference" in f:
+        parts.append(f"mAP {f['map50_95_vs_reference']:.3f}")
+    return "; ".join(parts) or "–"
 
 
 def _num(value: float | None) -> str:
