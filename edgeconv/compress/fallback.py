@@ -60,13 +60,15 @@ class Judge:
     threads: int
     reference_all: dict[str, np.ndarray] | None = None  # every reference output, for per-output fidelity budgets
     detection: DetectionSpec | None = None  # task: detection: map_drop is judged on decoded boxes
+    generic: bool = False  # task: generic: no classes, so no top-1 agreement
 
     def __call__(self, model: Path) -> tuple[float, float, float, dict[str, dict[str, Any]]]:
         """(score, top-1 agreement with the reference, p50 ms, per-output fidelity) of one candidate."""
         outputs, p50 = self.run(model)
         first = outputs if isinstance(outputs, np.ndarray) else next(iter(outputs.values()))
         score = self.metric(outputs, self.evaluation.labels)
-        agreement = float(np.mean(first.argmax(-1) == self.reference_outputs.argmax(-1)))
+        agreement = (float(np.mean(first.argmax(-1) == self.reference_outputs.argmax(-1)))
+                     if self.detection is None and not self.generic else float("nan"))  # top-1: classifiers only
         return score, agreement, p50, self.fidelity_of(outputs)
 
     def fidelity_of(self, outputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
@@ -139,7 +141,7 @@ def budget_judge(ctx: BuildContext, threads: int, cls: type[Judge] = Judge, **ex
     reference_score = score(ctx.reference_all or ctx.reference_outputs, ctx.evaluation.labels)
     detection = ctx.spec.evaluation.detection if ctx.spec.model.task == "detection" else None
     return cls(ctx.evaluation, ctx.reference_outputs, reference_score, score, budgets, threads, ctx.reference_all,
-               detection, **extra)
+               detection, ctx.spec.model.task == "generic", **extra)
 
 
 def quantize_with_fallback(

@@ -116,8 +116,9 @@ def _fallback(fallback: dict | None) -> list[str]:
     for i, t in enumerate(fallback["trials"]):
         nodes = ", ".join(f"`{n}`" for n in t["float_nodes"][:6]) + (" …" if len(t["float_nodes"]) > 6 else "")
         worst_output = _trial_quality(t.get("fidelity") or {})
+        passed = "yes" if t["passed"] else "no"
         lines.append(f"  | {i} | {len(t['float_nodes'])}: {nodes or '–'} | {_num(t['accuracy'])} | "
-                     f"{t['agreement']:.4f} | {worst_output} | {t['p50_ms']:.2f} | {'yes' if t['passed'] else 'no'} |")
+                     f"{_num(t['agreement'])} | {worst_output} | {t['p50_ms']:.2f} | {passed} |")
     return [*lines, ""]
 
 
