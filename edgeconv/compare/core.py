@@ -158,18 +158,29 @@ def _pairing(key: Key, base: dict[Key, PerExample], cand: dict[Key, PerExample])
 def _compare_entry(b: dict, c: dict, t: Thresholds, paired: tuple | str, n_b: int | None,
                    n_c: int | None) -> list[MetricChange]:
     unusable = [f"{side} {e.get('status')}: {e.get('reason') or 'no measurement'}"
-                for side, e in (("baseline", b), ("candidate", c)) if e.get("accuracy") is None]
+                for side, e in (("baseline", b), ("candidate", c))
+                if e.get("status") in ("skipped", "error") or e.get("latency_ms") is None]
     if unusable:
         note = "; ".join(unusable)
         return [MetricChange(m, NOT_COMPARED, note=note) for m in ("accuracy", "agreement", "latency_p50")] + [
             _size(b, c, t)]
     agreement_drop = t.max_agreement_drop if t.max_agreement_drop is not None else t.max_accuracy_drop
     return [
-        _proportion("accuracy", b, c, t, t.max_accuracy_drop, paired, n_b, n_c),
-        _proportion("agreement", b, c, t, agreement_drop, paired, n_b, n_c),
+        _measured("accuracy", b, c) or _proportion("accuracy", b, c, t, t.max_accuracy_drop, paired, n_b, n_c),
+        _measured("agreement", b, c) or _proportion("agreement", b, c, t, agreement_drop, paired, n_b, n_c),
         _latency(b, c, t),
         _size(b, c, t),
     ]
+
+
+def _measured(metric: str, b: dict, c: dict) -> MetricChange | None:
+    """NOT_COMPARED when either side did not measure ``metric`` (an unlabelled set, a model without classes:
+    latency and size are still compared); None when both did."""
+    missing = [side for side, e in (("baseline", b), ("candidate", c)) if e.get(metric) is None]
+    if not missing:
+        return None
+    return MetricChange(metric, NOT_COMPARED, note=f"{metric} not measured in the {' and '.join(missing)} build "
+                                                    "(no labels, or a model without classes)")
 
 
 def _proportion(metric: str, b: dict, c: dict, t: Thresholds, max_drop: float, paired: tuple | str,

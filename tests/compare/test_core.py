@@ -114,3 +114,15 @@ def test_paired_falls_back_when_evaluation_sets_differ(builds, tmp_path):
     result = compare_sides(load_side(builds["base"]), load_side(other))
     acc = metric(result, f"{TARGET}/fp32", "accuracy")
     assert "Newcombe" in acc.method and "different evaluation sets" in acc.note
+
+
+def test_an_unlabelled_build_still_compares_latency_and_size(builds):
+    base, cand = copy.deepcopy(report_of(builds["base"])), copy.deepcopy(report_of(builds["slow"]))
+    for report in (base, cand):
+        for entry in report["artifacts"]:
+            entry.update(accuracy=None, accuracy_delta=None)  # as a build on an unlabelled set reports them
+    result = compare_reports(base, cand)
+    acc = metric(result, f"{TARGET}/fp32", "accuracy")
+    assert acc.status == NOT_COMPARED and "not measured in the baseline and candidate build" in acc.note
+    assert metric(result, f"{TARGET}/fp32", "latency_p50").status != NOT_COMPARED
+    assert result.regressed  # the slower candidate is still caught
