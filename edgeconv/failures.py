@@ -33,7 +33,7 @@ _KNOWN_FIXES = (
      "per-channel int8 needs opset 13 or newer: set quantize.static.per_channel: false, or re-export with opset >= 13"),
     (re.compile(r"NOT_IMPLEMENTED.*Could not find an implementation", re.S),
      "this runtime has no kernel for that op at this precision: exclude the node from quantization "
-     "(quantize.exclude) or build another precision"),
+     "(quantize.static.exclude_nodes or quantize.dynamic.exclude_nodes) or build another precision"),
     (re.compile(r"MemoryError|std::bad_alloc|Killed|out of memory", re.I),
      "the machine ran out of memory: lower calibration.count or latency.batch_size, or build on a larger machine"),
 )

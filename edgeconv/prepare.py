@@ -77,7 +77,8 @@ def check_budgets_apply(spec: Spec, io: ModelIO, evaluation: FeedSet) -> None:
         raise SpecError(f"evaluation.detection.output '{spec.evaluation.detection.output}' is not an output of the "
                         "model", fix=f"use one of {', '.join(io.output_names)}")
     if spec.model.task in ("generic", "detection") and budgets.min_agreement is not None:
-        raise SpecError("budgets.min_agreement is top-1 agreement, which a generic model's outputs do not have",
+        raise SpecError(f"budgets.min_agreement is top-1 agreement, which a {spec.model.task} model's outputs do not "
+                        "have",
                         fix="use min_cosine, min_snr_db or max_mismatch, or set model.task: classification")
     unknown = [name for name in budgets.outputs if name not in io.output_names]
     if unknown:
