@@ -336,7 +336,7 @@ def targets(as_json: bool) -> None:
         table.add_column(column)
     for r in rows:
         table.add_row(r["name"], r["backend"], ", ".join(r["precisions"]), ", ".join(r["requires"]),
-                      "[green]yes[/]" if r["available"] else f"[yellow]no[/]: {r['reason']}")
+                      "[green]yes[/]" if r["available"] else f"[yellow]no[/]: {escape(str(r['reason']))}")
     stdout.print(table)
 
 
@@ -353,7 +353,7 @@ def doctor(as_json: bool) -> None:
     for section, values in report.items():
         stdout.print(f"[bold]{section}[/]")
         for key, value in values.items():
-            stdout.print(f"  {key}: {value}", highlight=False)
+            stdout.print(f"  {escape(str(key))}: {escape(str(value))}", highlight=False)  # '[tflite]' is text
 
 
 if __name__ == "__main__":

@@ -216,3 +216,19 @@ def test_build_json_stdout_is_only_json_even_when_a_library_prints(tiny_project:
     assert code == 0, err
     assert json.loads(out)["artifacts"][0]["quantization"]["method"] == "percentile"
     assert "Finding optimal threshold" in err  # the library's lines went to stderr
+
+
+def test_targets_and_doctor_print_extras_in_brackets_as_text() -> None:
+    """rich read "[tflite]" in "pip install 'edgeconv[tflite]'" as markup and dropped it."""
+    from unittest import mock
+
+    from edgeconv import doctor
+
+    row = {"name": "arm64-tflite", "backend": "tflite", "precisions": ["fp32"], "requires": ["litert"],
+           "available": False, "reason": "litert_torch not installed (pip install 'edgeconv[tflite]')"}
+    with mock.patch.object(doctor, "target_rows", return_value=[row]):
+        code, out, _ = run("targets")
+    assert code == 0 and "edgeconv[tflite]" in out.replace("\n", "").replace(" ", "")
+    with mock.patch.object(doctor, "diagnose", return_value={"tflite": {"install": "pip install 'edgeconv[tflite]'"}}):
+        code, out, _ = run("doctor")
+    assert code == 0 and "pip install 'edgeconv[tflite]'" in out
