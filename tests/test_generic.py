@@ -205,3 +205,13 @@ def test_an_int8_artifact_that_needs_every_node_float_is_skipped_as_fp32(stream_
     assert static["status"] == "skipped"
     assert static["reason"] == ("int8-static would be the fp32 model under another name: the accuracy-aware "
                                 "fallback kept all 2 quantized nodes in float to meet the budgets")
+
+
+def test_the_fallback_judges_max_mismatch_with_the_spec_tolerances(stream_project: Path) -> None:
+    """With a loose per-output atol, trial 0 already passes: the judge uses the same tolerances as verification."""
+    loose = "budgets.outputs={scores: {atol: 1.0, max_mismatch: 0.0}}"
+    code, out, err = build(stream_project, "--set", loose, "--set", "targets.0.precisions=[int8-static]")
+    assert code == 0, out + err
+    static = json.loads((stream_project / "out" / "report.json").read_text())["artifacts"][0]
+    assert static["status"] == "passed"
+    assert [t["passed"] for t in static["quantization"]["fallback"]["trials"]] == [True]

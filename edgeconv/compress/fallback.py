@@ -25,7 +25,7 @@ from edgeconv.compress.sensitivity import rank_nodes
 from edgeconv.data.feeds import FeedSet
 from edgeconv.spec import DetectionSpec, FallbackSpec
 from edgeconv.spec_budgets import FIDELITY_BUDGETS, Budgets
-from edgeconv.verify.budgets import fidelity_checks
+from edgeconv.verify.budgets import fidelity_checks, map_drop_check, tolerances
 from edgeconv.verify.fidelity import fidelity, worst
 from edgeconv.verify.measure import detection_figures
 from edgeconv.verify.timing import ort_session, time_interleaved
@@ -65,7 +65,7 @@ class Judge:
     def __call__(self, model: Path) -> tuple[float, float, float, dict[str, dict[str, Any]]]:
         """(score, top-1 agreement with the reference, p50 ms, per-output fidelity) of one candidate."""
         outputs, p50 = self.run(model)
-        first = outputs if isinstance(outputs, np.ndarray) else next(iter(outputs.values()))
+        first = first_output(outputs)
         score = self.metric(outputs, self.evaluation.labels)
         agreement = (float(np.mean(first.argmax(-1) == self.reference_outputs.argmax(-1)))
                      if self.detection is None and not self.generic else float("nan"))  # top-1: classifiers only
@@ -74,13 +74,13 @@ class Judge:
     def fidelity_of(self, outputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
         """Per-output fidelity when fidelity budgets are set (every output if the runner gave them all)."""
         figures: dict[str, dict[str, Any]] = {}
-        first = outputs if isinstance(outputs, np.ndarray) else next(iter(outputs.values()))
-        if has_fidelity_budgets(self.budgets):
+        first = first_output(outputs)
+        if has_fidelity_budgets(self.budgets):  # with the tolerances verification uses (budgets.outputs.*.atol/rtol)
             if isinstance(outputs, dict) and self.reference_all is not None:
-                figures = fidelity(outputs, self.reference_all)
+                figures = fidelity(outputs, self.reference_all, tolerances(self.budgets, self.reference_all))
             else:
                 name = next(iter(self.reference_all)) if self.reference_all else "output"
-                figures = fidelity({name: first}, {name: self.reference_outputs})
+                figures = fidelity({name: first}, {name: self.reference_outputs}, tolerances(self.budgets, [name]))
         if self.detection is not None and self.budgets.map_drop is not None:
             named = outputs if isinstance(outputs, dict) else None
             figures[DETECTION] = detection_figures(self.detection, named, self.reference_all, first)
@@ -103,9 +103,13 @@ class Judge:
         named = {k: v for k, v in (outputs or {}).items() if k != DETECTION}
         fidelity_ok = all(check.passed for name, figures in named.items()
                           for check in fidelity_checks(name, figures, self.budgets.for_output(name)))
-        detected = (outputs or {}).get(DETECTION)
-        map_ok = detected is None or 1.0 - detected["map50_95_vs_reference"] <= self.budgets.map_drop + 1e-12
-        return drop_ok and agree_ok and fidelity_ok and map_ok
+        detected = map_drop_check(self.budgets, (outputs or {}).get(DETECTION))
+        return drop_ok and agree_ok and fidelity_ok and (detected is None or detected.passed)
+
+
+def first_output(outputs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+    """The first output of a candidate: runners give every output by name (ORT) or the first alone (LiteRT)."""
+    return outputs if isinstance(outputs, np.ndarray) else next(iter(outputs.values()))
 
 
 def has_fidelity_budgets(budgets: Budgets) -> bool:
@@ -135,8 +139,7 @@ def budget_judge(ctx: BuildContext, threads: int, cls: type[Judge] = Judge, **ex
             return evaluate(custom, named, reference, truth, metric)
         if truth is None:
             return float("nan")
-        first = outputs if isinstance(outputs, np.ndarray) else next(iter(outputs.values()))
-        return classification_metrics(first, truth, [])[metric]
+        return classification_metrics(first_output(outputs), truth, [])[metric]
 
     reference_score = score(ctx.reference_all or ctx.reference_outputs, ctx.evaluation.labels)
     detection = ctx.spec.evaluation.detection if ctx.spec.model.task == "detection" else None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from edgeconv.spec_budgets import Budgets, OutputBudgets
+from edgeconv.verify.fidelity import DEFAULT_ATOL, DEFAULT_RTOL
 
 
 @dataclass
@@ -54,13 +56,29 @@ def check_budgets(budgets: Budgets, measured: dict[str, Any]) -> list[BudgetChec
     if budgets.max_size_mb is not None:
         value = measured["size_bytes"] / 1e6
         checks.append(BudgetCheck("max_size_mb", budgets.max_size_mb, value, value <= budgets.max_size_mb))
-    detected = measured.get("detection")
-    if budgets.map_drop is not None and detected is not None:
-        loss = 1.0 - detected["map50_95_vs_reference"]
-        checks.append(BudgetCheck("map_drop", budgets.map_drop, loss, loss <= budgets.map_drop + 1e-12))
+    detected = map_drop_check(budgets, measured.get("detection"))
+    if detected is not None:
+        checks.append(detected)
     for name, figures in (measured.get("outputs") or {}).items():
         checks += fidelity_checks(name, figures, budgets.for_output(name))
     return checks
+
+
+def map_drop_check(budgets: Budgets, detected: dict[str, Any] | None) -> BudgetCheck | None:
+    """The map_drop budget against a detector's mAP on the fp32 model's boxes; None when either is missing."""
+    if budgets.map_drop is None or detected is None:
+        return None
+    loss = 1.0 - detected["map50_95_vs_reference"]
+    return BudgetCheck("map_drop", budgets.map_drop, loss, loss <= budgets.map_drop + 1e-12)
+
+
+def tolerances(budgets: Budgets, names: Iterable[str]) -> dict[str, tuple[float, float]]:
+    """(atol, rtol) per output: its own budgets, else the global ones, else fidelity's defaults."""
+    found = {}
+    for name in names:
+        own = budgets.for_output(name)
+        found[name] = (DEFAULT_ATOL if own.atol is None else own.atol, DEFAULT_RTOL if own.rtol is None else own.rtol)
+    return found
 
 
 def fidelity_checks(output: str, figures: dict[str, Any], budgets: OutputBudgets) -> list[BudgetCheck]:

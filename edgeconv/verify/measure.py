@@ -15,9 +15,10 @@ from edgeconv.backends.protocol import RunnerSpec
 from edgeconv.errors import StageError
 from edgeconv.results import Measurement
 from edgeconv.spec import DetectionSpec, LatencySpec
-from edgeconv.spec_budgets import Budgets, OutputBudgets
+from edgeconv.spec_budgets import Budgets
+from edgeconv.verify.budgets import tolerances
 from edgeconv.verify.custom_metric import Metric, evaluate
-from edgeconv.verify.fidelity import DEFAULT_ATOL, DEFAULT_RTOL, fidelity
+from edgeconv.verify.fidelity import fidelity
 from edgeconv.verify.metrics import agreement, classification_metrics, latency_summary
 
 WORKER_TIMEOUT_S = 1800
@@ -88,10 +89,8 @@ def score(
         agree["agreement"] = agree["agreement"] if classes else None
     outputs_fidelity: dict[str, dict[str, Any]] = {}
     if all_outputs is not None and reference_all is not None:
-        budgets = budgets or Budgets()
-        tolerances = {name: _tolerance(budgets.for_output(name)) for name in reference_all}
         try:
-            outputs_fidelity = fidelity(all_outputs, reference_all, tolerances)
+            outputs_fidelity = fidelity(all_outputs, reference_all, tolerances(budgets or Budgets(), reference_all))
         except ValueError as exc:
             raise StageError(f"the artifact's outputs do not match the reference's: {exc}") from exc
     detected = detection_figures(detection, all_outputs, reference_all, outputs) if detection else None
@@ -129,11 +128,6 @@ def detection_figures(spec: DetectionSpec, outputs: dict[str, np.ndarray] | None
     figures = coco_map(truth, found)
     return {"map50_95_vs_reference": figures["map50_95"], "map50_vs_reference": figures["map50"],
             "boxes": int(sum(len(d.boxes) for d in found)), "reference_boxes": figures["truth_boxes"]}
-
-
-def _tolerance(budgets: OutputBudgets) -> tuple[float, float]:
-    return (DEFAULT_ATOL if budgets.atol is None else budgets.atol,
-            DEFAULT_RTOL if budgets.rtol is None else budgets.rtol)
 
 
 def load_outputs(folder: Path) -> dict[str, np.ndarray]:
