@@ -24,6 +24,7 @@ from typing import Any
 from edgeconv.compress.architecture import CONV_OPS, all_static_op_types, is_convolutional, weight_counts
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
+from edgeconv.export.onnx_import import MIN_OPSET, default_opset
 from edgeconv.models.family import ModelFamily
 from edgeconv.spec import DynamicQuantSpec, QuantizeSpec, StaticQuantSpec
 
@@ -218,7 +219,7 @@ def make_int8_static(
     if merges:
         notes.append(f"kept float: {', '.join(merges)} (Concat producing a model output: joins tensors of "
                      "different ranges, e.g. a detector's box pixels and class probabilities)")
-    per_channel = settings.per_channel and graph_opset(graph) >= 13
+    per_channel = settings.per_channel and graph_opset(graph) >= MIN_OPSET
     if settings.per_channel and not per_channel:
         notes.append("per-tensor weights: per-channel Q/DQ needs opset 13 and this graph could not be upgraded")
     try:
@@ -281,8 +282,7 @@ def subgraph_nodes(path: Path) -> int:
 def graph_opset(path: Path) -> int:
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
-    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+    return default_opset(onnx.load(str(path), load_external_data=False))
 
 
 def output_concats(path: Path) -> list[str]:

@@ -83,11 +83,12 @@ def _copy(model: Any) -> Any:
 
 
 def _facts(model: Any) -> dict[str, Any]:
-    return {"ir_version": model.ir_version, "opset": _opset(model), "nodes": len(model.graph.node),
+    return {"ir_version": model.ir_version, "opset": default_opset(model), "nodes": len(model.graph.node),
             "producer": " ".join(p for p in (model.producer_name, model.producer_version) if p) or None}
 
 
-def _opset(model: Any) -> int:
+def default_opset(model: Any) -> int:
+    """The version of the default ONNX domain a model imports (what per-channel Q/DQ depends on)."""
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
 
 
@@ -106,7 +107,7 @@ def _drop_initializer_inputs(model: Any) -> Any | None:
 def _upgrade_opset(model: Any) -> Any | None:
     from onnx import version_converter
 
-    if _opset(model) >= MIN_OPSET:
+    if default_opset(model) >= MIN_OPSET:
         return None
     return version_converter.convert_version(model, MIN_OPSET)
 
