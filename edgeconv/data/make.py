@@ -41,7 +41,7 @@ def make_feeds(
     if len(feeds) == 0:
         raise DataError(f"the {role} set '{ds.path.name}' is empty", fix="give it at least one example")
     check_feeds(feeds, inputs, ds.path)
-    feeds.unbatched = frozenset(t.name for t in inputs if feeds.inputs[t.name].ndim == len(t.shape) + 1)
+    feeds.unbatched = frozenset(t.name for t in inputs if not has_batch_axis(t))  # check_feeds held their ranks
     return feeds
 
 
