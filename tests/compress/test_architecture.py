@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeconv.compress import quantize
-from edgeconv.compress.architecture import is_convolutional, weight_counts
+from edgeconv.compress.architecture import decode_tail, is_convolutional, weight_counts
 from edgeconv.data.feeds import FeedSet
 from edgeconv.spec import DynamicQuantSpec, StaticQuantSpec
 from tests.conftest import make_tiny_onnx
@@ -78,3 +78,42 @@ def test_int8_static_quantizes_every_op_of_a_cnn_and_only_matmuls_of_an_mlp(tmp_
     calib = FeedSet({"x": np.random.default_rng(1).normal(size=(8, 8)).astype(np.float32)})
     record = quantize.make_int8_static(tmp_path / "mlp.onnx", tmp_path / "m.onnx", calib, StaticQuantSpec())
     assert record.op_types == ["MatMul", "Gemm", "Conv"] and "MatMul-heavy" in record.notes[0]
+
+
+def make_tiny_detector(path: Path) -> None:
+    """Conv -> Relu -> two Conv branches (boxes, class logits) -> Sigmoid on the logits -> Concat (the output)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = {"c1": rng.normal(size=(8, 3, 3, 3)), "cb": rng.normal(size=(4, 8, 1, 1)),
+               "cc": rng.normal(size=(2, 8, 1, 1)), "scale": np.array([16.0])}
+    nodes = [
+        helper.make_node("Conv", ["x", "c1"], ["h1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["h1"], ["h2"], name="relu1"),
+        helper.make_node("Conv", ["h2", "cb"], ["b1"], name="box_conv"),
+        helper.make_node("Mul", ["b1", "scale"], ["b2"], name="box_scale"),
+        helper.make_node("Conv", ["h2", "cc"], ["c1o"], name="cls_conv"),
+        helper.make_node("Sigmoid", ["c1o"], ["c2"], name="cls_sigmoid"),
+        helper.make_node("Concat", ["b2", "c2"], ["head"], name="head_concat", axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "det", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("head", TensorProto.FLOAT, ["batch", 6, 8, 8])],
+        [numpy_helper.from_array(w.astype(np.float32), k) for k, w in weights.items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+
+
+def test_static_int8_keeps_the_post_processing_after_the_last_conv_float(tmp_path: Path) -> None:
+    import onnx
+
+    make_tiny_detector(tmp_path / "det.onnx")
+    assert decode_tail(tmp_path / "det.onnx") == ["box_scale", "cls_sigmoid", "head_concat"]
+    make_tiny_cnn(tmp_path / "cnn.onnx")
+    assert decode_tail(tmp_path / "cnn.onnx") == []  # the classifier ends in its Gemm
+    calib = FeedSet({"x": np.random.default_rng(1).normal(size=(8, 3, 8, 8)).astype(np.float32)})
+    record = quantize.make_int8_static(tmp_path / "det.onnx", tmp_path / "s.onnx", calib, StaticQuantSpec())
+    assert any(note.startswith("kept float: 3 post-processing nodes") for note in record.notes)
+    graph = onnx.load(str(tmp_path / "s.onnx")).graph
+    quantized_inputs = {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
+    assert "h2" in quantized_inputs and not {"b2", "c2"} & quantized_inputs  # the trunk int8, the tail float
