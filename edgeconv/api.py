@@ -96,12 +96,14 @@ def measure_artifact(
 
     folder, result = stages.run(f"verify/{name}", key, produce)
     first, outputs = np.load(folder / "outputs.npy"), load_outputs(folder)
-    classes = spec.model.task not in ("generic", "detection")  # top-1 agreement means something for classifiers
+    classes = spec.model.task not in ("generic", "detection", "segmentation")  # top-1 agreement: classifiers only
     measured = score(result, first, prepared.evaluation.labels, prepared.io.labels,
                      None if reference is None else reference[FIRST], classes=classes,
                      all_outputs=outputs, reference_all=_without_first(reference), budgets=spec.budgets,
                      metric=spec.evaluation.metric, custom=prepared.metric,
-                     detection=spec.evaluation.detection if spec.model.task == "detection" else None)
+                     detection=spec.evaluation.detection if spec.model.task == "detection" else None,
+                     segmentation=spec.evaluation.segmentation if spec.model.task == "segmentation" else None,
+                     targets=prepared.evaluation.targets)
     remote = {k: result[k] for k in ("device", "tegrastats", "remote") if k in result}
     return measured, {**outputs, FIRST: first}, remote
 
@@ -224,7 +226,8 @@ def _result(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactRes
         "artifacts": {a.label: {"path": a.path, "sha256": a.sha256} for a in artifacts if a.path},
     }
     evaluation = {"examples": len(prepared.evaluation), "metric": spec.evaluation.metric, "labels": prepared.io.labels,
-                  "labelled": prepared.evaluation.labels is not None, "task": spec.model.task,
+                  "labelled": prepared.evaluation.labels is not None or prepared.evaluation.targets is not None,
+                  "task": spec.model.task,
                   "outputs": prepared.io.output_names}
     export = {k: v for k, v in session.export_meta.items() if k in ("parity", "import")}  # import: ONNX repairs
     return BuildResult(spec.name, str(out), reference, artifacts, export,
@@ -317,6 +320,7 @@ def _judge(session: Session, result: ArtifactResult, measurement: Any) -> Artifa
         "accuracy_drop": None if result.accuracy_delta is None else max(0.0, -result.accuracy_delta),
         "agreement": measurement.agreement, "latency_ms": measurement.latency_ms, "size_bytes": result.size_bytes,
         "outputs": measurement.outputs, "detection": measurement.detection,
+        "segmentation": measurement.segmentation,
     })
     result.status = PASSED if all(b.passed for b in result.budgets) else FAILED
     return result

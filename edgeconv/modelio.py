@@ -29,6 +29,7 @@ class ModelIO:
     family: ModelFamily
     source_sha256: dict[str, str]  # what the model was made from, for the manifest and stage keys
     output_names: list[str] = field(default_factory=list)  # every output, in order (the first is output_name)
+    output_shapes: dict[str, tuple[int | str, ...]] = field(default_factory=dict)  # where the file declares them
 
     def __post_init__(self) -> None:
         self.output_names = self.output_names or [self.output_name]
@@ -77,8 +78,10 @@ def _describe_onnx(spec: ModelSpec) -> ModelIO:
         shape = tuple(d.dim_param or d.dim_value or "dim" for d in tensor.shape.dim)
         inputs.append(TensorInfo(value.name, ONNX_DTYPES.get(tensor.elem_type, "float32"), shape))
     pre = load_preprocessor(spec) if spec.preprocessor else None
+    shapes = {o.name: tuple(d.dim_param or d.dim_value or "dim" for d in o.type.tensor_type.shape.dim)
+              for o in graph.output if o.type.tensor_type.HasField("shape")}
     return ModelIO(inputs, graph.output[0].name, list(spec.labels or []), pre, ModelFamily(), _source_hashes(spec),
-                   [o.name for o in graph.output])
+                   [o.name for o in graph.output], shapes)
 
 
 def _source_hashes(spec: ModelSpec) -> dict[str, str]:

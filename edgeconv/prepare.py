@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeconv.data import FeedSet, make_feeds
+from edgeconv.data.targets import Truth
 from edgeconv.errors import DataError, SpecError
 from edgeconv.modelio import ModelIO, describe_model
 from edgeconv.spec import DatasetSpec, Spec
@@ -45,11 +46,12 @@ def prepare(spec: Spec) -> Prepared:
     """Describe the model and make the evaluation and calibration feeds (fails fast on bad data)."""
     io = describe_model(spec.model)
 
-    def feeds(ds: DatasetSpec, role: str) -> FeedSet:
-        return make_feeds(ds, role, io.inputs, io.labels, spec.text_for(ds), io.preprocessor, spec.image_for(ds))
+    def feeds(ds: DatasetSpec, role: str, truth: Truth | None = None) -> FeedSet:
+        return make_feeds(ds, role, io.inputs, io.labels, spec.text_for(ds), io.preprocessor, spec.image_for(ds),
+                          truth)
 
     metric = load_metric(spec.evaluation.metric, spec._folder) if is_custom(spec.evaluation.metric) else None
-    evaluation = feeds(spec.evaluation, "evaluation")
+    evaluation = feeds(spec.evaluation, "evaluation", evaluation_truth(spec))
     check_budgets_apply(spec, io, evaluation)
     if evaluation.unbatched and spec.latency.batch_size > 1:
         raise SpecError(f"latency.batch_size {spec.latency.batch_size}: inputs {sorted(evaluation.unbatched)} have "
@@ -62,6 +64,20 @@ def prepare(spec: Spec) -> Prepared:
                     feeds_sha256(calibration) if calibration else None, metric)
 
 
+def evaluation_truth(spec: Spec) -> Truth | None:
+    """The box labels (task: detection) or label masks (task: segmentation) the spec points at, if any."""
+    ev = spec.evaluation
+    if spec.model.task == "detection" and ev.detection.labels is not None:
+        return Truth("boxes", ev.detection.labels)
+    if spec.model.task == "segmentation" and ev.segmentation.masks is not None:
+        return Truth("masks", ev.segmentation.masks, ev.segmentation.ignore_index)
+    if ev.detection.labels is not None or ev.segmentation.masks is not None:
+        which = "detection.labels" if ev.detection.labels is not None else "segmentation.masks"
+        raise SpecError(f"evaluation.{which} is set but model.task is {spec.model.task}",
+                        fix=f"set model.task: {which.split('.')[0]}, or remove evaluation.{which}")
+    return None
+
+
 def check_budgets_apply(spec: Spec, io: ModelIO, evaluation: FeedSet) -> None:
     """Budgets that cannot be measured are refused before any work: accuracy without labels, top-1 agreement
     of a model without classes, a per-output budget naming no output."""
@@ -71,12 +87,16 @@ def check_budgets_apply(spec: Spec, io: ModelIO, evaluation: FeedSet) -> None:
                         f"has none (no field '{spec.evaluation.label_field}')",
                         fix="set evaluation.label_field, or hold the model to fidelity budgets (min_cosine, "
                             "min_snr_db, max_mismatch) instead")
-    if budgets.map_drop is not None and spec.model.task != "detection":
-        raise SpecError("budgets.map_drop is a detection budget", fix="set model.task: detection, or remove it")
-    if spec.model.task == "detection" and spec.evaluation.detection.output not in (None, *io.output_names):
-        raise SpecError(f"evaluation.detection.output '{spec.evaluation.detection.output}' is not an output of the "
-                        "model", fix=f"use one of {', '.join(io.output_names)}")
-    if spec.model.task in ("generic", "detection") and budgets.min_agreement is not None:
+    for budget, task in (("map_drop", "detection"), ("miou_drop", "segmentation")):
+        if getattr(budgets, budget) is not None and spec.model.task != task:
+            raise SpecError(f"budgets.{budget} is a {task} budget", fix=f"set model.task: {task}, or remove it")
+    if spec.model.task in ("detection", "segmentation"):
+        output = getattr(spec.evaluation, spec.model.task).output
+        if output not in (None, *io.output_names):
+            raise SpecError(f"evaluation.{spec.model.task}.output '{output}' is not an output of the model",
+                            fix=f"use one of {', '.join(io.output_names)}")
+        check_dense_output(spec.model.task, output or io.output_name, io.output_shapes.get(output or io.output_name))
+    if spec.model.task in ("generic", "detection", "segmentation") and budgets.min_agreement is not None:
         raise SpecError(f"budgets.min_agreement is top-1 agreement, which a {spec.model.task} model's outputs do not "
                         "have",
                         fix="use min_cosine, min_snr_db or max_mismatch, or set model.task: classification")
@@ -84,6 +104,20 @@ def check_budgets_apply(spec: Spec, io: ModelIO, evaluation: FeedSet) -> None:
     if unknown:
         raise SpecError(f"budgets.outputs names '{unknown[0]}', which is not an output of the model",
                         fix=f"use one of {', '.join(io.output_names)}")
+
+
+def check_dense_output(task: str, name: str, shape: tuple[int | str, ...] | None) -> None:
+    """A detection spec on a model without a YOLO head, or a segmentation spec without a map, is refused
+    before any work, where the file declares the output's shape (an exported torch model is checked when
+    its outputs are scored)."""
+    if shape is None:
+        return
+    if task == "detection" and (len(shape) != 3 or (isinstance(shape[1], int) and shape[1] < 5)):
+        raise SpecError(f"task: detection reads a YOLO head [batch, 4 + classes, anchors]; output '{name}' is "
+                        f"{list(shape)}", fix="point evaluation.detection.output at the raw head, or use task: generic")
+    if task == "segmentation" and len(shape) not in (3, 4):
+        raise SpecError(f"task: segmentation reads a map [batch, classes, height, width]; output '{name}' is "
+                        f"{list(shape)}", fix="point evaluation.segmentation.output at the map, or use task: generic")
 
 
 def check_same_preprocessing(spec: Spec, calibration: DatasetSpec, evaluation: DatasetSpec) -> None:

@@ -27,7 +27,8 @@ class Measurement:
     runtime: dict[str, Any]
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # numeric fidelity per output
     metric_value: float | None = None  # the spec's evaluation.metric (accuracy, macro_f1 or a custom one)
-    detection: dict[str, Any] | None = None  # task: detection: mAP against the reference's own detections
+    detection: dict[str, Any] | None = None  # task: detection: mAP against the labels and the reference's boxes
+    segmentation: dict[str, Any] | None = None  # task: segmentation: mIoU against the masks and the reference
 
 
 @dataclass
@@ -59,6 +60,7 @@ class ArtifactResult:
             "status": self.status, "reason": self.reason,
             "accuracy": m.accuracy if m else None, "macro_f1": m.macro_f1 if m else None,
             "metric_value": m.metric_value if m else None, "detection": m.detection if m else None,
+            "segmentation": m.segmentation if m else None,
             "accuracy_delta": self.accuracy_delta, "agreement": m.agreement if m else None,
             "max_abs_error": m.max_abs_error if m else None,
             "latency_ms": m.latency_ms if m else None,

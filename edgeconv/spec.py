@@ -50,6 +50,15 @@ class ImagePreprocess(StrictModel):
     std: list[float] = Field(default_factory=lambda: [0.229, 0.224, 0.225])
     rescale: float = Field(1 / 255, gt=0, description="multiplies pixel values before mean/std")
     layout: Literal["NCHW", "NHWC"] = "NCHW"
+    letterbox: bool = Field(False, description="resize [height, width] keeping the aspect ratio and pad the rest "
+                            "(YOLO's preprocessing); box labels and masks follow the same geometry")
+    pad_value: int = Field(114, ge=0, le=255, description="the letterbox padding's grey level")
+
+    @model_validator(mode="after")
+    def _letterbox_needs_a_size(self) -> ImagePreprocess:
+        if self.letterbox and (isinstance(self.resize, int) or self.crop):
+            raise ValueError("letterbox needs resize: [height, width] and crop: null")
+        return self
 
 
 class ModelSpec(StrictModel):
@@ -57,10 +66,12 @@ class ModelSpec(StrictModel):
         None, description="inferred from path: .onnx -> onnx, .pt2/.pt/.ts -> torch, else hf"
     )
     path: str = Field(description="a folder, a file, pkg://module/subdir, or a Hugging Face hub id")
-    task: Literal["text-classification", "image-classification", "classification", "detection", "generic"] = Field(
+    task: Literal["text-classification", "image-classification", "classification", "detection", "segmentation",
+                  "generic"] = Field(
         "text-classification", description="classification tasks score the first output against labels when the "
-        "evaluation set has them; detection: boxes decoded (evaluation.detection) and mAP against the reference's "
-        "detections; generic: numeric fidelity of every output only (ONNX / torch files)")
+        "evaluation set has them; detection: boxes decoded (evaluation.detection), mAP against labelled boxes and "
+        "the reference's detections; segmentation: per-pixel classes (evaluation.segmentation), mIoU against label "
+        "masks and the reference's; generic: numeric fidelity of every output only (ONNX / torch files)")
     adapter: str | None = Field(None, description="a PEFT (LoRA) adapter folder merged onto the model")
     preprocessor: str | None = Field(None, description="tokenizer / image processor folder; default: path")
     revision: str | None = None
@@ -83,7 +94,7 @@ class ModelSpec(StrictModel):
         return self
 
     def _check_task(self) -> None:
-        if self.source == "hf" and self.task in ("classification", "detection", "generic"):
+        if self.source == "hf" and self.task in ("classification", "detection", "segmentation", "generic"):
             raise ValueError(f"task {self.task} is for ONNX and torch files; a Hugging Face model needs "
                              "text-classification or image-classification (the head edgeconv loads)")
 
@@ -156,15 +167,33 @@ class DetectionSpec(StrictModel):
 
     layout: Literal["yolo"] = Field("yolo", description="yolo: a raw head [batch, 4 + classes, anchors] (v5u/v8/v11)")
     output: str | None = Field(None, description="the output holding the head (default: the first)")
-    score_threshold: float = Field(0.25, ge=0, le=1)
+    score_threshold: float = Field(0.25, ge=0, le=1, description="boxes a deployment keeps (and the reference's "
+                                   "boxes that stand as truth when the set has no labels)")
+    map_score_threshold: float = Field(0.001, ge=0, le=1, description="lowest score of the boxes scored for mAP: "
+                                       "COCO evaluation ranks every box, so one just under score_threshold is not "
+                                       "counted as lost")
     iou_threshold: float = Field(0.7, gt=0, le=1, description="non-maximum suppression, per class")
     max_detections: int = Field(300, gt=0)
+    labels: Path | None = Field(None, description="ground-truth boxes: a COCO JSON file (images matched by "
+                                "file_name) or a folder of YOLO .txt files named after the images")
+
+
+class SegmentationSpec(StrictModel):
+    """How a segmenter's output becomes a class per pixel (task: segmentation)."""
+
+    output: str | None = Field(None, description="the output holding the map [batch, classes, H, W] (default: "
+                               "the first)")
+    threshold: float = Field(0.5, description="a one-channel map (a probability): pixels above it are class 1")
+    masks: Path | None = Field(None, description="label masks: a folder of PNG files named after the images, "
+                               "one class index per pixel")
+    ignore_index: int = Field(255, ge=0, description="mask value of pixels no class is scored on")
 
 
 class EvaluationSpec(DatasetSpec):
     metric: str = Field("accuracy", description="accuracy | macro_f1 | package.module:function (needs trust_code)")
     trust_code: bool = Field(False, description="allow a custom metric function (it is code the build runs)")
     detection: DetectionSpec = Field(default_factory=DetectionSpec)
+    segmentation: SegmentationSpec = Field(default_factory=SegmentationSpec)
 
     @model_validator(mode="after")
     def _custom_metric_needs_trust(self) -> EvaluationSpec:
@@ -364,6 +393,11 @@ def resolve_paths(spec: Spec, base: Path) -> Spec:
     for ds in (spec.calibration, spec.evaluation, train):
         if ds is not None:
             ds.path = (base / ds.path).resolve()
+    truth = spec.evaluation.detection, spec.evaluation.segmentation
+    if truth[0].labels is not None:
+        truth[0].labels = (base / truth[0].labels).resolve()
+    if truth[1].masks is not None:
+        truth[1].masks = (base / truth[1].masks).resolve()
     spec.output = (base / spec.output).resolve()
     spec._folder = base
     return spec

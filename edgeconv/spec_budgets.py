@@ -27,7 +27,9 @@ class Budgets(OutputBudgets):
         default_factory=dict, description="per output name: fidelity budgets that override the global ones")
     accuracy_drop: float | None = Field(None, ge=0, le=1, description="max drop vs fp32, as a fraction")
     map_drop: float | None = Field(None, ge=0, le=1, description="task: detection: largest loss of mAP@0.5:0.95 "
-                                   "against the reference's own detections, as a fraction")
+                                   "against the labels (else against the reference's own detections), a fraction")
+    miou_drop: float | None = Field(None, ge=0, le=1, description="task: segmentation: largest loss of mIoU against "
+                                    "the label masks (else against the reference's classes), a fraction")
     min_agreement: float | None = Field(None, ge=0, le=1, description="min top-1 agreement with fp32")
     p90_latency_ms: float | None = Field(None, gt=0)
     max_size_mb: float | None = Field(None, gt=0)

@@ -23,11 +23,12 @@ import numpy as np
 from edgeconv.compress.quantize import QuantRecord
 from edgeconv.compress.sensitivity import rank_nodes
 from edgeconv.data.feeds import FeedSet
-from edgeconv.spec import DetectionSpec, FallbackSpec
+from edgeconv.spec import DetectionSpec, FallbackSpec, SegmentationSpec
 from edgeconv.spec_budgets import FIDELITY_BUDGETS, Budgets
-from edgeconv.verify.budgets import fidelity_checks, map_drop_check, tolerances
+from edgeconv.verify.budgets import fidelity_checks, task_drop_checks, tolerances
 from edgeconv.verify.fidelity import fidelity, worst
-from edgeconv.verify.measure import detection_figures
+from edgeconv.verify.measure import detection_figures, named_output
+from edgeconv.verify.segmentation import segmentation_figures
 from edgeconv.verify.timing import ort_session, time_interleaved
 from edgeconv.verify.worker import join_rows
 
@@ -60,6 +61,7 @@ class Judge:
     threads: int
     reference_all: dict[str, np.ndarray] | None = None  # every reference output, for per-output fidelity budgets
     detection: DetectionSpec | None = None  # task: detection: map_drop is judged on decoded boxes
+    segmentation: SegmentationSpec | None = None  # task: segmentation: miou_drop is judged on per-pixel classes
     generic: bool = False  # task: generic: no classes, so no top-1 agreement
 
     def __call__(self, model: Path) -> tuple[float, float, float, dict[str, dict[str, Any]]]:
@@ -68,7 +70,8 @@ class Judge:
         first = first_output(outputs)
         score = self.metric(outputs, self.evaluation.labels)
         agreement = (float(np.mean(first.argmax(-1) == self.reference_outputs.argmax(-1)))
-                     if self.detection is None and not self.generic else float("nan"))  # top-1: classifiers only
+                     if self.detection is None and self.segmentation is None and not self.generic
+                     else float("nan"))  # top-1: classifiers only
         return score, agreement, p50, self.fidelity_of(outputs)
 
     def fidelity_of(self, outputs: np.ndarray | dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
@@ -81,9 +84,15 @@ class Judge:
             else:
                 name = next(iter(self.reference_all)) if self.reference_all else "output"
                 figures = fidelity({name: first}, {name: self.reference_outputs}, tolerances(self.budgets, [name]))
+        named = outputs if isinstance(outputs, dict) else None
         if self.detection is not None and self.budgets.map_drop is not None:
-            named = outputs if isinstance(outputs, dict) else None
-            figures[DETECTION] = detection_figures(self.detection, named, self.reference_all, first)
+            figures[DETECTION] = detection_figures(self.detection, named, self.reference_all, first,
+                                                   self.evaluation.targets)
+        if self.segmentation is not None and self.budgets.miou_drop is not None:
+            output = self.segmentation.output
+            figures[SEGMENTATION] = segmentation_figures(
+                self.segmentation, named_output(output, named, first),
+                named_output(output, self.reference_all, self.reference_outputs), self.evaluation.targets)
         return figures
 
     def run(self, model: Path) -> tuple[dict[str, np.ndarray], float]:
@@ -100,11 +109,11 @@ class Judge:
     def passes(self, score: float, agreement: float, outputs: dict[str, dict[str, Any]] | None = None) -> bool:
         drop_ok = self.budgets.accuracy_drop is None or self.reference_score - score <= self.budgets.accuracy_drop
         agree_ok = self.budgets.min_agreement is None or agreement >= self.budgets.min_agreement
-        named = {k: v for k, v in (outputs or {}).items() if k != DETECTION}
+        named = {k: v for k, v in (outputs or {}).items() if k not in TASK_FIGURES}
         fidelity_ok = all(check.passed for name, figures in named.items()
                           for check in fidelity_checks(name, figures, self.budgets.for_output(name)))
-        detected = map_drop_check(self.budgets, (outputs or {}).get(DETECTION))
-        return drop_ok and agree_ok and fidelity_ok and (detected is None or detected.passed)
+        tasks = task_drop_checks(self.budgets, (outputs or {}).get(DETECTION), (outputs or {}).get(SEGMENTATION))
+        return drop_ok and agree_ok and fidelity_ok and all(check.passed for check in tasks)
 
 
 def first_output(outputs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
@@ -123,7 +132,7 @@ def budget_judge(ctx: BuildContext, threads: int, cls: type[Judge] = Judge, **ex
     from edgeconv.verify.metrics import classification_metrics
 
     budgets = ctx.spec.budgets
-    if all(b is None for b in (budgets.accuracy_drop, budgets.min_agreement, budgets.map_drop)) \
+    if all(b is None for b in (budgets.accuracy_drop, budgets.min_agreement, budgets.map_drop, budgets.miou_drop)) \
             and not has_fidelity_budgets(budgets):
         return None
     metric = ctx.spec.evaluation.metric
@@ -142,9 +151,11 @@ def budget_judge(ctx: BuildContext, threads: int, cls: type[Judge] = Judge, **ex
         return classification_metrics(first_output(outputs), truth, [])[metric]
 
     reference_score = score(ctx.reference_all or ctx.reference_outputs, ctx.evaluation.labels)
-    detection = ctx.spec.evaluation.detection if ctx.spec.model.task == "detection" else None
+    task = ctx.spec.model.task
+    detection = ctx.spec.evaluation.detection if task == "detection" else None
+    segmentation = ctx.spec.evaluation.segmentation if task == "segmentation" else None
     return cls(ctx.evaluation, ctx.reference_outputs, reference_score, score, budgets, threads, ctx.reference_all,
-               detection, ctx.spec.model.task == "generic", **extra)
+               detection, segmentation, task == "generic", **extra)
 
 
 def quantize_with_fallback(
@@ -202,21 +213,29 @@ def search_fallback(
 
 
 DETECTION = "__detection__"  # the judge's figures: decoded boxes' mAP beside the per-output fidelity
+SEGMENTATION = "__segmentation__"  # and per-pixel classes' mIoU
+TASK_FIGURES = (DETECTION, SEGMENTATION)
 
 
 def _trial_fidelity(outputs: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """What report.json keeps of a trial: the worst output's cosine and SNR, and the mAP when detecting."""
-    named = {k: v for k, v in outputs.items() if k != DETECTION}
+    named = {k: v for k, v in outputs.items() if k not in TASK_FIGURES}
     lowest = worst(named)
     kept: dict[str, Any] = {"output": lowest[0], "cosine": lowest[1]["cosine"], "snr_db": lowest[1]["snr_db"]} \
         if lowest else {}
-    if DETECTION in outputs:
-        kept["map50_95_vs_reference"] = outputs[DETECTION]["map50_95_vs_reference"]
+    for key, figures in ((DETECTION, ("map50_95", "map50_95_vs_reference")),
+                         (SEGMENTATION, ("miou", "miou_vs_reference"))):
+        kept.update({name: outputs[key][name] for name in figures if name in outputs.get(key, {})})
     return kept or None
 
 
 def _map(trial: Trial) -> float:
-    return (trial.fidelity or {}).get("map50_95_vs_reference", 0.0)
+    """A dense task's figure (labelled first) for ranking trials that all failed."""
+    figures = trial.fidelity or {}
+    for name in ("map50_95", "miou", "map50_95_vs_reference", "miou_vs_reference"):
+        if name in figures:
+            return figures[name]
+    return 0.0
 
 
 def _snr(trial: Trial) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,9 @@ class FeedSet:
     inputs: dict[str, np.ndarray]
     labels: np.ndarray | None = None  # int64 class indices, one per example
     unbatched: frozenset[str] = frozenset()
+    # Per example, in the model's input pixels: ground-truth boxes ({"boxes", "classes"}) or a label mask
+    # ({"mask"}). Held in memory for scoring only: they never reach a runtime, so they are not saved.
+    targets: list[dict[str, Any]] | None = None
 
     def __len__(self) -> int:
         return len(next(iter(self.inputs.values())))
@@ -34,7 +38,8 @@ class FeedSet:
 
     def head(self, n: int) -> FeedSet:
         labels = None if self.labels is None else self.labels[:n]
-        return FeedSet({k: v[:n] for k, v in self.inputs.items()}, labels, self.unbatched)
+        targets = None if self.targets is None else self.targets[:n]
+        return FeedSet({k: v[:n] for k, v in self.inputs.items()}, labels, self.unbatched, targets)
 
     def save(self, path: Path) -> None:
         arrays = dict(self.inputs)

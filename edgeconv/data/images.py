@@ -8,6 +8,7 @@ config (a torch.export / ONNX classifier) — a dozen lines, not worth a torchvi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,19 +55,53 @@ def load_pixels(records: list[dict[str, Any]], processor: Any, explicit: ImagePr
     return np.stack(arrays).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """Where an original image's pixels land in the model's input: x' = x * scale_x + offset_x (same for y),
+    inside an input of ``size`` (width, height). Box labels and masks are mapped with it."""
+
+    scale_x: float
+    scale_y: float
+    offset_x: float
+    offset_y: float
+    resized: tuple[int, int]  # the image's (width, height) after the resize, before the crop or padding
+    size: tuple[int, int]
+
+
+def geometry(width: int, height: int, p: ImagePreprocess) -> Geometry:
+    """The resize, then the centre crop or the letterbox padding, that ``p`` applies to a width x height image."""
+    if isinstance(p.resize, int):
+        scale = p.resize / min(width, height)
+        resized = (round(width * scale), round(height * scale))
+    elif p.letterbox:
+        scale = min(p.resize[0] / height, p.resize[1] / width)
+        resized = (round(width * scale), round(height * scale))
+    else:
+        resized = (p.resize[1], p.resize[0])
+    sx, sy = resized[0] / width, resized[1] / height
+    if p.letterbox:
+        assert isinstance(p.resize, list)
+        size = (p.resize[1], p.resize[0])
+        return Geometry(sx, sy, (size[0] - resized[0]) // 2, (size[1] - resized[1]) // 2, resized, size)
+    if p.crop:
+        size = (p.crop[1], p.crop[0])
+        return Geometry(sx, sy, -((resized[0] - size[0]) // 2), -((resized[1] - size[1]) // 2), resized, size)
+    return Geometry(sx, sy, 0, 0, resized, resized)
+
+
+def place(image: Any, g: Geometry, resample: Any, fill: int | tuple[int, ...]) -> Any:
+    """``image`` resized, then cropped or padded (with ``fill``) into the model's input as ``g`` says."""
+    from PIL import Image
+
+    canvas = Image.new(image.mode, g.size, fill)
+    canvas.paste(image.resize(g.resized, resample), (int(g.offset_x), int(g.offset_y)))
+    return canvas
+
+
 def _explicit(image: Any, p: ImagePreprocess) -> np.ndarray:
     from PIL import Image
 
-    if isinstance(p.resize, int):
-        scale = p.resize / min(image.size)
-        size = (round(image.width * scale), round(image.height * scale))
-    else:
-        size = (p.resize[1], p.resize[0])
-    image = image.resize(size, Image.Resampling.BILINEAR)
-    if p.crop:
-        height, width = p.crop
-        left, top = (image.width - width) // 2, (image.height - height) // 2
-        image = image.crop((left, top, left + width, top + height))
-    pixels = np.asarray(image, dtype=np.float32) * p.rescale
+    placed = place(image, geometry(image.width, image.height, p), Image.Resampling.BILINEAR, (p.pad_value,) * 3)
+    pixels = np.asarray(placed, dtype=np.float32) * p.rescale
     pixels = (pixels - np.asarray(p.mean, np.float32)) / np.asarray(p.std, np.float32)
     return pixels if p.layout == "NHWC" else pixels.transpose(2, 0, 1)

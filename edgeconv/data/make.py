@@ -11,6 +11,7 @@ from edgeconv.data.feeds import LABELS_KEY, FeedSet
 from edgeconv.data.images import SUFFIXES, list_images, load_pixels
 from edgeconv.data.labels import encode_labels
 from edgeconv.data.records import field_values, iter_records, select
+from edgeconv.data.targets import Truth
 from edgeconv.errors import DataError
 from edgeconv.models.tasks import TensorInfo
 from edgeconv.spec import DatasetSpec, ImagePreprocess, TextPreprocess
@@ -24,18 +25,23 @@ def make_feeds(
     text: TextPreprocess,
     preprocessor: Any = None,
     image: ImagePreprocess | None = None,
+    truth: Truth | None = None,
 ) -> FeedSet:
     """Read ``ds`` and make feeds for ``inputs``; ``role`` ('calibration', 'evaluation') names it in errors.
 
     ``preprocessor`` is the model's tokenizer or image processor; ``image`` an explicit image
-    preprocessing that replaces the processor's.
+    preprocessing that replaces the processor's. ``truth`` says where an image folder's box labels or
+    masks are.
     """
+    if truth is not None and ds.format != "images":
+        raise DataError(f"box labels and masks go with an image folder; the {role} set '{ds.path.name}' is "
+                        f"{ds.format}", fix="give the evaluation images as a folder, with the labels beside them")
     if ds.format == "npz":
         feeds = _from_npz(ds, labels)
     elif ds.format == "npy":
         feeds = _from_npy(ds, inputs)
     elif ds.format == "images":
-        feeds = _from_images(ds, role, inputs, labels, preprocessor, image)
+        feeds = _from_images(ds, role, inputs, labels, preprocessor, image, truth)
     else:
         feeds = _from_text(ds, role, inputs, labels, text, preprocessor)
     if len(feeds) == 0:
@@ -77,7 +83,7 @@ def _from_text(
 
 def _from_images(
     ds: DatasetSpec, role: str, inputs: list[TensorInfo], labels: list[str], processor: Any,
-    image: ImagePreprocess | None,
+    image: ImagePreprocess | None, truth: Truth | None,
 ) -> FeedSet:
     if len(inputs) != 1:
         raise DataError(f"the {role} set is images but the model takes {len(inputs)} inputs",
@@ -89,7 +95,8 @@ def _from_images(
     pixels = load_pixels(records, processor, image)
     has_labels = all("label" in r for r in records)
     label_array = encode_labels([r["label"] for r in records], labels, ds.path) if has_labels else None
-    return FeedSet({inputs[0].name: pixels}, label_array)
+    targets = truth.read(records, image, labels) if truth is not None else None
+    return FeedSet({inputs[0].name: pixels}, label_array, targets=targets)
 
 
 def _from_npy(ds: DatasetSpec, inputs: list[TensorInfo]) -> FeedSet:

@@ -47,6 +47,10 @@ TASKS: dict[str, TaskInfo] = {
         name="detection", auto_class="", data_kind="any", inputs=(),
         outputs=(TensorInfo("output", "float32", ("batch",)),),
     ),
+    "segmentation": TaskInfo(
+        name="segmentation", auto_class="", data_kind="any", inputs=(),
+        outputs=(TensorInfo("output", "float32", ("batch",)),),
+    ),
     "generic": TaskInfo(
         name="generic", auto_class="", data_kind="any", inputs=(),
         outputs=(TensorInfo("output", "float32", ("batch",)),),

@@ -31,12 +31,25 @@ def snr(figures: dict[str, Any] | None) -> str:
 
 
 def _agreement(m: Any) -> str:
-    """Top-1 agreement for classifiers; for detectors, mAP@0.5:0.95 against the reference's own boxes."""
+    """Top-1 agreement for classifiers; for detectors, mAP@0.5:0.95 against the reference's own boxes; for
+    segmenters, mIoU against the reference's classes."""
     if m is None:
         return "–"
     if m.agreement is not None:
         return f"{m.agreement:.4f}"
-    return f"mAP {m.detection['map50_95_vs_reference']:.3f}" if m.detection else "–"
+    if m.detection:
+        return f"mAP {m.detection['map50_95_vs_reference']:.3f}"
+    return f"mIoU {m.segmentation['miou_vs_reference']:.3f}" if m.segmentation else "–"
+
+
+def task_metric(m: Any) -> tuple[str, float | None, float | None]:
+    """The accuracy column: the task's labelled metric (accuracy, mAP@0.5:0.95 or mIoU), its value and the
+    reference's, for the Δ column of detectors and segmenters."""
+    if m is not None and m.detection and "map50_95" in m.detection:
+        return "mAP", m.detection["map50_95"], m.detection["reference_map50_95"]
+    if m is not None and m.segmentation and "miou" in m.segmentation:
+        return "mIoU", m.segmentation["miou"], m.segmentation["reference_miou"]
+    return "", None if m is None else m.accuracy, None
 
 
 def row(a: ArtifactResult) -> list[str]:
@@ -45,13 +58,21 @@ def row(a: ArtifactResult) -> list[str]:
     lowest = worst(m.outputs) if m else None
     return [
         a.target, a.precision,
-        pct(m.accuracy if m else None), delta_points(a.accuracy_delta),
+        *_task_cells(a),
         _agreement(m),
         snr(lowest[1] if lowest else None),
         ms(m.latency_ms["p50"] if m else None), ms(m.latency_ms["p90"] if m else None),
         "–" if a.speedup_vs_reference is None else f"{a.speedup_vs_reference:.2f}×",
         mb(a.size_bytes), a.status,
     ]
+
+
+def _task_cells(a: ArtifactResult) -> list[str]:
+    name, value, reference = task_metric(a.measurement)
+    if not name:
+        return [pct(value), delta_points(a.accuracy_delta)]
+    assert value is not None and reference is not None
+    return [f"{name} {value:.3f}", delta_points(value - reference)]
 
 
 HEADERS = ["target", "precision", "accuracy", "Δ vs fp32", "agreement", "SNR dB", "p50 ms", "p90 ms", "speed-up", "MB",

@@ -86,6 +86,14 @@ def _evaluated_on(evaluation: dict) -> str:
     examples = f"Evaluated on {evaluation['examples']} examples"
     if evaluation.get("task") == "generic":
         return f"{examples} (task generic: no task metric; judged on the numeric fidelity of every output)"
+    task = evaluation.get("task")
+    if task in ("detection", "segmentation"):
+        metric, truth = ("mAP@0.5:0.95", "boxes") if task == "detection" else ("mIoU", "classes")
+        labels = "labelled boxes" if task == "detection" else "label masks"
+        if evaluation.get("labelled"):
+            return f"{examples} with {labels} ({metric} against them and against the reference's {truth})"
+        return (f"{examples} without {labels}: {metric} against the reference's own {truth} (1.0 for the "
+                "reference), and the numeric fidelity of every output")
     if not evaluation.get("labelled", True):
         return (f"{examples}: accuracy not measured, the evaluation set has no labels (judged on agreement and "
                 "the numeric fidelity of every output)")

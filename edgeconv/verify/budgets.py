@@ -26,9 +26,9 @@ class BudgetCheck:
             return f"agreement {self.value:.4f}, {self.limit - self.value:.4f} under the limit"
         if self.name == "p90_latency_ms":
             return f"p90 {self.value:.2f} ms, {self.value - self.limit:.2f} ms over the limit"
-        if self.name == "map_drop":
-            return (f"mAP@0.5:0.95 against the reference's detections {1 - self.value:.3f}, "
-                    f"{(self.value - self.limit) * 100:.1f} points over the limit")
+        if self.name in ("map_drop", "miou_drop"):
+            what = "mAP@0.5:0.95" if self.name == "map_drop" else "mIoU"
+            return f"{what} dropped {self.value * 100:.1f} points, {(self.value - self.limit) * 100:.1f} over the limit"
         if self.name.startswith("min_cosine"):
             return f"cosine {self.value:.6f}, {self.limit - self.value:.6f} under the limit"
         if self.name.startswith("min_snr_db"):
@@ -56,20 +56,27 @@ def check_budgets(budgets: Budgets, measured: dict[str, Any]) -> list[BudgetChec
     if budgets.max_size_mb is not None:
         value = measured["size_bytes"] / 1e6
         checks.append(BudgetCheck("max_size_mb", budgets.max_size_mb, value, value <= budgets.max_size_mb))
-    detected = map_drop_check(budgets, measured.get("detection"))
-    if detected is not None:
-        checks.append(detected)
+    checks += task_drop_checks(budgets, measured.get("detection"), measured.get("segmentation"))
     for name, figures in (measured.get("outputs") or {}).items():
         checks += fidelity_checks(name, figures, budgets.for_output(name))
     return checks
 
 
-def map_drop_check(budgets: Budgets, detected: dict[str, Any] | None) -> BudgetCheck | None:
-    """The map_drop budget against a detector's mAP on the fp32 model's boxes; None when either is missing."""
-    if budgets.map_drop is None or detected is None:
-        return None
-    loss = 1.0 - detected["map50_95_vs_reference"]
-    return BudgetCheck("map_drop", budgets.map_drop, loss, loss <= budgets.map_drop + 1e-12)
+def task_drop_checks(budgets: Budgets, detected: dict[str, Any] | None,
+                     segmented: dict[str, Any] | None) -> list[BudgetCheck]:
+    """map_drop and miou_drop: the loss against the labels when the set has them (the reference's figure minus
+    the artifact's), else against the reference's own boxes / classes (where the reference scores 1.0)."""
+    checks = []
+    for budget, figures, key in (("map_drop", detected, "map50_95"), ("miou_drop", segmented, "miou")):
+        limit = getattr(budgets, budget)
+        if limit is None or figures is None:
+            continue
+        if key in figures:
+            loss = max(0.0, figures[f"reference_{key}"] - figures[key])
+        else:
+            loss = 1.0 - figures[f"{key}_vs_reference"]
+        checks.append(BudgetCheck(budget, limit, loss, loss <= limit + 1e-12))
+    return checks
 
 
 def tolerances(budgets: Budgets, names: Iterable[str]) -> dict[str, tuple[float, float]]:

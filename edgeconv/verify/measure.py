@@ -14,12 +14,13 @@ import numpy as np
 from edgeconv.backends.protocol import RunnerSpec
 from edgeconv.errors import StageError
 from edgeconv.results import Measurement
-from edgeconv.spec import DetectionSpec, LatencySpec
+from edgeconv.spec import DetectionSpec, LatencySpec, SegmentationSpec
 from edgeconv.spec_budgets import Budgets
 from edgeconv.verify.budgets import tolerances
 from edgeconv.verify.custom_metric import Metric, evaluate
 from edgeconv.verify.fidelity import fidelity
 from edgeconv.verify.metrics import agreement, classification_metrics, latency_summary
+from edgeconv.verify.segmentation import segmentation_figures
 
 WORKER_TIMEOUT_S = 1800
 
@@ -72,6 +73,7 @@ def score(
     reference: np.ndarray | None, *, classes: bool = True, all_outputs: dict[str, np.ndarray] | None = None,
     reference_all: dict[str, np.ndarray] | None = None, budgets: Budgets | None = None,
     metric: str = "accuracy", custom: Metric | None = None, detection: DetectionSpec | None = None,
+    segmentation: SegmentationSpec | None = None, targets: list[dict[str, Any]] | None = None,
 ) -> Measurement:
     """Score one artifact's outputs: classification metrics on the first output when ``classes`` (and the
     labels) allow, top-1 agreement for classifiers, and the numeric fidelity of every output against
@@ -93,7 +95,12 @@ def score(
             outputs_fidelity = fidelity(all_outputs, reference_all, tolerances(budgets or Budgets(), reference_all))
         except ValueError as exc:
             raise StageError(f"the artifact's outputs do not match the reference's: {exc}") from exc
-    detected = detection_figures(detection, all_outputs, reference_all, outputs) if detection else None
+    detected = detection_figures(detection, all_outputs, reference_all, outputs, targets) if detection else None
+    segmented = None
+    if segmentation is not None:
+        segmented = segmentation_figures(segmentation, named_output(segmentation.output, all_outputs, outputs),
+                                         None if reference_all is None else
+                                         named_output(segmentation.output, reference_all, None), targets)
     if custom is not None:
         mine = all_outputs if all_outputs is not None else {"output": outputs}
         value: float | None = evaluate(custom, mine, reference_all if reference_all is not None else mine, labels,
@@ -107,27 +114,45 @@ def score(
         timings_ms=[round(t * 1e3, 4) for t in result["timings_s"]],
         peak_memory_mb=round(result["peak_rss_mb"], 1), load_s=result["load_s"],
         runtime={**result["runtime"], "warmup_calls": result.get("warmup"), "conditions": result.get("conditions")},
-        outputs=outputs_fidelity, metric_value=value, detection=detected,
+        outputs=outputs_fidelity, metric_value=value, detection=detected, segmentation=segmented,
     )
 
 
+def named_output(name: str | None, outputs: dict[str, np.ndarray] | None, first: np.ndarray | None) -> np.ndarray:
+    """The named output when the runtime kept its name, else ``first`` (or the first of ``outputs``): TFLite
+    renames outputs."""
+    if outputs and name in outputs:
+        return outputs[name]
+    return first if first is not None or not outputs else next(iter(outputs.values()))
+
+
 def detection_figures(spec: DetectionSpec, outputs: dict[str, np.ndarray] | None,
-                      reference: dict[str, np.ndarray] | None, first: np.ndarray) -> dict[str, Any]:
-    """Boxes per image and mAP against the reference's own detections (1.0 for the reference itself)."""
-    from edgeconv.verify.detection import coco_map, decode_yolo
+                      reference: dict[str, np.ndarray] | None, first: np.ndarray,
+                      targets: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Boxes per image and mAP against the reference's own detections (1.0 for the reference itself); with
+    labelled boxes, the mAP of the artifact and of the reference against them."""
+    from edgeconv.verify.detection import Detections, coco_map, decode_yolo
 
-    def head(named: dict[str, np.ndarray] | None, default: np.ndarray) -> np.ndarray:
-        # The named output when the runtime kept its name, else the first (TFLite renames outputs).
-        return named[spec.output] if named and spec.output in named else default
+    def decode(heads: np.ndarray, threshold: float) -> list[Any]:
+        return [decode_yolo(h, threshold, spec.iou_threshold, spec.max_detections) for h in heads]
 
-    def decode(heads: np.ndarray) -> list[Any]:
-        return [decode_yolo(h, spec.score_threshold, spec.iou_threshold, spec.max_detections) for h in heads]
-
-    found = decode(head(outputs, first))
-    truth = found if reference is None else decode(head(reference, next(iter(reference.values()))))
-    figures = coco_map(truth, found)
-    return {"map50_95_vs_reference": figures["map50_95"], "map50_vs_reference": figures["map50"],
-            "boxes": int(sum(len(d.boxes) for d in found)), "reference_boxes": figures["truth_boxes"]}
+    mine = named_output(spec.output, outputs, first)
+    kept = decode(mine, spec.score_threshold)
+    # The truth: the reference's boxes a deployment keeps. What is scored: every box down to
+    # map_score_threshold, as COCO evaluation ranks them (a box at 0.24 against a 0.25 cut is not lost).
+    theirs = None if reference is None else named_output(spec.output, reference, None)
+    truth = kept if theirs is None else decode(theirs, spec.score_threshold)
+    ranked = decode(mine, spec.map_score_threshold)
+    figures = coco_map(truth, kept if theirs is None else ranked)
+    found = {"map50_95_vs_reference": figures["map50_95"], "map50_vs_reference": figures["map50"],
+             "boxes": int(sum(len(d.boxes) for d in kept)), "reference_boxes": figures["truth_boxes"]}
+    if targets is not None:
+        labelled = [Detections(t["boxes"], np.ones(len(t["boxes"])), t["classes"]) for t in targets]
+        against = coco_map(labelled, ranked)
+        reference_map = against if theirs is None else coco_map(labelled, decode(theirs, spec.map_score_threshold))
+        found.update(map50_95=against["map50_95"], map50=against["map50"], labelled_boxes=against["truth_boxes"],
+                     reference_map50_95=reference_map["map50_95"])
+    return found
 
 
 def load_outputs(folder: Path) -> dict[str, np.ndarray]:

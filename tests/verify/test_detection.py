@@ -50,3 +50,18 @@ def test_coco_map_matches_the_iou_thresholds_by_hand() -> None:
     assert figures["map50"] == pytest.approx(1.0) and figures["map50_95"] == pytest.approx(0.6)
     assert coco_map(truth, [one([0, 0, 10, 10], cls=1)])["map50_95"] == 0.0  # right place, wrong class
     assert coco_map([Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, int))], truth)["map50_95"] == 0.0
+
+
+def test_a_box_just_under_the_deployment_threshold_is_scored_not_lost() -> None:
+    from edgeconv.spec import DetectionSpec
+    from edgeconv.verify.measure import detection_figures
+
+    reference = head([(50, 50, 20, 20, [0.30]), (150, 50, 20, 20, [0.9])])
+    artifact = head([(50, 50, 20, 20, [0.24]), (150, 50, 20, 20, [0.9])])  # the first box dropped to 0.24
+    figures = detection_figures(DetectionSpec(), {"output": artifact}, {"output": reference}, artifact)
+    assert figures["boxes"] == 1 and figures["reference_boxes"] == 2  # a deployment at 0.25 keeps one box
+    assert figures["map50_95_vs_reference"] == pytest.approx(1.0)  # COCO ranks the 0.24 box: still found
+    strict = detection_figures(DetectionSpec(map_score_threshold=0.25), {"output": artifact},
+                               {"output": reference}, artifact)
+    # one of two boxes found: precision 1 at recalls 0, 0.01 ... 0.50 of COCO's 101 points, 0 above -> 51/101
+    assert strict["map50_95_vs_reference"] == pytest.approx(51 / 101)

@@ -1,0 +1,68 @@
+"""Semantic segmentation: per-pixel classes from a map output, mIoU against label masks and the reference.
+
+A map ``[batch, classes, H, W]`` gives each pixel its argmax class; a one-channel map (a text detector's
+probability, a binary mask's logit) gives class 1 where it is above ``threshold``. IoU per class is
+TP / (TP + FP + FN) over the whole set (the confusion matrix is accumulated over every pixel, as mmseg and
+torchmetrics compute it); mIoU is the mean over the classes that appear in the truth or the prediction.
+The confusion matrix is scikit-learn's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgeconv.errors import StageError
+from edgeconv.spec import SegmentationSpec
+
+
+def class_map(output: np.ndarray, spec: SegmentationSpec) -> np.ndarray:
+    """[N, H, W] class indices from a map output [N, C, H, W] (C = 1: above the threshold)."""
+    output = np.asarray(output)
+    if output.ndim == 3:  # [N, H, W]: one channel without its axis
+        output = output[:, None]
+    if output.ndim != 4:
+        raise StageError(f"a segmentation map is [batch, classes, height, width]; this output has shape "
+                         f"{list(output.shape)}", fix="point evaluation.segmentation.output at the map, or use "
+                         "task: generic")
+    if output.shape[1] == 1:
+        return (output[:, 0] > spec.threshold).astype(np.int64)
+    return output.argmax(axis=1).astype(np.int64)
+
+
+def iou_figures(truth: np.ndarray, predicted: np.ndarray, classes: int, ignore_index: int) -> dict[str, Any]:
+    """mIoU, IoU per class and pixel accuracy of ``predicted`` against ``truth`` (same shape; ``ignore_index``
+    pixels of the truth left out)."""
+    from sklearn.metrics import confusion_matrix
+
+    if truth.shape != predicted.shape:
+        raise StageError(f"label masks {list(truth.shape)} and the model's map {list(predicted.shape)} differ in "
+                         "size", fix="give masks of the images' size (they are resized as the images are)")
+    scored = truth != ignore_index
+    matrix = confusion_matrix(truth[scored].ravel(), predicted[scored].ravel(), labels=list(range(classes)))
+    hits = np.diag(matrix).astype(np.float64)
+    union = matrix.sum(axis=0) + matrix.sum(axis=1) - hits
+    present = union > 0
+    per_class = np.where(present, hits / np.maximum(union, 1), np.nan)
+    return {"miou": float(np.nanmean(per_class)) if present.any() else 1.0,
+            "iou_per_class": {str(c): round(float(v), 6) for c, v in enumerate(per_class) if present[c]},
+            "pixel_accuracy": float(hits.sum() / max(int(scored.sum()), 1))}
+
+
+def segmentation_figures(spec: SegmentationSpec, mine: np.ndarray, reference: np.ndarray | None,
+                         targets: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """mIoU against the reference's classes (and pixel agreement) always; against the masks when given, with
+    the reference's own mIoU there, so a drop can be judged."""
+    predicted = class_map(mine, spec)
+    theirs = predicted if reference is None else class_map(reference, spec)
+    classes = max(2, np.asarray(mine).shape[1] if np.asarray(mine).ndim == 4 else 2)
+    versus = iou_figures(theirs, predicted, classes, ignore_index=-1)
+    figures: dict[str, Any] = {"miou_vs_reference": versus["miou"], "pixel_agreement": versus["pixel_accuracy"]}
+    if targets is not None:
+        truth = np.stack([t["mask"] for t in targets])
+        labelled = iou_figures(truth, predicted, classes, spec.ignore_index)
+        figures.update(miou=labelled["miou"], iou_per_class=labelled["iou_per_class"],
+                       pixel_accuracy=labelled["pixel_accuracy"],
+                       reference_miou=iou_figures(truth, theirs, classes, spec.ignore_index)["miou"])
+    return figures
