@@ -64,6 +64,16 @@ def session_stage_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
         yield folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def route_environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Route environments (onnx2torch for ONNX -> TFLite) are installed once per test session, never into
+    the user's own ~/.cache."""
+    folder = tmp_path_factory.mktemp("routes")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EDGECONV_ROUTES_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(autouse=True)
 def stage_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test gets its own stage cache, so no test reuses another's results."""

@@ -136,6 +136,9 @@ def test_doctor_reports_onnxruntime() -> None:
     assert code == 0
     report = json.loads(out)
     assert "CPUExecutionProvider" in report["runtimes"]["onnxruntime providers"]
+    route = report["onnx -> tflite route"]  # the route folder of this test session (conftest)
+    assert route["onnx2torch"].startswith("onnx2torch==") and isinstance(route["ready"], bool)
+    assert route["ready"] or "installed on the first ONNX -> TFLite build" in route["note"]
 
 
 def test_version() -> None:

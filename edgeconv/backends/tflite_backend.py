@@ -1,9 +1,11 @@
 """TFLite backend: PyTorch -> .tflite with litert-torch, quantized with ai-edge-quantizer, run in LiteRT.
 
-The route converts from the torch model (``ctx.torch_model()``), not from the reference ONNX:
+A torch model converts from the torch module (``ctx.torch_model()``), not from the reference ONNX:
 measured on the sample, litert-torch converted in seconds with no layout transposes to get wrong,
-while onnx2tf cannot share an environment with the rest of the stack (docs/tflite.md). The float
-flatbuffer is one stage shared by every precision; each precision is a stage of its own.
+while onnx2tf cannot share an environment with the rest of the stack (docs/tflite.md). A model given
+as an ONNX file converts from its repaired ONNX graph through onnx2torch into the same litert-torch
+(``convert/onnx_tflite.py``). The float flatbuffer is one stage shared by every precision; each
+precision is a stage of its own.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.backends.tflite_convert import convert, sample_args, static_shapes
 from edgeconv.backends.tflite_fallback import LiteRTJudge
 from edgeconv.compress.fallback import budget_judge
-from edgeconv.errors import SpecError, StageError
+from edgeconv.errors import SpecError
 from edgeconv.fsutil import sha256_file
 from edgeconv.targets import TargetProfile
 
@@ -40,11 +42,6 @@ class TFLiteBackend:
         return None
 
     def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
-        if ctx.spec.model.source == "onnx":
-            raise StageError(
-                "tflite: this route converts from a torch model (litert-torch), and the model is an ONNX file",
-                fix="give model.path as the torch model (Hugging Face folder, .pt2 or TorchScript) for the TFLite "
-                    "target, or build the ONNX file for an ONNX Runtime target")
         float_folder, float_meta = self._float_model(ctx)
         if precision in ("int8-full",) and ctx.calibration is None:
             raise SpecError(f"tflite {precision} needs a representative dataset",
@@ -84,11 +81,13 @@ class TFLiteBackend:
 
         folder, meta = ctx.stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
         extra = {"input_names": float_meta["input_names"], "static_shapes": float_meta["shapes"],
-                 "convert_seconds": float_meta["seconds"], "route": "litert-torch"}
+                 "convert_seconds": float_meta["seconds"], "route": float_meta.get("route", "litert-torch")}
         return BuiltArtifact(folder / meta["file"], quantization=meta["quantization"], extra=extra)
 
     def _float_model(self, ctx: BuildContext) -> tuple[Path, dict[str, Any]]:
         """The fp32 flatbuffer at static shapes: one conversion shared by every precision."""
+        if ctx.spec.model.source == "onnx":
+            return self._float_from_onnx(ctx)
         text = ctx.spec.text_for(ctx.spec.evaluation)
         shapes = {k: v.shape[1:] for k, v in ctx.evaluation.inputs.items()}
         key = {"reference": ctx.reference_sha256, "eval_shapes": shapes,
@@ -111,6 +110,30 @@ class TFLiteBackend:
                     "shapes": {k: list(v) for k, v in shapes.items()}}
 
         # The key holds the text settings: a spec change that unfixes the shapes re-runs the check.
+        return ctx.stages.run("tflite/float", key, produce)
+
+    def _float_from_onnx(self, ctx: BuildContext) -> tuple[Path, dict[str, Any]]:
+        """The fp32 flatbuffer of an ONNX model, at the evaluation feeds' shapes (batch 1)."""
+        from edgeconv.convert.onnx_tflite import convert_onnx
+        from edgeconv.convert.onnx_tflite_env import ONNX2TORCH
+
+        shapes = {k: list(v.shape[1:]) for k, v in ctx.evaluation.inputs.items()}
+        key = {"reference": ctx.reference_sha256, "eval_shapes": shapes, "route": ONNX2TORCH,
+               "versions": {p: versions.of(p) for p in PACKAGES}}
+
+        def produce(folder: Path) -> dict[str, Any]:
+            from edgeconv.backends.tflite import load_interpreter_class
+
+            dst = folder / "model.tflite"
+            info = convert_onnx(ctx.reference_onnx, ctx.evaluation, dst)
+            cls, _, _ = load_interpreter_class()
+            details = cls(model_path=str(dst)).get_signature_runner().get_input_details()
+            return {"file": dst.name, "sha256": sha256_file(dst), "seconds": info["seconds"],
+                    "input_names": info["input_names"], "signature_inputs": info["signature_inputs"],
+                    "input_dtypes": {k: details[k]["dtype"].__name__ for k in info["signature_inputs"]},
+                    "shapes": {k: [1, *v] for k, v in shapes.items()}, "route": f"{ONNX2TORCH} -> litert-torch",
+                    "same_pads_made_explicit": info["same_pads_made_explicit"]}
+
         return ctx.stages.run("tflite/float", key, produce)
 
     def runner_spec(self, artifact: BuiltArtifact, profile: TargetProfile) -> RunnerSpec:

@@ -86,7 +86,7 @@ def test_labels_in_the_wrong_format_are_one_data_error(tmp_path: Path, name: str
 def test_labels_need_explicit_preprocessing_and_an_image_folder(tmp_path: Path) -> None:
     folder, labels = photos(tmp_path / "imgs"), tmp_path / "labels"
     labels.mkdir()
-    with pytest.raises(DataError, match="need model.image"):  # an image processor's geometry is not known
+    with pytest.raises(DataError, match=r"need model\.image"):  # an image processor's geometry is not known
         Truth("boxes", labels).read([{"path": folder / "street.png"}], None, [])
     np.savez(tmp_path / "x.npz", images=np.zeros((1, 3, 320, 320), np.float32))
     with pytest.raises(DataError, match="go with an image folder"):

@@ -12,8 +12,9 @@ from tests.zoo.test_zoo import Built, build
 
 @pytest.fixture(scope="module")
 def segmenter(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    return build("text-detector", tmp_path_factory.mktemp("seg") / "out",
-                 "--set", "targets.0.precisions=[fp32, int8-static]")
+    return build("text-detector", tmp_path_factory.mktemp("seg") / "out", "--set",
+                 "targets=[{name: x86-cpu-ort, precisions: [fp32, int8-static]}, "
+                 "{name: arm64-tflite, precisions: [fp32]}]")
 
 
 def test_the_text_detector_sample_is_scored_by_miou_against_labels_and_the_reference(segmenter: Built) -> None:
@@ -32,6 +33,8 @@ def test_the_text_detector_sample_is_scored_by_miou_against_labels_and_the_refer
     assert drop["value"] == pytest.approx(max(0.0, reference["miou"] - static["segmentation"]["miou"]))
     assert segmenter.artifact("fp32")["segmentation"]["miou"] == pytest.approx(reference["miou"])  # same graph
     assert "mIoU" in segmenter.stdout and "label masks" in (segmenter.out / "report.md").read_text()
+    tflite = segmenter.artifact("fp32", "arm64-tflite")  # PP-OCRv6's SAME-padded convs, through onnx2torch
+    assert tflite["status"] == "passed" and tflite["segmentation"]["pixel_agreement"] > 0.99
 
 
 @pytest.mark.parametrize(("name", "override", "message"), [

@@ -31,8 +31,8 @@ class Built:
     def report(self) -> dict:
         return json.loads((self.out / "report.json").read_text())
 
-    def artifact(self, precision: str) -> dict:
-        return next(a for a in self.report["artifacts"] if a["precision"] == precision)
+    def artifact(self, precision: str, target: str = "x86-cpu-ort") -> dict:
+        return next(a for a in self.report["artifacts"] if a["precision"] == precision and a["target"] == target)
 
 
 PACKAGES = {"ppocr": "rapidocr", "silero": "silero_vad", "nudenet": "nudenet", "text": "rapidocr"}
@@ -48,15 +48,21 @@ def build(name: str, out: Path, *overrides: str) -> Built:
     return Built(result.exit_code, result.stdout, result.stderr, out)
 
 
+def ort_only(*precisions: str) -> tuple[str, str]:
+    """Overrides that build only the ONNX Runtime target (the zoo specs also name the TFLite one)."""
+    return "--set", f"targets=[{{name: x86-cpu-ort, precisions: [{', '.join(precisions)}]}}]"
+
+
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    return build("ppocr-textline-orientation", tmp_path_factory.mktemp("cls") / "out")
+    return build("ppocr-textline-orientation", tmp_path_factory.mktemp("cls") / "out",
+                 "--set", "targets.1.precisions=[fp32, int8-full]")
 
 
 @pytest.fixture(scope="module")
 def detector(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return build("ppocr-text-detector", tmp_path_factory.mktemp("det") / "out",
-                 "--set", "targets.0.precisions=[fp32, int8-dynamic, int8-static]")
+                 *ort_only("fp32", "int8-dynamic", "int8-static"))
 
 
 def test_an_opset_11_paddle_cnn_builds_static_int8_within_budget(classifier: Built) -> None:
@@ -68,6 +74,15 @@ def test_an_opset_11_paddle_cnn_builds_static_int8_within_budget(classifier: Bui
     assert static["status"] == "passed" and static["accuracy"] is not None
     assert static["quantization"]["per_channel"] is True
     assert "a convolutional network" in static["quantization"]["notes"][0]
+
+
+def test_an_onnx_only_paddle_cnn_reaches_tflite_and_agrees_in_the_interpreter(classifier: Built) -> None:
+    fp32 = classifier.artifact("fp32", "arm64-tflite")
+    assert fp32["status"] == "passed" and fp32["path"].endswith(".tflite")
+    assert fp32["agreement"] >= 0.99 and fp32["runtime"]["runtime"] in ("ai-edge-litert", "tflite-runtime")
+    assert fp32["route"].startswith("onnx2torch==") and fp32["route"].endswith("-> litert-torch")
+    full = classifier.artifact("int8-full", "arm64-tflite")  # the accuracy-aware search on the converted graph
+    assert full["status"] == "passed" and full["accuracy_delta"] >= -0.01
 
 
 def test_a_dense_output_model_is_judged_per_output_without_labels(detector: Built) -> None:
@@ -83,10 +98,10 @@ def test_a_dense_output_model_is_judged_per_output_without_labels(detector: Buil
 
 
 def test_a_three_input_two_output_model_with_budgets_met_and_missed(tmp_path: Path) -> None:
-    met = build("silero-vad", tmp_path / "met", "--set", "targets.0.precisions=[fp32, fp16]")
+    met = build("silero-vad", tmp_path / "met", *ort_only("fp32", "fp16"))
     assert met.code == 0, met.stdout + met.stderr
     assert set(met.artifact("fp16")["outputs"]) == {"output", "stateN"}
-    tight = build("silero-vad", tmp_path / "tight", "--set", "targets.0.precisions=[fp32, fp16]",
+    tight = build("silero-vad", tmp_path / "tight", *ort_only("fp32", "fp16"),
                   "--set", "budgets.min_snr_db=60")
     assert tight.code == 1
     markdown = (tight.out / "report.md").read_text()
@@ -94,7 +109,7 @@ def test_a_three_input_two_output_model_with_budgets_met_and_missed(tmp_path: Pa
 
 
 def test_int8_of_a_model_whose_compute_is_inside_if_is_skipped_not_mislabelled(tmp_path: Path) -> None:
-    built = build("silero-vad-ifless", tmp_path / "out", "--set", "targets.0.precisions=[fp32, int8-dynamic]")
+    built = build("silero-vad-ifless", tmp_path / "out", *ort_only("fp32", "int8-dynamic"))
     assert built.code == 0, built.stdout + built.stderr
     dynamic = built.artifact("int8-dynamic")
     assert dynamic["status"] == "skipped" and "inside If/Loop/Scan subgraphs" in dynamic["reason"]
@@ -111,7 +126,7 @@ def test_a_torchscript_jit_file_is_recognised_and_its_export_failure_is_one_line
 
 
 def test_a_yolo_detector_is_scored_by_map_against_its_own_fp32_boxes(tmp_path: Path) -> None:
-    built = build("nudenet-yolov8n", tmp_path / "out", "--set", "targets.0.precisions=[fp32, int8-static]",
+    built = build("nudenet-yolov8n", tmp_path / "out", *ort_only("fp32", "int8-static"),
                   "--set", "quantize.fallback.enabled=false")
     assert built.code in (0, 1), built.stdout + built.stderr
     fp32, static = built.artifact("fp32"), built.artifact("int8-static")

@@ -1,0 +1,170 @@
+"""ONNX -> TFLite in a worker process: static shapes, onnx2torch, constants baked in, litert-torch.
+
+Run as ``python -m edgeconv.convert.onnx_tflite_worker MODEL.onnx EXAMPLES.npz OUT.tflite RESULT.json``
+with onnx2torch on the path (``onnx_tflite_env``). A process of its own because the converters can crash
+or hold gigabytes; the parent turns a failure into one line and a log.
+
+Why each step (measured on the zoo's PaddleOCR classifier / detector / recogniser and YOLOv8n):
+- shapes fixed from the examples, then ONNX shape inference: litert-torch converts at static shapes;
+- ``auto_pad: SAME_*`` made explicit pads: onnx2torch raises NotImplementedError on SAME_UPPER (PP-OCRv6);
+- onnx2torch's modules branch in Python on constant operands (``if torch.any(shape == 0)`` in Reshape,
+  ``.tolist()`` in Resize/Split/Pad), which torch.export refuses as data-dependent; tracing with
+  ``make_fx`` on real tensors evaluates those branches and bakes the constants in as literals, leaving
+  a plain aten graph. Two traces on two different examples must give the same code, so nothing that
+  depends on the input's values is baked in silently.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SAME_PADDED = ("Conv", "MaxPool", "AveragePool")
+
+
+def stub_torchvision_if_broken() -> None:
+    """onnx2torch imports torchvision at import time for two converters (NonMaxSuppression, RoiAlign). Where
+    torchvision cannot load (a CUDA build beside a CPU torch), those two raise when used instead."""
+    try:
+        import torchvision  # noqa: F401
+    except Exception:
+        def unavailable(*_: Any, **__: Any) -> Any:
+            raise NotImplementedError("torchvision cannot be imported here: NonMaxSuppression and RoiAlign "
+                                      "cannot be converted")
+
+        ops = types.ModuleType("torchvision.ops")
+        ops.nms = ops.box_convert = ops.roi_align = unavailable  # type: ignore[attr-defined]
+        package = types.ModuleType("torchvision")
+        package.ops = ops  # type: ignore[attr-defined]
+        sys.modules.update({"torchvision": package, "torchvision.ops": ops})
+
+
+def fix_shapes(model: Any, shapes: dict[str, tuple[int, ...]]) -> Any:
+    """The model with every graph input at its static shape and shapes inferred through the graph."""
+    from onnx import shape_inference
+
+    for value in model.graph.input:
+        if value.name in shapes:
+            dims = value.type.tensor_type.shape.dim
+            for dim, size in zip(dims, shapes[value.name], strict=True):
+                dim.ClearField("dim_param")
+                dim.dim_value = size
+    for value in model.graph.output:  # symbolic output dims from the export would contradict the fixed ones
+        for dim in value.type.tensor_type.shape.dim:
+            dim.ClearField("dim_param")
+            dim.ClearField("dim_value")
+    del model.graph.value_info[:]
+    return shape_inference.infer_shapes(model, strict_mode=True)
+
+
+def explicit_same_pads(model: Any) -> int:
+    """Replace ``auto_pad: SAME_UPPER / SAME_LOWER`` by the pads ONNX defines for them; return how many.
+
+    Written here because neither onnx nor onnxslim rewrites auto_pad, and onnx2torch rejects it.
+    ONNX: output = ceil(input / stride); total pad = max(0, (output - 1) * stride + (kernel - 1) * dilation
+    + 1 - input); SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the start.
+    """
+    from onnx import helper
+
+    graph = model.graph
+    known = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+             for v in [*graph.value_info, *graph.input]}
+    weights = {t.name: list(t.dims) for t in graph.initializer}
+    changed = 0
+    for node in graph.node:
+        attributes = {a.name: a for a in node.attribute}
+        mode = attributes["auto_pad"].s.decode() if "auto_pad" in attributes else "NOTSET"
+        if node.op_type not in SAME_PADDED or mode not in ("SAME_UPPER", "SAME_LOWER"):
+            continue
+        spatial = known.get(node.input[0], [])[2:]
+        if not spatial or not all(spatial):
+            raise ValueError(f"node '{node.name}' ({node.op_type}): auto_pad {mode} on an input of unknown size")
+        kernel = list(attributes["kernel_shape"].ints) if "kernel_shape" in attributes \
+            else weights[node.input[1]][2:]
+        strides = list(attributes["strides"].ints) if "strides" in attributes else [1] * len(spatial)
+        dilations = list(attributes["dilations"].ints) if "dilations" in attributes else [1] * len(spatial)
+        begin, end = [], []
+        for size, k, s, d in zip(spatial, kernel, strides, dilations, strict=True):
+            total = max(0, (math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size)
+            low = total // 2 if mode == "SAME_UPPER" else total - total // 2
+            begin.append(low)
+            end.append(total - low)
+        for name in ("auto_pad", "pads"):
+            if name in attributes:
+                node.attribute.remove(attributes[name])
+        node.attribute.append(helper.make_attribute("pads", begin + end))
+        changed += 1
+    return changed
+
+
+def bake_constants(module: Any, examples: list[tuple[Any, ...]]) -> Any:
+    """A plain aten graph of ``module`` with its constant-driven Python branches evaluated (see the module doc)."""
+    import torch
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    traced = []
+    for args in examples:
+        with torch.no_grad():
+            graph = make_fx(module, tracing_mode="real", _error_on_data_dependent_ops=False)(*args)
+        for node in list(graph.graph.nodes):  # the scalar reads themselves: their values are baked in
+            if node.op == "call_function" and node.target is torch.ops.aten._local_scalar_dense.default \
+                    and not node.users:
+                graph.graph.erase_node(node)
+        graph.graph.eliminate_dead_code()
+        graph.recompile()
+        traced.append(graph)
+    if len({g.code for g in traced}) > 1:
+        raise ValueError("the graph's shapes or control flow depend on the input's values (two examples traced "
+                         "differently), so it cannot be converted at static shapes")
+    return traced[0].eval()
+
+
+def examples_from(path: Path, names: list[str]) -> list[tuple[Any, ...]]:
+    """Two examples as positional tensors in the graph's input order (the second perturbed if there is one)."""
+    import torch
+
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in names}
+    count = len(next(iter(arrays.values())))
+    first = tuple(torch.from_numpy(np.ascontiguousarray(arrays[n][0])) for n in names)
+    if count > 1:
+        return [first, tuple(torch.from_numpy(np.ascontiguousarray(arrays[n][1])) for n in names)]
+    shifted = tuple(t + torch.rand_like(t) if t.is_floating_point() else t for t in first)
+    return [first, shifted]
+
+
+def convert(onnx_path: Path, examples_path: Path, out: Path) -> dict[str, Any]:
+    import litert_torch
+    import onnx
+    import onnx2torch
+
+    start = time.perf_counter()
+    model = onnx.load(str(onnx_path))
+    initializers = {t.name for t in model.graph.initializer}
+    names = [v.name for v in model.graph.input if v.name not in initializers]
+    examples = examples_from(examples_path, names)
+    model = fix_shapes(model, {n: tuple(t.shape) for n, t in zip(names, examples[0], strict=True)})
+    same_pads = explicit_same_pads(model)
+    module = bake_constants(onnx2torch.convert(model).eval(), examples)
+    litert_torch.convert(module, examples[0]).export(str(out))
+    return {"input_names": names, "signature_inputs": [f"args_{i}" for i in range(len(names))],
+            "output_names": [o.name for o in model.graph.output], "same_pads_made_explicit": same_pads,
+            "aten_ops": sum(1 for n in module.graph.nodes if n.op == "call_function"),
+            "seconds": round(time.perf_counter() - start, 2)}
+
+
+def main(argv: list[str]) -> None:
+    onnx_path, examples_path, out, result = (Path(a) for a in argv)
+    stub_torchvision_if_broken()
+    result.write_text(json.dumps(convert(onnx_path, examples_path, out)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
