@@ -34,6 +34,9 @@ _KNOWN_FIXES = (
     (re.compile(r"NOT_IMPLEMENTED.*Could not find an implementation", re.S),
      "this runtime has no kernel for that op at this precision: exclude the node from quantization "
      "(quantize.static.exclude_nodes or quantize.dynamic.exclude_nodes) or build another precision"),
+    (re.compile(r"div\.cc:\d+ data\[i\] != zero_point"),
+     "an int8 Div got a divisor that quantized to zero (a normalisation's denominator): LiteRT refuses it; "
+     "build int8-dynamic for this model, or an ONNX Runtime int8-static artifact"),
     (re.compile(r"MemoryError|std::bad_alloc|Killed|out of memory", re.I),
      "the machine ran out of memory: lower calibration.count or latency.batch_size, or build on a larger machine"),
 )

@@ -10,7 +10,7 @@ from typing import Any
 from edgeconv import versions
 from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.compress import quantize
-from edgeconv.compress.architecture import weight_counts
+from edgeconv.compress.architecture import is_convolutional, weight_counts
 from edgeconv.compress.fallback import budget_judge, quantize_with_fallback
 from edgeconv.errors import NothingToDo
 from edgeconv.fsutil import sha256_file
@@ -98,6 +98,9 @@ def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeS
         else:
             ranking_feeds = (ctx.calibration or ctx.evaluation).head(settings.fallback.sensitivity_examples)
             record = quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes)
+            if precision == "int8-static" and not (record.fallback or {}).get("met_budgets", True) \
+                    and settings.static.op_types is None and is_convolutional(graph):
+                record = _weighted_ops_only(ctx, settings, graph, dst, record, judge, ranking_feeds)
         if quantize.quantized_nodes(dst) == 0:
             trials = (record.fallback or {}).get("trials", [])
             kept = len(trials[record.fallback["chosen_trial"]]["float_nodes"]) if trials else 0  # type: ignore[index]
@@ -105,6 +108,38 @@ def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeS
                    if kept else nothing_to_quantize(precision, graph))
             raise NothingToDo(f"{precision} would be the fp32 model under another name: {why}")
         return record
+
+
+WEIGHTED_OPS = ["Conv", "MatMul", "Gemm"]
+
+
+def _weighted_ops_only(ctx: BuildContext, settings: QuantizeSpec, graph: Path, dst: Path,
+                       every_op: quantize.QuantRecord, judge: Any, ranking_feeds: Any) -> quantize.QuantRecord:
+    """The second rung of a convolutional network's static int8: when every-op int8 misses the budgets even
+    after the fallback, quantize only Conv/MatMul/Gemm. The fallback restores weighted nodes, so it cannot
+    undo int8 on element-wise ops; on Magika (a conv net with jax2tf's decomposed LayerNorm), every-op int8
+    kept 2% accuracy with all three weighted nodes float, Conv/MatMul/Gemm alone lost 0.8 points."""
+    assert ctx.calibration is not None
+    narrow = settings.model_copy(deep=True)
+    narrow.static.op_types = WEIGHTED_OPS
+
+    def make(path: Path, float_nodes: list[str]) -> quantize.QuantRecord:
+        assert ctx.calibration is not None
+        return quantize.make_int8_static(graph, path, ctx.calibration, narrow.static, float_nodes)
+
+    candidate = dst.with_name("weighted-ops.onnx")
+    record = quantize_with_fallback(make, graph, candidate, judge, ranking_feeds, narrow.fallback,
+                                    quantize.candidates("int8-static", graph, narrow))
+    first = every_op.fallback or {}
+    missed = f"every-op int8 missed the budgets in {len(first.get('trials', []))} trial(s)"
+    if (record.fallback or {}).get("met_budgets"):
+        candidate.replace(dst)
+        record.notes = [f"ops quantized: Conv/MatMul/Gemm only ({missed}; these met them)", *record.notes[1:]]
+        record.fallback = {**(record.fallback or {}), "every_op_trials": first.get("trials", [])}
+        return record
+    candidate.unlink(missing_ok=True)
+    every_op.notes.append(f"{missed}; Conv/MatMul/Gemm only missed them too")
+    return every_op
 
 
 def nothing_to_quantize(precision: str, graph: Path) -> str:

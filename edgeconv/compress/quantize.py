@@ -142,6 +142,7 @@ def float_graph(precision: str, src: Path, dst: Path, family: ModelFamily) -> bo
 
     # Symbolic shape inference fails on BERT graphs ("Incomplete symbolic shape inference").
     quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    flatten_gemm_biases(dst)
     return False
 
 
@@ -289,6 +290,34 @@ def graph_opset(path: Path) -> int:
     import onnx
 
     return default_opset(onnx.load(str(path), load_external_data=False))
+
+
+def flatten_gemm_biases(path: Path) -> int:
+    """Rewrite Gemm biases of shape [1, N] as [N] (the same values under ONNX broadcasting); return how many.
+
+    ORT fuses MatMul + Add into a Gemm whose bias keeps the Add's [1, N] shape, and its QDQ quantizer cannot
+    handle one: its int32-bias scale check raises "truth value of an array ... is ambiguous" (onnxruntime
+    issue 24815) and, with that check off, it writes a per-channel DequantizeLinear that ONNX Runtime then
+    refuses. Seen on Magika's tf2onnx graph.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    initializers = {i.name: i for i in model.graph.initializer}
+    uses: dict[str, int] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    changed = 0
+    for node in model.graph.node:
+        bias = initializers.get(node.input[2]) if node.op_type == "Gemm" and len(node.input) > 2 else None
+        if bias is not None and len(bias.dims) == 2 and bias.dims[0] == 1 and uses[bias.name] == 1:
+            bias.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(bias).reshape(-1), bias.name))
+            changed += 1
+    if changed:
+        onnx.save(model, str(path))
+    return changed
 
 
 def activation_matmuls(path: Path) -> list[str]:

@@ -7,6 +7,8 @@ or hold gigabytes; the parent turns a failure into one line and a log.
 Why each step (measured on the zoo's PaddleOCR classifier / detector / recogniser and YOLOv8n):
 - shapes fixed from the examples, then ONNX shape inference: litert-torch converts at static shapes;
 - ``auto_pad: SAME_*`` made explicit pads: onnx2torch raises NotImplementedError on SAME_UPPER (PP-OCRv6);
+- GlobalMaxPool written as the ReduceMax over the spatial axes it is: onnx2torch has no converter for it
+  (Magika's tf2onnx graph);
 - onnx2torch's modules branch in Python on constant operands (``if torch.any(shape == 0)`` in Reshape,
   ``.tolist()`` in Resize/Split/Pad), which torch.export refuses as data-dependent; tracing with
   ``make_fx`` on real tensors evaluates those branches and bakes the constants in as literals, leaving
@@ -104,6 +106,32 @@ def explicit_same_pads(model: Any) -> int:
     return changed
 
 
+def global_max_pools_as_reduce_max(model: Any) -> int:
+    """GlobalMaxPool(x) is ReduceMax(x, axes=[2, ..., rank-1], keepdims=1) by ONNX's definition; return how many
+    were replaced. Opset 18 moved ReduceMax's axes from an attribute to an input."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in [*graph.value_info, *graph.input]}
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    changed = 0
+    for i, node in enumerate(graph.node):
+        if node.op_type != "GlobalMaxPool":
+            continue
+        axes = list(range(2, ranks[node.input[0]]))
+        if opset >= 18:
+            axes_name = f"{node.name or node.output[0]}_axes"
+            graph.initializer.append(numpy_helper.from_array(np.array(axes, np.int64), axes_name))
+            reduce = helper.make_node("ReduceMax", [node.input[0], axes_name], list(node.output), node.name, keepdims=1)
+        else:
+            reduce = helper.make_node("ReduceMax", [node.input[0]], list(node.output), node.name, axes=axes,
+                                      keepdims=1)
+        graph.node.remove(node)
+        graph.node.insert(i, reduce)
+        changed += 1
+    return changed
+
+
 def bake_constants(module: Any, examples: list[tuple[Any, ...]]) -> Any:
     """A plain aten graph of ``module`` with its constant-driven Python branches evaluated (see the module doc)."""
     import torch
@@ -152,10 +180,12 @@ def convert(onnx_path: Path, examples_path: Path, out: Path) -> dict[str, Any]:
     examples = examples_from(examples_path, names)
     model = fix_shapes(model, {n: tuple(t.shape) for n, t in zip(names, examples[0], strict=True)})
     same_pads = explicit_same_pads(model)
+    global_pools = global_max_pools_as_reduce_max(model)
     module = bake_constants(onnx2torch.convert(model).eval(), examples)
     litert_torch.convert(module, examples[0]).export(str(out))
     return {"input_names": names, "signature_inputs": [f"args_{i}" for i in range(len(names))],
             "output_names": [o.name for o in model.graph.output], "same_pads_made_explicit": same_pads,
+            "global_max_pools_rewritten": global_pools,
             "aten_ops": sum(1 for n in module.graph.nodes if n.op == "call_function"),
             "seconds": round(time.perf_counter() - start, 2)}
 

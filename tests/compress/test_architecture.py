@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edgeconv.compress import quantize
 from edgeconv.compress.architecture import decode_tail, is_convolutional, weight_counts
 from edgeconv.data.feeds import FeedSet
 from edgeconv.spec import DynamicQuantSpec, StaticQuantSpec
-from tests.conftest import make_tiny_onnx
+from tests.conftest import make_tiny_onnx, tiny_logits
 
 
 def make_tiny_cnn(path: Path) -> None:
@@ -117,3 +118,29 @@ def test_static_int8_keeps_the_post_processing_after_the_last_conv_float(tmp_pat
     graph = onnx.load(str(tmp_path / "s.onnx")).graph
     quantized_inputs = {n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
     assert "h2" in quantized_inputs and not {"b2", "c2"} & quantized_inputs  # the trunk int8, the tail float
+
+
+def test_a_gemm_bias_of_shape_1_n_is_flattened_so_static_int8_builds(tmp_path: Path) -> None:
+    """ORT fuses MatMul + Add into Gemm with the Add's [1, N] bias, which its QDQ quantizer cannot take."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w", "b"], ["y"], name="dense")], "gemm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [numpy_helper.from_array(rng.normal(size=(8, 4)).astype(np.float32), "w"),
+         numpy_helper.from_array(rng.normal(size=(1, 4)).astype(np.float32), "b")])
+    path = tmp_path / "gemm.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    x = rng.normal(size=(16, 8)).astype(np.float32)
+    from edgeconv.errors import StageError
+
+    with pytest.raises(StageError, match="truth value of an array"):  # ORT's own failure, as users met it
+        quantize.make_int8_static(path, tmp_path / "raw.onnx", FeedSet({"x": x}), StaticQuantSpec(op_types=["Gemm"]))
+    before = tiny_logits(path, x)
+    assert quantize.flatten_gemm_biases(path) == 1 and quantize.flatten_gemm_biases(path) == 0
+    np.testing.assert_array_equal(tiny_logits(path, x), before)  # the same function
+    quantize.make_int8_static(path, tmp_path / "s.onnx", FeedSet({"x": x}), StaticQuantSpec(op_types=["Gemm"]))
+    np.testing.assert_allclose(tiny_logits(tmp_path / "s.onnx", x), before, atol=0.1)

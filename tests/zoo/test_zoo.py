@@ -35,7 +35,8 @@ class Built:
         return next(a for a in self.report["artifacts"] if a["precision"] == precision and a["target"] == target)
 
 
-PACKAGES = {"ppocr": "rapidocr", "silero": "silero_vad", "nudenet": "nudenet", "text": "rapidocr"}
+PACKAGES = {"ppocr": "rapidocr", "silero": "silero_vad", "nudenet": "nudenet", "text": "rapidocr",
+            "captcha": "ddddocr", "ddddocr": "ddddocr", "magika": "magika"}
 
 
 def build(name: str, out: Path, *overrides: str) -> Built:
@@ -136,3 +137,14 @@ def test_a_yolo_detector_is_scored_by_map_against_its_own_fp32_boxes(tmp_path: P
     assert any(b["name"] == "map_drop" for b in static["budgets"])
     assert any("post-processing nodes" in note for note in static["quantization"]["notes"])
     assert "mAP" in built.stdout  # the table's agreement column shows the detector's mAP
+
+
+def test_static_int8_of_a_conv_net_that_every_op_int8_breaks_falls_back_to_weighted_ops(tmp_path: Path) -> None:
+    """Magika (tf2onnx, jax2tf's decomposed LayerNorm): every-op int8 keeps ~2% accuracy even with every weighted
+    node float; the recipe's second rung quantizes Conv/MatMul/Gemm only. Its [1, N] Gemm bias is flattened."""
+    built = build("magika-file-types", tmp_path / "out", *ort_only("int8-static"))
+    assert built.code == 0, built.stdout + built.stderr
+    static = built.artifact("int8-static")
+    assert static["status"] == "passed" and static["quantization"]["op_types"] == ["Conv", "MatMul", "Gemm"]
+    assert static["quantization"]["notes"][0].startswith("ops quantized: Conv/MatMul/Gemm only (every-op int8 missed")
+    assert static["quantization"]["fallback"]["every_op_trials"]  # the first rung's trials are kept in the report
