@@ -1,7 +1,8 @@
 """The model zoo: real pretrained models that PyPI packages ship, each built by edgeconv as a user would.
 
-For every model under samples/zoo/ (and the tweet-sentiment sample), one build for ONNX Runtime
-(fp32, fp16, int8-dynamic, int8-static) and the TFLite target (fp32, int8-dynamic), then every
+For every model under samples/zoo/ (and the tweet-sentiment and text-detector samples), one build for
+ONNX Runtime (fp32, fp16, int8-dynamic, int8-static, auto) and the TFLite target (fp32, int8-dynamic,
+int8-full; ONNX files go through onnx2torch -> litert-torch), then every
 verified artifact re-timed against the fp32 reference in this one process, interleaved round by
 round (per-build timings come from separate processes and may be cached from other runs). Prints
 one table: model, kind, source, and per artifact its status, the task-metric change or the worst
@@ -33,13 +34,15 @@ ZOO = [
     ("silero-vad-ifless", "voice activity, If control flow", "ONNX opset 18, PyTorch export"),
     ("silero-vad-torchscript", "voice activity, stateful module", "TorchScript (.jit)"),
     ("tweet-sentiment", "transformer text classifier (labelled)", "Hugging Face + LoRA adapter"),
+    ("text-detector", "text detector as a segmenter (label masks)", "ONNX opset 11, PaddlePaddle export"),
 ]
-ORT_PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static"]
-TFLITE_PRECISIONS = ["fp32", "int8-dynamic"]
+ORT_PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static", "auto"]
+TFLITE_PRECISIONS = ["fp32", "int8-dynamic", "int8-full"]
+SAMPLES = ("tweet-sentiment", "text-detector")
 
 
 def spec_path(name: str) -> Path:
-    folder = ROOT / "samples" / ("zoo" if name != "tweet-sentiment" else "") / name
+    folder = ROOT / "samples" / ("zoo" if name not in SAMPLES else "") / name
     return folder / "edgeconv.yaml"
 
 
@@ -92,6 +95,9 @@ def quality(a: Any) -> str:
         return f"{a.accuracy_delta * 100:+.1f} pt acc"
     if m.detection:
         return f"mAP {m.detection['map50_95_vs_reference']:.3f} vs fp32 boxes"
+    if m.segmentation and "miou" in m.segmentation:
+        change = (m.segmentation["miou"] - m.segmentation["reference_miou"]) * 100
+        return f"{change:+.1f} pt mIoU vs masks (pixels {m.segmentation['pixel_agreement']:.4f} as fp32)"
     from edgeconv.verify.fidelity import worst
 
     lowest = worst(m.outputs)

@@ -95,7 +95,9 @@ def check_budgets_apply(spec: Spec, io: ModelIO, evaluation: FeedSet) -> None:
         if output not in (None, *io.output_names):
             raise SpecError(f"evaluation.{spec.model.task}.output '{output}' is not an output of the model",
                             fix=f"use one of {', '.join(io.output_names)}")
-        check_dense_output(spec.model.task, output or io.output_name, io.output_shapes.get(output or io.output_name))
+        layout = spec.evaluation.detection.layout if spec.model.task == "detection" else None
+        check_dense_output(spec.model.task, output or io.output_name, io.output_shapes.get(output or io.output_name),
+                           layout)
     if spec.model.task in ("generic", "detection", "segmentation") and budgets.min_agreement is not None:
         raise SpecError(f"budgets.min_agreement is top-1 agreement, which a {spec.model.task} model's outputs do not "
                         "have",
@@ -106,15 +108,19 @@ def check_budgets_apply(spec: Spec, io: ModelIO, evaluation: FeedSet) -> None:
                         fix=f"use one of {', '.join(io.output_names)}")
 
 
-def check_dense_output(task: str, name: str, shape: tuple[int | str, ...] | None) -> None:
+def check_dense_output(task: str, name: str, shape: tuple[int | str, ...] | None, layout: str | None = None) -> None:
     """A detection spec on a model without a YOLO head, or a segmentation spec without a map, is refused
     before any work, where the file declares the output's shape (an exported torch model is checked when
     its outputs are scored)."""
     if shape is None:
         return
-    if task == "detection" and (len(shape) != 3 or (isinstance(shape[1], int) and shape[1] < 5)):
-        raise SpecError(f"task: detection reads a YOLO head [batch, 4 + classes, anchors]; output '{name}' is "
-                        f"{list(shape)}", fix="point evaluation.detection.output at the raw head, or use task: generic")
+    if task == "detection":
+        classes_axis, least, form = (2, 6, "a YOLOX head [batch, anchors, 5 + classes]") if layout == "yolox" \
+            else (1, 5, "a YOLO head [batch, 4 + classes, anchors]")
+        if len(shape) != 3 or (isinstance(shape[classes_axis], int) and shape[classes_axis] < least):
+            raise SpecError(f"task: detection (layout: {layout}) reads {form}; output '{name}' is {list(shape)}",
+                            fix="point evaluation.detection.output at the raw head, set its layout, or use task: "
+                                "generic")
     if task == "segmentation" and len(shape) not in (3, 4):
         raise SpecError(f"task: segmentation reads a map [batch, classes, height, width]; output '{name}' is "
                         f"{list(shape)}", fix="point evaluation.segmentation.output at the map, or use task: generic")

@@ -52,7 +52,10 @@ class ImagePreprocess(StrictModel):
     layout: Literal["NCHW", "NHWC"] = "NCHW"
     letterbox: bool = Field(False, description="resize [height, width] keeping the aspect ratio and pad the rest "
                             "(YOLO's preprocessing); box labels and masks follow the same geometry")
+    letterbox_anchor: Literal["center", "top-left"] = Field(
+        "center", description="where the resized image sits: centred (Ultralytics) or top-left (YOLOX)")
     pad_value: int = Field(114, ge=0, le=255, description="the letterbox padding's grey level")
+    channel_order: Literal["RGB", "BGR"] = Field("RGB", description="BGR for models trained on OpenCV's images")
 
     @model_validator(mode="after")
     def _letterbox_needs_a_size(self) -> ImagePreprocess:
@@ -165,7 +168,10 @@ class DatasetSpec(StrictModel):
 class DetectionSpec(StrictModel):
     """How a detector's outputs become boxes (task: detection)."""
 
-    layout: Literal["yolo"] = Field("yolo", description="yolo: a raw head [batch, 4 + classes, anchors] (v5u/v8/v11)")
+    layout: Literal["yolo", "yolox"] = Field(
+        "yolo", description="yolo: a raw head [batch, 4 + classes, anchors] (v5u/v8/v11); yolox: [batch, anchors, "
+        "5 + classes] with grid offsets, log sizes, objectness and class scores (YOLOX, ddddocr)")
+    strides: list[int] = Field(default_factory=lambda: [8, 16, 32], description="yolox: the heads' strides")
     output: str | None = Field(None, description="the output holding the head (default: the first)")
     score_threshold: float = Field(0.25, ge=0, le=1, description="boxes a deployment keeps (and the reference's "
                                    "boxes that stand as truth when the set has no labels)")

@@ -82,6 +82,8 @@ def geometry(width: int, height: int, p: ImagePreprocess) -> Geometry:
     if p.letterbox:
         assert isinstance(p.resize, list)
         size = (p.resize[1], p.resize[0])
+        if p.letterbox_anchor == "top-left":
+            return Geometry(sx, sy, 0, 0, resized, size)
         return Geometry(sx, sy, (size[0] - resized[0]) // 2, (size[1] - resized[1]) // 2, resized, size)
     if p.crop:
         size = (p.crop[1], p.crop[0])
@@ -103,5 +105,7 @@ def _explicit(image: Any, p: ImagePreprocess) -> np.ndarray:
 
     placed = place(image, geometry(image.width, image.height, p), Image.Resampling.BILINEAR, (p.pad_value,) * 3)
     pixels = np.asarray(placed, dtype=np.float32) * p.rescale
+    if p.channel_order == "BGR":
+        pixels = pixels[..., ::-1]
     pixels = (pixels - np.asarray(p.mean, np.float32)) / np.asarray(p.std, np.float32)
     return pixels if p.layout == "NHWC" else pixels.transpose(2, 0, 1)

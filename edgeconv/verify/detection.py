@@ -1,12 +1,13 @@
 """Object detection: raw YOLO heads decoded to boxes, NMS, and COCO mAP of an artifact's detections.
 
-The YOLO family (v5u/v8/v11 exports) emits ``[batch, 4 + classes, anchors]``: box centre and size, then
-one score per class. Boxes above ``score_threshold`` go through per-class non-maximum suppression,
-done by ONNX Runtime's own NonMaxSuppression operator (a one-node graph), and the ``max_detections``
-best are kept. mAP@0.5 and mAP@0.5:0.95 use the COCO definition as faster-coco-eval computes it.
+The YOLO family (v5u/v8/v11 exports) emits ``[batch, 4 + classes, anchors]``: box centre and size, then one
+score per class. A YOLOX head ``[batch, anchors, 5 + classes]`` is decoded into that form first. Boxes above
+``score_threshold`` go through per-class non-maximum suppression, done by ONNX Runtime's own
+NonMaxSuppression operator (a one-node graph), and the ``max_detections`` best are kept. mAP@0.5 and
+mAP@0.5:0.95 use the COCO definition as faster-coco-eval computes it.
 
-Without labels, the reference's own detections are the ground truth: an artifact's mAP against them
-says how much detection it lost (the fp32 reference scores 1.0 by definition).
+Without labels, the reference's own detections are the ground truth: an artifact's mAP against them says how
+much detection it lost (the fp32 reference scores 1.0 by definition).
 """
 
 from __future__ import annotations
@@ -68,6 +69,38 @@ def decode_yolo(head: np.ndarray, score_threshold: float, iou_threshold: float, 
     classes, anchors, kept_scores = classes[order], anchors[order], kept_scores[order]
     cx, cy, w, h = head[:4, anchors]
     return Detections(np.stack([cx - w / 2, cy - h / 2, w, h], axis=1), kept_scores, classes)
+
+
+def yolox_as_yolo(head: np.ndarray, strides: list[int], input_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """A YOLOX head [anchors, 5 + classes] (x, y offsets in cells, log w, h, objectness, class scores) as a YOLO
+    head [4 + classes, anchors] in input pixels with score = objectness x class score, as YOLOX's own
+    ``demo_postprocess`` decodes it: centre = (offset + cell) * stride, size = exp(log size) * stride.
+
+    The grid needs the input's height and width; without them a square input is assumed and solved from the
+    anchor count (3549 anchors at strides 8/16/32: 416 x 416)."""
+    head = np.asarray(head, dtype=np.float32)
+    while head.ndim > 2 and head.shape[0] == 1:
+        head = head[0]
+    if head.ndim != 2 or head.shape[1] < 6:
+        raise StageError(f"a YOLOX head is [anchors, 5 + classes]; this output has shape {list(head.shape)}",
+                         fix="point evaluation.detection.output at the raw head, or use layout: yolo")
+    if input_hw is None:
+        side = (head.shape[0] / sum(1 / s**2 for s in strides)) ** 0.5
+        if abs(side - round(side)) > 1e-6:
+            raise StageError(f"{head.shape[0]} anchors do not fit a square input at strides {strides}",
+                             fix="set evaluation.detection.strides to the model's")
+        input_hw = (round(side), round(side))
+    cells = [np.stack(np.meshgrid(np.arange(input_hw[1] // s), np.arange(input_hw[0] // s)), -1).reshape(-1, 2)
+             for s in strides]
+    grid = np.concatenate(cells).astype(np.float32)
+    scale = np.concatenate([np.full((len(c), 1), s, np.float32) for c, s in zip(cells, strides, strict=True)])
+    if len(grid) != head.shape[0]:
+        raise StageError(f"a {input_hw[0]}x{input_hw[1]} input at strides {strides} has {len(grid)} anchors, the "
+                         f"head {head.shape[0]}", fix="set evaluation.detection.strides to the model's")
+    centres = (head[:, :2] + grid) * scale
+    sizes = np.exp(head[:, 2:4]) * scale
+    scores = head[:, 4:5] * head[:, 5:]
+    return np.concatenate([centres, sizes, scores], axis=1).T
 
 
 def coco_map(truth: list[Detections], found: list[Detections]) -> dict[str, float]:

@@ -131,9 +131,11 @@ def detection_figures(spec: DetectionSpec, outputs: dict[str, np.ndarray] | None
                       targets: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Boxes per image and mAP against the reference's own detections (1.0 for the reference itself); with
     labelled boxes, the mAP of the artifact and of the reference against them."""
-    from edgeconv.verify.detection import Detections, coco_map, decode_yolo
+    from edgeconv.verify.detection import Detections, coco_map, decode_yolo, yolox_as_yolo
 
     def decode(heads: np.ndarray, threshold: float) -> list[Any]:
+        if spec.layout == "yolox":
+            heads = [yolox_as_yolo(h, spec.strides) for h in heads]
         return [decode_yolo(h, threshold, spec.iou_threshold, spec.max_detections) for h in heads]
 
     mine = named_output(spec.output, outputs, first)

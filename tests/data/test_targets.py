@@ -110,3 +110,19 @@ def test_masks_are_resized_nearest_and_padding_is_ignored(tmp_path: Path) -> Non
     (masks / "street.png").unlink()
     with pytest.raises(DataError, match=r"no mask for 'street\.png'"):
         feeds(folder, Truth("masks", masks))
+
+
+def test_a_top_left_letterbox_keeps_boxes_unshifted_and_bgr_swaps_channels(tmp_path: Path) -> None:
+    yolox = ImagePreprocess(resize=[320, 320], crop=None, letterbox=True, letterbox_anchor="top-left",
+                            channel_order="BGR", rescale=1, mean=[0, 0, 0], std=[1, 1, 1])
+    g = geometry(640, 480, yolox)
+    assert (g.offset_x, g.offset_y, g.resized) == (0, 0, (320, 240))  # the padding is all below
+    folder, labels = photos(tmp_path / "imgs"), tmp_path / "labels"
+    labels.mkdir()
+    (labels / "street.txt").write_text("0 0.5 0.5 0.25 0.5\n")
+    made = make_feeds(DatasetSpec(path=folder), "evaluation", PIXELS, [], TextPreprocess(), None, yolox,
+                      Truth("boxes", labels))
+    assert made.targets is not None and made.targets[0]["boxes"].tolist() == [[120.0, 60.0, 80.0, 120.0]]
+    pixels = made.inputs["images"][0]
+    assert pixels[:, 10, 10].tolist() == [10.0, 10.0, 200.0]  # the photo's (200, 10, 10) RGB as B, G, R
+    assert pixels[:, 300, 10].tolist() == [114.0, 114.0, 114.0]  # below the image: padding

@@ -65,3 +65,24 @@ def test_a_box_just_under_the_deployment_threshold_is_scored_not_lost() -> None:
                                {"output": reference}, artifact)
     # one of two boxes found: precision 1 at recalls 0, 0.01 ... 0.50 of COCO's 101 points, 0 above -> 51/101
     assert strict["map50_95_vs_reference"] == pytest.approx(51 / 101)
+
+
+def test_a_yolox_head_is_decoded_on_its_grid_by_hand() -> None:
+    from edgeconv.errors import StageError
+    from edgeconv.verify.detection import yolox_as_yolo
+
+    # a 32x32 input at strides 8/16/32: 4x4 + 2x2 + 1x1 = 21 anchors; anchor 5 is cell (x 1, y 1) at stride 8
+    head = np.zeros((1, 21, 6), np.float32)
+    head[0, 5] = [0.5, 0.25, np.log(2.0), np.log(3.0), 0.9, 0.5]
+    head[0, 20] = [0.0, 0.0, 0.0, 0.0, 0.2, 1.0]  # the one stride-32 cell
+    yolo = yolox_as_yolo(head, [8, 16, 32])  # 21 anchors solve to a 32x32 input
+    assert yolo.shape == (5, 21)
+    assert yolo[:, 5].tolist() == pytest.approx([12.0, 10.0, 16.0, 24.0, 0.45])  # (0.5+1)*8, (0.25+1)*8, 2*8, 3*8
+    assert yolo[:, 20].tolist() == pytest.approx([0.0, 0.0, 32.0, 32.0, 0.2])
+    found = decode_yolo(yolo, 0.3, 0.5, 10)
+    assert found.boxes.tolist() == [pytest.approx([4.0, -2.0, 16.0, 24.0])]  # COCO x, y, w, h
+    assert found.scores.tolist() == [pytest.approx(0.45)]
+    with pytest.raises(StageError, match="do not fit a square input"):
+        yolox_as_yolo(np.zeros((1, 22, 6), np.float32), [8, 16, 32])
+    with pytest.raises(StageError, match=r"\[anchors, 5 \+ classes\]"):
+        yolox_as_yolo(np.zeros((1, 21, 5), np.float32), [8, 16, 32])

@@ -1,5 +1,6 @@
-"""Dense tasks on real models: the text-detector sample scored by mIoU against rendered label masks, and the
-refusals (exit 2, nothing written) of dense-task specs that cannot be measured."""
+"""Dense tasks on real models: the captcha-detector sample (a YOLOX) scored by mAP against labelled boxes, the
+text-detector sample scored by mIoU against rendered label masks, and the refusals (exit 2, nothing written) of
+dense-task specs that cannot be measured."""
 
 from __future__ import annotations
 
@@ -15,6 +16,32 @@ def segmenter(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return build("text-detector", tmp_path_factory.mktemp("seg") / "out", "--set",
                  "targets=[{name: x86-cpu-ort, precisions: [fp32, int8-static]}, "
                  "{name: arm64-tflite, precisions: [fp32]}]")
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build("captcha-detector", tmp_path_factory.mktemp("det") / "out", "--set",
+                 "targets=[{name: x86-cpu-ort, precisions: [fp32, int8-static]}, "
+                 "{name: arm64-tflite, precisions: [fp32]}]")
+
+
+def test_the_detection_sample_is_scored_by_map_against_labels_and_the_reference(detector: Built) -> None:
+    assert detector.code == 0, detector.stdout + detector.stderr
+    report = detector.report
+    assert report["evaluation"]["task"] == "detection" and report["evaluation"]["labelled"]
+    reference = report["reference"]["detection"]
+    assert reference["labelled_boxes"] == 100 and reference["map50_95_vs_reference"] == 1.0
+    assert 0.3 < reference["map50_95"] < 1.0  # the fp32 model itself misses some characters
+    for target, precision in (("x86-cpu-ort", "fp32"), ("x86-cpu-ort", "int8-static"), ("arm64-tflite", "fp32")):
+        figures = detector.artifact(precision, target)["detection"]
+        assert figures["reference_map50_95"] == pytest.approx(reference["map50_95"])
+        assert 0.0 <= figures["map50_95"] <= 1.0 and 0.0 <= figures["map50_95_vs_reference"] <= 1.0
+        assert detector.artifact(precision, target)["outputs"]["output"]["shape"] == [3549, 6]
+    static = detector.artifact("int8-static")
+    drop = next(b for b in static["budgets"] if b["name"] == "map_drop")
+    assert drop["value"] == pytest.approx(max(0.0, reference["map50_95"] - static["detection"]["map50_95"]))
+    assert detector.artifact("fp32", "arm64-tflite")["detection"]["map50_95_vs_reference"] > 0.95
+    assert "mAP" in detector.stdout and "labelled boxes" in (detector.out / "report.md").read_text()
 
 
 def test_the_text_detector_sample_is_scored_by_miou_against_labels_and_the_reference(segmenter: Built) -> None:
@@ -39,7 +66,7 @@ def test_the_text_detector_sample_is_scored_by_miou_against_labels_and_the_refer
 
 @pytest.mark.parametrize(("name", "override", "message"), [
     ("nudenet-yolov8n", "evaluation.segmentation.masks=/nowhere", "evaluation.segmentation.masks is set but model"),
-    ("ppocr-text-detector", "model.task=detection", "task: detection reads a YOLO head"),
+    ("ppocr-text-detector", "model.task=detection", "task: detection (layout: yolo) reads a YOLO head"),
     ("nudenet-yolov8n", "evaluation.detection.labels=/nowhere", "box labels '/nowhere' not found"),
     ("text-detector", "budgets.map_drop=0.01", "budgets.map_drop is a detection budget"),
 ])
