@@ -14,6 +14,7 @@ output's fidelity, speed as a multiple of the reference's, size, and the reason 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import sys
 import time
@@ -33,12 +34,15 @@ ZOO = [
     ("silero-vad", "voice activity, 3 inputs / 2 outputs", "ONNX opset 15, PyTorch export"),
     ("silero-vad-ifless", "voice activity, If control flow", "ONNX opset 18, PyTorch export"),
     ("silero-vad-torchscript", "voice activity, stateful module", "TorchScript (.jit)"),
+    ("magika-file-types", "file-type classifier, int32 bytes (labelled)", "ONNX opset 15, tf2onnx (Keras)"),
+    ("ddddocr-captcha-ocr", "captcha OCR, CNN + LSTM, per-step scores", "ONNX opset 12, PyTorch 1.9 export"),
+    ("captcha-detector", "YOLOX detector (labelled boxes)", "ONNX opset 11, PyTorch 1.9 export"),
     ("tweet-sentiment", "transformer text classifier (labelled)", "Hugging Face + LoRA adapter"),
     ("text-detector", "text detector as a segmenter (label masks)", "ONNX opset 11, PaddlePaddle export"),
 ]
 ORT_PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static", "auto"]
 TFLITE_PRECISIONS = ["fp32", "int8-dynamic", "int8-full"]
-SAMPLES = ("tweet-sentiment", "text-detector")
+SAMPLES = ("tweet-sentiment", "text-detector", "captcha-detector")
 
 
 def spec_path(name: str) -> Path:
@@ -93,8 +97,13 @@ def quality(a: Any) -> str:
         return "–"
     if a.accuracy_delta is not None:
         return f"{a.accuracy_delta * 100:+.1f} pt acc"
+    if m.detection and "map50_95" in m.detection:
+        change = (m.detection["map50_95"] - m.detection["reference_map50_95"]) * 100
+        return f"{change:+.1f} pt mAP vs labels (mAP {m.detection['map50_95_vs_reference']:.3f} vs fp32 boxes)"
     if m.detection:
         return f"mAP {m.detection['map50_95_vs_reference']:.3f} vs fp32 boxes"
+    if m.agreement is not None and a.accuracy_delta is None:
+        return f"agreement {m.agreement:.4f}"
     if m.segmentation and "miou" in m.segmentation:
         change = (m.segmentation["miou"] - m.segmentation["reference_miou"]) * 100
         return f"{change:+.1f} pt mIoU vs masks (pixels {m.segmentation['pixel_agreement']:.4f} as fp32)"
@@ -142,7 +151,8 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         start = time.perf_counter()
-        result = build_model(name, args.out / name, args.threads)
+        with contextlib.redirect_stdout(sys.stderr):  # quantizers print progress: keep the table alone on stdout
+            result = build_model(name, args.out / name, args.threads)
         p50 = {} if isinstance(result, str) else retime(result, args.rounds, args.runs, args.threads)
         print(f"{name}: built and re-timed in {time.perf_counter() - start:.0f} s", file=sys.stderr)
         table += rows_for(name, kind, source, result, p50)
