@@ -56,11 +56,16 @@ class ImagePreprocess(StrictModel):
         "center", description="where the resized image sits: centred (Ultralytics) or top-left (YOLOX)")
     pad_value: int = Field(114, ge=0, le=255, description="the letterbox padding's grey level")
     channel_order: Literal["RGB", "BGR"] = Field("RGB", description="BGR for models trained on OpenCV's images")
+    dtype: Literal["float32", "float16", "uint8"] = Field(
+        "float32", description="the input's type: uint8 for models that take raw pixels (then rescale: 1, mean: 0, "
+        "std: 1), float16 for half-precision inputs")
 
     @model_validator(mode="after")
     def _letterbox_needs_a_size(self) -> ImagePreprocess:
         if self.letterbox and (isinstance(self.resize, int) or self.crop):
             raise ValueError("letterbox needs resize: [height, width] and crop: null")
+        if self.dtype == "uint8" and (self.rescale != 1 or any(self.mean) or any(v != 1 for v in self.std)):
+            raise ValueError("dtype uint8 takes raw pixel values: set rescale: 1, mean: [0, 0, 0], std: [1, 1, 1]")
         return self
 
 

@@ -35,7 +35,7 @@ def list_images(folder: Path) -> list[dict[str, Any]]:
 
 
 def load_pixels(records: list[dict[str, Any]], processor: Any, explicit: ImagePreprocess | None) -> np.ndarray:
-    """One float32 array [N, ...] of preprocessed images, in the model's layout."""
+    """One array [N, ...] of preprocessed images, in the model's layout and type (float32 unless the spec says)."""
     from PIL import Image, UnidentifiedImageError
 
     arrays = []
@@ -52,7 +52,7 @@ def load_pixels(records: list[dict[str, Any]], processor: Any, explicit: ImagePr
         else:
             raise DataError("images need preprocessing: the model has no image processor",
                             fix="set model.image (resize, crop, mean, std, layout) in the spec")
-    return np.stack(arrays).astype(np.float32)
+    return np.stack(arrays).astype(explicit.dtype if explicit is not None else np.float32)
 
 
 @dataclass(frozen=True)

@@ -126,3 +126,19 @@ def test_a_top_left_letterbox_keeps_boxes_unshifted_and_bgr_swaps_channels(tmp_p
     pixels = made.inputs["images"][0]
     assert pixels[:, 10, 10].tolist() == [10.0, 10.0, 200.0]  # the photo's (200, 10, 10) RGB as B, G, R
     assert pixels[:, 300, 10].tolist() == [114.0, 114.0, 114.0]  # below the image: padding
+
+
+def test_uint8_and_float16_inputs_and_a_uint8_spec_that_rescales_is_refused(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    raw = ImagePreprocess(resize=[320, 320], crop=None, dtype="uint8", rescale=1, mean=[0, 0, 0], std=[1, 1, 1])
+    inputs = [TensorInfo("images", "uint8", ("batch", 3, 320, 320))]
+    made = make_feeds(DatasetSpec(path=photos(tmp_path / "imgs")), "evaluation", inputs, [], TextPreprocess(), None,
+                      raw)
+    assert made.inputs["images"].dtype == np.uint8 and made.inputs["images"][0, :, 0, 0].tolist() == [200, 10, 10]
+    half = ImagePreprocess(resize=[320, 320], crop=None, dtype="float16")
+    made = make_feeds(DatasetSpec(path=tmp_path / "imgs"), "evaluation",
+                      [TensorInfo("images", "float16", ("batch", 3, 320, 320))], [], TextPreprocess(), None, half)
+    assert made.inputs["images"].dtype == np.float16
+    with pytest.raises(ValidationError, match="dtype uint8 takes raw pixel values"):
+        ImagePreprocess(resize=[320, 320], crop=None, dtype="uint8")
