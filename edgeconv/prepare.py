@@ -91,13 +91,7 @@ def check_budgets_apply(spec: Spec, io: ModelIO, evaluation: FeedSet) -> None:
         if getattr(budgets, budget) is not None and spec.model.task != task:
             raise SpecError(f"budgets.{budget} is a {task} budget", fix=f"set model.task: {task}, or remove it")
     if spec.model.task in ("detection", "segmentation"):
-        output = getattr(spec.evaluation, spec.model.task).output
-        if output not in (None, *io.output_names):
-            raise SpecError(f"evaluation.{spec.model.task}.output '{output}' is not an output of the model",
-                            fix=f"use one of {', '.join(io.output_names)}")
-        layout = spec.evaluation.detection.layout if spec.model.task == "detection" else None
-        check_dense_output(spec.model.task, output or io.output_name, io.output_shapes.get(output or io.output_name),
-                           layout)
+        check_task_outputs(spec, io)
     if spec.model.task in ("generic", "detection", "segmentation") and budgets.min_agreement is not None:
         raise SpecError(f"budgets.min_agreement is top-1 agreement, which a {spec.model.task} model's outputs do not "
                         "have",
@@ -106,6 +100,25 @@ def check_budgets_apply(spec: Spec, io: ModelIO, evaluation: FeedSet) -> None:
     if unknown:
         raise SpecError(f"budgets.outputs names '{unknown[0]}', which is not an output of the model",
                         fix=f"use one of {', '.join(io.output_names)}")
+
+
+def check_task_outputs(spec: Spec, io: ModelIO) -> None:
+    """The outputs a detection or segmentation spec reads exist (and, where the file says, have the shape)."""
+    task = spec.model.task
+    detection = spec.evaluation.detection
+    if task == "detection" and detection.layout == "boxes":
+        named = detection.outputs
+        for role, name in (("boxes", named.boxes), ("scores", named.scores), ("classes", named.classes)):
+            if name not in io.output_names:
+                raise SpecError(f"evaluation.detection.outputs.{role} '{name}' is not an output of the model",
+                                fix=f"use one of {', '.join(io.output_names)}")
+        return
+    output = getattr(spec.evaluation, task).output
+    if output not in (None, *io.output_names):
+        raise SpecError(f"evaluation.{task}.output '{output}' is not an output of the model",
+                        fix=f"use one of {', '.join(io.output_names)}")
+    check_dense_output(task, output or io.output_name, io.output_shapes.get(output or io.output_name),
+                       detection.layout if task == "detection" else None)
 
 
 def check_dense_output(task: str, name: str, shape: tuple[int | str, ...] | None, layout: str | None = None) -> None:

@@ -170,13 +170,26 @@ class DatasetSpec(StrictModel):
         return self
 
 
+class DetectionOutputs(StrictModel):
+    """layout: boxes: the outputs of a model that ran non-maximum suppression itself, per image [K, ...] (a
+    leading batch axis of 1 is dropped; K may vary per image). Defaults: TorchVision's detection outputs."""
+
+    boxes: str = Field("boxes", description="[K, 4] boxes in input pixels")
+    scores: str = Field("scores", description="[K] confidence")
+    classes: str = Field("labels", description="[K] class indices")
+    box_format: Literal["xyxy", "xywh", "cxcywh"] = "xyxy"
+
+
 class DetectionSpec(StrictModel):
     """How a detector's outputs become boxes (task: detection)."""
 
-    layout: Literal["yolo", "yolox"] = Field(
+    layout: Literal["yolo", "yolox", "boxes"] = Field(
         "yolo", description="yolo: a raw head [batch, 4 + classes, anchors] (v5u/v8/v11); yolox: [batch, anchors, "
-        "5 + classes] with grid offsets, log sizes, objectness and class scores (YOLOX, ddddocr)")
+        "5 + classes] with grid offsets, log sizes, objectness and class scores (YOLOX, ddddocr); boxes: the model "
+        "ran NMS itself and emits boxes, scores and classes (TorchVision, SSD, end-to-end exports)")
     strides: list[int] = Field(default_factory=lambda: [8, 16, 32], description="yolox: the heads' strides")
+    outputs: DetectionOutputs = Field(default_factory=lambda: DetectionOutputs(),
+                                      description="boxes: which outputs hold the boxes, scores and classes")
     output: str | None = Field(None, description="the output holding the head (default: the first)")
     score_threshold: float = Field(0.25, ge=0, le=1, description="boxes a deployment keeps (and the reference's "
                                    "boxes that stand as truth when the set has no labels)")

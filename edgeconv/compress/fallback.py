@@ -30,7 +30,7 @@ from edgeconv.verify.fidelity import fidelity, worst
 from edgeconv.verify.measure import detection_figures, named_output
 from edgeconv.verify.segmentation import segmentation_figures
 from edgeconv.verify.timing import ort_session, time_interleaved
-from edgeconv.verify.worker import join_rows
+from edgeconv.verify.worker import stack_outputs
 
 if TYPE_CHECKING:
     from edgeconv.backends.protocol import BuildContext
@@ -99,9 +99,8 @@ class Judge:
         """The candidate's outputs on the evaluation set (every output, by name) and its p50, in ONNX Runtime."""
         session = ort_session(model, self.threads)
         names = [o.name for o in session.get_outputs()]
-        rows = [session.run(None, b) for b in self.evaluation.batches(1)]
-        joined = {name: join_rows([r[k] for r in rows]) for k, name in enumerate(names)}
-        outputs = {name: rows_ for name, rows_ in joined.items() if rows_ is not None}
+        rows = [dict(zip(names, session.run(None, b), strict=True)) for b in self.evaluation.batches(1)]
+        outputs, _ = stack_outputs(rows)
         example = self.evaluation.example(0)
         p50 = time_interleaved({model: lambda: session.run(None, example)}, rounds=1, runs=30, warmup=10)[model]
         return outputs, p50

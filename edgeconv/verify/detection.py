@@ -1,7 +1,9 @@
 """Object detection: raw YOLO heads decoded to boxes, NMS, and COCO mAP of an artifact's detections.
 
 The YOLO family (v5u/v8/v11 exports) emits ``[batch, 4 + classes, anchors]``: box centre and size, then one
-score per class. A YOLOX head ``[batch, anchors, 5 + classes]`` is decoded into that form first. Boxes above
+score per class. A YOLOX head ``[batch, anchors, 5 + classes]`` is decoded into that form first. A model that
+ran NMS itself (TorchVision, SSD, end-to-end exports) gives boxes, scores and classes: those are read as they
+are (``from_boxes``). Boxes above
 ``score_threshold`` go through per-class non-maximum suppression, done by ONNX Runtime's own
 NonMaxSuppression operator (a one-node graph), and the ``max_detections`` best are kept. mAP@0.5 and
 mAP@0.5:0.95 use the COCO definition as faster-coco-eval computes it.
@@ -101,6 +103,24 @@ def yolox_as_yolo(head: np.ndarray, strides: list[int], input_hw: tuple[int, int
     sizes = np.exp(head[:, 2:4]) * scale
     scores = head[:, 4:5] * head[:, 5:]
     return np.concatenate([centres, sizes, scores], axis=1).T
+
+
+def from_boxes(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, box_format: str,
+               score_threshold: float, max_detections: int) -> Detections:
+    """One image's detections from a model that ran NMS itself: those above ``score_threshold``, best first."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scores, classes = np.asarray(scores, np.float64).reshape(-1), np.asarray(classes).reshape(-1).astype(np.int64)
+    if not len(boxes) == len(scores) == len(classes):
+        raise StageError(f"post-NMS outputs disagree in length: {len(boxes)} boxes, {len(scores)} scores, "
+                         f"{len(classes)} classes", fix="name the outputs in evaluation.detection.outputs")
+    keep = np.flatnonzero(scores >= score_threshold)
+    keep = keep[np.argsort(-scores[keep], kind="stable")][:max_detections]
+    b = boxes[keep]
+    if box_format == "xyxy":
+        b = np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1)
+    elif box_format == "cxcywh":
+        b = np.stack([b[:, 0] - b[:, 2] / 2, b[:, 1] - b[:, 3] / 2, b[:, 2], b[:, 3]], axis=1)
+    return Detections(b, scores[keep], classes[keep])
 
 
 def coco_map(truth: list[Detections], found: list[Detections]) -> dict[str, float]:

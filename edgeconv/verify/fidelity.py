@@ -62,8 +62,17 @@ def _row_cosines(a: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 def fidelity(artifact: dict[str, np.ndarray], reference: dict[str, np.ndarray],
              tolerances: dict[str, tuple[float, float]] | None = None) -> dict[str, dict[str, Any]]:
-    """``output_fidelity`` for every output the reference has; ``tolerances`` maps names to (atol, rtol)."""
+    """``output_fidelity`` for every output the reference has; ``tolerances`` maps names to (atol, rtol).
+
+    Outputs whose length varies per example (stored padded, beside their lengths) have no element-wise
+    correspondence between two models: they are left to the task metric (a post-NMS detector's boxes)."""
+    from edgeconv.verify.worker import COUNT_SUFFIX
+
     tolerances = tolerances or {}
+    varying = {n for n in reference if n.endswith(COUNT_SUFFIX)}
+    varying |= {n[: -len(COUNT_SUFFIX)] for n in varying}
+    reference = {n: r for n, r in reference.items() if n not in varying}
+    artifact = {n: a for n, a in artifact.items() if n not in varying}
     if set(artifact) != set(reference) and len(artifact) == len(reference):
         # Runtimes that rename outputs (TFLite signatures call them output_0, output_1, ...) keep their order.
         artifact = dict(zip(reference, artifact.values(), strict=True))

@@ -21,6 +21,7 @@ from edgeconv.verify.custom_metric import Metric, evaluate
 from edgeconv.verify.fidelity import fidelity
 from edgeconv.verify.metrics import agreement, classification_metrics, latency_summary
 from edgeconv.verify.segmentation import segmentation_figures
+from edgeconv.verify.worker import COUNT_SUFFIX
 
 WORKER_TIMEOUT_S = 1800
 
@@ -131,30 +132,44 @@ def detection_figures(spec: DetectionSpec, outputs: dict[str, np.ndarray] | None
                       targets: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Boxes per image and mAP against the reference's own detections (1.0 for the reference itself); with
     labelled boxes, the mAP of the artifact and of the reference against them."""
-    from edgeconv.verify.detection import Detections, coco_map, decode_yolo, yolox_as_yolo
+    from edgeconv.verify.detection import Detections, coco_map, decode_yolo, from_boxes, yolox_as_yolo
 
-    def decode(heads: np.ndarray, threshold: float) -> list[Any]:
+    def decode(source: dict[str, np.ndarray] | None, default: np.ndarray | None, threshold: float) -> list[Any]:
+        if spec.layout == "boxes":
+            o = spec.outputs
+            rows = zip(example_rows(source, o.boxes), example_rows(source, o.scores), example_rows(source, o.classes),
+                       strict=True)
+            return [from_boxes(b, s, c, o.box_format, threshold, spec.max_detections) for b, s, c in rows]
+        heads = named_output(spec.output, source, default)
         if spec.layout == "yolox":
             heads = [yolox_as_yolo(h, spec.strides) for h in heads]
         return [decode_yolo(h, threshold, spec.iou_threshold, spec.max_detections) for h in heads]
 
-    mine = named_output(spec.output, outputs, first)
-    kept = decode(mine, spec.score_threshold)
+    kept = decode(outputs, first, spec.score_threshold)
     # The truth: the reference's boxes a deployment keeps. What is scored: every box down to
     # map_score_threshold, as COCO evaluation ranks them (a box at 0.24 against a 0.25 cut is not lost).
-    theirs = None if reference is None else named_output(spec.output, reference, None)
-    truth = kept if theirs is None else decode(theirs, spec.score_threshold)
-    ranked = decode(mine, spec.map_score_threshold)
-    figures = coco_map(truth, kept if theirs is None else ranked)
+    truth = kept if reference is None else decode(reference, None, spec.score_threshold)
+    ranked = decode(outputs, first, spec.map_score_threshold)
+    figures = coco_map(truth, kept if reference is None else ranked)
     found = {"map50_95_vs_reference": figures["map50_95"], "map50_vs_reference": figures["map50"],
              "boxes": int(sum(len(d.boxes) for d in kept)), "reference_boxes": figures["truth_boxes"]}
     if targets is not None:
         labelled = [Detections(t["boxes"], np.ones(len(t["boxes"])), t["classes"]) for t in targets]
         against = coco_map(labelled, ranked)
-        reference_map = against if theirs is None else coco_map(labelled, decode(theirs, spec.map_score_threshold))
+        reference_map = against if reference is None else coco_map(labelled,
+                                                                    decode(reference, None, spec.map_score_threshold))
         found.update(map50_95=against["map50_95"], map50=against["map50"], labelled_boxes=against["truth_boxes"],
                      reference_map50_95=reference_map["map50_95"])
     return found
+
+
+def example_rows(outputs: dict[str, np.ndarray] | None, name: str) -> list[np.ndarray]:
+    """One output per example, cut to each example's own length when it varies (``COUNT_SUFFIX``)."""
+    if not outputs or name not in outputs:
+        raise StageError(f"the model has no output '{name}' (it has {sorted(outputs or {})})",
+                         fix="name the post-NMS outputs in evaluation.detection.outputs (boxes, scores, classes)")
+    array, counts = outputs[name], outputs.get(name + COUNT_SUFFIX)
+    return [array[i][: counts[i]] if counts is not None else array[i] for i in range(len(array))]
 
 
 def load_outputs(folder: Path) -> dict[str, np.ndarray]:

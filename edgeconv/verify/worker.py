@@ -80,6 +80,9 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+COUNT_SUFFIX = "::count"  # beside an output whose length varies per example: each example's length
+
+
 def join_rows(rows: list[np.ndarray]) -> np.ndarray | None:
     """One output over every example: batch-1 rows joined on their batch axis, other rows stacked; None when
     the shape varies between examples."""
@@ -90,18 +93,42 @@ def join_rows(rows: list[np.ndarray]) -> np.ndarray | None:
     return np.stack(rows)
 
 
-def save_outputs(out: Path, outputs: list[dict[str, np.ndarray]]) -> list[str]:
-    """outputs.npz: every output, one row per example (batch-1 outputs joined on their batch axis, others
-    stacked); outputs.npy: the first output alone (what classification metrics read). Returns the names of
-    outputs whose shape varies between examples, which are left out of outputs.npz."""
-    names = list(outputs[0])
-    arrays, ragged = {}, []
-    for name in names:
-        joined = join_rows([o[name] for o in outputs])
-        if joined is None:
-            ragged.append(name)
-        else:
+def pad_rows(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows whose first axis alone varies (a post-NMS detector's K boxes per image), zero-padded to the
+    longest, and each row's length; None when other axes vary too. A leading batch axis of 1 is dropped."""
+    if all(r.ndim > 1 and r.shape[0] == 1 for r in rows):
+        rows = [r[0] for r in rows]
+    if any(r.ndim == 0 for r in rows) or len({(r.shape[1:], r.dtype) for r in rows}) > 1:
+        return None
+    padded = np.zeros((len(rows), max(len(r) for r in rows), *rows[0].shape[1:]), rows[0].dtype)
+    for i, row in enumerate(rows):
+        padded[i, : len(row)] = row
+    return padded, np.array([len(r) for r in rows], np.int64)
+
+
+def stack_outputs(outputs: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Every output as one array with a row per example (a varying-length one padded, with its lengths under
+    ``name + COUNT_SUFFIX``), and the names of outputs that fit neither form."""
+    arrays, left_out = {}, []
+    for name in outputs[0]:
+        rows = [o[name] for o in outputs]
+        joined = join_rows(rows)
+        if joined is not None:
             arrays[name] = joined
+            continue
+        padded = pad_rows(rows)
+        if padded is None:
+            left_out.append(name)
+        else:
+            arrays[name], arrays[name + COUNT_SUFFIX] = padded
+    return arrays, left_out
+
+
+def save_outputs(out: Path, outputs: list[dict[str, np.ndarray]]) -> list[str]:
+    """outputs.npz: every output, one row per example (``stack_outputs``); outputs.npy: the first output alone
+    (what classification metrics read). Returns the names of outputs left out of outputs.npz."""
+    names = list(outputs[0])
+    arrays, ragged = stack_outputs(outputs)
     np.savez(out / "outputs.npz", **arrays)
     first = [o[names[0]] for o in outputs]
     np.save(out / "outputs.npy", arrays[names[0]] if names[0] in arrays else np.concatenate(first))

@@ -4,6 +4,7 @@ dense-task specs that cannot be measured."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,72 @@ def test_dense_task_specs_that_cannot_be_measured_are_exit_2(tmp_path: Path, nam
     built = build(name, tmp_path / "out", "--set", override)
     assert built.code == 2 and message in built.stderr and "Traceback" not in built.stderr
     assert not (tmp_path / "out").exists()
+
+
+def zoo_photos() -> object:
+    """The zoo's 24 photos, preprocessed as the YOLOv8n spec says."""
+    from edgeconv.prepare import prepare
+    from edgeconv.spec import load_spec
+
+    return prepare(load_spec(Path(__file__).parents[2] / "samples" / "zoo" / "nudenet-yolov8n" / "edgeconv.yaml"))
+
+
+def test_post_nms_outputs_of_a_real_detector_decode_to_the_raw_heads_boxes(tmp_path: Path) -> None:
+    import numpy as np
+    import onnxruntime as ort
+
+    from edgeconv.verify.detection import decode_yolo, from_boxes
+    from edgeconv.verify.worker import pad_rows
+    from tests.zoo.nms_tail import nudenet_path, with_nms
+
+    pytest.importorskip("nudenet")
+    with_nms(nudenet_path(), tmp_path / "nms.onnx")
+    raw = ort.InferenceSession(str(nudenet_path()), providers=["CPUExecutionProvider"])
+    nms = ort.InferenceSession(str(tmp_path / "nms.onnx"), providers=["CPUExecutionProvider"])
+    feeds = zoo_photos().evaluation  # type: ignore[attr-defined]
+    counts = []
+    for i in range(len(feeds)):
+        x = feeds.example(i)
+        boxes, scores, labels = nms.run(None, x)
+        found = from_boxes(boxes, scores, labels, "cxcywh", 0.25, 300)
+        expected = decode_yolo(raw.run(None, x)[0], 0.25, 0.7, 300)
+        np.testing.assert_allclose(found.boxes, expected.boxes, rtol=1e-5, atol=1e-4)
+        assert found.classes.tolist() == expected.classes.tolist()
+        counts.append(len(boxes))
+    assert len(set(counts)) > 1  # K varies per image: the worker stores such outputs padded, with the lengths
+    padded = pad_rows([np.zeros((k, 4)) for k in counts])
+    assert padded is not None and padded[1].tolist() == counts
+
+
+def test_a_post_nms_detector_builds_and_is_scored_on_its_own_boxes(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from edgeconv.cli import main
+    from tests.zoo.nms_tail import nudenet_path, with_nms
+
+    pytest.importorskip("nudenet")
+    with_nms(nudenet_path(), tmp_path / "nms.onnx")
+    photos = Path(__file__).parents[2] / "calibration" / "photos"
+    (tmp_path / "edgeconv.yaml").write_text(f"""
+name: yolov8n-nms
+model:
+  path: nms.onnx
+  task: detection
+  image: {{resize: [320, 320], crop: null, mean: [0, 0, 0], std: [1, 1, 1]}}
+calibration: {{path: {photos / "calib"}}}
+evaluation:
+  path: {photos / "eval"}
+  detection: {{layout: boxes, outputs: {{box_format: cxcywh}}}}
+targets: [{{name: x86-cpu-ort, precisions: [fp32, int8-static]}}]
+latency: {{warmup: 2, runs: 11, min_time_s: 0}}
+budgets: {{map_drop: 0.2}}
+""")
+    result = CliRunner().invoke(main, ["build", str(tmp_path / "edgeconv.yaml"),
+                                       "--set", "quantize.fallback.enabled=false"])
+    assert result.exit_code in (0, 1), result.stdout + result.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    fp32 = next(a for a in report["artifacts"] if a["precision"] == "fp32")
+    assert fp32["detection"]["map50_95_vs_reference"] == pytest.approx(1.0) and fp32["detection"]["boxes"] > 0
+    assert fp32["outputs"] == {}  # boxes / scores / labels vary in count per image: no element-wise fidelity
+    static = next(a for a in report["artifacts"] if a["precision"] == "int8-static")
+    assert 0.0 <= static["detection"]["map50_95_vs_reference"] <= 1.0
