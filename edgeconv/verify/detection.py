@@ -52,11 +52,17 @@ def _nms_session() -> Any:
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
-def decode_yolo(head: np.ndarray, score_threshold: float, iou_threshold: float, max_detections: int) -> Detections:
-    """Boxes of one image from a YOLO head ``[4 + classes, anchors]`` (a leading batch axis of 1 is dropped)."""
+def one_image(head: np.ndarray) -> np.ndarray:
+    """A head as float32, its leading batch axes of 1 dropped."""
     head = np.asarray(head, dtype=np.float32)
     while head.ndim > 2 and head.shape[0] == 1:
         head = head[0]
+    return head
+
+
+def decode_yolo(head: np.ndarray, score_threshold: float, iou_threshold: float, max_detections: int) -> Detections:
+    """Boxes of one image from a YOLO head ``[4 + classes, anchors]`` (a leading batch axis of 1 is dropped)."""
+    head = one_image(head)
     if head.ndim != 2 or head.shape[0] < 5:
         raise StageError(f"a YOLO head is [4 + classes, anchors]; this output has shape {list(head.shape)}",
                          fix="point evaluation.detection.output at the raw head, or use task: generic")
@@ -73,31 +79,27 @@ def decode_yolo(head: np.ndarray, score_threshold: float, iou_threshold: float, 
     return Detections(np.stack([cx - w / 2, cy - h / 2, w, h], axis=1), kept_scores, classes)
 
 
-def yolox_as_yolo(head: np.ndarray, strides: list[int], input_hw: tuple[int, int] | None = None) -> np.ndarray:
+def yolox_as_yolo(head: np.ndarray, strides: list[int]) -> np.ndarray:
     """A YOLOX head [anchors, 5 + classes] (x, y offsets in cells, log w, h, objectness, class scores) as a YOLO
     head [4 + classes, anchors] in input pixels with score = objectness x class score, as YOLOX's own
     ``demo_postprocess`` decodes it: centre = (offset + cell) * stride, size = exp(log size) * stride.
 
-    The grid needs the input's height and width; without them a square input is assumed and solved from the
-    anchor count (3549 anchors at strides 8/16/32: 416 x 416)."""
-    head = np.asarray(head, dtype=np.float32)
-    while head.ndim > 2 and head.shape[0] == 1:
-        head = head[0]
+    The grid needs the input's height and width: a square input is solved from the anchor count (3549 anchors
+    at strides 8/16/32: 416 x 416)."""
+    head = one_image(head)
     if head.ndim != 2 or head.shape[1] < 6:
         raise StageError(f"a YOLOX head is [anchors, 5 + classes]; this output has shape {list(head.shape)}",
                          fix="point evaluation.detection.output at the raw head, or use layout: yolo")
-    if input_hw is None:
-        side = (head.shape[0] / sum(1 / s**2 for s in strides)) ** 0.5
-        if abs(side - round(side)) > 1e-6:
-            raise StageError(f"{head.shape[0]} anchors do not fit a square input at strides {strides}",
-                             fix="set evaluation.detection.strides to the model's")
-        input_hw = (round(side), round(side))
-    cells = [np.stack(np.meshgrid(np.arange(input_hw[1] // s), np.arange(input_hw[0] // s)), -1).reshape(-1, 2)
-             for s in strides]
+    solved = (head.shape[0] / sum(1 / s**2 for s in strides)) ** 0.5
+    if abs(solved - round(solved)) > 1e-6:
+        raise StageError(f"{head.shape[0]} anchors do not fit a square input at strides {strides}",
+                         fix="set evaluation.detection.strides to the model's (non-square YOLOX inputs are not read)")
+    side = round(solved)
+    cells = [np.stack(np.meshgrid(np.arange(side // s), np.arange(side // s)), -1).reshape(-1, 2) for s in strides]
     grid = np.concatenate(cells).astype(np.float32)
     scale = np.concatenate([np.full((len(c), 1), s, np.float32) for c, s in zip(cells, strides, strict=True)])
     if len(grid) != head.shape[0]:
-        raise StageError(f"a {input_hw[0]}x{input_hw[1]} input at strides {strides} has {len(grid)} anchors, the "
+        raise StageError(f"a {side}x{side} input at strides {strides} has {len(grid)} anchors, the "
                          f"head {head.shape[0]}", fix="set evaluation.detection.strides to the model's")
     centres = (head[:, :2] + grid) * scale
     sizes = np.exp(head[:, 2:4]) * scale
