@@ -39,6 +39,8 @@ def feeds_sha256(feeds: FeedSet) -> str:
         digest.update(np.ascontiguousarray(feeds.inputs[name]).tobytes())
     if feeds.labels is not None:
         digest.update(feeds.labels.tobytes())
+    for name in sorted(feeds.shapes):
+        digest.update(np.ascontiguousarray(feeds.shapes[name]).tobytes())
     return digest.hexdigest()
 
 
@@ -53,6 +55,9 @@ def prepare(spec: Spec) -> Prepared:
     metric = load_metric(spec.evaluation.metric, spec._folder) if is_custom(spec.evaluation.metric) else None
     evaluation = feeds(spec.evaluation, "evaluation", evaluation_truth(spec))
     check_budgets_apply(spec, io, evaluation)
+    if evaluation.shapes and spec.latency.batch_size > 1:
+        raise SpecError(f"latency.batch_size {spec.latency.batch_size}: the evaluation images come in several shapes, "
+                        "so each runs alone at its own", fix="set latency.batch_size: 1, or resize to one [h, w]")
     if evaluation.unbatched and spec.latency.batch_size > 1:
         raise SpecError(f"latency.batch_size {spec.latency.batch_size}: inputs {sorted(evaluation.unbatched)} have "
                         "no batch axis, so the model runs one example at a time", fix="set latency.batch_size: 1")

@@ -29,6 +29,9 @@ class ImagePreprocess(StrictModel):
     std: list[float] = Field(default_factory=lambda: [0.229, 0.224, 0.225])
     rescale: float = Field(1 / 255, gt=0, description="multiplies pixel values before mean/std")
     layout: Literal["NCHW", "NHWC"] = "NCHW"
+    multiple_of: int | None = Field(None, gt=0, description="round the resized height and width to a multiple "
+                                    "(a DB text detector's 32); with resize: N and crop: null every image keeps its "
+                                    "aspect ratio, so the set comes in several shapes")
     letterbox: bool = Field(False, description="resize [height, width] keeping the aspect ratio and pad the rest "
                             "(YOLO's preprocessing); box labels and masks follow the same geometry")
     letterbox_anchor: Literal["center", "top-left"] = Field(

@@ -21,7 +21,7 @@ from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.backends.tflite_convert import convert, sample_args, static_shapes
 from edgeconv.backends.tflite_fallback import LiteRTJudge
 from edgeconv.compress.fallback import budget_judge
-from edgeconv.errors import SpecError
+from edgeconv.errors import SpecError, StageError
 from edgeconv.fsutil import sha256_file
 from edgeconv.targets import TargetProfile
 
@@ -42,6 +42,11 @@ class TFLiteBackend:
         return None
 
     def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
+        if ctx.evaluation.shapes:
+            shapes = {tuple(row) for rows in ctx.evaluation.shapes.values() for row in rows.tolist()}
+            raise StageError(f"tflite: a flatbuffer has one static input shape, and the evaluation images come in "
+                             f"{len(shapes)} shapes", fix="give model.image a resize: [height, width] (or a letterbox) "
+                             "for the TFLite target, or build for an ONNX Runtime target")
         float_folder, float_meta = self._float_model(ctx)
         if precision in ("int8-full",) and ctx.calibration is None:
             raise SpecError(f"tflite {precision} needs a representative dataset",

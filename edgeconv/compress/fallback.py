@@ -27,7 +27,7 @@ from edgeconv.spec import DetectionSpec, FallbackSpec, SegmentationSpec
 from edgeconv.spec_budgets import FIDELITY_BUDGETS, Budgets
 from edgeconv.verify.budgets import fidelity_checks, task_drop_checks, tolerances
 from edgeconv.verify.fidelity import fidelity, worst
-from edgeconv.verify.measure import detection_figures, named_output
+from edgeconv.verify.measure import detection_figures, output_rows
 from edgeconv.verify.segmentation import segmentation_figures
 from edgeconv.verify.timing import ort_session, time_interleaved
 from edgeconv.verify.worker import stack_outputs
@@ -91,8 +91,8 @@ class Judge:
         if self.segmentation is not None and self.budgets.miou_drop is not None:
             output = self.segmentation.output
             figures[SEGMENTATION] = segmentation_figures(
-                self.segmentation, named_output(output, named, first),
-                named_output(output, self.reference_all, self.reference_outputs), self.evaluation.targets)
+                self.segmentation, output_rows(output, named, first),
+                output_rows(output, self.reference_all, self.reference_outputs), self.evaluation.targets)
         return figures
 
     def run(self, model: Path) -> tuple[dict[str, np.ndarray], float]:

@@ -218,6 +218,10 @@ def make_int8_static(
         "minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
     }
+    if calibration.shapes and settings.method != "minmax":
+        raise StageError(f"int8-static {settings.method} calibration needs one input shape (ONNX Runtime's histogram "
+                         "collector stacks the activations), and the calibration images come in several",
+                         fix="set quantize.static.method: minmax, or resize the images to one [height, width]")
     activation = QuantType.QUInt8 if settings.activation_type == "uint8" else QuantType.QInt8
     kept_float = [] if settings.activation_matmuls else activation_matmuls(graph)
     op_types, why = static_op_types(graph, settings)

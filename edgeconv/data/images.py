@@ -34,8 +34,11 @@ def list_images(folder: Path) -> list[dict[str, Any]]:
     return records
 
 
-def load_pixels(records: list[dict[str, Any]], processor: Any, explicit: ImagePreprocess | None) -> np.ndarray:
-    """One array [N, ...] of preprocessed images, in the model's layout and type (float32 unless the spec says)."""
+def load_pixels(records: list[dict[str, Any]], processor: Any,
+                explicit: ImagePreprocess | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """One array [N, ...] of preprocessed images, in the model's layout and type (float32 unless the spec says),
+    and, when the images come out in several shapes (resize: N without a crop keeps each one's aspect ratio),
+    each image's own shape: the array is then zero-padded to the largest."""
     from PIL import Image, UnidentifiedImageError
 
     arrays = []
@@ -52,7 +55,14 @@ def load_pixels(records: list[dict[str, Any]], processor: Any, explicit: ImagePr
         else:
             raise DataError("images need preprocessing: the model has no image processor",
                             fix="set model.image (resize, crop, mean, std, layout) in the spec")
-    return np.stack(arrays).astype(explicit.dtype if explicit is not None else np.float32)
+    dtype = explicit.dtype if explicit is not None else np.float32
+    if len({a.shape for a in arrays}) == 1:
+        return np.stack(arrays).astype(dtype), None
+    shapes = np.array([a.shape for a in arrays], np.int64)
+    padded = np.zeros((len(arrays), *shapes.max(axis=0)), dtype)
+    for i, array in enumerate(arrays):
+        padded[(i, *(slice(0, n) for n in array.shape))] = array
+    return padded, shapes
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,9 @@ def geometry(width: int, height: int, p: ImagePreprocess) -> Geometry:
     if isinstance(p.resize, int):
         scale = p.resize / min(width, height)
         resized = (round(width * scale), round(height * scale))
+        if p.multiple_of:  # as PaddleOCR's detectors round: to the nearest multiple, at least one
+            m = p.multiple_of
+            resized = (max(round(resized[0] / m), 1) * m, max(round(resized[1] / m), 1) * m)
     elif p.letterbox:
         scale = min(p.resize[0] / height, p.resize[1] / width)
         resized = (round(width * scale), round(height * scale))

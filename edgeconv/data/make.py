@@ -92,11 +92,12 @@ def _from_images(
     records = select(lambda: iter(list_images(ds.path)), ds.count, ds.seed, stratify)
     if not records:
         raise DataError(f"the {role} set '{ds.path.name}' holds no images ({', '.join(sorted(SUFFIXES))})")
-    pixels = load_pixels(records, processor, image)
+    pixels, shapes = load_pixels(records, processor, image)
     has_labels = all("label" in r for r in records)
     label_array = encode_labels([r["label"] for r in records], labels, ds.path) if has_labels else None
     targets = truth.read(records, image, labels) if truth is not None else None
-    return FeedSet({inputs[0].name: pixels}, label_array, targets=targets)
+    return FeedSet({inputs[0].name: pixels}, label_array, targets=targets,
+                   shapes={} if shapes is None else {inputs[0].name: shapes})
 
 
 def _from_npy(ds: DatasetSpec, inputs: list[TensorInfo]) -> FeedSet:

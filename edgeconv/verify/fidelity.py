@@ -24,8 +24,10 @@ DEFAULT_ATOL, DEFAULT_RTOL = 1e-3, 1e-3
 
 
 def output_fidelity(artifact: np.ndarray, reference: np.ndarray, atol: float = DEFAULT_ATOL,
-                    rtol: float = DEFAULT_RTOL) -> dict[str, Any]:
-    """The figures above for one output; shapes must match (one row per example)."""
+                    rtol: float = DEFAULT_RTOL, real: np.ndarray | None = None) -> dict[str, Any]:
+    """The figures above for one output; shapes must match (one row per example). ``real`` marks the elements
+    that are not padding (an output padded to a common shape): the means count only those; the other figures
+    are the same with or without zero padding on both sides."""
     if artifact.shape != reference.shape:
         raise ValueError(f"shape {artifact.shape} differs from the reference's {reference.shape}")
     a, r = artifact.astype(np.float64), reference.astype(np.float64)
@@ -36,16 +38,18 @@ def output_fidelity(artifact: np.ndarray, reference: np.ndarray, atol: float = D
     cosines = _row_cosines(rows_a, rows_r)
     noise = float(np.sum(diff**2))
     signal = float(np.sum(r**2))
+    real = np.ones(diff.shape, bool) if real is None else real
+    within = diff <= atol + rtol * np.abs(r)
     return {
         "shape": list(reference.shape[1:]),
         "max_abs_error": float(diff.max()) if diff.size else 0.0,
-        "mean_abs_error": float(diff.mean()) if diff.size else 0.0,
+        "mean_abs_error": float(diff[real].mean()) if real.any() else 0.0,
         "max_rel_error": float((diff / np.maximum(np.abs(r), floor)).max()) if diff.size else 0.0,
         "cosine": float(cosines.mean()) if cosines.size else 1.0,
         "cosine_min": float(cosines.min()) if cosines.size else 1.0,
         "exact": noise == 0,
         "snr_db": math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else -math.inf),
-        "within_tolerance": float(np.mean(diff <= atol + rtol * np.abs(r))) if diff.size else 1.0,
+        "within_tolerance": float(within[real].mean()) if real.any() else 1.0,
         "atol": atol, "rtol": rtol,
     }
 
@@ -64,23 +68,39 @@ def fidelity(artifact: dict[str, np.ndarray], reference: dict[str, np.ndarray],
              tolerances: dict[str, tuple[float, float]] | None = None) -> dict[str, dict[str, Any]]:
     """``output_fidelity`` for every output the reference has; ``tolerances`` maps names to (atol, rtol).
 
-    Outputs whose length varies per example (stored padded, beside their lengths) have no element-wise
-    correspondence between two models: they are left to the task metric (a post-NMS detector's boxes)."""
-    from edgeconv.verify.worker import COUNT_SUFFIX
+    An output whose shape varies per example is stored padded, beside each example's shape: it is compared
+    element by element where both models gave every example the same shape (a map at each image's size), and
+    left to the task metric where they did not (a post-NMS detector's K boxes need not be the same boxes)."""
+    from edgeconv.verify.worker import SHAPE_SUFFIX
 
     tolerances = tolerances or {}
-    varying = {n for n in reference if n.endswith(COUNT_SUFFIX)}
-    varying |= {n[: -len(COUNT_SUFFIX)] for n in varying}
-    reference = {n: r for n, r in reference.items() if n not in varying}
-    artifact = {n: a for n, a in artifact.items() if n not in varying}
     if set(artifact) != set(reference) and len(artifact) == len(reference):
         # Runtimes that rename outputs (TFLite signatures call them output_0, output_1, ...) keep their order.
         artifact = dict(zip(reference, artifact.values(), strict=True))
     missing = [name for name in reference if name not in artifact]
     if missing:
         raise ValueError(f"the artifact has no output {missing[0]!r} (it has {sorted(artifact)})")
-    return {name: output_fidelity(artifact[name], ref, *tolerances.get(name, (DEFAULT_ATOL, DEFAULT_RTOL)))
-            for name, ref in reference.items()}
+    found = {}
+    for name, ref in reference.items():
+        if name.endswith(SHAPE_SUFFIX):
+            continue
+        real = None
+        shapes = reference.get(name + SHAPE_SUFFIX)
+        if shapes is not None:
+            theirs = artifact.get(name + SHAPE_SUFFIX)
+            if theirs is None or not np.array_equal(theirs, shapes) or artifact[name].shape != ref.shape:
+                continue
+            real = padding_mask(shapes, ref.shape)
+        found[name] = output_fidelity(artifact[name], ref, *tolerances.get(name, (DEFAULT_ATOL, DEFAULT_RTOL)), real)
+    return found
+
+
+def padding_mask(shapes: np.ndarray, padded: tuple[int, ...]) -> np.ndarray:
+    """True where an array padded to ``padded`` holds an example's own element (``shapes``: one per example)."""
+    mask = np.zeros(padded, bool)
+    for i, shape in enumerate(shapes):
+        mask[(i, *(slice(0, int(n)) for n in shape))] = True
+    return mask
 
 
 def worst(outputs: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:

@@ -21,7 +21,7 @@ from edgeconv.verify.custom_metric import Metric, evaluate
 from edgeconv.verify.fidelity import fidelity
 from edgeconv.verify.metrics import agreement, classification_metrics, latency_summary
 from edgeconv.verify.segmentation import segmentation_figures
-from edgeconv.verify.worker import COUNT_SUFFIX
+from edgeconv.verify.worker import SHAPE_SUFFIX, unpad
 
 WORKER_TIMEOUT_S = 1800
 
@@ -99,9 +99,9 @@ def score(
     detected = detection_figures(detection, all_outputs, reference_all, outputs, targets) if detection else None
     segmented = None
     if segmentation is not None:
-        segmented = segmentation_figures(segmentation, named_output(segmentation.output, all_outputs, outputs),
+        segmented = segmentation_figures(segmentation, output_rows(segmentation.output, all_outputs, outputs),
                                          None if reference_all is None else
-                                         named_output(segmentation.output, reference_all, None), targets)
+                                         output_rows(segmentation.output, reference_all, None), targets)
     if custom is not None:
         mine = all_outputs if all_outputs is not None else {"output": outputs}
         value: float | None = evaluate(custom, mine, reference_all if reference_all is not None else mine, labels,
@@ -114,7 +114,9 @@ def score(
         latency_ms=latency_summary(result["timings_s"]),
         timings_ms=[round(t * 1e3, 4) for t in result["timings_s"]],
         peak_memory_mb=round(result["peak_rss_mb"], 1), load_s=result["load_s"],
-        runtime={**result["runtime"], "warmup_calls": result.get("warmup"), "conditions": result.get("conditions")},
+        runtime={**result["runtime"], "warmup_calls": result.get("warmup"), "conditions": result.get("conditions"),
+                 **({"timed_shapes": result["timed_shapes"], "timed_examples": result["timed_examples"]}
+                    if result.get("timed_shapes") else {})},
         outputs=outputs_fidelity, metric_value=value, detection=detected, segmentation=segmented,
     )
 
@@ -140,7 +142,7 @@ def detection_figures(spec: DetectionSpec, outputs: dict[str, np.ndarray] | None
             rows = zip(example_rows(source, o.boxes), example_rows(source, o.scores), example_rows(source, o.classes),
                        strict=True)
             return [from_boxes(b, s, c, o.box_format, threshold, spec.max_detections) for b, s, c in rows]
-        heads = named_output(spec.output, source, default)
+        heads = output_rows(spec.output, source, default)
         if spec.layout == "yolox":
             heads = [yolox_as_yolo(h, spec.strides) for h in heads]
         return [decode_yolo(h, threshold, spec.iou_threshold, spec.max_detections) for h in heads]
@@ -163,13 +165,23 @@ def detection_figures(spec: DetectionSpec, outputs: dict[str, np.ndarray] | None
     return found
 
 
+def output_rows(name: str | None, outputs: dict[str, np.ndarray] | None,
+                first: np.ndarray | None) -> np.ndarray | list[np.ndarray]:
+    """An output, one row per example: each at its own shape where the output's shape varies, else the array
+    (``named_output``'s choice when the runtime renamed its outputs)."""
+    name = name or (next(iter(outputs)) if outputs else None)
+    if outputs and name in outputs and f"{name}{SHAPE_SUFFIX}" in outputs:
+        return example_rows(outputs, name)
+    return named_output(name, outputs, first)
+
+
 def example_rows(outputs: dict[str, np.ndarray] | None, name: str) -> list[np.ndarray]:
-    """One output per example, cut to each example's own length when it varies (``COUNT_SUFFIX``)."""
+    """One output per example, at each example's own shape when it varies (``SHAPE_SUFFIX``)."""
     if not outputs or name not in outputs:
         raise StageError(f"the model has no output '{name}' (it has {sorted(outputs or {})})",
                          fix="name the post-NMS outputs in evaluation.detection.outputs (boxes, scores, classes)")
-    array, counts = outputs[name], outputs.get(name + COUNT_SUFFIX)
-    return [array[i][: counts[i]] if counts is not None else array[i] for i in range(len(array))]
+    array, shapes = outputs[name], outputs.get(name + SHAPE_SUFFIX)
+    return [unpad(array, shapes, i) if shapes is not None else array[i] for i in range(len(array))]
 
 
 def load_outputs(folder: Path) -> dict[str, np.ndarray]:

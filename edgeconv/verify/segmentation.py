@@ -50,19 +50,26 @@ def iou_figures(truth: np.ndarray, predicted: np.ndarray, classes: int, ignore_i
             "pixel_accuracy": float(hits.sum() / max(int(scored.sum()), 1))}
 
 
-def segmentation_figures(spec: SegmentationSpec, mine: np.ndarray, reference: np.ndarray | None,
+def segmentation_figures(spec: SegmentationSpec, mine: np.ndarray | list[np.ndarray],
+                         reference: np.ndarray | list[np.ndarray] | None,
                          targets: list[dict[str, Any]] | None) -> dict[str, Any]:
     """mIoU against the reference's classes (and pixel agreement) always; against the masks when given, with
-    the reference's own mIoU there, so a drop can be judged."""
-    predicted = class_map(mine, spec)
-    theirs = predicted if reference is None else class_map(reference, spec)
-    classes = max(2, np.asarray(mine).shape[1] if np.asarray(mine).ndim == 4 else 2)
+    the reference's own mIoU there, so a drop can be judged. Maps come one row per example, or as a list
+    when each example has its own size."""
+    classes = max(2, int(np.asarray(mine[0]).shape[0]) if np.asarray(mine[0]).ndim == 3 else 2)
+    predicted = _pixels([class_map(np.asarray(m)[None], spec) for m in mine])
+    theirs = predicted if reference is None else _pixels([class_map(np.asarray(r)[None], spec) for r in reference])
     versus = iou_figures(theirs, predicted, classes, ignore_index=-1)
     figures: dict[str, Any] = {"miou_vs_reference": versus["miou"], "pixel_agreement": versus["pixel_accuracy"]}
     if targets is not None:
-        truth = np.stack([t["mask"] for t in targets])
+        truth = _pixels([t["mask"][None] for t in targets])
         labelled = iou_figures(truth, predicted, classes, spec.ignore_index)
         figures.update(miou=labelled["miou"], iou_per_class=labelled["iou_per_class"],
                        pixel_accuracy=labelled["pixel_accuracy"],
                        reference_miou=iou_figures(truth, theirs, classes, spec.ignore_index)["miou"])
     return figures
+
+
+def _pixels(maps: list[np.ndarray]) -> np.ndarray:
+    """Every example's class map as one flat array (examples may differ in size)."""
+    return np.concatenate([m.reshape(-1) for m in maps])

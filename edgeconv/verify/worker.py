@@ -53,10 +53,13 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     with np.load(request["feeds"], allow_pickle=False) as data:
         feeds = {k: data[k] for k in data.files if not k.startswith("__")}
         unbatched = {str(n) for n in data["__unbatched__"]} if "__unbatched__" in data.files else set()
+        shapes = {k[len(SHAPE_PREFIX):]: data[k] for k in data.files if k.startswith(SHAPE_PREFIX)}
     count = len(next(iter(feeds.values())))
 
     def example(i: int, batch: int = 1) -> dict[str, np.ndarray]:
         # edgeconv.data.feeds.FeedSet.example, repeated: the worker imports only numpy and the runtime.
+        if shapes:  # inputs of varying shape: one example at its own shape (prepare refuses batch > 1)
+            return {k: unpad(v, shapes[k], i)[None] if k in shapes else v[i : i + 1] for k, v in feeds.items()}
         return {k: np.asarray(v[i]) if k in unbatched else v[i : i + batch] for k, v in feeds.items()}
 
     batch = int(request.get("batch_size", 1))
@@ -68,19 +71,22 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         outputs = [runner.infer(example(i)) for i in range(count)]
         ragged = save_outputs(out, outputs)
         before = conditions()
-        timings, warmup_calls = _time(runner, example, count, batch, request)
+        timed = timed_examples(shapes, count)
+        timings, warmup_calls = _time(runner, example, timed, batch, request)
         facts = runner.describe()
     result = {
         "examples": count, "load_s": load_s, "timings_s": timings, "batch_size": batch,
         "warmup": warmup_calls, "peak_rss_mb": _peak_rss_mb(),
         "rss_before_load_mb": rss_before, "runtime": facts,
         "conditions": {"before": before, "after": conditions()}, "ragged_outputs": ragged,
+        "timed_examples": len(timed), "timed_shapes": {k: v[0].tolist() for k, v in shapes.items()} or None,
     }
     (out / "result.json").write_text(json.dumps(result))
     return result
 
 
-COUNT_SUFFIX = "::count"  # beside an output whose length varies per example: each example's length
+SHAPE_SUFFIX = "::shape"  # beside an array padded to a common shape: each example's own shape [N, ndim]
+SHAPE_PREFIX = "__shape__::"  # in a feeds file: an input's per-example shapes (edgeconv.data.feeds.SHAPE_PREFIX)
 
 
 def join_rows(rows: list[np.ndarray]) -> np.ndarray | None:
@@ -94,21 +100,27 @@ def join_rows(rows: list[np.ndarray]) -> np.ndarray | None:
 
 
 def pad_rows(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Rows whose first axis alone varies (a post-NMS detector's K boxes per image), zero-padded to the
-    longest, and each row's length; None when other axes vary too. A leading batch axis of 1 is dropped."""
-    if all(r.ndim > 1 and r.shape[0] == 1 for r in rows):
-        rows = [r[0] for r in rows]
-    if any(r.ndim == 0 for r in rows) or len({(r.shape[1:], r.dtype) for r in rows}) > 1:
+    """Rows whose shapes differ (a post-NMS detector's K boxes, a map at each image's own size), zero-padded to
+    the largest along every axis, and each row's shape; None when their ranks or types differ."""
+    if len({(r.ndim, r.dtype) for r in rows}) > 1:
         return None
-    padded = np.zeros((len(rows), max(len(r) for r in rows), *rows[0].shape[1:]), rows[0].dtype)
+    if all(r.ndim > 1 and r.shape[0] == 1 for r in rows):  # the runtime's batch axis, as join_rows drops it
+        rows = [r[0] for r in rows]
+    shapes = np.array([r.shape for r in rows], np.int64).reshape(len(rows), -1)
+    padded = np.zeros((len(rows), *shapes.max(axis=0)), rows[0].dtype)
     for i, row in enumerate(rows):
-        padded[i, : len(row)] = row
-    return padded, np.array([len(r) for r in rows], np.int64)
+        padded[(i, *(slice(0, n) for n in row.shape))] = row
+    return padded, shapes
+
+
+def unpad(array: np.ndarray, shapes: np.ndarray, i: int) -> np.ndarray:
+    """Row ``i`` of an array padded by ``pad_rows``, at its own shape."""
+    return array[(i, *(slice(0, int(n)) for n in shapes[i]))]
 
 
 def stack_outputs(outputs: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Every output as one array with a row per example (a varying-length one padded, with its lengths under
-    ``name + COUNT_SUFFIX``), and the names of outputs that fit neither form."""
+    """Every output as one array with a row per example (one whose shape varies padded, with each example's
+    shape under ``name + SHAPE_SUFFIX``), and the names of outputs that fit neither form."""
     arrays, left_out = {}, []
     for name in outputs[0]:
         rows = [o[name] for o in outputs]
@@ -120,7 +132,7 @@ def stack_outputs(outputs: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.nd
         if padded is None:
             left_out.append(name)
         else:
-            arrays[name], arrays[name + COUNT_SUFFIX] = padded
+            arrays[name], arrays[name + SHAPE_SUFFIX] = padded
     return arrays, left_out
 
 
@@ -135,16 +147,25 @@ def save_outputs(out: Path, outputs: list[dict[str, np.ndarray]]) -> list[str]:
     return ragged
 
 
+def timed_examples(shapes: dict[str, np.ndarray], count: int) -> list[int]:
+    """The examples latency is measured on: all of them, or where inputs vary in shape, those at the first
+    example's shapes (one shape is timed, the one the set lists first)."""
+    if not shapes:
+        return list(range(count))
+    return [i for i in range(count) if all(np.array_equal(s[i], s[0]) for s in shapes.values())]
+
+
 def _time(
-    runner: Any, example: Callable[[int, int], dict[str, np.ndarray]], count: int, batch: int, request: dict[str, Any]
+    runner: Any, example: Callable[[int, int], dict[str, np.ndarray]], timed: list[int], batch: int,
+    request: dict[str, Any],
 ) -> tuple[list[float], int]:
-    """Warm up until stable, then time at least ``runs`` calls and ``min_time_s``, cycling through examples.
+    """Warm up until stable, then time at least ``runs`` calls and ``min_time_s``, cycling through ``timed``.
 
     Warm-up runs ``warmup`` calls, then goes on (up to 10x as many) until the median of the last
     ten calls is within 5 % of the ten before: caches, allocators and clocks have settled.
     Returns the timings and the warm-up calls made.
     """
-    starts = list(range(0, max(count - batch + 1, 1)))
+    starts = timed[: max(len(timed) - batch + 1, 1)]
 
     def call(i: int) -> float:
         j = starts[i % len(starts)]

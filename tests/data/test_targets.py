@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edgeconv.data.feeds import FeedSet
 from edgeconv.data.images import geometry
 from edgeconv.data.make import make_feeds
 from edgeconv.data.targets import Truth
@@ -142,3 +143,20 @@ def test_uint8_and_float16_inputs_and_a_uint8_spec_that_rescales_is_refused(tmp_
     assert made.inputs["images"].dtype == np.float16
     with pytest.raises(ValidationError, match="dtype uint8 takes raw pixel values"):
         ImagePreprocess(resize=[320, 320], crop=None, dtype="uint8")
+
+
+def test_images_resized_by_their_shorter_side_keep_their_own_shapes(tmp_path: Path) -> None:
+    folder = photos(tmp_path / "imgs")  # 640 x 480
+    Image.new("RGB", (300, 150), (0, 0, 255)).save(folder / "wide.png")
+    own = ImagePreprocess(resize=160, crop=None, multiple_of=32, mean=[0, 0, 0], std=[1, 1, 1])
+    made = make_feeds(DatasetSpec(path=folder), "evaluation", [TensorInfo("x", "float32", ("batch", 3, "h", "w"))],
+                      [], TextPreprocess(), None, own)
+    # street 640x480 -> 213x160 -> 224x160; wide 300x150 -> 320x160 (already multiples of 32)
+    assert made.shapes["x"].tolist() == [[3, 160, 224], [3, 160, 320]]
+    assert made.inputs["x"].shape == (2, 3, 160, 320)  # padded to the largest
+    assert made.example(0)["x"].shape == (1, 3, 160, 224) and [b["x"].shape for b in made.batches(4)] == [
+        (1, 3, 160, 224), (1, 3, 160, 320)]  # one example at a time, each at its own shape
+    made.save(tmp_path / "feeds.npz")
+    again = FeedSet.load(tmp_path / "feeds.npz")
+    assert again.shapes["x"].tolist() == made.shapes["x"].tolist()
+    assert again.head(1).shapes["x"].tolist() == [[3, 160, 224]]

@@ -49,3 +49,19 @@ def test_outputs_are_paired_by_name_or_by_order_and_the_worst_is_the_lowest_snr(
         fidelity({"boxes": np.ones((2, 4)), "other": np.ones((2, 1)), "x": np.ones(1)}, ref)
     with pytest.raises(ValueError, match="shape"):
         output_fidelity(np.ones((2, 3)), np.ones((2, 4)))
+
+
+def test_outputs_of_varying_shape_are_compared_per_example_without_their_padding() -> None:
+    from edgeconv.verify.worker import SHAPE_SUFFIX, pad_rows, unpad
+
+    rows_r = [np.array([[1.0, 2.0]]), np.array([[1.0, 2.0, 3.0, 4.0]])]  # two examples, [1, 2] and [1, 4]
+    rows_a = [np.array([[1.0, 2.5]]), np.array([[1.0, 2.0, 3.0, 4.0]])]
+    (ref, shapes), (art, art_shapes) = pad_rows(rows_r), pad_rows(rows_a)  # type: ignore[misc]
+    assert ref.shape == (2, 4) and shapes.tolist() == [[2], [4]]  # the runtime's batch axis dropped, as join_rows
+    assert unpad(art, art_shapes, 0).tolist() == [1.0, 2.5]
+    figures = fidelity({"y": art, "y" + SHAPE_SUFFIX: art_shapes}, {"y": ref, "y" + SHAPE_SUFFIX: shapes})["y"]
+    assert figures["mean_abs_error"] == pytest.approx(0.5 / 6)  # six real elements, the two padded ones left out
+    assert figures["within_tolerance"] == pytest.approx(5 / 6) and figures["max_abs_error"] == 0.5
+    other = pad_rows([np.zeros((1, 3)), np.zeros((1, 4))])  # another model gave example 0 three elements
+    assert other is not None
+    assert fidelity({"y": other[0], "y" + SHAPE_SUFFIX: other[1]}, {"y": ref, "y" + SHAPE_SUFFIX: shapes}) == {}
