@@ -75,7 +75,8 @@ def main() -> None:
         np.savez_compressed(HERE / f"{split}.npz", bytes=np.array(rows, np.int32),
                             __labels__=np.array(targets, np.int64))
         print(f"{split}: {len(rows)} files, {len(set(targets))} types", file=sys.stderr)
-    (HERE / "sources.txt").write_text("split\tlabel\tfile (under the Python installation)\n" + "\n".join(sources) + "\n")
+    header = "split\tlabel\tfile (under the Python installation)\n"
+    (HERE / "sources.txt").write_text(header + "\n".join(sources) + "\n")
 
 
 if __name__ == "__main__":

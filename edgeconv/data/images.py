@@ -2,18 +2,18 @@
 
 Preprocessing comes from the model's own image processor (transformers) when it has one, so
 calibration and evaluation see exactly what the model saw in training; an explicit
-``ImagePreprocess`` in the spec is applied with PIL + numpy for models that have no processor
-config (a torch.export / ONNX classifier) — a dozen lines, not worth a torchvision dependency.
+``ImagePreprocess`` in the spec is applied by ``edgeconv.data.pixels`` (PIL + numpy, the same file a bundle
+runs on the board) for models that have no processor config (a torch.export / ONNX classifier).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgeconv.data.pixels import preprocess_image
 from edgeconv.errors import DataError
 from edgeconv.spec import ImagePreprocess
 
@@ -49,7 +49,7 @@ def load_pixels(records: list[dict[str, Any]], processor: Any,
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"'{record['path']}' is not a readable image ({exc})") from exc
         if explicit is not None:
-            arrays.append(_explicit(rgb, explicit))
+            arrays.append(preprocess_image(rgb, explicit))
         elif processor is not None:
             arrays.append(np.asarray(processor(images=rgb, return_tensors="np")["pixel_values"][0], np.float32))
         else:
@@ -63,62 +63,3 @@ def load_pixels(records: list[dict[str, Any]], processor: Any,
     for i, array in enumerate(arrays):
         padded[(i, *(slice(0, n) for n in array.shape))] = array
     return padded, shapes
-
-
-@dataclass(frozen=True)
-class Geometry:
-    """Where an original image's pixels land in the model's input: x' = x * scale_x + offset_x (same for y),
-    inside an input of ``size`` (width, height). Box labels and masks are mapped with it."""
-
-    scale_x: float
-    scale_y: float
-    offset_x: float
-    offset_y: float
-    resized: tuple[int, int]  # the image's (width, height) after the resize, before the crop or padding
-    size: tuple[int, int]
-
-
-def geometry(width: int, height: int, p: ImagePreprocess) -> Geometry:
-    """The resize, then the centre crop or the letterbox padding, that ``p`` applies to a width x height image."""
-    if isinstance(p.resize, int):
-        scale = p.resize / min(width, height)
-        resized = (round(width * scale), round(height * scale))
-        if p.multiple_of:  # as PaddleOCR's detectors round: to the nearest multiple, at least one
-            m = p.multiple_of
-            resized = (max(round(resized[0] / m), 1) * m, max(round(resized[1] / m), 1) * m)
-    elif p.letterbox:
-        scale = min(p.resize[0] / height, p.resize[1] / width)
-        resized = (round(width * scale), round(height * scale))
-    else:
-        resized = (p.resize[1], p.resize[0])
-    sx, sy = resized[0] / width, resized[1] / height
-    if p.letterbox:
-        assert isinstance(p.resize, list)
-        size = (p.resize[1], p.resize[0])
-        if p.letterbox_anchor == "top-left":
-            return Geometry(sx, sy, 0, 0, resized, size)
-        return Geometry(sx, sy, (size[0] - resized[0]) // 2, (size[1] - resized[1]) // 2, resized, size)
-    if p.crop:
-        size = (p.crop[1], p.crop[0])
-        return Geometry(sx, sy, -((resized[0] - size[0]) // 2), -((resized[1] - size[1]) // 2), resized, size)
-    return Geometry(sx, sy, 0, 0, resized, resized)
-
-
-def place(image: Any, g: Geometry, resample: Any, fill: int | tuple[int, ...]) -> Any:
-    """``image`` resized, then cropped or padded (with ``fill``) into the model's input as ``g`` says."""
-    from PIL import Image
-
-    canvas = Image.new(image.mode, g.size, fill)
-    canvas.paste(image.resize(g.resized, resample), (int(g.offset_x), int(g.offset_y)))
-    return canvas
-
-
-def _explicit(image: Any, p: ImagePreprocess) -> np.ndarray:
-    from PIL import Image
-
-    placed = place(image, geometry(image.width, image.height, p), Image.Resampling.BILINEAR, (p.pad_value,) * 3)
-    pixels = np.asarray(placed, dtype=np.float32) * p.rescale
-    if p.channel_order == "BGR":
-        pixels = pixels[..., ::-1]
-    pixels = (pixels - np.asarray(p.mean, np.float32)) / np.asarray(p.std, np.float32)
-    return pixels if p.layout == "NHWC" else pixels.transpose(2, 0, 1)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.data.images import Geometry, geometry, place
+from edgeconv.data.pixels import Geometry, geometry, place
 from edgeconv.errors import DataError
 from edgeconv.spec import ImagePreprocess
 

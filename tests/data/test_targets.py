@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from edgeconv.data.feeds import FeedSet
-from edgeconv.data.images import geometry
 from edgeconv.data.make import make_feeds
+from edgeconv.data.pixels import geometry
 from edgeconv.data.targets import Truth
 from edgeconv.errors import DataError
 from edgeconv.models.tasks import TensorInfo
