@@ -15,6 +15,7 @@ import numpy as np
 
 from edgeconv import versions
 from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backend
+from edgeconv.bundle.assets import write_device_assets
 from edgeconv.choose import choose_precision, slower_than_reference
 from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
 from edgeconv.failures import contained
@@ -140,6 +141,7 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
         return {"eval_sha256": prepared.eval_sha256, "calibration_sha256": prepared.calib_sha256}
 
     data_folder, _ = stages.run("data", {"eval": prepared.eval_sha256, "calib": prepared.calib_sha256}, save_feeds)
+    write_device_assets(spec, prepared, stages.out)
     feeds_file = data_folder / "eval.npz"
     reference_path, export_meta = export_reference(spec, prepared, stages)
     reference_sha = sha256_file(reference_path)
@@ -302,6 +304,9 @@ def _measure_built(
         return result
     if remote:
         result.extra["remote"] = remote
+    # What a bundle's run.py loads the artifact with: the runner verification used, and its arguments.
+    kwargs = {k: v for k, v in runner.kwargs.items() if k != "path"}
+    result.extra["runner"] = {"runner": runner.runner, "kwargs": kwargs}
     return _judge(session, result, measurement)
 
 

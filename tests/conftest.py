@@ -74,6 +74,30 @@ def route_environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
         yield folder
 
 
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
+    """The README's build of the sample on ONNX Runtime (~2 minutes), once per session: the e2e and bundle tests
+    share it. (exit code, out folder)."""
+    return _build_sample(tmp_path_factory.mktemp("sample") / "out")
+
+
+@pytest.fixture(scope="session")
+def sample_tflite_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample on the arm64-tflite target (minutes), once per session; its out folder."""
+    pytest.importorskip("litert_torch", reason="the TFLite extra is not installed (pip install 'edgeconv[tflite]')")
+    return _build_sample(tmp_path_factory.mktemp("sample_tflite") / "out", "--target", "arm64-tflite")[1]
+
+
+def _build_sample(out: Path, *args: str) -> tuple[int, Path]:
+    from click.testing import CliRunner
+
+    from edgeconv.cli import main
+
+    result = CliRunner().invoke(main, ["build", str(SAMPLE_SPEC), *args, "--out", str(out)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, out
+
+
 @pytest.fixture(autouse=True)
 def stage_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test gets its own stage cache, so no test reuses another's results."""

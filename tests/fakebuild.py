@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from edgeconv.fsutil import sha256_file
 from edgeconv.results import ArtifactResult, BuildResult, Measurement
@@ -47,12 +48,13 @@ def make_build(
         folder = root / "verify" / name
         folder.mkdir(parents=True)
         np.save(folder / "outputs.npy", logits)
+        np.savez(folder / "outputs.npz", logits=logits)
         timings_s = list(timing_rng.lognormal(np.log(0.005 * scale), 0.15, size=runs))
         task = classification_metrics(logits, labels, LABELS)
         agree = agreement(logits, ref_logits)
         return Measurement(task["accuracy"], task["macro_f1"], task["per_class"], agree["agreement"],
                            agree["max_abs_error"], latency_summary(timings_s), [t * 1e3 for t in timings_s],
-                           10.0, 0.01, {"threads": 1})
+                           10.0, 0.01, {"runtime": "onnxruntime", "version": ort.__version__, "threads": 1})
 
     reference = ArtifactResult("reference", "onnxruntime", "fp32", str(export), sha256_file(export),
                                export.stat().st_size, measurement=measure("reference", ref_logits, 1.0))
@@ -79,14 +81,31 @@ def make_build(
         artifacts.append(ArtifactResult(TARGET, "onnxruntime", precision, str(path), sha256_file(path),
                                         path.stat().st_size, measurement=m,
                                         accuracy_delta=m.accuracy - reference.measurement.accuracy,
-                                        quantization=quantization))
+                                        quantization=quantization, extra={"runner": RUNNER}))
     result = BuildResult(
         "tiny", str(root), reference, artifacts, {"parity": None},
         {"versions": {"edgeconv": "test"}, "spec_sha256": "0" * 64},
         {"examples": EXAMPLES, "metric": "accuracy", "labels": LABELS},
     )
     (root / "report.json").write_text(json.dumps(result.to_dict(), indent=2))
+    _device_assets(root)
     return root
+
+
+RUNNER = {"runner": "edgeconv.backends.onnxruntime:OnnxRuntimeRunner", "kwargs": {"threads": 1}}
+
+
+def _device_assets(root: Path) -> None:
+    """out/device/ as edgeconv.bundle.assets writes it for an .npz evaluation set."""
+    device = root / "device"
+    device.mkdir()
+    tolerance = {"atol": 1e-3, "rtol": 1e-3, "max_mismatch": 0.0}
+    (device / "preprocessing.json").write_text(json.dumps({
+        "task": "classification", "labels": LABELS, "unbatched": [],
+        "inputs": [{"name": "x", "dtype": "float32", "shape": ["batch", 8]}], "tolerances": {"logits": tolerance},
+        "kind": "feeds", "why": "the evaluation set is npz feeds",
+    }))
+    (device / "golden.json").write_text(json.dumps({"count": 16, "raw": []}))
 
 
 def _labels(root: Path, x: np.ndarray) -> np.ndarray:

@@ -6,20 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from edgeconv.cli import main
-from tests.conftest import SAMPLE_SPEC
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def sample_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
-    out = tmp_path_factory.mktemp("sample") / "out"
-    result = CliRunner().invoke(main, ["build", str(SAMPLE_SPEC), "--out", str(out)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result.exit_code, out
 
 
 def test_sample_build_passes_its_budgets(sample_build: tuple[int, Path]) -> None:

@@ -28,24 +28,22 @@ def bundle_group() -> None:
 @bundle_group.command("make")
 @click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Bundle only this target (repeatable).")
+@click.option("--precision", "precisions", multiple=True, metavar="P",
+              help="Bundle this precision (repeatable; default: the build's choice for each target).")
+@click.option("--all", "every", is_flag=True, help="Bundle every artifact of the target that passed.")
 @click.option("--dest", type=click.Path(path_type=Path, file_okay=False), help="Folder for the archives "
               "(default: OUT_DIR/bundles).")
-@click.option("--spec", "spec_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="The build's edgeconv.yaml, to record preprocessing in the bundle.")
 @click.option("--include-failed", is_flag=True, help="Also bundle artifacts that failed a budget.")
-def make_command(out_dir: Path, targets: tuple[str, ...], dest: Path | None, spec_file: Path | None,
-                 include_failed: bool) -> None:
-    """Write OUT_DIR's passing artifacts as <name>-<target>.tar.gz, one per target, and print their paths."""
-    spec = None
-    if spec_file is not None:
-        from edgeconv.spec import load_spec
-
-        spec = load_spec(spec_file)
+def make_command(out_dir: Path, targets: tuple[str, ...], precisions: tuple[str, ...], every: bool,
+                 dest: Path | None, include_failed: bool) -> None:
+    """Write OUT_DIR's chosen artifact per target, with run.py, its requirements, the preprocessing files and
+    a golden set, as <name>-<target>.tar.gz; print each path (and its size on stderr)."""
     names = list(targets) or targets_of(read_report(out_dir / "report.json"))
     made = []
     for target in names:
         try:
-            made.append(make_bundle(out_dir, target, dest or out_dir / "bundles", include_failed, spec))
+            made.append(make_bundle(out_dir, target, dest or out_dir / "bundles", include_failed,
+                                    list(precisions) or None, every))
         except SpecError as exc:
             if targets or "passed its budgets" not in exc.message:
                 raise
@@ -53,7 +51,8 @@ def make_command(out_dir: Path, targets: tuple[str, ...], dest: Path | None, spe
     if not made:
         raise SpecError(f"no target of '{out_dir}' has an artifact that passed its budgets",
                         fix="fix the build, or pass --include-failed")
-    for path in made:
+    for path in made:  # stdout: one path per line, for scripts; the sizes go to stderr
+        click.echo(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB", err=True)
         click.echo(str(path))
 
 

@@ -2,8 +2,15 @@
 
 Layout inside ``<name>-<target>.tar.gz`` (all under the folder ``<name>-<target>/``)::
 
-    artifacts/<precision>/<file>   the artifact(s) that passed (and any external-data sidecar)
-    metadata.json                  inputs/outputs (names, shapes, dtypes), labels, preprocessing, quantization
+    artifacts/<precision>/<file>   the build's choice for the target (``--precision``, ``--all`` for more), and
+                                   any external-data sidecar; never the fp32 reference unless it is the choice
+    run.py, requirements.txt       run the artifact on raw input with only its runtime installed; ``--check``
+                                   replays the golden set (docs/release.md)
+    pkg/edgeconv/...               the runner, worker and pixel modules verification ran, copied as they are
+    preprocessing/tokenizer.json   text models: the tokenizer (the ``tokenizers`` library's format)
+    golden/                        golden.npz (feeds and verified outputs of the first evaluation examples) and,
+                                   for image models, those images
+    metadata.json                  inputs/outputs, labels, preprocessing, tolerances, runners, quantization
     report.json                    the build's report, byte for byte
     manifest.json                  sha256 and size of every other file, and the versions that made them
 
@@ -23,6 +30,8 @@ from typing import Any
 
 from edgeconv import versions
 from edgeconv.bundle.archive import write_archive
+from edgeconv.bundle.assets import ASSETS
+from edgeconv.bundle.device_files import RUN_PY, device_assets, golden, requirements, runnable, vendored
 from edgeconv.bundle.metadata import artifact_metadata
 from edgeconv.compare.load import read_report
 from edgeconv.errors import DataError, SpecError
@@ -56,45 +65,85 @@ def _artifact_files(build_dir: Path, entry: dict[str, Any]) -> list[Path]:
     return [path, sidecar] if sidecar.is_file() else [path]
 
 
-def _preprocessing(report: dict[str, Any], spec: Any) -> dict[str, Any]:
-    if report.get("preprocessing"):
-        return report["preprocessing"]
-    if spec is not None:
-        model = spec.model
-        return {"task": model.task, "text": model.text.model_dump(mode="json"),
-                "preprocessor": model.preprocessor or model.path,
-                "inputs": [i.model_dump(mode="json") for i in model.inputs or []]}
-    return {"recorded": False, "note": "report.json records no preprocessing; pass the spec (--spec) to include it"}
+def select(report: dict[str, Any], target: str, precisions: list[str] | None, every: bool,
+           include_failed: bool) -> list[dict[str, Any]]:
+    """The artifacts of ``target`` to bundle: those named, every one that passed (``every``), or by default the
+    build's choice: ``precision: auto``'s, else by auto's rule (the fastest that passed, never a reduced
+    precision slower than the fp32 reference)."""
+    rows = [a for a in report["artifacts"] if a.get("target") == target]
+    if not rows:
+        raise SpecError(f"target '{target}' is not in the build's report.json",
+                        fix=f"use one of: {', '.join(targets_of(report)) or 'none'}")
+    allowed = ("passed", "failed") if include_failed else ("passed",)
+    if precisions:
+        unknown = [p for p in precisions if p not in {a.get("precision") for a in rows}]
+        if unknown:
+            raise SpecError(f"target '{target}' has no {unknown[0]} artifact",
+                            fix=f"use one of: {', '.join(str(a.get('precision')) for a in rows)}")
+        rows = [a for a in rows if a.get("precision") in precisions]
+        refused = [a for a in rows if a.get("status") not in allowed]
+        if refused:
+            raise SpecError(f"{target}/{refused[0].get('precision')} did not pass its budgets "
+                            f"({refused[0].get('status')})", fix="pass --include-failed to bundle it anyway")
+    entries = [a for a in rows if a.get("status") in allowed]
+    if not entries:
+        states = ", ".join(f"{a.get('precision')}: {a.get('status')}" for a in rows)
+        raise SpecError(f"no artifact of target '{target}' passed its budgets ({states})",
+                        fix="fix the build, or pass --include-failed to bundle failed artifacts too")
+    if precisions or every:
+        return entries
+    chosen = choice(report, target, entries)
+    return [a for a in entries if a.get("precision") == chosen]
 
 
-def make_bundle(build_dir: Path, target: str, dest: Path, include_failed: bool = False, spec: Any = None) -> Path:
+def choice(report: dict[str, Any], target: str, entries: list[dict[str, Any]]) -> str:
+    """``precision: auto``'s pick when the build made one among ``entries``, else by auto's rule."""
+    picked = {s.get("precision") for s in report.get("selections") or [] if s.get("target") == target}
+    among = [a for a in entries if a.get("precision") in picked]
+    faster = [a for a in entries if a.get("precision") == "fp32" or (a.get("speedup_vs_reference") or 0) >= 1]
+    best = min(among or faster or entries, key=lambda a: (a.get("latency_ms") or {}).get("p50", float("inf")))
+    return str(best["precision"])
+
+
+def make_bundle(build_dir: Path, target: str, dest: Path, include_failed: bool = False,
+                precisions: list[str] | None = None, every: bool = False) -> Path:
     """Write ``dest/<name>-<target>.tar.gz`` from a finished build; returns its path."""
     build_dir = Path(build_dir)
     report_file = build_dir / REPORT
     report = read_report(report_file)
-    chosen = [a for a in report["artifacts"] if a.get("target") == target]
-    if not chosen:
-        raise SpecError(f"target '{target}' is not in {report_file}",
-                        fix=f"use one of: {', '.join(targets_of(report)) or 'none'}")
-    allowed = ("passed", "failed") if include_failed else ("passed",)
-    entries = [a for a in chosen if a.get("status") in allowed]
-    if not entries:
-        states = ", ".join(f"{a.get('precision')}: {a.get('status')}" for a in chosen)
-        raise SpecError(f"no artifact of target '{target}' passed its budgets ({states})",
-                        fix="fix the build, or pass --include-failed to bundle failed artifacts too")
+    entries = select(report, target, precisions, every, include_failed)
+    recipe, raw = device_assets(build_dir)
+    cannot = {e["precision"]: runnable(e) for e in entries}
     name = f"{report.get('name', 'model')}-{target}"
     files: dict[str, bytes | Path] = {REPORT: report_file.read_bytes()}
     artifacts: dict[str, Any] = {}
     for entry in entries:
         paths = _artifact_files(build_dir, entry)
-        for p in paths:
-            files[f"artifacts/{entry['precision']}/{p.name}"] = p
+        for path in paths:
+            files[f"artifacts/{entry['precision']}/{path.name}"] = path
         artifacts[entry["precision"]] = {"file": f"artifacts/{entry['precision']}/{paths[0].name}",
+                                         "runner": entry.get("runner"), "run_py": cannot[entry["precision"]] or "ok",
                                          **artifact_metadata(paths[0], entry)}
+    runnable_entries = [e for e in entries if cannot[e["precision"]] is None]
+    recipe = dict(recipe)
+    if recipe["kind"] == "text":
+        files[f"preprocessing/{recipe['tokenizer']}"] = build_dir / ASSETS / recipe["tokenizer"]
+        recipe["tokenizer"] = f"preprocessing/{recipe['tokenizer']}"
+    golden_meta = None
+    if runnable_entries:
+        golden_bytes, golden_meta = golden(build_dir, recipe, raw, runnable_entries)
+        files[golden_meta["file"]] = golden_bytes
+        if recipe["kind"] == "image":
+            for rel in golden_meta["raw"]:
+                files[rel] = build_dir / ASSETS / rel
+        files["run.py"] = RUN_PY
+        files["requirements.txt"] = requirements(recipe, runnable_entries)
+        files.update(vendored({e["runner"]["runner"] for e in runnable_entries}, recipe["kind"] == "image"))
     files[METADATA] = _json({
-        "format": FORMAT, "name": report.get("name"), "target": target,
-        "labels": (report.get("evaluation") or {}).get("labels"),
-        "preprocessing": _preprocessing(report, spec), "artifacts": artifacts,
+        "format": FORMAT, "name": report.get("name"), "target": target, "task": recipe.get("task"),
+        "labels": recipe.get("labels") or (report.get("evaluation") or {}).get("labels"),
+        "default": choice(report, target, runnable_entries or entries),
+        "preprocessing": recipe, "artifacts": artifacts, "golden": golden_meta,
     })
     files[MANIFEST] = _json({
         "format": FORMAT, "bundle": name, "spec_sha256": report.get("spec_sha256"),

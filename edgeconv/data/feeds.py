@@ -28,6 +28,9 @@ class FeedSet:
     # Inputs whose examples differ in shape (images at their own aspect ratio) are stored zero-padded to the
     # largest; ``shapes[name][i]`` is example i's own shape (without the batch axis), and ``example`` cuts it.
     shapes: dict[str, np.ndarray] = field(default_factory=dict)
+    # Per example, what the preprocessing started from (a text, a [text, pair], an image file's path), in
+    # memory only: a bundle's golden set carries the first few so the board can replay the preprocessing.
+    raw: list[Any] | None = None
 
     def __len__(self) -> int:
         return len(next(iter(self.inputs.values())))

@@ -78,7 +78,8 @@ def _from_text(
     label_array = None
     if ds.label_field and all(ds.label_field in r for r in records):
         label_array = encode_labels(field_values(records, ds.label_field, ds.path), labels, ds.path)
-    return FeedSet(feeds, label_array)
+    raw: list[Any] = [list(p) for p in zip(texts, pairs, strict=True)] if pairs else list(texts)
+    return FeedSet(feeds, label_array, raw=raw)
 
 
 def _from_images(
@@ -97,7 +98,7 @@ def _from_images(
     label_array = encode_labels([r["label"] for r in records], labels, ds.path) if has_labels else None
     targets = truth.read(records, image, labels) if truth is not None else None
     return FeedSet({inputs[0].name: pixels}, label_array, targets=targets,
-                   shapes={} if shapes is None else {inputs[0].name: shapes})
+                   shapes={} if shapes is None else {inputs[0].name: shapes}, raw=[str(r["path"]) for r in records])
 
 
 def _from_npy(ds: DatasetSpec, inputs: list[TensorInfo]) -> FeedSet:

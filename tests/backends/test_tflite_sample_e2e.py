@@ -6,22 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from tests.conftest import SAMPLE_SPEC
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("litert_torch", reason="the TFLite extra is not installed (pip install 'edgeconv[tflite]')")
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from edgeconv.cli import main
-
-    out = tmp_path_factory.mktemp("sample_tflite") / "out"
-    result = CliRunner().invoke(main, ["build", str(SAMPLE_SPEC), "--target", "arm64-tflite", "--out", str(out)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return json.loads((out / "report.json").read_text())
+def report(sample_tflite_build: Path) -> dict:
+    return json.loads((sample_tflite_build / "report.json").read_text())
 
 
 def test_every_tflite_precision_is_built_and_verified(report: dict) -> None:

@@ -166,3 +166,30 @@ def test_images_at_their_own_aspect_ratio_run_each_at_its_own_shape(tmp_path: Pa
     assert fp16["outputs"]["fetch_name_0"]["cosine"] > 0.99  # compared per example, padding left out
     tflite = built.artifact("fp32", "arm64-tflite")
     assert tflite["status"] == "error" and "one static input shape" in tflite["reason"]
+
+
+@pytest.mark.parametrize("target", ["x86-cpu-ort", "arm64-tflite"])
+def test_the_detectors_bundle_replays_its_image_preprocessing_and_outputs(detector: Built, tmp_path: Path,
+                                                                          target: str) -> None:
+    """run.py on the board's side: letterbox, BGR and top-left padding by the bundled pixel module, the raw
+    head by the bundled runner, both matching what verification recorded (run here with this interpreter; the
+    fresh-venv check is tests/bundle/test_device_venv.py)."""
+    import subprocess
+    import sys
+    import tarfile
+
+    from edgeconv.bundle import make_bundle
+
+    with tarfile.open(make_bundle(detector.out, target, tmp_path), "r:gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    folder = tmp_path / f"captcha-detector-{target}"
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["preprocessing"]["kind"] == "image" and meta["preprocessing"]["image"]["channel_order"] == "BGR"
+    assert len(meta["golden"]["raw"]) == 8 and (folder / meta["golden"]["raw"][0]).is_file()
+    assert "pillow==" in (folder / "requirements.txt").read_text()
+    check = subprocess.run([sys.executable, "run.py", "--check"], cwd=folder, capture_output=True, text=True,
+                           timeout=300)
+    assert check.returncode == 0 and check.stdout.startswith("ok: 8 golden examples"), check.stdout + check.stderr
+    one = subprocess.run([sys.executable, "run.py", meta["golden"]["raw"][0]], cwd=folder, capture_output=True,
+                         text=True, timeout=300)
+    assert one.returncode == 0 and one.stdout.startswith("0: ") and "[1, 3549, 6] float32" in one.stdout
