@@ -376,6 +376,7 @@ def sensitivity(spec: Spec, precision: str, out: Path | None = None, on_event: E
     """Rank the nodes an int8 recipe quantizes by the error each adds (for `edgeconv quantize --sensitivity`)."""
     import tempfile
 
+    from edgeconv.backends.ort_backend import with_reduce_range
     from edgeconv.compress import quantize
     from edgeconv.compress.sensitivity import rank_nodes
 
@@ -385,7 +386,7 @@ def sensitivity(spec: Spec, precision: str, out: Path | None = None, on_event: E
     if precision == "int8-static" and prepared.calibration is None:
         raise SpecError("int8-static needs a calibration set: add calibration.path")
     reference_path, _ = export_reference(spec, prepared, Stages(Path(out or spec.output), on_event=on_event))
-    settings = spec.quantize
+    settings = with_reduce_range(get_profile("x86-cpu-ort"), spec.quantize)  # the ranking runs on ORT's CPU
     feeds = (prepared.calibration or prepared.evaluation).head(settings.fallback.sensitivity_examples)
     with tempfile.TemporaryDirectory() as tmp:
         graph, quantized = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"

@@ -175,6 +175,9 @@ class StaticQuantSpec(StrictModel):
     activation_matmuls: bool = Field(
         False, description="also quantize MatMuls of two activations (attention scores); off: measured -0.7 pt"
     )
+    reduce_range: bool | None = Field(
+        None, description="7-bit weights; default: on for ONNX Runtime CPU targets when this machine's x86 CPU has "
+        "no VNNI, where ORT's uint8 x int8 kernels saturate (edgeconv.machine.u8s8_saturates)")
 
 
 class DynamicQuantSpec(StrictModel):

@@ -14,7 +14,7 @@ from edgeconv.compress.architecture import is_convolutional, weight_counts
 from edgeconv.compress.fallback import budget_judge, quantize_with_fallback
 from edgeconv.errors import NothingToDo
 from edgeconv.fsutil import sha256_file
-from edgeconv.machine import physical_cores
+from edgeconv.machine import physical_cores, u8s8_saturates
 from edgeconv.spec import QuantizeSpec
 from edgeconv.targets import TargetProfile
 
@@ -52,7 +52,7 @@ def onnx_artifact(ctx: BuildContext, profile: TargetProfile, precision: str, sta
     }
     if precision == "fp32":  # the graph is chosen by timing on this machine's threads
         key["threads"] = threads_for(profile)
-    settings = profile.quantize_settings(ctx.spec.quantize)
+    settings = with_reduce_range(profile, profile.quantize_settings(ctx.spec.quantize))
     if precision.startswith("int8"):
         key["fallback"] = settings.fallback.model_dump()
         key["budgets"] = ctx.spec.budgets.model_dump()
@@ -75,6 +75,17 @@ def onnx_artifact(ctx: BuildContext, profile: TargetProfile, precision: str, sta
 
     folder, meta = ctx.stages.run(stage, key, produce)
     return BuiltArtifact(folder / meta["file"], quantization=meta["quantization"])
+
+
+def with_reduce_range(profile: TargetProfile, settings: QuantizeSpec) -> QuantizeSpec:
+    """``static.reduce_range`` decided: the spec's, else on when this machine runs the artifact on ONNX Runtime's
+    CPU kernels and they saturate (no VNNI); a TensorRT or CUDA target runs full 8-bit weights."""
+    if settings.static.reduce_range is not None:
+        return settings
+    on_cpu = profile.backend == "onnxruntime" and not [p for p in profile.providers if p != "CPUExecutionProvider"]
+    decided = settings.model_copy(deep=True)
+    decided.static.reduce_range = on_cpu and u8s8_saturates()
+    return decided
 
 
 def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeSpec) -> quantize.QuantRecord:

@@ -230,6 +230,9 @@ def make_int8_static(
     if tail:
         notes.append(f"kept float: {len(tail)} post-processing nodes after the last Conv/MatMul (e.g. a "
                      "detector's box decode and the Concat joining box pixels with class probabilities)")
+    if settings.reduce_range:
+        notes.append("7-bit weights (reduce_range): this x86 CPU has no VNNI, where ONNX Runtime's uint8 x int8 "
+                     "kernels saturate; set quantize.static.reduce_range: false for a VNNI target")
     per_channel = settings.per_channel and graph_opset(graph) >= MIN_OPSET
     if settings.per_channel and not per_channel:
         notes.append("per-tensor weights: per-channel Q/DQ needs opset 13 and this graph could not be upgraded")
@@ -237,7 +240,7 @@ def make_int8_static(
         quantize_static(
             str(graph), str(dst), FeedSetReader(calibration), quant_format=QuantFormat.QDQ,
             op_types_to_quantize=op_types, per_channel=per_channel,
-            activation_type=activation, weight_type=QuantType.QInt8,
+            activation_type=activation, weight_type=QuantType.QInt8, reduce_range=bool(settings.reduce_range),
             nodes_to_exclude=[*settings.exclude_nodes, *kept_float, *tail, *(exclude or [])],
             calibrate_method=methods[settings.method],
             extra_options={
