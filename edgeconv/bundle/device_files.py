@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ def golden(build_dir: Path, recipe: dict[str, Any], raw: dict[str, Any],
     model_names = list(recipe["tolerances"])
     for entry in entries:
         precision = entry["precision"]
-        folder = build_dir / "verify" / f"{entry['target']}-{precision}"
+        folder = build_dir / "verify" / verify_stage(entry["target"], precision)
         if not (folder / "outputs.npz").is_file():
             raise SpecError(f"'{folder}' holds no verified outputs of {entry['target']}/{precision}",
                             fix="bundle the build folder that report.json came from")
@@ -124,6 +125,13 @@ def golden(build_dir: Path, recipe: dict[str, Any], raw: dict[str, Any],
                 arrays[f"out.{precision}.{i}.{k}"] = rows[i]
     return npz_bytes(arrays), {"file": GOLDEN_FILE, "count": count, "inputs": names, "outputs": outputs,
                                "tolerances": tolerances, "raw": raw["raw"][:count]}
+
+
+def verify_stage(target: str, precision: str) -> str:
+    """The verify stage's folder of a report row: ``<target>-<precision>``, a pool board's
+    ``<target>-<precision>@<board>`` (as edgeconv.api names them)."""
+    profile, _, board = target.partition("@")
+    return f"{profile}-{precision}" + (f"@{re.sub(r'[^A-Za-z0-9._-]+', '-', board)}" if board else "")
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
