@@ -49,8 +49,8 @@ def diagnose() -> dict[str, dict[str, Any]]:
         "python": platform.python_version(), "platform": platform.platform(), "arch": platform.machine(),
         "cpu": str(cpu()["model"]) or platform.processor() or platform.machine(),
         "int8 instruction sets": ", ".join(cpu()["int8_flags"]) or "none found",  # type: ignore[arg-type]
-        "int8 on ONNX Runtime CPU": "uint8 x int8 kernels saturate without VNNI: static int8 uses 7-bit weights"
-        if u8s8_saturates() else "full 8-bit weights",
+        "int8 on ONNX Runtime CPU": "uint8 x int8 kernels saturate without VNNI: static int8 tries 7-bit weights "
+        "when 8-bit ones miss the budgets" if u8s8_saturates() else "full 8-bit weights",
         "physical cores": psutil.cpu_count(logical=False), "logical cores": psutil.cpu_count(),
         "memory GiB": round(psutil.virtual_memory().total / 2**30, 1),
     }

@@ -176,8 +176,8 @@ class StaticQuantSpec(StrictModel):
         False, description="also quantize MatMuls of two activations (attention scores); off: measured -0.7 pt"
     )
     reduce_range: bool | None = Field(
-        None, description="7-bit weights; default: on for ONNX Runtime CPU targets when this machine's x86 CPU has "
-        "no VNNI, where ORT's uint8 x int8 kernels saturate (edgeconv.machine.u8s8_saturates)")
+        None, description="7-bit weights; default: 8-bit, and where this machine's x86 CPU has no VNNI (ORT's "
+        "uint8 x int8 kernels saturate there: edgeconv.machine.u8s8_saturates) 7-bit when 8-bit misses the budgets")
 
 
 class DynamicQuantSpec(StrictModel):

@@ -231,8 +231,8 @@ def make_int8_static(
         notes.append(f"kept float: {len(tail)} post-processing nodes after the last Conv/MatMul (e.g. a "
                      "detector's box decode and the Concat joining box pixels with class probabilities)")
     if settings.reduce_range:
-        notes.append("7-bit weights (reduce_range): this x86 CPU has no VNNI, where ONNX Runtime's uint8 x int8 "
-                     "kernels saturate; set quantize.static.reduce_range: false for a VNNI target")
+        notes.append("7-bit weights (reduce_range): ONNX Runtime's uint8 x int8 kernels saturate on x86 CPUs "
+                     "without VNNI; set quantize.static.reduce_range: false for a VNNI target")
     per_channel = settings.per_channel and graph_opset(graph) >= MIN_OPSET
     if settings.per_channel and not per_channel:
         notes.append("per-tensor weights: per-channel Q/DQ needs opset 13 and this graph could not be upgraded")
