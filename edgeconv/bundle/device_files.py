@@ -27,9 +27,9 @@ from edgeconv.verify.worker import SHAPE_SUFFIX
 
 RUN_PY = Path(__file__).with_name("device") / "run.py"
 GOLDEN_FILE = "golden/golden.npz"
-# What run.py imports from edgeconv besides the runner module (and edgeconv.data.pixels for image models):
-# numpy-only files, copied as they are.
-ALWAYS = ("edgeconv.verify.worker", "edgeconv.backends.base")
+# What run.py imports from edgeconv besides the runner module: numpy-only files (raw_input also uses the tokenizers
+# library or Pillow, which requirements.txt names), copied as they are.
+ALWAYS = ("edgeconv.verify.worker", "edgeconv.backends.base", "edgeconv.data.raw_input", "edgeconv.data.pixels")
 # The runners run.py drives (the TensorRT runner needs torch for its CUDA buffers, which a bundle must not).
 RUNTIMES = {"edgeconv.backends.onnxruntime:OnnxRuntimeRunner", "edgeconv.backends.tflite:TFLiteRunner"}
 
@@ -43,12 +43,11 @@ def device_assets(build_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return json.loads((folder / PREPROCESSING).read_text()), json.loads((folder / GOLDEN_RAW).read_text())
 
 
-def vendored(runners: set[str], images: bool) -> dict[str, bytes | Path]:
+def vendored(runners: set[str]) -> dict[str, bytes | Path]:
     """edgeconv's modules run.py needs, under ``pkg/`` with empty ``__init__.py`` files (the real ones import
     the rest of edgeconv)."""
     files: dict[str, bytes | Path] = {}
-    extra = ("edgeconv.data.pixels",) if images else ()
-    for module in sorted({*ALWAYS, *extra, *(r.partition(":")[0] for r in runners)}):
+    for module in sorted({*ALWAYS, *(r.partition(":")[0] for r in runners)}):
         parts = module.split(".")
         files["pkg/" + "/".join(parts) + ".py"] = module_file(module)
         for i in range(1, len(parts)):

@@ -6,7 +6,7 @@ Layout inside ``<name>-<target>.tar.gz`` (all under the folder ``<name>-<target>
                                    any external-data sidecar; never the fp32 reference unless it is the choice
     run.py, requirements.txt       run the artifact on raw input with only its runtime installed; ``--check``
                                    replays the golden set (docs/release.md)
-    pkg/edgeconv/...               the runner, worker and pixel modules verification ran, copied as they are
+    pkg/edgeconv/...               the runner, worker, raw-input and pixel modules, copied as they are
     preprocessing/tokenizer.json   text models: the tokenizer (the ``tokenizers`` library's format)
     golden/                        golden.npz (feeds and verified outputs of the first evaluation examples) and,
                                    for image models, those images
@@ -49,7 +49,7 @@ def targets_of(report: dict[str, Any]) -> list[str]:
     return sorted({str(a.get("target")) for a in report["artifacts"]})
 
 
-def _artifact_files(build_dir: Path, entry: dict[str, Any]) -> list[Path]:
+def artifact_files(build_dir: Path, entry: dict[str, Any]) -> list[Path]:
     """The artifact where the build left it (re-rooted under build_dir if the folder moved), checked by hash."""
     recorded = Path(entry.get("path") or "")
     local = build_dir / "artifacts" / f"{entry['target']}-{entry['precision']}" / recorded.name
@@ -118,7 +118,7 @@ def make_bundle(build_dir: Path, target: str, dest: Path, include_failed: bool =
     files: dict[str, bytes | Path] = {REPORT: report_file.read_bytes()}
     artifacts: dict[str, Any] = {}
     for entry in entries:
-        paths = _artifact_files(build_dir, entry)
+        paths = artifact_files(build_dir, entry)
         for path in paths:
             files[f"artifacts/{entry['precision']}/{path.name}"] = path
         artifacts[entry["precision"]] = {"file": f"artifacts/{entry['precision']}/{paths[0].name}",
@@ -138,7 +138,7 @@ def make_bundle(build_dir: Path, target: str, dest: Path, include_failed: bool =
                 files[rel] = build_dir / ASSETS / rel
         files["run.py"] = RUN_PY
         files["requirements.txt"] = requirements(recipe, runnable_entries)
-        files.update(vendored({e["runner"]["runner"] for e in runnable_entries}, recipe["kind"] == "image"))
+        files.update(vendored({e["runner"]["runner"] for e in runnable_entries}))
     files[METADATA] = _json({
         "format": FORMAT, "name": report.get("name"), "target": target, "task": recipe.get("task"),
         "labels": recipe.get("labels") or (report.get("evaluation") or {}).get("labels"),

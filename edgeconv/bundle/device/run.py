@@ -18,11 +18,9 @@ Exit codes: 0 ok, 1 the check found a difference, 2 bad input or no runtime.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -93,52 +91,17 @@ def examples(meta: dict[str, Any], args: argparse.Namespace) -> list[dict[str, n
         raise BadInput("nothing to run: give texts, image files or an .npz (or --check)")
     if len(items) == 1 and items[0].endswith(".npz"):
         return npz_feeds(meta, Path(items[0]))
-    if recipe["kind"] == "text":
-        raw: list[Any] = [[items[0], args.pair]] if args.pair else items
-        return [text_feeds(recipe, r) for r in raw]
-    if recipe["kind"] == "image":
-        return [image_feeds(recipe, Path(p)) for p in items]
-    raise BadInput(f"this model takes .npz feeds only: {recipe['why']}")
+    from edgeconv.data.raw_input import RawInputError, image_feeds, text_feeds
 
-
-def text_feeds(recipe: dict[str, Any], raw: str | list[str]) -> dict[str, np.ndarray]:
-    """One text (or [text, pair]) through the build's tokenizer, padded and truncated as the spec said."""
-    tokenizer = load_tokenizer(recipe["tokenizer"], json.dumps(recipe, sort_keys=True))
-    encoding = tokenizer.encode(*raw) if isinstance(raw, list) else tokenizer.encode(raw)
-    fields = {"input_ids": encoding.ids, "attention_mask": encoding.attention_mask, "token_type_ids": encoding.type_ids}
-    return {i["name"]: np.asarray([fields[i["name"]]], dtype=i["dtype"])
-            for i in recipe["inputs"] if i["name"] in fields}
-
-
-@functools.lru_cache(maxsize=2)
-def load_tokenizer(file: str, recipe_json: str) -> Any:
-    """The tokenizer with the truncation and padding transformers set on it before every call it made."""
-    from tokenizers import Tokenizer
-
-    recipe = json.loads(recipe_json)
-    tokenizer = Tokenizer.from_file(str(HERE / file))
-    if recipe["truncation"]:
-        tokenizer.enable_truncation(recipe["max_length"], direction=recipe["truncation_side"])
-    else:
-        tokenizer.no_truncation()
-    tokenizer.enable_padding(
-        direction=recipe["padding_side"], pad_id=recipe["pad_id"], pad_type_id=recipe["pad_type_id"],
-        pad_token=recipe["pad_token"], length=recipe["max_length"] if recipe["padding"] == "max_length" else None)
-    return tokenizer
-
-
-def image_feeds(recipe: dict[str, Any], path: Path) -> dict[str, np.ndarray]:
-    from PIL import Image, UnidentifiedImageError
-
-    from edgeconv.data.pixels import preprocess_image
-
-    p = SimpleNamespace(**recipe["image"])
     try:
-        with Image.open(path) as image:
-            rgb = image.convert("RGB")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise BadInput(f"'{path}' is not a readable image ({exc})") from exc
-    return {recipe["inputs"][0]["name"]: preprocess_image(rgb, p).astype(p.dtype)[None]}
+        if recipe["kind"] == "text":
+            raw: list[Any] = [[items[0], args.pair]] if args.pair else items
+            return [text_feeds(recipe, HERE, r) for r in raw]
+        if recipe["kind"] == "image":
+            return [image_feeds(recipe, Path(p)) for p in items]
+    except RawInputError as exc:
+        raise BadInput(str(exc)) from exc
+    raise BadInput(f"this model takes .npz feeds only: {recipe['why']}")
 
 
 def npz_feeds(meta: dict[str, Any], path: Path) -> list[dict[str, np.ndarray]]:
@@ -185,8 +148,10 @@ def check(meta: dict[str, Any], precision: str, runner: Any) -> int:
         recorded = {n: arrays[f"feed.{i}.{j}"] for j, n in enumerate(names)}
         feeds = recorded
         if i < len(golden["raw"]) and recipe["kind"] in ("text", "image"):
+            from edgeconv.data.raw_input import image_feeds, text_feeds
+
             raw = golden["raw"][i]
-            rebuilt = text_feeds(recipe, raw) if recipe["kind"] == "text" else image_feeds(recipe, HERE / raw)
+            rebuilt = text_feeds(recipe, HERE, raw) if recipe["kind"] == "text" else image_feeds(recipe, HERE / raw)
             drift = feed_differences(rebuilt, recorded)
             problems += [f"golden example {i}: preprocessing differs from verification: {d}" for d in drift]
             feeds = recorded if drift else rebuilt  # a drifted input still lets the runtime be checked alone
