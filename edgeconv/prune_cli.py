@@ -35,7 +35,7 @@ def prune_command(spec: Path, sweep: str, mode: str | None, precisions: tuple[st
     from edgeconv.compress.sweep import parse_ratios, run_sweep
     from edgeconv.fsutil import write_text
     from edgeconv.progress import StageProgress
-    from edgeconv.report import write_reports
+    from edgeconv.report import render_html, write_reports
     from edgeconv.report.prune import SWEEP_HEADERS, render_sweep_markdown, sweep_cells
     from edgeconv.spec import load_spec
 
@@ -51,6 +51,7 @@ def prune_command(spec: Path, sweep: str, mode: str | None, precisions: tuple[st
     markdown = paths["markdown"].read_text(encoding="utf-8")
     write_text(paths["markdown"], markdown.rstrip() + "\n\n" + render_sweep_markdown(
         rows, chosen_mode, loaded.prune.drop_blocks if loaded.prune and chosen_mode == "structured" else 0))
+    write_text(paths["html"], render_html(result.to_dict(), sweep=[r.to_dict() for r in rows]))
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in rows], default=str))
         return

@@ -33,6 +33,8 @@ def test_sample_int8_artifacts_keep_accuracy(sample_build: tuple[int, Path]) -> 
 def test_sample_report_contract(sample_build: tuple[int, Path]) -> None:
     _, out = sample_build
     report = json.loads((out / "report.json").read_text())
+    for name in ("report.md", "report.html", "junit.xml", "manifest.json", "device/tokenizer.json"):
+        assert (out / name).is_file(), name
     required = {"target", "backend", "precision", "path", "sha256", "size_bytes", "accuracy", "accuracy_delta",
                 "agreement", "latency_ms", "speedup_vs_reference", "peak_memory_mb", "budgets", "status"}
     for artifact in [report["reference"], *report["artifacts"]]:

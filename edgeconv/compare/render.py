@@ -1,4 +1,5 @@
-"""A Comparison as Markdown (a pull-request comment), JUnit XML (one test case per artifact x metric), or JSON."""
+"""A Comparison as Markdown (a pull-request comment), JUnit XML (one test case per artifact x metric), JSON, or an
+HTML page of plots (compare/render_html.py)."""
 
 from __future__ import annotations
 
@@ -93,4 +94,10 @@ def render_json(result: Comparison) -> str:
     return json.dumps(result.to_dict(), indent=2, default=str) + "\n"
 
 
-RENDERERS = {"md": render_markdown, "json": render_json, "junit": render_junit}
+def render_html(result: Comparison) -> str:
+    from edgeconv.compare.render_html import render_html as page
+
+    return page(result)
+
+
+RENDERERS = {"md": render_markdown, "json": render_json, "junit": render_junit, "html": render_html}

@@ -1,10 +1,12 @@
-"""Reports of a build: report.json (machines), report.md (people), junit.xml (CI), manifest.json (provenance)."""
+"""Reports of a build: report.json (machines), report.md and report.html (people), junit.xml (CI), manifest.json
+(provenance)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from edgeconv.fsutil import write_json, write_text
+from edgeconv.report.html import render_html
 from edgeconv.report.junit import render_junit
 from edgeconv.report.markdown import render_markdown
 from edgeconv.results import BuildResult
@@ -15,13 +17,15 @@ def write_reports(result: BuildResult, out: Path) -> dict[str, Path]:
     out = Path(out)
     paths = {
         "json": out / "report.json", "markdown": out / "report.md",
-        "junit": out / "junit.xml", "manifest": out / "manifest.json",
+        "junit": out / "junit.xml", "manifest": out / "manifest.json", "html": out / "report.html",
     }
-    write_json(paths["json"], result.to_dict())
+    report = result.to_dict()
+    write_json(paths["json"], report)
     write_text(paths["markdown"], render_markdown(result))
+    write_text(paths["html"], render_html(report))
     write_text(paths["junit"], render_junit(result))
     write_json(paths["manifest"], result.manifest)
     return paths
 
 
-__all__ = ["render_junit", "render_markdown", "write_reports"]
+__all__ = ["render_html", "render_junit", "render_markdown", "write_reports"]

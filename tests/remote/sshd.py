@@ -1,6 +1,6 @@
 """A real OpenSSH server on 127.0.0.1 for the remote tests: throw-away host and user keys, its own config.
 
-Needs Debian's openssh-server (tests/remote/setup_sshd.sh installs it); tests skip without it.
+Needs Debian's openssh-server (tests/setup_debian.sh installs it); tests skip without it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import psutil
 
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
 KEYGEN = shutil.which("ssh-keygen")
-MISSING = None if (SSHD and KEYGEN) else "OpenSSH server not installed (run tests/remote/setup_sshd.sh)"
+MISSING = None if (SSHD and KEYGEN) else "OpenSSH server not installed (run tests/setup_debian.sh)"
 
 
 def keygen(path: Path) -> Path:
