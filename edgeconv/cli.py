@@ -40,6 +40,7 @@ class Group(click.Group):
         "bundle": "edgeconv.bundle.cli:bundle_group",
         "device": "edgeconv.remote.cli:device_group",
         "prune": "edgeconv.prune_cli:prune_command",
+        "serve": "edgeconv.serve.cli:serve_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -1,0 +1,44 @@
+"""`edgeconv serve OUT_DIR|ARTIFACT`: serve a verified artifact on loopback (Open Inference Protocol v2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgeconv.errors import RuntimeUnavailable
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@click.command("serve")
+@click.argument("source", type=click.Path(path_type=Path, exists=True))
+@click.option("--target", help="The build's target to serve (default: its first).")
+@click.option("--precision", help="The artifact's precision (default: the build's choice for the target).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; loopback by default (anything else is reachable from the network).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--max-request-mb", type=click.FloatRange(0.001, 1024), default=16, show_default=True,
+              help="Largest request body; larger ones get 413.")
+@click.option("--threads", type=click.IntRange(1, 256), help="Runtime threads (default: the target profile's).")
+def serve_command(source: Path, target: str | None, precision: str | None, host: str, port: int,
+                  max_request_mb: float, threads: int | None) -> None:
+    """Serve SOURCE (a build folder's chosen artifact, or an .onnx/.tflite file) over HTTP: /v2/health/live,
+    /v2/health/ready, /v2/models/NAME, /v2/models/NAME/infer, /v2/models/NAME/predict (raw text or an image),
+    /metrics."""
+    try:
+        import fastapi  # noqa: F401
+        import prometheus_client  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        raise RuntimeUnavailable(f"edgeconv serve needs the serve extra ({exc.name} is missing)",
+                                 fix="pip install 'edgeconv[serve]'") from exc
+    from edgeconv.serve.app import create_app
+    from edgeconv.serve.model import load_model
+
+    model = load_model(source, target, precision, threads)
+    if host not in LOOPBACK:
+        click.echo(f"warning: binding {host}: the model is reachable from the network, with no authentication",
+                   err=True)
+    click.echo(f"serving '{model.name}' ({model.platform}) on http://{host}:{port}/v2/models/{model.name}", err=True)
+    uvicorn.run(create_app(model, int(max_request_mb * 1e6)), host=host, port=port, log_level="warning")

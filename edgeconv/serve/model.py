@@ -1,0 +1,119 @@
+"""The artifact a server answers with: loaded through the runner verification used, with its build's
+preprocessing recipe (``out/device/``) for raw text or images, and its inputs/outputs in OIP v2 terms."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeconv.errors import SpecError
+from edgeconv.machine import physical_cores
+
+# numpy dtype <-> the Open Inference Protocol's datatype names.
+DATATYPES = {"float32": "FP32", "float16": "FP16", "float64": "FP64", "int64": "INT64", "int32": "INT32",
+             "int16": "INT16", "int8": "INT8", "uint8": "UINT8", "uint16": "UINT16", "bool": "BOOL"}
+NUMPY = {v: k for k, v in DATATYPES.items()}
+RUNNERS = {".onnx": "edgeconv.backends.onnxruntime:OnnxRuntimeRunner",
+           ".tflite": "edgeconv.backends.tflite:TFLiteRunner"}
+
+
+@dataclass
+class Tensor:
+    name: str
+    datatype: str
+    shape: list[int]  # -1: any size
+
+
+@dataclass
+class ServedModel:
+    name: str
+    platform: str
+    runner: Any
+    inputs: list[Tensor]
+    recipe: dict[str, Any] | None = None  # out/device/preprocessing.json; None: tensors only
+    folder: Path | None = None  # where the recipe's files are
+    labels: list[str] = field(default_factory=list)
+    outputs: list[Tensor] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One call at a time: LiteRT interpreters are not thread-safe, and a 2-core board gains nothing."""
+        with self.lock:
+            return self.runner.infer(feeds)
+
+
+def load_model(source: Path, target: str | None, precision: str | None, threads: int | None) -> ServedModel:
+    """A build folder (its chosen artifact for ``target``, or ``precision``) or one artifact file."""
+    from edgeconv.verify.worker import load_runner
+
+    source = Path(source)
+    if source.is_dir():
+        return _from_build(source, target, precision, threads)
+    if source.suffix not in RUNNERS or not source.is_file():
+        raise SpecError(f"cannot serve '{source}'", fix="give a build folder (with report.json) or an .onnx / "
+                        ".tflite artifact")
+    runner = load_runner(RUNNERS[source.suffix], {"path": str(source), "threads": threads or physical_cores()})
+    return _describe(ServedModel(source.stem, _platform(source.suffix), runner, []))
+
+
+def _from_build(folder: Path, target: str | None, precision: str | None, threads: int | None) -> ServedModel:
+    from edgeconv.bundle.make import artifact_files, select, targets_of
+    from edgeconv.compare.load import read_report
+    from edgeconv.verify.worker import load_runner
+
+    report = read_report(folder / "report.json")
+    target = target or next(iter(targets_of(report)), None)
+    if target is None:
+        raise SpecError(f"'{folder}' holds no artifacts", fix="build first")
+    entry = select(report, target, [precision] if precision else None, False, False)[0]
+    if not entry.get("runner"):
+        raise SpecError(f"report.json does not record how {target}/{entry['precision']} runs",
+                        fix="rebuild it with this edgeconv")
+    path = artifact_files(folder, entry)[0]
+    kwargs = {**entry["runner"]["kwargs"], "path": str(path)}
+    if threads:
+        kwargs["threads"] = threads
+    recipe_file = folder / "device" / "preprocessing.json"
+    recipe = json.loads(recipe_file.read_text()) if recipe_file.is_file() else None
+    model = ServedModel(f"{report.get('name', 'model')}", _platform(path.suffix),
+                        load_runner(entry["runner"]["runner"], kwargs), [], recipe, folder / "device",
+                        list((recipe or {}).get("labels") or []))
+    return _describe(model)
+
+
+def _platform(suffix: str) -> str:
+    return {".onnx": "onnxruntime_onnx", ".tflite": "tensorflow_lite"}.get(suffix, suffix.lstrip("."))
+
+
+def _describe(model: ServedModel) -> ServedModel:
+    """Load the runner and read its inputs and outputs (from the recipe where the build wrote one)."""
+    model.runner.__enter__()
+    session = getattr(model.runner, "session", None)
+    if model.recipe:
+        model.inputs = [Tensor(i["name"], DATATYPES[i["dtype"]], _dims(i["shape"])) for i in model.recipe["inputs"]]
+    else:
+        if session is None:
+            raise SpecError("a .tflite file alone does not say its input names", fix="serve its build folder")
+        model.inputs = [Tensor(i.name, DATATYPES[_ort_dtype(i.type)], _dims(i.shape)) for i in session.get_inputs()]
+    if session is not None:
+        model.outputs = [Tensor(o.name, DATATYPES[_ort_dtype(o.type)], _dims(o.shape)) for o in session.get_outputs()]
+    else:  # LiteRT: the runner dequantizes every output to float32
+        model.outputs = [Tensor(name, "FP32", [int(d) for d in detail["shape"]])
+                         for name, detail in model.runner.outputs.items()]
+    return model
+
+
+def _dims(shape: list[Any]) -> list[int]:
+    """Named or unknown dimensions as -1, the protocol's 'any size'."""
+    return [d if isinstance(d, int) and d > 0 else -1 for d in shape]
+
+
+def _ort_dtype(onnx_type: str) -> str:
+    """'tensor(float)' -> 'float32'."""
+    inner = onnx_type[len("tensor("):-1]
+    return {"float": "float32", "double": "float64", "float16": "float16"}.get(inner, inner)
