@@ -5,7 +5,6 @@ The CLI is a thin layer over this module; nothing here prints (progress goes thr
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +26,7 @@ from edgeconv.spec import AUTO, Spec, TargetRef
 from edgeconv.stages import Stages
 from edgeconv.targets import TargetProfile, get_profile
 from edgeconv.verify.budgets import check_budgets
-from edgeconv.verify.measure import load_outputs, run_worker, score
+from edgeconv.verify.measure import load_outputs, run_worker, score, verify_stage
 
 Event = Callable[[str, str], None]
 REFERENCE_RUNNER = "edgeconv.backends.onnxruntime:OnnxRuntimeRunner"
@@ -285,7 +284,7 @@ def _measure_built(
         path=str(built.path), sha256=sha256_file(built.path), size_bytes=_size(built.path),
         quantization=built.quantization, extra=dict(built.extra),
     )
-    stage = f"{profile.name}-{precision}" + (f"@{re.sub(r'[^A-Za-z0-9._-]+', '-', board)}" if board else "")
+    stage = verify_stage(result.target, precision)
     if session.prune is not None:
         from edgeconv.compress.prune_stage import artifact_prune_facts
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from edgeconv.bundle.assets import ASSETS, GOLDEN_RAW, PREPROCESSING
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import SpecError
 from edgeconv.remote.bundle import module_file
-from edgeconv.verify.measure import example_rows, load_outputs
+from edgeconv.verify.measure import example_rows, load_outputs, verify_stage
 from edgeconv.verify.worker import SHAPE_SUFFIX
 
 RUN_PY = Path(__file__).with_name("device") / "run.py"
@@ -124,13 +123,6 @@ def golden(build_dir: Path, recipe: dict[str, Any], raw: dict[str, Any],
                 arrays[f"out.{precision}.{i}.{k}"] = rows[i]
     return npz_bytes(arrays), {"file": GOLDEN_FILE, "count": count, "inputs": names, "outputs": outputs,
                                "tolerances": tolerances, "raw": raw["raw"][:count]}
-
-
-def verify_stage(target: str, precision: str) -> str:
-    """The verify stage's folder of a report row: ``<target>-<precision>``, a pool board's
-    ``<target>-<precision>@<board>`` (as edgeconv.api names them)."""
-    profile, _, board = target.partition("@")
-    return f"{profile}-{precision}" + (f"@{re.sub(r'[^A-Za-z0-9._-]+', '-', board)}" if board else "")
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

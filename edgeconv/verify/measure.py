@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -191,3 +192,10 @@ def load_outputs(folder: Path) -> dict[str, np.ndarray]:
         return {"output": np.load(folder / "outputs.npy")}
     with np.load(path, allow_pickle=False) as data:
         return {name: data[name] for name in data.files}
+
+
+def verify_stage(target: str, precision: str) -> str:
+    """The verify stage (and out/verify/ folder) of a report row: ``<target>-<precision>``, or for a pool board's
+    row ``<target>@<board>``: ``<target>-<precision>@<board>`` with the board's name made path-safe."""
+    profile, _, board = target.partition("@")
+    return f"{profile}-{precision}" + (f"@{re.sub(r'[^A-Za-z0-9._-]+', '-', board)}" if board else "")
