@@ -39,6 +39,7 @@ class Group(click.Group):
         "compare": "edgeconv.compare.cli:compare_command",
         "bundle": "edgeconv.bundle.cli:bundle_group",
         "device": "edgeconv.remote.cli:device_group",
+        "init": "edgeconv.scaffold.cli:init_command",
         "prune": "edgeconv.prune_cli:prune_command",
         "serve": "edgeconv.serve.cli:serve_command",
     }
@@ -109,6 +110,7 @@ def _quiet_libraries() -> None:
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # converters' and quantizers' bars: edgeconv draws its own progress
     warnings.filterwarnings("ignore")
     logging.getLogger().setLevel(logging.ERROR)
     try:  # ONNX Runtime's C++ warnings (unused initializers in users' files) are not the user's to act on
@@ -157,7 +159,7 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], overrides: tup
     from edgeconv.report.table import results_table
 
     loaded = _load(spec, overrides, out)
-    with StageProgress(stderr) as progress, library_prints_to_stderr():
+    with StageProgress(stderr, quiet=as_json) as progress, library_prints_to_stderr():
         result = run_build(loaded, out=out, targets=list(targets) or None, use_cache=not no_cache,
                            on_event=progress.event)
     paths = write_reports(result, Path(result.out_dir))
@@ -205,7 +207,7 @@ def export(spec: Path, out: Path | None, overrides: tuple[str, ...], as_json: bo
     from edgeconv.progress import StageProgress
 
     loaded = _load(spec, overrides, out)
-    with StageProgress(stderr) as progress, library_prints_to_stderr():
+    with StageProgress(stderr, quiet=as_json) as progress, library_prints_to_stderr():
         path, meta = export_only(loaded, out, on_event=progress.event)
     if as_json:
         click.echo(json.dumps({"path": str(path), **meta}))
@@ -234,7 +236,7 @@ def verify(spec: Path, artifact: Path, target: str, precision: str, out: Path | 
     from edgeconv.report.table import results_table
 
     loaded = _load(spec, overrides, out)
-    with StageProgress(stderr) as progress, library_prints_to_stderr():
+    with StageProgress(stderr, quiet=as_json) as progress, library_prints_to_stderr():
         result = verify_artifact(loaded, artifact, target, precision, out, on_event=progress.event)
     write_reports(result, Path(result.out_dir))
     if as_json:
@@ -269,7 +271,7 @@ def quantize(ctx: click.Context, spec: Path, precision: str, sensitivity: bool, 
                    as_json=as_json)
         return
     loaded = _load(spec, overrides, out)
-    with StageProgress(stderr) as progress:
+    with StageProgress(stderr, quiet=as_json) as progress:
         ranking = rank(loaded, precision, out, on_event=progress.event)[:top]
     if as_json:
         click.echo(json.dumps([asdict(r) for r in ranking]))

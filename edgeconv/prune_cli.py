@@ -43,7 +43,7 @@ def prune_command(spec: Path, sweep: str, mode: str | None, precisions: tuple[st
     loaded = load_spec(spec, list(overrides))
     folder = Path(out or loaded.output)
     stdout, stderr = Console(width=None if sys.stdout.isatty() else 160), Console(stderr=True)
-    with StageProgress(stderr) as progress:
+    with StageProgress(stderr, quiet=as_json) as progress:
         result, rows = run_sweep(loaded, ratios, list(precisions) or ["fp32", "int8-dynamic"], folder, mode,
                                  use_cache=not no_cache, on_event=progress.event)
     paths = write_reports(result, folder)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from edgeconv.compress.fallback import Judge
+from edgeconv.steps import Task
 
 SCOPE_INDEX = re.compile(r";\d*$")
 
@@ -85,12 +86,14 @@ def rank_groups(groups: list[OpGroup], quantize_only: Callable[[OpGroup, Path], 
                 run: Callable[[Path], np.ndarray], reference: np.ndarray, work: Path) -> list[GroupSensitivity]:
     """Each group quantized alone (``quantize_only`` writes that model), scored by logit MSE, worst first."""
     ranked = []
+    progress = Task("group ranking: module group", len(groups))
     for i, group in enumerate(groups):
         path = work / f"only{i}.tflite"
         quantize_only(group, path)
         mse = float(np.mean((run(path) - reference) ** 2))
         path.unlink()
         ranked.append(GroupSensitivity(group.name, len(group.scopes), mse))
+        progress.advance(f"{group.name}: logit MSE {mse:.3g} when it alone is int8")
     return sorted(ranked, key=lambda r: r.logit_mse, reverse=True)
 
 

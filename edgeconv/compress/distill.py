@@ -22,6 +22,7 @@ from torch import nn
 
 from edgeconv.data.feeds import FeedSet
 from edgeconv.spec import RecoverSpec
+from edgeconv.steps import Task
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor | None, temperature: float,
@@ -100,15 +101,12 @@ def trim_padding(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def distill(student: nn.Module, teacher: nn.Module, train: FeedSet, names: list[str], spec: RecoverSpec,
-            show_progress: bool = True, keep_zeros: bool = False) -> dict[str, Any]:
+            keep_zeros: bool = False) -> dict[str, Any]:
     """Fine-tune ``student`` in place; returns what ran (steps, seconds, losses, why it stopped).
 
     ``keep_zeros``: weights that are exactly zero now stay zero (unstructured / 2:4 sparsity must
     survive the fine-tune), by re-applying the mask after every optimizer step.
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     torch.manual_seed(spec.seed)
     rng = np.random.default_rng(spec.seed)
     teacher.eval()
@@ -126,37 +124,34 @@ def distill(student: nn.Module, teacher: nn.Module, train: FeedSet, names: list[
     alpha = spec.alpha if train.labels is not None else 1.0
     losses: list[float] = []
     stopped, start, step = "max_steps", time.monotonic(), 0
-    columns = (TextColumn("distilling"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-               TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn())
+    progress = Task("distillation step", spec.max_steps, at_most=True, limit_s=spec.max_time_s)
     try:
-        with Progress(*columns, console=Console(stderr=True), transient=True, disable=not show_progress) as bar:
-            task = bar.add_task("distill", total=spec.max_steps, loss=float("nan"))
-            while step < spec.max_steps and stopped == "max_steps":
-                order = rng.permutation(len(train))
-                for start_i in range(0, len(order), spec.batch_size):
-                    if step >= spec.max_steps:
-                        break
-                    if time.monotonic() - start > spec.max_time_s:
-                        stopped = "max_time_s"
-                        break
-                    idx = np.sort(order[start_i:start_i + spec.batch_size])
-                    batch = trim_padding({n: train.inputs[n][idx] for n in names})
-                    args = [torch.from_numpy(batch[n]) for n in names]
-                    labels = None if train.labels is None else torch.from_numpy(train.labels[idx])
-                    with torch.no_grad():
-                        teacher_logits = teacher(*args)
-                    loss = kd_loss(student(*args), teacher_logits, labels, spec.temperature, alpha)
-                    if blocks:
-                        loss = loss + spec.hidden_weight * hidden_loss(student_blocks.outputs, teacher_blocks.outputs)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    with torch.no_grad():
-                        for param, mask in masks:
-                            param.mul_(mask)
-                    losses.append(float(loss.detach()))
-                    step += 1
-                    bar.update(task, advance=1, loss=losses[-1])
+        while step < spec.max_steps and stopped == "max_steps":
+            order = rng.permutation(len(train))
+            for start_i in range(0, len(order), spec.batch_size):
+                if step >= spec.max_steps:
+                    break
+                if time.monotonic() - start > spec.max_time_s:
+                    stopped = "max_time_s"
+                    break
+                idx = np.sort(order[start_i:start_i + spec.batch_size])
+                batch = trim_padding({n: train.inputs[n][idx] for n in names})
+                args = [torch.from_numpy(batch[n]) for n in names]
+                labels = None if train.labels is None else torch.from_numpy(train.labels[idx])
+                with torch.no_grad():
+                    teacher_logits = teacher(*args)
+                loss = kd_loss(student(*args), teacher_logits, labels, spec.temperature, alpha)
+                if blocks:
+                    loss = loss + spec.hidden_weight * hidden_loss(student_blocks.outputs, teacher_blocks.outputs)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                with torch.no_grad():
+                    for param, mask in masks:
+                        param.mul_(mask)
+                losses.append(float(loss.detach()))
+                step += 1
+                progress.advance(f"loss {losses[-1]:.4f}")
     finally:
         student_blocks.remove()
         teacher_blocks.remove()

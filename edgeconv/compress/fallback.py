@@ -25,6 +25,7 @@ from edgeconv.compress.sensitivity import rank_nodes
 from edgeconv.data.feeds import FeedSet
 from edgeconv.spec import DetectionSpec, FallbackSpec, SegmentationSpec
 from edgeconv.spec_budgets import FIDELITY_BUDGETS, Budgets
+from edgeconv.steps import Task
 from edgeconv.verify.budgets import fidelity_checks, task_drop_checks, tolerances
 from edgeconv.verify.fidelity import fidelity, worst
 from edgeconv.verify.measure import detection_figures, output_rows
@@ -183,6 +184,8 @@ def search_fallback(
     work = dst.parent / ".trials"
     work.mkdir(exist_ok=True)
     trials: list[tuple[Trial, Path, R]] = []
+    searching = settings.enabled and rank is not None
+    progress = Task("quantize-and-evaluate trial", settings.max_trials if searching else 1, at_most=searching)
 
     def attempt(float_units: list[str]) -> Trial:
         path = work / f"trial{len(trials)}{dst.suffix}"
@@ -191,11 +194,12 @@ def search_fallback(
         trial = Trial(float_units, score, agreement, p50, judge.passes(score, agreement, outputs),
                       _trial_fidelity(outputs))
         trials.append((trial, path, record))
+        progress.advance(_describe(trial))
         return trial
 
     ranking: list[dict[str, Any]] = []
     first = attempt([])
-    if not first.passed and settings.enabled and settings.max_trials > 1 and rank is not None:
+    if not first.passed and searching and settings.max_trials > 1 and rank is not None:
         ranked = rank(trials[0][1])
         ranking = [asdict(r) for r in ranked[:20]]
         _search([r.name for r in ranked], attempt, settings.max_trials - 1)
@@ -209,6 +213,17 @@ def search_fallback(
         "trials": [asdict(t[0]) for t in trials], "chosen_trial": trials.index(best),
         "met_budgets": trial.passed, "sensitivity_top": ranking,
     }
+
+
+def _describe(trial: Trial) -> str:
+    """A trial in one line of progress: float units, the task metric, agreement, verdict."""
+    figures = [f"{len(trial.float_nodes)} kept float"]
+    if trial.accuracy == trial.accuracy:
+        figures.append(f"metric {trial.accuracy:.3f}")
+    if trial.agreement == trial.agreement:
+        figures.append(f"agreement {trial.agreement:.3f}")
+    figures.extend(f"{name} {value:.3g}" for name, value in (trial.fidelity or {}).items() if name != "output")
+    return ", ".join(figures) + (": meets the budgets" if trial.passed else ": misses a budget")
 
 
 DETECTION = "__detection__"  # the judge's figures: decoded boxes' mAP beside the per-output fidelity

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeconv.data.feeds import FeedSet
+from edgeconv.steps import Task
 
 
 @dataclass
@@ -80,6 +81,7 @@ def rank_nodes(float_graph: Path, quantized: Path, nodes: list[str], feeds: Feed
         shared = sorted(set(float_names) & set(quant_names))
         err_sq = dict.fromkeys(shared, 0.0)
         ref_sq = dict.fromkeys(shared, 0.0)
+        progress = Task("sensitivity ranking: example", len(feeds))
         for i in range(len(feeds)):
             example = feeds.example(i)
             f_out = dict(zip(float_names, float_session.run(float_names, example), strict=True))
@@ -89,6 +91,7 @@ def rank_nodes(float_graph: Path, quantized: Path, nodes: list[str], feeds: Feed
                 if f.shape == q.shape and f.dtype.kind == "f":
                     err_sq[name] += float(np.sum((q - f) ** 2))
                     ref_sq[name] += float(np.sum(f**2))
+            progress.advance(f"{len(shared)} tensors of {len(by_name)} nodes compared")
     rel = {n: (err_sq[n] / ref_sq[n]) ** 0.5 for n in shared if ref_sq[n] > 0}
     ranked = []
     for name, node in by_name.items():

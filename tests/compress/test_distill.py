@@ -78,7 +78,7 @@ def test_distillation_lowers_the_student_teacher_gap(tmp_path: Path) -> None:
     before = student_teacher_gap(student, teacher, held_out, names)
     spec = RecoverSpec(train=DatasetSpec(path=Path("train.jsonl")), max_steps=40, batch_size=16, lr=3e-3,
                        alpha=1.0, temperature=1.0)
-    record = distill(student, teacher, train, names, spec, show_progress=False)
+    record = distill(student, teacher, train, names, spec)
     after = student_teacher_gap(student, teacher, held_out, names)
     assert record["steps"] == 40 and record["stopped_by"] == "max_steps"
     assert record["hidden_blocks"] == 0  # logits only unless hidden_weight is set
@@ -105,7 +105,7 @@ def test_layerwise_distillation_pulls_the_blocks_outputs_towards_the_teachers(tm
     before = block_gap()
     spec = RecoverSpec(train=DatasetSpec(path=Path("train.jsonl")), max_steps=40, batch_size=16, lr=3e-3,
                        alpha=1.0, temperature=1.0, hidden_weight=1.0)
-    record = distill(student, teacher, train, names, spec, show_progress=False)
+    record = distill(student, teacher, train, names, spec)
     assert record["hidden_blocks"] == len(blocks)
     assert block_gap() < before * 0.7
     assert not student._forward_hooks and all(not m._forward_hooks for m in student.modules())  # hooks removed
@@ -137,5 +137,5 @@ def test_time_limit_stops_distillation(tmp_path: Path) -> None:
     teacher = torch.nn.Sequential(torch.nn.Linear(4, 3))
     train = FeedSet({"x": np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)})
     spec = RecoverSpec(train=DatasetSpec(path=Path("t.jsonl")), max_steps=10**6, max_time_s=0.2, batch_size=8)
-    record = distill(student, teacher, train, ["x"], spec, show_progress=False)
+    record = distill(student, teacher, train, ["x"], spec)
     assert record["stopped_by"] == "max_time_s" and 0 < record["steps"] < 10**6

@@ -65,12 +65,20 @@ def test_fallback_keeps_the_sensitive_layer_in_float_and_meets_the_budget(sensit
     assert result.exit_code == 0
     markdown = (sensitive_project / "out" / "report.md").read_text()
     assert "fallback" in markdown and "fc1" in markdown
+    # off a terminal, each trial and the ranking are a line of progress on stderr
+    progress = [line.strip() for line in result.stderr.splitlines()]
+    assert any(line.startswith("quantize-and-evaluate trial 1/≤6: 0 kept float") and "misses a budget" in line
+               and "ETA ≤" in line for line in progress), result.stderr
+    assert any(line.startswith("sensitivity ranking: example 32/32") for line in progress), result.stderr
+    assert any(line.startswith("quantize-and-evaluate trial 2/≤6: 1 kept float") and "meets the budgets" in line
+               for line in progress), result.stderr
 
 
 def test_without_fallback_the_budget_fails(sensitive_project: Path) -> None:
-    result = CliRunner().invoke(main, ["build", str(sensitive_project / "edgeconv.yaml"),
+    result = CliRunner().invoke(main, ["build", str(sensitive_project / "edgeconv.yaml"), "--json",
                                        "--set", "quantize.fallback.enabled=false"])
     assert result.exit_code == 1
+    assert "trial" not in result.stderr and "✓" not in result.stderr  # --json: no progress drawn
     report = json.loads((sensitive_project / "out" / "report.json").read_text())
     assert report["artifacts"][0]["status"] == "failed"
     assert len(report["artifacts"][0]["quantization"]["fallback"]["trials"]) == 1
