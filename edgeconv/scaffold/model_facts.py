@@ -1,0 +1,128 @@
+"""What a model file or folder says about itself: kind, task, labels, inputs and outputs.
+
+Read without running user code: config.json and tokenizer files as JSON, an ONNX graph's header
+without its weights. TorchScript and torch.export files do not declare their input shapes in a form
+worth trusting (a TorchScript signature has names only), so their inputs come from the data (npz).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeconv.errors import SpecError
+from edgeconv.models.load import resolve_model_path
+from edgeconv.models.sniff import ACCEPTED, sniff
+
+PLACEHOLDER_LABEL = re.compile(r"^LABEL_\d+$")
+TEXT_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
+ONNX_DTYPES = {1: "float32", 10: "float16", 7: "int64", 6: "int32", 9: "bool"}
+
+
+@dataclass
+class Tensor:
+    name: str
+    dtype: str
+    shape: list[int | str]
+
+
+@dataclass
+class ModelFacts:
+    path: str  # as the user gave it (a pkg:// path stays one)
+    local: Path
+    kind: str  # hf | onnx | torchscript | torch-export
+    task: str | None = None  # hf: the head config.json names; others: decided with the data
+    task_why: str = ""
+    labels: list[str] = field(default_factory=list)  # class names the model carries (not LABEL_0 placeholders)
+    inputs: list[Tensor] = field(default_factory=list)
+    outputs: list[Tensor] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was read, for the spec's header comment
+    max_length: int | None = None  # the tokenizer's limit
+
+    @property
+    def image_hw(self) -> tuple[int, int] | None:
+        """(height, width) of a single NCHW / NHWC image input with fixed spatial dims."""
+        if len(self.inputs) != 1 or len(self.inputs[0].shape) != 4:
+            return None
+        shape = self.inputs[0].shape
+        if shape[1] in (1, 3) and isinstance(shape[2], int) and isinstance(shape[3], int):
+            return shape[2], shape[3]
+        if shape[3] in (1, 3) and isinstance(shape[1], int) and isinstance(shape[2], int):
+            return shape[1], shape[2]
+        return None
+
+    @property
+    def layout(self) -> str:
+        return "NHWC" if self.image_hw and self.inputs[0].shape[3] in (1, 3) and self.inputs[0].shape[1] not in (1, 3) \
+            else "NCHW"
+
+
+def inspect_model(path: str) -> ModelFacts:
+    """The facts of ``path`` (a folder, a file or pkg://); SpecError (exit 2) for anything that is no model."""
+    local = Path(resolve_model_path(path)).expanduser()
+    if not local.exists():
+        raise SpecError(f"'{path}' does not exist", fix=f"give edgeconv init {ACCEPTED}")
+    kind = sniff(str(local))
+    if kind == "hf" and not (local / "config.json").is_file():
+        raise SpecError(f"'{path}' is a folder without config.json, so not a Hugging Face model",
+                        fix=f"give edgeconv init {ACCEPTED}")
+    facts = ModelFacts(path=path, local=local, kind=kind or "unknown")
+    if kind == "hf":
+        _read_hf(facts)
+    elif kind == "onnx":
+        _read_onnx(facts)
+    else:
+        facts.notes.append(f"{kind} archive: its inputs are declared from the data's arrays")
+    return facts
+
+
+def _read_hf(facts: ModelFacts) -> None:
+    config = json.loads((facts.local / "config.json").read_text(encoding="utf-8"))
+    architecture = (config.get("architectures") or [config.get("model_type", "unknown")])[0]
+    has_tokenizer = any((facts.local / name).is_file() for name in TEXT_FILES)
+    if architecture.endswith(("ForImageClassification", "ForSequenceClassification")):
+        facts.task_why = f"config.json: {architecture}"
+        facts.task = "image-classification" if architecture.endswith("ForImageClassification") \
+            else "text-classification"
+    elif not has_tokenizer and (facts.local / "preprocessor_config.json").is_file():
+        facts.task, facts.task_why = "image-classification", "an image processor and no head yet: one is added"
+    elif has_tokenizer:
+        facts.task, facts.task_why = "text-classification", "a tokenizer and no head yet: one is added"
+    else:
+        raise SpecError(f"'{facts.path}' ({architecture}) has neither a tokenizer nor an image processor",
+                        fix="edgeconv builds Hugging Face text and image classifiers; export others to ONNX first")
+    names = [str(v) for _, v in sorted((config.get("id2label") or {}).items(), key=lambda kv: int(kv[0]))]
+    if names and not all(PLACEHOLDER_LABEL.match(n) for n in names):
+        facts.labels = names
+    facts.notes.append(f"Hugging Face {architecture} ({config.get('model_type', '?')})"
+                       + (f", {len(names)} classes in config.json" if names else ", no classification head yet"))
+    tokenizer_config = facts.local / "tokenizer_config.json"
+    if facts.task == "text-classification" and tokenizer_config.is_file():
+        limit = json.loads(tokenizer_config.read_text(encoding="utf-8")).get("model_max_length")
+        if isinstance(limit, int) and 0 < limit < 100_000:
+            facts.max_length = limit
+
+
+def _read_onnx(facts: ModelFacts) -> None:
+    import onnx
+
+    proto = onnx.load(str(facts.local), load_external_data=False)
+    weights = {i.name for i in proto.graph.initializer}
+    facts.inputs = [_tensor(v) for v in proto.graph.input if v.name not in weights]
+    facts.outputs = [_tensor(v) for v in proto.graph.output]
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    producer = " ".join(p for p in (proto.producer_name, proto.producer_version) if p) or "an unnamed producer"
+    facts.notes.append(f"ONNX opset {opset} from {producer}")
+
+
+def _tensor(value: object) -> Tensor:
+    kind = value.type.tensor_type  # type: ignore[attr-defined]
+    shape: list[int | str] = []
+    for i, dim in enumerate(kind.shape.dim):
+        if dim.HasField("dim_value") and dim.dim_value > 0:
+            shape.append(int(dim.dim_value))
+        else:
+            shape.append("batch" if i == 0 else (dim.dim_param or f"dim{i}"))
+    return Tensor(value.name, ONNX_DTYPES.get(kind.elem_type, "float32"), shape)  # type: ignore[attr-defined]

@@ -1,0 +1,123 @@
+"""Assemble the spec text from the decisions in draft.py, section by section."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from edgeconv.errors import SpecError
+from edgeconv.scaffold.data_facts import DataFacts
+from edgeconv.scaffold.draft import (
+    CALIBRATION_COUNT,
+    DEFAULT_FIELDS,
+    Draft,
+    flow,
+    labels_of,
+    machine_targets,
+    relative,
+    task_of,
+    text_length,
+)
+from edgeconv.scaffold.model_facts import ModelFacts
+
+HF_TASKS = ("text-classification", "image-classification")
+
+
+def render_spec(model: ModelFacts, evaluation: DataFacts | None, calibration: DataFacts | None, spec_path: Path,
+                requested_task: str | None = None, adapter: Path | None = None) -> Draft:
+    """The commented spec for ``model``; paths are relative to ``spec_path``'s folder."""
+    folder = spec_path.parent
+    task, why = task_of(model, evaluation, requested_task)
+    if model.kind == "hf" and task not in HF_TASKS:
+        raise SpecError(f"--task {task} is for ONNX and torch files", fix=f"use one of {', '.join(HF_TASKS)}")
+    draft = Draft(header=[f"Written by `edgeconv init` on {datetime.date.today()} from {model.path}.",
+                          *model.notes,
+                          "Each field says where its value came from.",
+                          "Build it with: edgeconv build " + spec_path.name])
+    draft.add(f"name: {flow(_name(model, adapter))}")
+    draft.add("model:")
+    local = model.path if model.path.startswith("pkg://") else relative(model.local, folder)
+    draft.add(f"  path: {flow(local)}", "read by content: " + model.kind)
+    if adapter is not None:
+        draft.add(f"  adapter: {flow(relative(adapter, folder))}", "a PEFT adapter, merged onto the model at load time")
+    draft.add(f"  task: {task}", why)
+    labels, labels_why, check = labels_of(model, evaluation)
+    if labels and task != "generic":
+        draft.add(f"  labels: {flow(labels)}", labels_why, todo=check)
+    _inputs(draft, model, evaluation)
+    if task == "text-classification":
+        length, length_why = text_length(model, evaluation)
+        draft.add(f"  text: {{max_length: {length}}}", length_why)
+    hw = model.image_hw
+    if hw and model.kind != "hf":
+        image = {"resize": list(hw), "crop": None, "mean": [0, 0, 0], "std": [1, 1, 1], "layout": model.layout}
+        draft.add(f"  image: {flow(image)}", "size from the input; the normalisation the model was trained with",
+                  todo=True)
+    _data(draft, "calibration", calibration, folder,
+          "representative inputs for static int8: a few hundred, never the evaluation set")
+    _data(draft, "evaluation", evaluation, folder, "held-out examples every artifact is measured on")
+    draft.add("targets:")
+    for entry, comment, active in machine_targets(calibration is not None):
+        line = f"  - {{name: {entry['name']}, precisions: {flow(entry['precisions'])}}}"
+        draft.add(line if active else f"  # {line.strip()}", comment)
+    draft.add("budgets:")
+    if task in ("classification", *HF_TASKS) and (evaluation is None or evaluation.labelled):
+        draft.add("  accuracy_drop: 0.01", "at most 1 point of the task metric lost against fp32")
+        draft.add("  min_agreement: 0.97", "top-1 agreement with the fp32 model")
+    else:
+        draft.add("  min_cosine: 0.99", "every output's cosine similarity to the fp32 model's")
+        draft.add("  min_snr_db: 20", "and its signal-to-noise ratio")
+    draft.add("output: out")
+    return draft
+
+
+def _name(model: ModelFacts, adapter: Path | None) -> str:
+    """The adapter's or the file's name; a packaged model's package name."""
+    stem = model.local.stem if model.local.is_file() else model.local.name
+    if adapter is not None and adapter.resolve().name not in ("adapter", "lora"):
+        stem = adapter.resolve().name
+    elif adapter is not None:
+        stem = adapter.resolve().parent.name
+    elif model.path.startswith("pkg://"):
+        stem = model.path.removeprefix("pkg://").split("/")[0]
+    elif stem.lower() in ("model", "weights", "onnx"):
+        stem = model.local.resolve().parent.name
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in stem).strip("-") or "model"
+
+
+def _inputs(draft: Draft, model: ModelFacts, evaluation: DataFacts | None) -> None:
+    """torch files declare their inputs (from the npz arrays); ONNX files carry theirs."""
+    if model.kind not in ("torchscript", "torch-export"):
+        return
+    if evaluation is None or evaluation.format != "npz":
+        raise SpecError(f"'{model.path}' is a {model.kind} file, which does not carry its input shapes",
+                        fix="pass --data with an .npz of example inputs (one array per input, by name)")
+    decls = [{"name": name, "dtype": "float32" if dtype == "float64" else dtype, "shape": ["batch", *shape[1:]]}
+             for name, (dtype, shape) in evaluation.arrays.items()]
+    draft.add(f"  inputs: {flow(decls)}", "from the data's arrays, in the model's argument order")
+
+
+def _data(draft: Draft, section: str, data: DataFacts | None, folder: Path, comment: str) -> None:
+    if data is None:
+        if section == "evaluation":
+            draft.add("evaluation:")
+            draft.add("  path: evaluation.jsonl", "your labelled examples (.jsonl/.csv, .npz, or an image "
+                      "folder), then edgeconv init --data", todo=True)
+        else:
+            draft.add("# calibration: {path: calib.jsonl}", "representative inputs enable int8-static", todo=True)
+        return
+    draft.add(f"{section}:", comment)
+    draft.add(f"  path: {flow(relative(data.path, folder))}", f"{data.count} examples ({data.format})")
+    if section == "calibration" and data.count > CALIBRATION_COUNT:
+        draft.add(f"  count: {CALIBRATION_COUNT}", "a reproducible subset (seed 0)")
+    if data.format in ("jsonl", "csv"):
+        for key, value in (("text_field", data.text_field), ("label_field", data.label_field)):
+            if value != DEFAULT_FIELDS[key] and (section == "evaluation" or key == "text_field"):
+                draft.add(f"  {key}: {flow(value)}", "read from the first example")
+    elif section == "evaluation" and data.format == "npz" and data.label_field not in (None, "__labels__"):
+        draft.add(f"  label_field: {data.label_field}")
+    if section == "evaluation":
+        if data.labelled:
+            draft.add("  metric: accuracy", f"labels for {data.classes} classes found in the data")
+        elif data.format in ("jsonl", "csv"):
+            draft.add("  label_field: null", "no labels: artifacts are held to the fp32 model's outputs")

