@@ -100,8 +100,11 @@ def _feeds_rows(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
 def test_the_search_keeps_the_most_sensitive_groups_float_until_the_budget_holds(tiny_project: Path) -> None:
     from edgeconv import api
     from edgeconv.spec import load_spec
+    from edgeconv.steps import Step, listening
 
-    result = api.build(load_spec(tiny_project / "edgeconv.yaml"))
+    seen: list[Step] = []
+    with listening(seen.append):
+        result = api.build(load_spec(tiny_project / "edgeconv.yaml"))
     (artifact,) = result.artifacts
     quantization = artifact.quantization
     fallback = quantization["fallback"]
@@ -118,3 +121,8 @@ def test_the_search_keeps_the_most_sensitive_groups_float_until_the_budget_holds
     assert quantization["integer_only"] == (not chosen["float_nodes"])
     assert artifact.measurement is not None
     assert artifact.measurement.agreement >= trials[0]["agreement"]
+    # the search's progress: every group ranked, every trial reported with its verdict
+    ranked = [s for s in seen if s.task.startswith("group ranking")]
+    assert ranked[-1].done == ranked[-1].total == len(ranked) - 1 > 0
+    reported = [s for s in seen if s.task.startswith("quantize-and-evaluate") and s.done > 0]
+    assert len(reported) == len(trials) and "misses a budget" in reported[0].detail

