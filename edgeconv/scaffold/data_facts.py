@@ -83,12 +83,12 @@ def _images(folder: Path) -> DataFacts:
     labelled = all("label" in r for r in records)
     facts = DataFacts(folder, "images", len(records), label_field="label" if labelled else None)
     if labelled:
-        _labels(facts, [r["label"] for r in records])
+        _labels(facts, [r["label"] for r in records], names=True)  # folder names are names, even "0" / "180"
     return facts
 
 
-def _labels(facts: DataFacts, values: list[Any]) -> None:
+def _labels(facts: DataFacts, values: list[Any], names: bool = False) -> None:
     distinct = {str(v) for v in values}
     facts.classes = len(distinct)
-    if not all(v.strip().lstrip("-").isdigit() for v in distinct):
+    if names or not all(v.strip().lstrip("-").isdigit() for v in distinct):
         facts.label_names = sorted(distinct)

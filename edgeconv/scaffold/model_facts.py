@@ -41,22 +41,16 @@ class ModelFacts:
     notes: list[str] = field(default_factory=list)  # what was read, for the spec's header comment
     max_length: int | None = None  # the tokenizer's limit
 
-    @property
-    def image_hw(self) -> tuple[int, int] | None:
-        """(height, width) of a single NCHW / NHWC image input with fixed spatial dims."""
+    def image_input(self) -> tuple[tuple[int, int] | None, str] | None:
+        """((height, width) when fixed, layout) of a single image input (4-D, 1 or 3 channels); else None."""
         if len(self.inputs) != 1 or len(self.inputs[0].shape) != 4:
             return None
-        shape = self.inputs[0].shape
-        if shape[1] in (1, 3) and isinstance(shape[2], int) and isinstance(shape[3], int):
-            return shape[2], shape[3]
-        if shape[3] in (1, 3) and isinstance(shape[1], int) and isinstance(shape[2], int):
-            return shape[1], shape[2]
+        _, a, b, c = self.inputs[0].shape
+        if a in (1, 3):
+            return ((b, c) if isinstance(b, int) and isinstance(c, int) else None), "NCHW"
+        if c in (1, 3):
+            return ((a, b) if isinstance(a, int) and isinstance(b, int) else None), "NHWC"
         return None
-
-    @property
-    def layout(self) -> str:
-        return "NHWC" if self.image_hw and self.inputs[0].shape[3] in (1, 3) and self.inputs[0].shape[1] not in (1, 3) \
-            else "NCHW"
 
 
 def inspect_model(path: str) -> ModelFacts:

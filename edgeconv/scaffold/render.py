@@ -48,13 +48,15 @@ def render_spec(model: ModelFacts, evaluation: DataFacts | None, calibration: Da
     if task == "text-classification":
         length, length_why = text_length(model, evaluation)
         draft.add(f"  text: {{max_length: {length}}}", length_why)
-    hw = model.image_hw
-    if hw and model.kind != "hf":
-        image = {"resize": list(hw), "crop": None, "mean": [0, 0, 0], "std": [1, 1, 1], "layout": model.layout}
-        draft.add(f"  image: {flow(image)}", "size from the input; the normalisation the model was trained with",
-                  todo=True)
+    image = model.image_input()
+    if image is not None and model.kind != "hf" and evaluation is not None and evaluation.format == "images":
+        size, layout = image
+        recipe = {"resize": list(size or (224, 224)), "crop": None, "mean": [0, 0, 0], "std": [1, 1, 1],
+                  "layout": layout}
+        draft.add(f"  image: {flow(recipe)}", ("size from the input" if size else "the input's size is dynamic: "
+                  "the size it was trained at") + "; mean/std: the normalisation it was trained with", todo=True)
     _data(draft, "calibration", calibration, folder,
-          "representative inputs for static int8: a few hundred, never the evaluation set")
+          "representative inputs for static int8: a few hundred, never the evaluation set", evaluation)
     _data(draft, "evaluation", evaluation, folder, "held-out examples every artifact is measured on")
     draft.add("targets:")
     for entry, comment, active in machine_targets(calibration is not None):
@@ -92,19 +94,23 @@ def _inputs(draft: Draft, model: ModelFacts, evaluation: DataFacts | None) -> No
     if evaluation is None or evaluation.format != "npz":
         raise SpecError(f"'{model.path}' is a {model.kind} file, which does not carry its input shapes",
                         fix="pass --data with an .npz of example inputs (one array per input, by name)")
-    decls = [{"name": name, "dtype": "float32" if dtype == "float64" else dtype, "shape": ["batch", *shape[1:]]}
+    decls = [{"name": name, "dtype": "float32" if dtype == "float64" else dtype,
+              "shape": ["batch", *shape[1:]] if len(shape) > 1 else []}  # a 1-D array: one scalar per example
              for name, (dtype, shape) in evaluation.arrays.items()]
-    draft.add(f"  inputs: {flow(decls)}", "from the data's arrays, in the model's argument order")
+    draft.add(f"  inputs: {flow(decls)}", "from the data's arrays (1-D: a scalar per example), in argument order")
 
 
-def _data(draft: Draft, section: str, data: DataFacts | None, folder: Path, comment: str) -> None:
+def _data(draft: Draft, section: str, data: DataFacts | None, folder: Path, comment: str,
+          evaluation: DataFacts | None = None) -> None:
     if data is None:
         if section == "evaluation":
             draft.add("evaluation:")
             draft.add("  path: evaluation.jsonl", "your labelled examples (.jsonl/.csv, .npz, or an image "
                       "folder), then edgeconv init --data", todo=True)
         else:
-            draft.add("# calibration: {path: calib.jsonl}", "representative inputs enable int8-static", todo=True)
+            kind = evaluation.format if evaluation else ""
+            example = {"npz": "calib.npz", "images": "calib/"}.get(kind, "calib.jsonl")
+            draft.add(f"# calibration: {{path: {example}}}", "representative inputs enable int8-static", todo=True)
         return
     draft.add(f"{section}:", comment)
     draft.add(f"  path: {flow(relative(data.path, folder))}", f"{data.count} examples ({data.format})")

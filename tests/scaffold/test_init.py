@@ -113,3 +113,26 @@ def test_data_fields_and_labels_are_read_from_the_first_example(tmp_path: Path) 
     facts = inspect_data(path)
     assert (facts.text_field, facts.label_field, facts.label_names, facts.count) == (
         "review", "category", ["bad", "good", "ok"], 9)
+
+
+def test_init_on_real_models_from_packages_reads_what_they_carry(tmp_path: Path) -> None:
+    """PaddleOCR's opset-11 classifier (dynamic height and width) with folders of labelled images, and Silero VAD as
+    TorchScript with an npz whose sample rate is one scalar per example."""
+    pytest.importorskip("rapidocr")
+    pytest.importorskip("silero_vad")
+    data = REPO / "calibration"
+    code, _, err = invoke("init", "pkg://rapidocr/models/ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+                          "--data", str(data / "text-orientation" / "eval"),
+                          "--calibration", str(data / "text-orientation" / "calib"), "--out", str(tmp_path / "a.yaml"))
+    assert code == 0, err
+    text = (tmp_path / "a.yaml").read_text()
+    model = yaml.safe_load(text)["model"]
+    assert model["task"] == "classification" and model["labels"] == ["0", "180"]  # folder names, not indices
+    assert model["image"]["layout"] == "NCHW" and "opset 11" in text
+    assert text.count("# TODO") == 2  # the class order and the normalisation: no file records them
+    code, _, err = invoke("init", "pkg://silero_vad/data/silero_vad.jit",
+                          "--data", str(data / "speech-vad" / "eval-audio.npz"), "--out", str(tmp_path / "b.yaml"))
+    assert code == 0, err
+    inputs = yaml.safe_load((tmp_path / "b.yaml").read_text())["model"]["inputs"]
+    assert inputs == [{"name": "input", "dtype": "float32", "shape": ["batch", 512]},
+                      {"name": "sr", "dtype": "int64", "shape": []}]
