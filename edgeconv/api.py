@@ -25,8 +25,9 @@ from edgeconv.results import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, Bui
 from edgeconv.spec import AUTO, Spec, TargetRef
 from edgeconv.stages import Stages
 from edgeconv.targets import TargetProfile, get_profile
+from edgeconv.verify.artifact import FIRST, measure_artifact, without_first
 from edgeconv.verify.budgets import check_budgets
-from edgeconv.verify.measure import load_outputs, run_worker, score, verify_stage
+from edgeconv.verify.measure import verify_stage
 
 Event = Callable[[str, str], None]
 REFERENCE_RUNNER = "edgeconv.backends.onnxruntime:OnnxRuntimeRunner"
@@ -70,51 +71,6 @@ def export_reference(spec: Spec, prepared: Prepared, stages: Stages) -> tuple[Pa
     return folder / meta["file"], meta
 
 
-def measure_artifact(
-    stages: Stages, name: str, runner: RunnerSpec, artifact_sha: str, feeds_file: Path, prepared: Prepared,
-    spec: Spec, reference: dict[str, np.ndarray] | None, profile: TargetProfile | None = None,
-) -> tuple[Any, dict[str, np.ndarray], dict[str, Any]]:
-    """Run (or reuse) the verify worker for one artifact, here or on the profile's device, and score it
-    against ``reference`` (every output of the fp32 reference; None for the reference itself).
-
-    Returns the measurement, every output (``FIRST`` holds the first in full), and the device facts.
-    """
-    device = profile.device if profile is not None else None
-    key = {
-        "artifact": artifact_sha, "runner": runner.runner,
-        "kwargs": {k: v for k, v in runner.kwargs.items() if k != "path"},
-        "eval": prepared.eval_sha256, "latency": spec.latency.model_dump(), "versions": versions.all_versions(),
-        "device": device.model_dump(mode="json") if device else None,
-    }
-
-    def produce(tmp: Path) -> dict[str, Any]:
-        if device is None:
-            return run_worker(runner, feeds_file, spec.latency, tmp, name)
-        from edgeconv.remote import verify_remote
-
-        return verify_remote(profile, runner, Path(runner.kwargs["path"]), feeds_file, spec.latency, tmp)
-
-    folder, result = stages.run(f"verify/{name}", key, produce)
-    first, outputs = np.load(folder / "outputs.npy"), load_outputs(folder)
-    classes = spec.model.task not in ("generic", "detection", "segmentation")  # top-1 agreement: classifiers only
-    measured = score(result, first, prepared.evaluation.labels, prepared.io.labels,
-                     None if reference is None else reference[FIRST], classes=classes,
-                     all_outputs=outputs, reference_all=_without_first(reference), budgets=spec.budgets,
-                     metric=spec.evaluation.metric, custom=prepared.metric,
-                     detection=spec.evaluation.detection if spec.model.task == "detection" else None,
-                     segmentation=spec.evaluation.segmentation if spec.model.task == "segmentation" else None,
-                     targets=prepared.evaluation.targets)
-    remote = {k: result[k] for k in ("device", "tegrastats", "remote") if k in result}
-    return measured, {**outputs, FIRST: first}, remote
-
-
-FIRST = "__first__"  # key of the first output, kept whole even when its shape varies between examples
-
-
-def _without_first(outputs: dict[str, np.ndarray] | None) -> dict[str, np.ndarray] | None:
-    return None if outputs is None else {k: v for k, v in outputs.items() if k != FIRST}
-
-
 @dataclass
 class Session:
     """The shared state of one build: stages, feeds, the reference and its outputs."""
@@ -145,17 +101,17 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
     reference_path, export_meta = export_reference(spec, prepared, stages)
     reference_sha = sha256_file(reference_path)
     runner = RunnerSpec(REFERENCE_RUNNER, {"path": str(reference_path), "threads": physical_cores()})
-    measurement, outputs, _ = measure_artifact(stages, "reference", runner, reference_sha, feeds_file, prepared, spec,
-                                            None)
+    measurement, outputs, facts = measure_artifact(stages, "reference", runner, reference_sha, feeds_file, prepared,
+                                                spec, None)
     reference = ArtifactResult(
         target="reference", backend="onnxruntime", precision="fp32", path=str(reference_path),
         sha256=reference_sha, size_bytes=_size(reference_path), measurement=measurement,
         accuracy_delta=None if measurement.metric_value is None else 0.0,
-        speedup_vs_reference=1.0,
+        speedup_vs_reference=1.0, extra={"timing": facts["timing"]},
     )
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.family,
                        prepared.calibration, prepared.calib_sha256, prepared.evaluation, prepared.eval_sha256,
-                       outputs[FIRST], _torch_loader(spec), _without_first(outputs))
+                       outputs[FIRST], _torch_loader(spec), without_first(outputs))
     session = Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
     return with_pruned(session, spec.prune, stages) if spec.prune is not None else session
 
@@ -290,7 +246,7 @@ def _measure_built(
 
         result.extra["prune"] = artifact_prune_facts(session.prune, built.path, Path(session.reference.path or ""))
     try:
-        measurement, _, remote = measure_artifact(
+        measurement, _, facts = measure_artifact(
             session.stages, stage, runner, result.sha256 or "", session.feeds_file,
             session.prepared, session.spec, session.reference_outputs, profile,
         )
@@ -301,8 +257,9 @@ def _measure_built(
         if hasattr(exc, "status"):  # a device fault (edgeconv.remote.RemoteError): its own status and facts
             result.extra["remote"] = exc.to_dict()  # type: ignore[attr-defined]
         return result
-    if remote:
-        result.extra["remote"] = remote
+    result.extra["timing"] = facts.pop("timing")
+    if facts:
+        result.extra["remote"] = facts
     # What a bundle's run.py loads the artifact with: the runner verification used, and its arguments.
     kwargs = {k: v for k, v in runner.kwargs.items() if k != "path"}
     result.extra["runner"] = {"runner": runner.runner, "kwargs": kwargs}

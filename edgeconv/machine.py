@@ -47,3 +47,13 @@ def u8s8_saturates(facts: dict[str, object] | None = None) -> bool:
     flags = set(facts["int8_flags"])  # type: ignore[arg-type]
     x86 = str(facts.get("arch", "")) in ("x86_64", "amd64", "i686", "x86")
     return x86 and not flags & set(VNNI)
+
+
+def fingerprint() -> dict[str, object]:
+    """What a latency figure depends on besides the artifact, its runtime's version and its threads: a figure
+    measured where this differs is another machine's and is never reused as local."""
+    facts = cpu()
+    import psutil
+
+    return {"arch": facts["arch"], "cpu": facts["model"], "int8_flags": facts["int8_flags"],
+            "physical_cores": physical_cores(), "logical_cores": psutil.cpu_count(logical=True)}

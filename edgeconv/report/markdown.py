@@ -36,6 +36,7 @@ def render_markdown(result: BuildResult) -> str:
         "signal-to-noise ratio against the reference (per-output figures under Details).", "",
     ]
     lines += [*_table([row(result.reference)] + [row(a) for a in result.artifacts]), ""]
+    lines += _timing_note([result.reference, *result.artifacts])
     from edgeconv.report.prune import render_prune_markdown
 
     pruning = render_prune_markdown(result)
@@ -128,6 +129,18 @@ def _fallback(fallback: dict | None) -> list[str]:
         lines.append(f"  | {i} | {len(t['float_nodes'])}: {nodes or '–'} | {_num(t['accuracy'])} | "
                      f"{_num(t['agreement'])} | {worst_output} | {t['p50_ms']:.2f} | {passed} |")
     return [*lines, ""]
+
+
+def _timing_note(rows: list) -> list[str]:
+    """Which latency figures were measured in this build and which the stage cache gave back (same machine
+    fingerprint, same artifact, runtime, threads and settings), with when they were taken."""
+    reused = [(a.label, a.extra["timing"].get("measured_at")) for a in rows
+              if a.extra.get("timing") and not a.extra["timing"]["fresh"]]
+    if not reused:
+        return ["Every latency above was measured in this build.", ""] if rows[0].extra.get("timing") else []
+    listed = ", ".join(f"`{label}` ({when or 'time unknown'})" for label, when in reused)
+    return [f"Latency reused from the stage cache, measured earlier on this machine (same CPU, ISA flags, cores, "
+            f"runtime versions and threads): {listed}; `--no-cache` measures them again.", ""]
 
 
 def _trial_quality(f: dict) -> str:
