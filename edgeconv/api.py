@@ -28,6 +28,7 @@ from edgeconv.targets import TargetProfile, get_profile
 from edgeconv.verify.artifact import FIRST, measure_artifact, without_first
 from edgeconv.verify.budgets import check_budgets
 from edgeconv.verify.measure import verify_stage
+from edgeconv.verify.retime import retime
 
 Event = Callable[[str, str], None]
 REFERENCE_RUNNER = "edgeconv.backends.onnxruntime:OnnxRuntimeRunner"
@@ -107,7 +108,8 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
         target="reference", backend="onnxruntime", precision="fp32", path=str(reference_path),
         sha256=reference_sha, size_bytes=_size(reference_path), measurement=measurement,
         accuracy_delta=None if measurement.metric_value is None else 0.0,
-        speedup_vs_reference=1.0, extra={"timing": facts["timing"]},
+        speedup_vs_reference=1.0,
+        extra={"timing": facts["timing"], "runner": {"runner": runner.runner, "kwargs": {"threads": physical_cores()}}},
     )
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.family,
                        prepared.calibration, prepared.calib_sha256, prepared.evaluation, prepared.eval_sha256,
@@ -154,10 +156,20 @@ def _auto_targets(spec: Spec, names: list[str] | None) -> set[str]:
 
 def build_artifacts(session: Session, selected: list[tuple[TargetProfile, list[str]]]) -> list[ArtifactResult]:
     """Build and verify every (target, precision) of ``selected`` in ``session`` (one row per board of a pool)."""
-    return [
+    rows = [
         row for profile, precisions in selected for precision in precisions
         for row in _build_one(session, profile, precision)
     ]
+    return _judge_all(session, rows)
+
+
+def _judge_all(session: Session, rows: list[ArtifactResult]) -> list[ArtifactResult]:
+    """Time the reference and the local rows again in one interleaved pass, then hold each to the budgets."""
+    retime([session.reference, *rows], session.prepared.evaluation, session.spec.latency)
+    for row in rows:
+        if row.measurement is not None and row.status != ERROR:
+            _judge(session, row)
+    return rows
 
 
 def reference_session(spec: Spec, out: Path, use_cache: bool = True, on_event: Event | None = None) -> Session:
@@ -263,14 +275,14 @@ def _measure_built(
     # What a bundle's run.py loads the artifact with: the runner verification used, and its arguments.
     kwargs = {k: v for k, v in runner.kwargs.items() if k != "path"}
     result.extra["runner"] = {"runner": runner.runner, "kwargs": kwargs}
-    return _judge(session, result, measurement)
+    result.measurement = measurement  # judged with the others, after their interleaved re-timing (_judge_all)
+    return result
 
 
-def _judge(session: Session, result: ArtifactResult, measurement: Any) -> ArtifactResult:
+def _judge(session: Session, result: ArtifactResult) -> ArtifactResult:
     """Compare a measured artifact with the reference and hold it to the spec's budgets."""
-    ref = session.reference.measurement
-    assert ref is not None
-    result.measurement = measurement
+    ref, measurement = session.reference.measurement, result.measurement
+    assert ref is not None and measurement is not None
     value, reference_value = measurement.metric_value, ref.metric_value
     result.accuracy_delta = None if value is None or reference_value is None else value - reference_value
     result.speedup_vs_reference = ref.latency_ms["p50"] / measurement.latency_ms["p50"]
@@ -325,7 +337,7 @@ def verify_artifact(
     session = _session(spec, prepared, stages)
     built = BuiltArtifact(Path(artifact).resolve())
     result = _measure_built(session, profile, precision, built, backend.runner_spec(built, profile))
-    return _result(spec, out, session, [result])
+    return _result(spec, out, session, _judge_all(session, [result]))
 
 
 def sensitivity(spec: Spec, precision: str, out: Path | None = None, on_event: Event | None = None) -> list[Any]:

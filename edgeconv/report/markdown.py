@@ -31,9 +31,11 @@ def render_markdown(result: BuildResult) -> str:
         lines += ["## Not verified", ""] + [f"- `{a.label}` {a.status}: {a.reason}" for a in problems] + [""]
     ev = result.evaluation
     lines += [
-        "## Artifacts", "", f"{_evaluated_on(ev)}; latency at batch 1 after warm-up, in a fresh process per "
-        "artifact. Agreement is top-1 agreement with the fp32 reference; SNR dB is the worst output's "
-        "signal-to-noise ratio against the reference (per-output figures under Details).", "",
+        "## Artifacts", "", f"{_evaluated_on(ev)}; latency at batch 1 after warm-up, from one interleaved pass over "
+        "the reference and every artifact measured here (round-robin in one process, so load hits every row "
+        "alike; each artifact's own-process figures are `worker_latency_ms` in report.json). Agreement is top-1 "
+        "agreement with the fp32 reference; SNR dB is the worst output's signal-to-noise ratio against the "
+        "reference (per-output figures under Details).", "",
     ]
     lines += [*_table([row(result.reference)] + [row(a) for a in result.artifacts]), ""]
     lines += _timing_note([result.reference, *result.artifacts])

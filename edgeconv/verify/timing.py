@@ -1,7 +1,7 @@
 """In-process latency for quick decisions (fallback trials, fused-or-plain graph) and the benchmarks.
 
 Rows are timed round-robin (each round runs every row), so noise on a shared machine hits all of
-them alike. The artifacts' reported latency comes from the verify worker, not from here.
+them alike. A build's table comes from the same procedure over its runners (``verify/retime.py``).
 """
 
 from __future__ import annotations

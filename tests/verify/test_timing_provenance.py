@@ -1,7 +1,9 @@
-"""A latency figure from the stage cache is reused only on the machine that measured it, and the report says so."""
+"""Latency a user can trust: a figure from the stage cache is reused only on the machine that measured it, the
+report says which figures are fresh, and speed-ups come from one interleaved pass, never from a stale figure."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -30,10 +32,28 @@ def test_cached_latency_is_reused_only_on_the_same_machine(tiny_project: Path, m
     second = _timings(again)
     assert not any(t["fresh"] for t in second.values())
     assert {k: t["measured_at"] for k, t in second.items()} == {k: t["measured_at"] for k, t in first.items()}
-    assert again.reference.measurement.latency_ms == built.reference.measurement.latency_ms
+    assert again.reference.extra["worker_latency_ms"] == built.reference.extra["worker_latency_ms"]
     assert "Latency reused from the stage cache" in render_markdown(again)
 
     other = {**fingerprint(), "cpu": "Some Other CPU", "int8_flags": ["avx2", "avx512_vnni"]}
     monkeypatch.setattr("edgeconv.verify.artifact.fingerprint", lambda: other)
     third = _timings(_build(tiny_project, "three"))  # another machine: every figure is measured again
     assert all(t["fresh"] and t["machine"] == other for t in third.values())
+
+
+def test_a_stale_cached_timing_does_not_reach_the_speed_ups(tiny_project: Path, stage_cache: Path) -> None:
+    """The reference's cached worker timing is made 5x slower, as if measured on a loaded machine: the rebuild
+    reuses that stage (its outputs are valid) but its table and speed-ups come from the interleaved pass."""
+    first = _build(tiny_project, "one")
+    (record,) = stage_cache.glob("stages/verify/reference/*/stage.json")
+    stage = json.loads(record.read_text())
+    stage["meta"]["timings_s"] = [t * 5 for t in stage["meta"]["timings_s"]]
+    record.write_text(json.dumps(stage))
+
+    again = _build(tiny_project, "two")
+    stale = again.reference.extra["worker_latency_ms"]["p50"]
+    assert stale > 4 * first.reference.extra["worker_latency_ms"]["p50"]  # the stale figure was reused ...
+    fp32 = next(a for a in again.artifacts if a.precision == "fp32")  # ... but not timed against
+    assert fp32.speedup_vs_reference < 2.5 < stale / fp32.extra["worker_latency_ms"]["p50"]
+    assert again.reference.measurement.latency_ms["p50"] < stale / 2
+    assert fp32.extra["timing"]["interleaved"]["rows"] == 3  # the reference, fp32, int8-dynamic
