@@ -17,6 +17,7 @@ from typing import Any
 from edgeconv.data.feeds import FeedSet
 from edgeconv.results import ArtifactResult
 from edgeconv.spec import LatencySpec
+from edgeconv.steps import Task
 from edgeconv.verify.metrics import latency_summary
 from edgeconv.verify.worker import load_runner, timed_examples
 
@@ -66,9 +67,11 @@ def _interleave(runners: dict[int, Any], examples: list[dict[str, Any]], runs: i
         for k in range(warmup):
             runner.infer(examples[k % len(examples)])
     samples: dict[int, list[float]] = {i: [] for i in runners}
+    progress = Task("interleaved timing: round", ROUNDS)
     for _ in range(ROUNDS):
         for i, runner in runners.items():
             for k in range(runs):
                 runner.infer(examples[k % len(examples)])
                 samples[i].append(runner.last_inference_s)
+        progress.advance(f"{len(runners)} rows x {runs} calls")
     return samples
