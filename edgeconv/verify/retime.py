@@ -35,6 +35,15 @@ def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec
     local = [r for r in rows if retimable(r)]
     if len(local) < 2 or latency.batch_size != 1:  # batches are the worker's alone
         return
+    import psutil
+
+    loaded = sum(r.size_bytes or 0 for r in local)
+    if loaded > psutil.virtual_memory().available / 4:  # every row is loaded at once: leave room for the runtimes
+        for row in local:
+            row.extra["timing"] = {**row.extra.get("timing", {}),
+                                   "interleaved": f"skipped: {loaded / 2**20:.0f} MB of artifacts at once would "
+                                                  "crowd this machine's memory; figures are per process"}
+        return
     indices = timed_examples(evaluation.shapes, len(evaluation))[:EXAMPLES]
     examples = [evaluation.example(i) for i in indices]
     runs = max(4, latency.runs // (2 * ROUNDS))  # about half the worker's calls per row

@@ -57,3 +57,16 @@ def test_a_stale_cached_timing_does_not_reach_the_speed_ups(tiny_project: Path, 
     assert fp32.speedup_vs_reference < 2.5 < stale / fp32.extra["worker_latency_ms"]["p50"]
     assert again.reference.measurement.latency_ms["p50"] < stale / 2
     assert fp32.extra["timing"]["interleaved"]["rows"] == 3  # the reference, fp32, int8-dynamic
+
+
+def test_artifacts_too_large_to_load_together_keep_their_own_figures(tiny_project: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import psutil
+
+    class Tight:
+        available = 1024  # bytes: less than the artifacts
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Tight())
+    built = _build(tiny_project, "one")
+    fp32 = next(a for a in built.artifacts if a.precision == "fp32")
+    assert "worker_latency_ms" not in fp32.extra and fp32.extra["timing"]["interleaved"].startswith("skipped")
