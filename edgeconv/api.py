@@ -243,7 +243,8 @@ def _measure_built(
     session: Session, profile: TargetProfile, precision: str, built: BuiltArtifact, runner: RunnerSpec,
     board: str | None = None,
 ) -> ArtifactResult:
-    """Verify a built artifact on its runtime, compare it with the reference and hold it to the budgets.
+    """Verify a built artifact on its runtime; it is judged against the reference and the budgets later, with
+    the others, after their interleaved re-timing (``_judge_all``).
 
     ``board`` names a pool member: its rows are ``<target>@<board>``.
     """
@@ -275,7 +276,7 @@ def _measure_built(
     # What a bundle's run.py loads the artifact with: the runner verification used, and its arguments.
     kwargs = {k: v for k, v in runner.kwargs.items() if k != "path"}
     result.extra["runner"] = {"runner": runner.runner, "kwargs": kwargs}
-    result.measurement = measurement  # judged with the others, after their interleaved re-timing (_judge_all)
+    result.measurement = measurement
     return result
 
 

@@ -21,7 +21,7 @@ DEFAULT_FIELDS = {"text_field": "text", "label_field": "label"}
 
 @dataclass
 class Draft:
-    """Sections in writing order: each a list of (YAML text, comment) lines, '' comment for none."""
+    """The spec's lines in writing order, each with its comment, and how many of them are TODO."""
 
     header: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
@@ -67,14 +67,8 @@ def labels_of(model: ModelFacts, evaluation: DataFacts | None) -> tuple[list[str
     if evaluation is not None and evaluation.label_names:
         return evaluation.label_names, "the data's label names, sorted: put them in the model's class order", True
     if evaluation is not None and evaluation.classes and model.kind == "hf":  # a new head needs its size
-        classes = max(evaluation.classes, _output_classes(model))
-        return [str(i) for i in range(classes)], "class indices in the data: name them if you like", False
+        return [str(i) for i in range(evaluation.classes)], "class indices in the data: name them if you like", False
     return [], "", False
-
-
-def _output_classes(model: ModelFacts) -> int:
-    first = model.outputs[0].shape if model.outputs else []
-    return first[1] if len(first) == 2 and isinstance(first[1], int) else 0
 
 
 def text_length(model: ModelFacts, evaluation: DataFacts | None) -> tuple[int, str]:
