@@ -18,6 +18,9 @@ from edgeconv.spec_base import StrictModel
 from edgeconv.spec_budgets import Budgets
 from edgeconv.spec_errors import describe_validation_error
 from edgeconv.spec_io import DetectionSpec, ImagePreprocess, SegmentationSpec, TextPreprocess
+from edgeconv.spec_quantize import DynamicQuantSpec, FallbackSpec, QuantizeSpec, StaticQuantSpec
+
+__all__ = ["DynamicQuantSpec", "FallbackSpec", "QuantizeSpec", "StaticQuantSpec"]  # re-exported: spec.* names them
 
 # "best": TensorRT picks fp32/fp16/int8 kernels per layer (trtexec --best); only TensorRT targets list it.
 # "int8-full": TFLite full-integer (int8 weights and activations); only TFLite targets list it.
@@ -158,50 +161,6 @@ class ExportSpec(StrictModel):
     dynamic_axes: bool = True
     parity_samples: int = Field(64, gt=0, description="evaluation examples compared against torch")
     parity_atol: float = Field(1e-3, gt=0, description="max abs error allowed between torch and ONNX")
-
-
-class StaticQuantSpec(StrictModel):
-    """Settings for int8-static (QDQ) artifacts; the quantization stage reads these."""
-
-    method: Literal["minmax", "entropy", "percentile"] = "minmax"
-    percentile: float = Field(99.999, gt=90, lt=100)
-    per_channel: bool = True
-    activation_type: Literal["uint8", "int8"] = "uint8"
-    op_types: list[str] | None = Field(
-        None, description="ops to quantize; default: MatMul/Gemm/Conv for MatMul-heavy models (transformers), every "
-        "op ONNX Runtime quantizes for convolutional networks (compress/architecture.py)")
-    exclude_nodes: list[str] = Field(default_factory=list, description="node names kept in float")
-    exclude_op_types: list[str] = Field(default_factory=list, description="op types kept in float")
-    activation_matmuls: bool = Field(
-        False, description="also quantize MatMuls of two activations (attention scores); off: measured -0.7 pt"
-    )
-    reduce_range: bool | None = Field(
-        None, description="7-bit weights; default: 8-bit, and where this machine's x86 CPU has no VNNI (ORT's "
-        "uint8 x int8 kernels saturate there: edgeconv.machine.u8s8_saturates) 7-bit when 8-bit misses the budgets")
-
-
-class DynamicQuantSpec(StrictModel):
-    """Settings for int8-dynamic artifacts."""
-
-    per_channel: bool = Field(True, description="per-channel int8 weights: measured 0.983 -> 0.995 agreement")
-    conv: bool = Field(False, description="also quantize Conv (to ConvInteger): off, it ran 2-15x slower than "
-                       "float Conv on CPU; convolutional networks want int8-static")
-    exclude_nodes: list[str] = Field(default_factory=list, description="node names kept in float")
-    exclude_op_types: list[str] = Field(default_factory=list, description="op types kept in float (e.g. Gather)")
-
-
-class FallbackSpec(StrictModel):
-    """Accuracy-aware fallback: return the most sensitive nodes to float until the budgets hold."""
-
-    enabled: bool = True
-    max_trials: int = Field(6, ge=1, le=50, description="quantize-and-evaluate rounds at most")
-    sensitivity_examples: int = Field(32, gt=0, description="calibration examples used to rank nodes")
-
-
-class QuantizeSpec(StrictModel):
-    dynamic: DynamicQuantSpec = Field(default_factory=DynamicQuantSpec)
-    static: StaticQuantSpec = Field(default_factory=StaticQuantSpec)
-    fallback: FallbackSpec = Field(default_factory=FallbackSpec)
 
 
 class RecoverSpec(StrictModel):

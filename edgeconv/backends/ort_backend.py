@@ -9,9 +9,10 @@ from typing import Any
 
 from edgeconv import versions
 from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
-from edgeconv.compress import quantize
-from edgeconv.compress.architecture import is_convolutional, weight_counts
+from edgeconv.compress import qdq_error, quantize
+from edgeconv.compress.architecture import weight_counts
 from edgeconv.compress.fallback import budget_judge, quantize_with_fallback
+from edgeconv.compress.remedies import static_ladder
 from edgeconv.errors import NothingToDo
 from edgeconv.fsutil import sha256_file
 from edgeconv.machine import physical_cores, u8s8_saturates
@@ -92,16 +93,14 @@ def with_reduce_range(profile: TargetProfile, settings: QuantizeSpec) -> Quantiz
 
 
 def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeSpec) -> quantize.QuantRecord:
-    """An int8 artifact, backing off sensitive nodes to float when the accuracy budgets need it."""
+    """An int8 artifact; under accuracy budgets, the remedies then the float fallback (compress/search.py)."""
     with tempfile.TemporaryDirectory() as tmp:
         graph = Path(tmp) / "float.onnx"
         fused = quantize.float_graph(precision, ctx.reference_onnx, graph, ctx.family)
         nodes = quantize.candidates(precision, graph, settings)
         if not nodes:
             raise NothingToDo(nothing_to_quantize(precision, graph))
-        record = _quantize(ctx, precision, graph, fused, dst, settings, nodes)
-        if precision == "int8-static" and settings.static.reduce_range is None and not _met(record):
-            record = _seven_bit_weights(ctx, graph, fused, dst, settings, nodes, record)
+        record = _search(ctx, precision, graph, fused, dst, settings, nodes)
         if quantize.quantized_nodes(dst) == 0:
             trials = (record.fallback or {}).get("trials", [])
             kept = len(trials[record.fallback["chosen_trial"]]["float_nodes"]) if trials else 0  # type: ignore[index]
@@ -111,83 +110,41 @@ def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeS
         return record
 
 
-def _met(record: quantize.QuantRecord) -> bool:
-    return bool((record.fallback or {}).get("met_budgets", True))
+def _search(ctx: BuildContext, precision: str, graph: Path, fused: bool, dst: Path, settings: QuantizeSpec,
+            nodes: list[str]) -> quantize.QuantRecord:
+    """One recipe under the budgets. int8-static: the error localised, then remedies, then float fallback."""
 
-
-def _quantize(ctx: BuildContext, precision: str, graph: Path, fused: bool, dst: Path, settings: QuantizeSpec,
-              nodes: list[str]) -> quantize.QuantRecord:
-    """One recipe under the budgets: the fallback's trials, and a conv net's Conv/MatMul/Gemm-only rung."""
-
-    def make(path: Path, float_nodes: list[str]) -> quantize.QuantRecord:
+    def make(path: Path, float_nodes: list[str], change: dict[str, Any]) -> quantize.QuantRecord:
         if precision == "int8-dynamic":
             return quantize.make_int8_dynamic(graph, path, fused, settings.dynamic, float_nodes)
         assert ctx.calibration is not None  # the spec validator requires it for int8-static
-        return quantize.make_int8_static(graph, path, ctx.calibration, settings.static, float_nodes)
+        static = settings.static.model_copy(update=change)
+        record = quantize.make_int8_static(graph, path, ctx.calibration, static, float_nodes)
+        if change.get("reduce_range") and settings.static.reduce_range is None:
+            record.notes.append("7-bit weights: tried because this CPU has no VNNI and 8-bit weights missed the "
+                                "budgets")
+        return record
 
-    judge = budget_judge(ctx, physical_cores())
+    judge = budget_judge(ctx, physical_cores(), reference_model=ctx.reference_onnx)
     if judge is None:
-        return make(dst, [])
+        return make(dst, [], {})
     ranking_feeds = (ctx.calibration or ctx.evaluation).head(settings.fallback.sensitivity_examples)
-    record = quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes)
-    if precision == "int8-static" and not _met(record) and settings.static.op_types is None \
-            and is_convolutional(graph):
-        record = _weighted_ops_only(ctx, settings, graph, dst, record, judge, ranking_feeds)
-    return record
+    if precision != "int8-static":
+        return quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes)
+    calibration = ctx.calibration
+    assert calibration is not None
+    seven_bit_helps = settings.static.reduce_range is None  # with_reduce_range: a CPU without VNNI
+
+    def ladder(diagnosis: dict[str, Any] | None) -> Any:
+        return static_ladder(graph, settings, calibration, seven_bit_helps, diagnosis)
+
+    def localise(trial: Path) -> dict[str, Any]:
+        return qdq_error.localise(graph, trial, calibration.head(LOCALISE_EXAMPLES)).to_dict()
+
+    return quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes, ladder, localise)
 
 
-def _seven_bit_weights(ctx: BuildContext, graph: Path, fused: bool, dst: Path, settings: QuantizeSpec,
-                       nodes: list[str], eight_bit: quantize.QuantRecord) -> quantize.QuantRecord:
-    """On an x86 CPU without VNNI, ONNX Runtime's uint8 x int8 kernels saturate: when 8-bit weights miss the
-    budgets, 7-bit ones (reduce_range) are tried. Measured on an AMD EPYC (AVX2): PaddleOCR's classifier
-    -2.5 pt with 8-bit weights, within 1 pt with 7-bit; the MiniLM sample the other way round (8-bit passed,
-    7-bit lost 0.4 pt of agreement), so neither is the default for every model."""
-    seven = settings.model_copy(deep=True)
-    seven.static.reduce_range = True
-    candidate = dst.with_name("reduce-range.onnx")
-    record = _quantize(ctx, "int8-static", graph, fused, candidate, seven, nodes)
-    first = len((eight_bit.fallback or {}).get("trials", []))
-    if _met(record):
-        candidate.replace(dst)
-        record.notes.append(f"8-bit weights missed the budgets in {first} trial(s) on this CPU without VNNI; "
-                            "7-bit weights met them")
-        return record
-    candidate.unlink(missing_ok=True)
-    eight_bit.notes.append("7-bit weights (reduce_range), tried because this CPU has no VNNI, missed the "
-                           "budgets too")
-    return eight_bit
-
-
-WEIGHTED_OPS = ["Conv", "MatMul", "Gemm"]
-
-
-def _weighted_ops_only(ctx: BuildContext, settings: QuantizeSpec, graph: Path, dst: Path,
-                       every_op: quantize.QuantRecord, judge: Any, ranking_feeds: Any) -> quantize.QuantRecord:
-    """The second rung of a convolutional network's static int8: when every-op int8 misses the budgets even
-    after the fallback, quantize only Conv/MatMul/Gemm. The fallback restores weighted nodes, so it cannot
-    undo int8 on element-wise ops; on Magika (a conv net with jax2tf's decomposed LayerNorm), every-op int8
-    kept 2% accuracy with all three weighted nodes float, Conv/MatMul/Gemm alone lost 0.8 points."""
-    assert ctx.calibration is not None
-    narrow = settings.model_copy(deep=True)
-    narrow.static.op_types = WEIGHTED_OPS
-
-    def make(path: Path, float_nodes: list[str]) -> quantize.QuantRecord:
-        assert ctx.calibration is not None
-        return quantize.make_int8_static(graph, path, ctx.calibration, narrow.static, float_nodes)
-
-    candidate = dst.with_name("weighted-ops.onnx")
-    record = quantize_with_fallback(make, graph, candidate, judge, ranking_feeds, narrow.fallback,
-                                    quantize.candidates("int8-static", graph, narrow))
-    first = every_op.fallback or {}
-    missed = f"every-op int8 missed the budgets in {len(first.get('trials', []))} trial(s)"
-    if (record.fallback or {}).get("met_budgets"):
-        candidate.replace(dst)
-        record.notes = [f"ops quantized: Conv/MatMul/Gemm only ({missed}; these met them)", *record.notes[1:]]
-        record.fallback = {**(record.fallback or {}), "every_op_trials": first.get("trials", [])}
-        return record
-    candidate.unlink(missing_ok=True)
-    every_op.notes.append(f"{missed}; Conv/MatMul/Gemm only missed them too")
-    return every_op
+LOCALISE_EXAMPLES = 16  # calibration examples the error localisation runs (~15 s on MiniLM at length 64)
 
 
 def nothing_to_quantize(precision: str, graph: Path) -> str:

@@ -100,7 +100,7 @@ def quantize_full(float_model: Path, dst: Path, calibration: dict[str, Any], thr
                   input_names: list[str]) -> dict[str, Any]:
     """int8-full, calibrated once; with a judge, the accuracy-aware search over module groups."""
     from edgeconv.backends.tflite_fallback import describe_fallback, op_groups, rank_groups
-    from edgeconv.compress.fallback import search_fallback
+    from edgeconv.compress.search import search_int8
 
     qsvs, clipped = _calibrate(float_model, calibration, threads)
     groups = op_groups(float_model)
@@ -108,7 +108,7 @@ def quantize_full(float_model: Path, dst: Path, calibration: dict[str, Any], thr
     base = {"precision": "int8-full", "tool": "ai-edge-quantizer", **_describe("int8-full"),
             "calibration_examples": len(calibration[SIGNATURE]), "clipped_sentinel_ranges": clipped}
 
-    def make(path: Path, float_groups: list[str]) -> dict[str, Any]:
+    def make(path: Path, float_groups: list[str], change: dict[str, Any] | None = None) -> dict[str, Any]:
         _write(float_model, path, recipe_for("int8-full", [by_name[n] for n in float_groups]), qsvs)
         return {**base, **describe_fallback(groups, float_groups)}
 
@@ -126,7 +126,7 @@ def quantize_full(float_model: Path, dst: Path, calibration: dict[str, Any], thr
         return rank_groups(groups, lambda g, p: _write(float_model, p, recipe_for("int8-full", only=g), qsvs),
                            run, reference, first_trial.parent)
 
-    record, fallback = search_fallback(make, dst, judge, settings, rank)
+    record, fallback = search_int8(make, dst, judge, settings, rank)  # no remedies: module-group fallback only
     return {**record, "fallback": fallback}
 
 

@@ -1,33 +1,28 @@
-"""Accuracy-aware int8: return the most sensitive nodes to float until the accuracy budgets hold.
+"""The judge of int8 candidates, and ONNX Runtime's entry to the accuracy-aware search (compress/search.py).
 
-Trial 0 quantizes everything the recipe covers. If it misses ``budgets.accuracy_drop``,
-``budgets.min_agreement`` or a fidelity budget (``min_cosine``, ``min_snr_db``, ``max_mismatch``, per output)
-on the evaluation set, the quantized nodes are ranked by the
-error each adds (``sensitivity.rank_nodes``) and the top k are kept in float, k = 1, 2, 4, …
-until a trial passes; the remaining trials bisect between the last failing and the first passing
-k for the smallest float set. The number of trials is bounded (``quantize.fallback.max_trials``).
-The kept artifact is the passing trial with the fewest float nodes, else the most accurate one.
-The search (``search_fallback``) is runtime-agnostic: the TFLite backend runs it over module groups.
+A ``Judge`` scores a candidate on the evaluation set against the budgets (``budgets.accuracy_drop``,
+``min_agreement``, fidelity per output, mAP/mIoU drops) and times it interleaved with the fp32 reference
+when it has one, so a search never keeps a candidate slower than the model it replaces. The ORT search
+ranks quantized nodes by the error each adds (``sensitivity.rank_nodes``) for the float fallback.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgeconv.compress.quantize import QuantRecord
+from edgeconv.compress.search import DETECTION, SEGMENTATION, TASK_FIGURES, Ladder, Make, search_int8
 from edgeconv.compress.sensitivity import rank_nodes
 from edgeconv.data.feeds import FeedSet
 from edgeconv.spec import DetectionSpec, FallbackSpec, SegmentationSpec
 from edgeconv.spec_budgets import FIDELITY_BUDGETS, Budgets
-from edgeconv.steps import Task
 from edgeconv.verify.budgets import fidelity_checks, task_drop_checks, tolerances
-from edgeconv.verify.fidelity import fidelity, worst
+from edgeconv.verify.fidelity import fidelity
 from edgeconv.verify.measure import detection_figures, output_rows
 from edgeconv.verify.segmentation import segmentation_figures
 from edgeconv.verify.timing import ort_session, time_interleaved
@@ -35,19 +30,6 @@ from edgeconv.verify.worker import stack_outputs
 
 if TYPE_CHECKING:
     from edgeconv.backends.protocol import BuildContext
-
-Quantize = Callable[[Path, list[str]], QuantRecord]  # (destination, nodes kept in float) -> record
-R = TypeVar("R")
-
-
-@dataclass
-class Trial:
-    float_nodes: list[str]
-    accuracy: float
-    agreement: float
-    p50_ms: float
-    passed: bool
-    fidelity: dict[str, float] | None = None  # the worst output's cosine and SNR, when fidelity budgets are set
 
 
 @dataclass
@@ -64,6 +46,8 @@ class Judge:
     detection: DetectionSpec | None = None  # task: detection: map_drop is judged on decoded boxes
     segmentation: SegmentationSpec | None = None  # task: segmentation: miou_drop is judged on per-pixel classes
     generic: bool = False  # task: generic: no classes, so no top-1 agreement
+    reference_model: Path | None = None  # the fp32 reference (ONNX), timed interleaved with each candidate
+    reference_p50_ms: float | None = None  # from the last ``run``, beside the candidate's p50
 
     def __call__(self, model: Path) -> tuple[float, float, float, dict[str, dict[str, Any]]]:
         """(score, top-1 agreement with the reference, p50 ms, per-output fidelity) of one candidate."""
@@ -103,8 +87,14 @@ class Judge:
         rows = [dict(zip(names, session.run(None, b), strict=True)) for b in self.evaluation.batches(1)]
         outputs, _ = stack_outputs(rows)
         example = self.evaluation.example(0)
-        p50 = time_interleaved({model: lambda: session.run(None, example)}, rounds=1, runs=30, warmup=10)[model]
-        return outputs, p50
+        rows = {model: lambda: session.run(None, example)}
+        if self.reference_model is not None:
+            reference = ort_session(self.reference_model, self.threads)
+            rows[self.reference_model] = lambda: reference.run(None, example)
+        # Five rounds: with three, int8 candidates within 10% of fp32 swapped sides between runs (MiniLM, 128).
+        p50 = time_interleaved(rows, rounds=5, runs=10, warmup=5)
+        self.reference_p50_ms = p50.get(self.reference_model) if self.reference_model is not None else None
+        return outputs, p50[model]
 
     def passes(self, score: float, agreement: float, outputs: dict[str, dict[str, Any]] | None = None) -> bool:
         drop_ok = self.budgets.accuracy_drop is None or self.reference_score - score <= self.budgets.accuracy_drop
@@ -159,122 +149,15 @@ def budget_judge(ctx: BuildContext, threads: int, cls: type[Judge] = Judge, **ex
 
 
 def quantize_with_fallback(
-    quantize: Quantize, float_graph: Path, dst: Path, judge: Judge, sensitivity_feeds: FeedSet,
-    settings: FallbackSpec, nodes: list[str],
+    make: Make[QuantRecord], float_graph: Path, dst: Path, judge: Judge, sensitivity_feeds: FeedSet,
+    settings: FallbackSpec, nodes: list[str], ladder: Ladder | None = None,
+    localise: Callable[[Path], dict[str, Any]] | None = None,
 ) -> QuantRecord:
-    """Write the chosen ONNX artifact to ``dst``; its record carries every trial and the ranking used."""
+    """Write the chosen ONNX artifact to ``dst``; its record carries every trial, remedy and the ranking used."""
 
-    def rank(first_trial: Path) -> list[Any]:
-        return rank_nodes(float_graph, first_trial, nodes, sensitivity_feeds)
+    def rank(trial: Path) -> list[Any]:
+        return rank_nodes(float_graph, trial, nodes, sensitivity_feeds)
 
-    record, fallback = search_fallback(quantize, dst, judge, settings, rank if nodes else None)
+    record, fallback = search_int8(make, dst, judge, settings, rank if nodes else None, ladder, localise)
     record.fallback = fallback
     return record
-
-
-def search_fallback(
-    quantize: Callable[[Path, list[str]], R], dst: Path, judge: Judge,
-    settings: FallbackSpec, rank: Callable[[Path], list[Any]] | None,
-) -> tuple[R, dict[str, Any]]:
-    """The search, for any runtime: ``quantize(path, float_units)`` writes a candidate; ``judge(path)``
-    scores it (a ``Judge``: ORT's here, LiteRT's in backends/tflite_fallback.py); ``rank(first_candidate)``
-    orders the units most sensitive first (dataclasses with a ``name``). The chosen candidate is moved
-    to ``dst``; returns its record and the
-    ``fallback`` entry for report.json."""
-    work = dst.parent / ".trials"
-    work.mkdir(exist_ok=True)
-    trials: list[tuple[Trial, Path, R]] = []
-    searching = settings.enabled and rank is not None
-    progress = Task("quantize-and-evaluate trial", settings.max_trials if searching else 1, at_most=searching)
-
-    def attempt(float_units: list[str]) -> Trial:
-        path = work / f"trial{len(trials)}{dst.suffix}"
-        record = quantize(path, float_units)
-        score, agreement, p50, outputs = judge(path)
-        trial = Trial(float_units, score, agreement, p50, judge.passes(score, agreement, outputs),
-                      _trial_fidelity(outputs))
-        trials.append((trial, path, record))
-        progress.advance(_describe(trial))
-        return trial
-
-    ranking: list[dict[str, Any]] = []
-    first = attempt([])
-    if not first.passed and searching and settings.max_trials > 1 and rank is not None:
-        ranked = rank(trials[0][1])
-        ranking = [asdict(r) for r in ranked[:20]]
-        _search([r.name for r in ranked], attempt, settings.max_trials - 1)
-    passing = [t for t in trials if t[0].passed]
-    best = (min(passing, key=lambda t: len(t[0].float_nodes)) if passing
-            else max(trials, key=lambda t: (_or_low(t[0].accuracy), _map(t[0]), t[0].agreement, _snr(t[0]))))
-    trial, path, record = best
-    shutil.move(str(path), str(dst))
-    shutil.rmtree(work, ignore_errors=True)
-    return record, {
-        "trials": [asdict(t[0]) for t in trials], "chosen_trial": trials.index(best),
-        "met_budgets": trial.passed, "sensitivity_top": ranking,
-    }
-
-
-def _describe(trial: Trial) -> str:
-    """A trial in one line of progress: float units, the task metric, agreement, verdict."""
-    figures = [f"{len(trial.float_nodes)} kept float"]
-    if trial.accuracy == trial.accuracy:
-        figures.append(f"metric {trial.accuracy:.3f}")
-    if trial.agreement == trial.agreement:
-        figures.append(f"agreement {trial.agreement:.3f}")
-    figures.extend(f"{name} {value:.3g}" for name, value in (trial.fidelity or {}).items() if name != "output")
-    return ", ".join(figures) + (": meets the budgets" if trial.passed else ": misses a budget")
-
-
-DETECTION = "__detection__"  # the judge's figures: decoded boxes' mAP beside the per-output fidelity
-SEGMENTATION = "__segmentation__"  # and per-pixel classes' mIoU
-TASK_FIGURES = (DETECTION, SEGMENTATION)
-
-
-def _trial_fidelity(outputs: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """What report.json keeps of a trial: the worst output's cosine and SNR, and the mAP when detecting."""
-    named = {k: v for k, v in outputs.items() if k not in TASK_FIGURES}
-    lowest = worst(named)
-    kept: dict[str, Any] = {"output": lowest[0], "cosine": lowest[1]["cosine"], "snr_db": lowest[1]["snr_db"]} \
-        if lowest else {}
-    for key, figures in ((DETECTION, ("map50_95", "map50_95_vs_reference")),
-                         (SEGMENTATION, ("miou", "miou_vs_reference"))):
-        kept.update({name: outputs[key][name] for name in figures if name in outputs.get(key, {})})
-    return kept or None
-
-
-def _map(trial: Trial) -> float:
-    """A dense task's figure (labelled first) for ranking trials that all failed."""
-    figures = trial.fidelity or {}
-    for name in ("map50_95", "miou", "map50_95_vs_reference", "miou_vs_reference"):
-        if name in figures:
-            return figures[name]
-    return 0.0
-
-
-def _snr(trial: Trial) -> float:
-    return (trial.fidelity or {}).get("snr_db", 0.0)
-
-
-def _or_low(value: float) -> float:
-    """NaN (accuracy not measured) ranks below every measured value."""
-    return float("-inf") if value != value else value
-
-
-def _search(order: list[str], attempt: Callable[[list[str]], Trial], budget: int) -> None:
-    """Doubling k until a trial passes, then bisection for the smallest passing k, within ``budget``."""
-    low, k, high = 0, 1, None  # low: largest k known to fail; high: smallest k known to pass
-    while budget > 0 and high is None and low < len(order):
-        k = min(k, len(order))
-        budget -= 1
-        if attempt(order[:k]).passed:
-            high = k
-        else:
-            low, k = k, k * 2
-    while budget > 0 and high is not None and high - low > 1:
-        mid = (low + high) // 2
-        budget -= 1
-        if attempt(order[:mid]).passed:
-            high = mid
-        else:
-            low = mid

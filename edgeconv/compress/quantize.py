@@ -34,6 +34,8 @@ from edgeconv.export.onnx_import import MIN_OPSET, default_opset
 from edgeconv.models.family import ModelFamily
 from edgeconv.spec import DynamicQuantSpec, QuantizeSpec, StaticQuantSpec
 
+SMOOTHQUANT_EXAMPLES = 64  # calibration examples whose per-channel activation maxima set SmoothQuant's scales
+
 # HF model_type -> the onnxruntime.transformers.optimizer model type whose fusions fit it.
 FUSION_TYPES = {
     "bert": "bert", "roberta": "bert", "xlm-roberta": "bert", "distilbert": "bert", "electra": "bert",
@@ -236,25 +238,42 @@ def make_int8_static(
     per_channel = settings.per_channel and graph_opset(graph) >= MIN_OPSET
     if settings.per_channel and not per_channel:
         notes.append("per-tensor weights: per-channel Q/DQ needs opset 13 and this graph could not be upgraded")
-    try:
-        quantize_static(
-            str(graph), str(dst), FeedSetReader(calibration), quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=op_types, per_channel=per_channel,
-            activation_type=activation, weight_type=QuantType.QInt8, reduce_range=bool(settings.reduce_range),
-            nodes_to_exclude=[*settings.exclude_nodes, *kept_float, *tail, *(exclude or [])],
-            calibrate_method=methods[settings.method],
-            extra_options={
-                "CalibPercentile": settings.percentile,
-                # Zero-point 0 activations when int8: the form TensorRT's explicit quantization needs.
-                "ActivationSymmetric": settings.activation_type == "int8",
-                "CalibTensorRangeSymmetric": settings.activation_type == "int8",
-            },
-        )
-    except ValueError as exc:
-        raise StageError(f"int8-static calibration failed: {exc}",
-                         fix="try quantize.static.method: minmax, or restrict op_types") from exc
+    options = {
+        "CalibPercentile": settings.percentile,
+        # Zero-point 0 activations when int8: the form TensorRT's explicit quantization needs.
+        "ActivationSymmetric": settings.activation_type == "int8",
+        "CalibTensorRangeSymmetric": settings.activation_type == "int8",
+    }
+    if not settings.quantize_outputs:
+        options["OpTypesToExcludeOutputQuantization"] = ["MatMul", "Gemm"]
+        notes.append("MatMul/Gemm outputs kept float (the residual stream): ONNX Runtime runs MatMulIntegerToFloat")
+    if settings.activation_16bit:
+        options["UseQDQContribOps"] = True  # com.microsoft Q/DQ: 16-bit types at any opset
+        options["TensorQuantOverrides"] = {t: [{"quant_type": QuantType.QUInt16}] for t in settings.activation_16bit}
+        notes.append(f"16-bit activations: {len(settings.activation_16bit)} tensor(s)")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = graph
+        if settings.smoothquant is not None:
+            from edgeconv.compress.smoothquant import smooth
+
+            source = Path(tmp) / "smoothed.onnx"
+            smoothed = smooth(graph, source, calibration.head(SMOOTHQUANT_EXAMPLES), settings.smoothquant)
+            notes.append(f"SmoothQuant (alpha {settings.smoothquant}): {len(smoothed)} activations' outlier "
+                         "channels moved into the weights")
+        try:
+            quantize_static(
+                str(source), str(dst), FeedSetReader(calibration), quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=op_types, per_channel=per_channel,
+                activation_type=activation, weight_type=QuantType.QInt8, reduce_range=bool(settings.reduce_range),
+                nodes_to_exclude=[*settings.exclude_nodes, *kept_float, *tail, *(exclude or [])],
+                calibrate_method=methods[settings.method], extra_options=options,
+            )
+        except ValueError as exc:
+            raise StageError(f"int8-static calibration failed: {exc}",
+                             fix="try quantize.static.method: minmax, or restrict op_types") from exc
     return QuantRecord(
-        "int8-static", method=settings.method, op_types=op_types,
+        "int8-static", method=settings.method if settings.method != "percentile" else
+        f"percentile {settings.percentile}", op_types=op_types,
         activation_type=settings.activation_type, weight_type="int8", per_channel=per_channel,
         excluded_nodes=[*settings.exclude_nodes, *(exclude or [])], calibration_examples=len(calibration),
         float_activation_matmuls=len(kept_float), notes=notes,

@@ -43,7 +43,7 @@ def _float_tensors(model: Path) -> tuple[set[str], set[str]]:
     return floats, others
 
 
-def _exposed_session(model: Path, tensors: set[str], folder: Path) -> tuple[object, list[str]]:
+def exposed_session(model: Path, tensors: set[str], folder: Path) -> tuple[object, list[str]]:
     """An ORT session of ``model`` whose outputs include every float tensor of ``tensors`` it produces.
 
     A tensor whose type shape inference cannot tell (outputs of contrib ops) is exposed as float
@@ -76,8 +76,8 @@ def rank_nodes(float_graph: Path, quantized: Path, nodes: list[str], feeds: Feed
     tensors = {t for n in by_name.values() for t in n.input if t in floats}
     tensors |= {t for n in by_name.values() for t in n.output if t not in others}
     with tempfile.TemporaryDirectory() as tmp:
-        float_session, float_names = _exposed_session(float_graph, tensors, Path(tmp))
-        quant_session, quant_names = _exposed_session(quantized, tensors, Path(tmp))
+        float_session, float_names = exposed_session(float_graph, tensors, Path(tmp))
+        quant_session, quant_names = exposed_session(quantized, tensors, Path(tmp))
         shared = sorted(set(float_names) & set(quant_names))
         err_sq = dict.fromkeys(shared, 0.0)
         ref_sq = dict.fromkeys(shared, 0.0)

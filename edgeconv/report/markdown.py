@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edgeconv.report.format import HEADERS, row, snr
+from edgeconv.report.int8_search import search_lines
 from edgeconv.results import ArtifactResult, BuildResult
 
 
@@ -79,7 +80,7 @@ def _details(a: ArtifactResult) -> list[str]:
     if a.quantization:
         plain = {k: v for k, v in a.quantization.items() if k != "fallback"}
         lines.append("- quantization: " + ", ".join(f"{k}={v}" for k, v in plain.items()))
-        lines += _fallback(a.quantization.get("fallback"))
+        lines += search_lines(a.quantization.get("fallback"))
     for b in a.budgets:
         lines.append(f"- budget {b.name}: limit {b.limit:g}, value {b.value:.4g}: {'pass' if b.passed else 'FAIL'}")
     return [*lines, ""]
@@ -116,23 +117,6 @@ def _fidelity(outputs: dict[str, dict]) -> list[str]:
     return [*lines, ""]
 
 
-def _fallback(fallback: dict | None) -> list[str]:
-    """The accuracy-aware fallback's trials: which nodes stayed float, and what each trial measured."""
-    if not fallback:
-        return []
-    verdict = "met the budgets" if fallback["met_budgets"] else "did NOT meet the budgets (best trial kept)"
-    lines = [f"- quantization fallback: {len(fallback['trials'])} trial(s), trial {fallback['chosen_trial']} "
-             f"kept, {verdict}", "", "  | trial | nodes kept float | accuracy | agreement | worst output | p50 ms | "
-             "passed |", "  |---|---|---|---|---|---|---|"]
-    for i, t in enumerate(fallback["trials"]):
-        nodes = ", ".join(f"`{n}`" for n in t["float_nodes"][:6]) + (" …" if len(t["float_nodes"]) > 6 else "")
-        worst_output = _trial_quality(t.get("fidelity") or {})
-        passed = "yes" if t["passed"] else "no"
-        lines.append(f"  | {i} | {len(t['float_nodes'])}: {nodes or '–'} | {_num(t['accuracy'])} | "
-                     f"{_num(t['agreement'])} | {worst_output} | {t['p50_ms']:.2f} | {passed} |")
-    return [*lines, ""]
-
-
 def _timing_note(rows: list) -> list[str]:
     """Which latency figures were measured in this build and which the stage cache gave back (same machine
     fingerprint, same artifact, runtime, threads and settings), with when they were taken."""
@@ -143,22 +127,6 @@ def _timing_note(rows: list) -> list[str]:
     listed = ", ".join(f"`{label}` ({when or 'time unknown'})" for label, when in reused)
     return [f"Latency reused from the stage cache, measured earlier on this machine (same CPU, ISA flags, cores, "
             f"runtime versions and threads): {listed}; `--no-cache` measures them again.", ""]
-
-
-def _trial_quality(f: dict) -> str:
-    """A fallback trial's worst output (cosine, SNR) and, for a detector, its mAP against the fp32 boxes."""
-    parts = [f"`{f['output']}` cos {f['cosine']:.4f}, {_db(f['snr_db'])}"] if "output" in f else []
-    if "map50_95_vs_reference" in f:
-        parts.append(f"mAP {f['map50_95_vs_reference']:.3f}")
-    return "; ".join(parts) or "–"
-
-
-def _num(value: float | None) -> str:
-    return "–" if value is None or value != value else f"{value:.4f}"
-
-
-def _db(value: float | None) -> str:
-    return "SNR exact" if value is None or value == float("inf") else f"SNR {value:.1f} dB"
 
 
 def _load(runtime: dict) -> str:

@@ -67,10 +67,10 @@ def test_fallback_keeps_the_sensitive_layer_in_float_and_meets_the_budget(sensit
     assert "fallback" in markdown and "fc1" in markdown
     # off a terminal, each trial and the ranking are a line of progress on stderr
     progress = [line.strip() for line in result.stderr.splitlines()]
-    assert any(line.startswith("quantize-and-evaluate trial 1/≤6: 0 kept float") and "misses a budget" in line
+    assert any(line.startswith("quantize-and-evaluate trial 1/≤10: 0 kept float") and "misses a budget" in line
                and "ETA ≤" in line for line in progress), result.stderr
     assert any(line.startswith("sensitivity ranking: example 32/32") for line in progress), result.stderr
-    assert any(line.startswith("quantize-and-evaluate trial 2/≤6: 1 kept float") and "meets the budgets" in line
+    assert any(line.startswith("quantize-and-evaluate trial 2/≤10: 1 kept float") and "meets the budgets" in line
                for line in progress), result.stderr
 
 

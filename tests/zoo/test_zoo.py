@@ -143,10 +143,14 @@ def test_a_yolo_detector_is_scored_by_map_against_its_own_fp32_boxes(tmp_path: P
 
 def test_static_int8_of_a_conv_net_that_every_op_int8_breaks_falls_back_to_weighted_ops(tmp_path: Path) -> None:
     """Magika (tf2onnx, jax2tf's decomposed LayerNorm): every-op int8 keeps ~2% accuracy even with every weighted
-    node float; the recipe's second rung quantizes Conv/MatMul/Gemm only. Its [1, N] Gemm bias is flattened."""
+    node float; the search's weighted-ops remedy quantizes Conv/MatMul/Gemm only. Its [1, N] Gemm bias is
+    flattened."""
     built = build("magika-file-types", tmp_path / "out", *ort_only("int8-static"))
     assert built.code == 0, built.stdout + built.stderr
     static = built.artifact("int8-static")
     assert static["status"] == "passed" and static["quantization"]["op_types"] == ["Conv", "MatMul", "Gemm"]
-    assert static["quantization"]["notes"][0].startswith("ops quantized: Conv/MatMul/Gemm only (every-op int8 missed")
-    assert static["quantization"]["fallback"]["every_op_trials"]  # the first rung's trials are kept in the report
+    search = static["quantization"]["fallback"]
+    assert not search["trials"][0]["passed"] and search["diagnosis"]["activations"]
+    assert "weighted-ops" in search["trials"][search["chosen_trial"]]["remedies"]
+    assert {"remedy": "float-outputs", "why": "a convolutional network: QLinearConv chains need quantized outputs"} \
+        in search["remedies_left_out"]

@@ -1,0 +1,227 @@
+"""The accuracy-aware int8 search, for any runtime: remedies in order of cost, then float fallback.
+
+Trial 0 quantizes everything the recipe covers. If it misses a budget (``Judge.passes``), the error is
+localised first when the runtime can (``localise``: which tensors lose the most, and why), then:
+1. **remedies** (``rungs``, cheapest first: a calibration method, float residual outputs, SmoothQuant,
+   7-bit weights, ...), each one trial; a remedy that brings the candidate closer to the reference is
+   kept and the next one is tried on top of it (``compress/remedies.py`` lists them per runtime);
+2. only then **float fallback**: the units ranked most sensitive (``rank``) go back to float, k = 1, 2,
+   4, ... until a trial passes, then bisection for the smallest k.
+The search stops at the first trial that meets every budget and is not slower than the fp32 reference
+(timed interleaved with it, when the judge can). The kept artifact is the passing, not-slower trial with
+the fewest float units (the earliest on a tie), else the fastest passing one, else the closest one.
+The number of trials is bounded (``quantize.fallback.max_trials``). Every trial is recorded.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from edgeconv.errors import StageError
+from edgeconv.spec import FallbackSpec
+from edgeconv.steps import Task
+
+if TYPE_CHECKING:
+    from edgeconv.compress.fallback import Judge
+
+R = TypeVar("R")
+# (destination, units kept in float, the settings the remedies so far change) -> the candidate's record
+Make = Callable[[Path, list[str], dict[str, Any]], R]
+
+
+@dataclass
+class Rung:
+    """One remedy: the settings it changes, and why it can help."""
+
+    name: str
+    change: dict[str, Any]
+    why: str
+
+
+# the diagnosis (or None) -> (the remedies to try, cheapest first; the ones left out: {"remedy", "why"})
+Ladder = Callable[[dict[str, Any] | None], tuple[Sequence[Rung], list[dict[str, str]]]]
+
+
+@dataclass
+class Trial:
+    float_nodes: list[str]
+    accuracy: float
+    agreement: float
+    p50_ms: float
+    passed: bool
+    fidelity: dict[str, float] | None = None  # the worst output's cosine and SNR, when fidelity budgets are set
+    remedies: list[str] = field(default_factory=list)  # the remedies this trial's settings hold
+    reference_p50_ms: float | None = None  # the fp32 reference, timed interleaved with this trial
+
+    @property
+    def slower(self) -> bool:
+        """Slower than the fp32 reference it was timed beside (unknown: not slower)."""
+        return self.reference_p50_ms is not None and self.p50_ms > self.reference_p50_ms
+
+
+def search_int8(make: Make[R], dst: Path, judge: Judge, settings: FallbackSpec,
+                rank: Callable[[Path], list[Any]] | None, ladder: Ladder | None = None,
+                localise: Callable[[Path], dict[str, Any]] | None = None) -> tuple[R, dict[str, Any]]:
+    """Write the chosen candidate to ``dst``; return its record and the ``fallback`` entry for report.json.
+    ``ladder(diagnosis)`` gives the remedies to try and the ones left out with why."""
+    work = dst.parent / ".trials"
+    work.mkdir(exist_ok=True)
+    trials: list[tuple[Trial, Path, R]] = []
+    searching = settings.enabled and (rank is not None or ladder is not None)
+    progress = Task("quantize-and-evaluate trial", settings.max_trials if searching else 1, at_most=searching)
+
+    def attempt(float_units: list[str], change: dict[str, Any], remedies: list[str]) -> Trial:
+        path = work / f"trial{len(trials)}{dst.suffix}"
+        record = make(path, float_units, change)
+        score, agreement, p50, outputs = judge(path)
+        trial = Trial(float_units, score, agreement, p50, judge.passes(score, agreement, outputs),
+                      trial_fidelity(outputs), remedies, judge.reference_p50_ms)
+        trials.append((trial, path, record))
+        progress.advance(describe(trial))
+        return trial
+
+    entry: dict[str, Any] = {}
+    first = attempt([], {}, [])
+    if not _done(first) and searching and settings.max_trials > 1:
+        if localise is not None:
+            entry["diagnosis"] = localise(trials[0][1])
+        rungs, entry["remedies_left_out"] = ladder(entry.get("diagnosis")) if ladder is not None else ([], [])
+        change, remedies, entry["remedies"] = _remedies(rungs, attempt, first, settings.max_trials - 1)
+        left = settings.max_trials - len(trials)
+        if not any(_done(t[0]) for t in trials) and rank is not None and left > 0:
+            base = _closest([t for t in trials if t[0].remedies == remedies])
+            ranked = rank(base[1])
+            entry["sensitivity_top"] = [asdict(r) for r in ranked[:20]]
+            _fallback([r.name for r in ranked], lambda units: attempt(units, change, remedies), left)
+    best = _choose(trials)
+    trial, path, record = best
+    shutil.move(str(path), str(dst))
+    shutil.rmtree(work, ignore_errors=True)
+    return record, {"trials": [asdict(t[0]) for t in trials], "chosen_trial": trials.index(best),
+                    "met_budgets": trial.passed, "sensitivity_top": [], **entry}
+
+
+def _done(trial: Trial) -> bool:
+    return trial.passed and not trial.slower
+
+
+def _remedies(rungs: Sequence[Rung], attempt: Callable[[list[str], dict[str, Any], list[str]], Trial],
+              best: Trial, budget: int) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
+    """Try each rung on top of the best settings so far (from ``best``, the plain trial); keep it when it
+    brings the candidate closer."""
+    change: dict[str, Any] = {}
+    kept: list[str] = []
+    record = []
+    for rung in rungs:
+        if budget <= 0:
+            record.append({"remedy": rung.name, "outcome": "not tried: the trial budget ran out", "why": rung.why})
+            continue
+        budget -= 1
+        try:
+            trial = attempt([], {**change, **rung.change}, [*kept, rung.name])
+        except StageError as exc:
+            record.append({"remedy": rung.name, "outcome": f"failed: {exc}", "why": rung.why})
+            continue
+        closer = _closeness(trial) > _closeness(best)
+        outcome = "meets the budgets" if trial.passed else ("kept: closer" if closer else "dropped: no closer")
+        record.append({"remedy": rung.name, "outcome": outcome + (", but slower than fp32" if trial.slower else ""),
+                       "why": rung.why})
+        if _done(trial):
+            return {**change, **rung.change}, [*kept, rung.name], record
+        if closer:
+            change, kept, best = {**change, **rung.change}, [*kept, rung.name], trial
+    return change, kept, record
+
+
+def _choose(trials: list[tuple[Trial, Path, R]]) -> tuple[Trial, Path, R]:
+    done = [t for t in trials if _done(t[0])]
+    if done:
+        return min(done, key=lambda t: len(t[0].float_nodes))
+    passing = [t for t in trials if t[0].passed]
+    if passing:
+        return min(passing, key=lambda t: t[0].p50_ms)
+    return _closest(trials)
+
+
+def _closest(trials: list[tuple[Trial, Path, R]]) -> tuple[Trial, Path, R]:
+    return max(trials, key=lambda t: _closeness(t[0]))
+
+
+def _closeness(trial: Trial) -> tuple[float, ...]:
+    """How near the reference a trial is, for ranking trials that all missed: task metric, then mAP/mIoU,
+    then agreement, then SNR."""
+    return (trial.passed, _or_low(trial.accuracy), _task_figure(trial), _or_low(trial.agreement), _snr(trial))
+
+
+def describe(trial: Trial) -> str:
+    """A trial in one line of progress: remedies, float units, the task metric, agreement, verdict."""
+    figures = [" + ".join(trial.remedies)] if trial.remedies else []
+    figures.append(f"{len(trial.float_nodes)} kept float")
+    if trial.accuracy == trial.accuracy:
+        figures.append(f"metric {trial.accuracy:.3f}")
+    if trial.agreement == trial.agreement:
+        figures.append(f"agreement {trial.agreement:.3f}")
+    figures.extend(f"{name} {value:.3g}" for name, value in (trial.fidelity or {}).items() if name != "output")
+    if trial.reference_p50_ms:
+        figures.append(f"{trial.p50_ms / trial.reference_p50_ms:.2f}x fp32 time")
+    return ", ".join(figures) + (": meets the budgets" if trial.passed else ": misses a budget")
+
+
+DETECTION = "__detection__"  # the judge's figures: decoded boxes' mAP beside the per-output fidelity
+SEGMENTATION = "__segmentation__"  # and per-pixel classes' mIoU
+TASK_FIGURES = (DETECTION, SEGMENTATION)
+
+
+def trial_fidelity(outputs: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """What report.json keeps of a trial: the worst output's cosine and SNR, and the mAP when detecting."""
+    from edgeconv.verify.fidelity import worst
+
+    named = {k: v for k, v in outputs.items() if k not in TASK_FIGURES}
+    lowest = worst(named)
+    kept: dict[str, Any] = {"output": lowest[0], "cosine": lowest[1]["cosine"], "snr_db": lowest[1]["snr_db"]} \
+        if lowest else {}
+    for key, figures in ((DETECTION, ("map50_95", "map50_95_vs_reference")),
+                         (SEGMENTATION, ("miou", "miou_vs_reference"))):
+        kept.update({name: outputs[key][name] for name in figures if name in outputs.get(key, {})})
+    return kept or None
+
+
+def _task_figure(trial: Trial) -> float:
+    """A dense task's figure (labelled first) for ranking trials that all failed."""
+    figures = trial.fidelity or {}
+    for name in ("map50_95", "miou", "map50_95_vs_reference", "miou_vs_reference"):
+        if name in figures:
+            return figures[name]
+    return 0.0
+
+
+def _snr(trial: Trial) -> float:
+    return (trial.fidelity or {}).get("snr_db", 0.0)
+
+
+def _or_low(value: float) -> float:
+    """NaN (not measured) ranks below every measured value."""
+    return float("-inf") if value != value else value
+
+
+def _fallback(order: list[str], attempt: Callable[[list[str]], Trial], budget: int) -> None:
+    """Doubling k until a trial passes, then bisection for the smallest passing k, within ``budget``."""
+    low, k, high = 0, 1, None  # low: largest k known to fail; high: smallest k known to pass
+    while budget > 0 and high is None and low < len(order):
+        k = min(k, len(order))
+        budget -= 1
+        if attempt(order[:k]).passed:
+            high = k
+        else:
+            low, k = k, k * 2
+    while budget > 0 and high is not None and high - low > 1:
+        mid = (low + high) // 2
+        budget -= 1
+        if attempt(order[:mid]).passed:
+            high = mid
+        else:
+            low = mid
