@@ -139,7 +139,11 @@ def _search(ctx: BuildContext, precision: str, graph: Path, fused: bool, dst: Pa
         return static_ladder(graph, settings, calibration, seven_bit_helps, diagnosis)
 
     def localise(trial: Path) -> dict[str, Any]:
-        return qdq_error.localise(graph, trial, calibration.head(LOCALISE_EXAMPLES)).to_dict()
+        """A diagnosis for the report: when it cannot be made, the search goes on without it."""
+        try:
+            return qdq_error.localise(graph, trial, calibration.head(LOCALISE_EXAMPLES)).to_dict()
+        except Exception as exc:  # a diagnostic's failure must not cost the artifact
+            return {"error": f"the error could not be localised: {type(exc).__name__}: {exc}"}
 
     return quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes, ladder, localise)
 

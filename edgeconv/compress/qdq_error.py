@@ -14,7 +14,7 @@ in memory; its weight matching is used as it is). For every quantized activation
 - its range in the float graph and how concentrated it is: the largest per-channel |max| over the
   median channel's. Outlier channels (LayerNorm outputs, GELU outputs in BERT-like models) are
   what per-tensor activation scales cannot hold, and what SmoothQuant migrates into the weights.
-Weights get ORT's own ``compute_weight_error``. Errors are summed example by example.
+Weights get ORT's own weight matching and SQNR. Errors are summed example by example.
 """
 
 from __future__ import annotations
@@ -73,7 +73,10 @@ class Diagnosis:
 def localise(float_graph: Path, qdq_model: Path, feeds: FeedSet) -> Diagnosis:
     """Measure every quantized activation of ``qdq_model`` (made from ``float_graph``) on ``feeds``."""
     import onnx
-    from onnxruntime.quantization.qdq_loss_debug import compute_weight_error, create_weight_matching
+    from onnxruntime.quantization.qdq_loss_debug import (
+        compute_signal_to_quantization_noice_ratio,
+        create_weight_matching,
+    )
 
     pairs = quantized_activations(qdq_model)
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,7 +91,10 @@ def localise(float_graph: Path, qdq_model: Path, feeds: FeedSet) -> Diagnosis:
             for name, running in sums.items():
                 running.add(q_out[name], q_out[pairs[name]], f_out.get(name))
             progress.advance(f"{len(sums)} quantized activations")
-        weights = compute_weight_error(create_weight_matching(str(float_graph), str(qdq_model)))
+        # ORT's compute_weight_error fails on a 0-d weight (PaddleOCR's scalar Mul constants): scalars skipped
+        weights = {name: compute_signal_to_quantization_noice_ratio(pair["float"], pair["dequantized"])
+                   for name, pair in create_weight_matching(str(float_graph), str(qdq_model)).items()
+                   if np.ndim(pair["float"]) > 0}
     graph = onnx.load(str(float_graph), load_external_data=False).graph
     roles, kinds = _roles(graph)
     activations = [s.result(name, kinds.get(name, "activation"), roles.get(name, "graph input"))

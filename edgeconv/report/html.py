@@ -21,7 +21,7 @@ def render_html(report: dict[str, Any], sweep: list[dict[str, Any]] | None = Non
                 ("Latency distribution", latency_distribution(report)),
                 ("Size", sizes(report)),
                 ("Per class" if _per_class(report) else "Per output", per_class_or_output(report)),
-                ("Fallback search", fallback_trials(report)),
+                ("Int8 search", fallback_trials(report)),
                 ("Pruning sweep", prune_sweep(sweep or []))]
     verdict = "passed: every budget met" if report.get("passed") else "FAILED"
     return page(f"edgeconv build: {report.get('name') or 'build'}", verdict, _table(report), sections)
@@ -196,7 +196,7 @@ def per_class_or_output(report: dict[str, Any]) -> Any:
 
 
 def fallback_trials(report: dict[str, Any]) -> Any:
-    """Each accuracy-aware fallback: nodes kept in float against the figure its trials were judged by."""
+    """Each int8 search: its trials in order (remedies, then nodes kept float) against the figure judged."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -205,11 +205,14 @@ def fallback_trials(report: dict[str, Any]) -> Any:
         if len(trials) < 2:
             continue
         key = "accuracy" if trials[0].get("accuracy") is not None else "agreement"
-        fig.add_trace(go.Scatter(x=[len(t.get("float_nodes") or []) for t in trials], y=[t.get(key) for t in trials],
+        steps = [" + ".join(t.get("remedies") or []) or "plain" for t in trials]
+        steps = [f"{s}, {len(t.get('float_nodes') or [])} float" for s, t in zip(steps, trials, strict=True)]
+        fig.add_trace(go.Scatter(x=list(range(len(trials))), y=[t.get(key) for t in trials], text=steps,
                                  mode="lines+markers", name=f"{a['target']} {a['precision']} ({key})"))
     if not fig.data:
         return None
-    fig.update_layout(xaxis_title="nodes kept in float", yaxis_title="trial's figure", height=420)
+    fig.update_layout(xaxis_title="trial (hover: remedies, nodes kept float)", yaxis_title="trial's figure",
+                      height=420)
     return fig
 
 

@@ -34,6 +34,8 @@ def search_lines(fallback: dict | None) -> list[str]:
 
 def _diagnosis(diagnosis: dict[str, Any] | None) -> list[str]:
     """The tensors whose own quantizer lost the most, on the plain trial."""
+    if diagnosis and diagnosis.get("error"):
+        return [f"  - where the int8 error enters: not measured ({diagnosis['error']})"]
     if not diagnosis or not diagnosis.get("activations"):
         return []
     lines = [f"  - where the int8 error enters (plain trial, {diagnosis['examples']} calibration examples; SQNR of "

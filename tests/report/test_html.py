@@ -55,15 +55,17 @@ def test_auto_choice_and_fallback_trials_are_drawn(build: Path) -> None:
     report["selections"] = [{"target": TARGET, "precision": "int8-dynamic", "reason": "fastest"}]
     int8 = report["artifacts"][1]
     int8["quantization"]["fallback"] = {"trials": [
-        {"float_nodes": [], "accuracy": 0.88}, {"float_nodes": ["a", "b"], "accuracy": 0.9}]}
+        {"float_nodes": [], "accuracy": 0.88}, {"float_nodes": [], "accuracy": 0.89, "remedies": ["smoothquant"]},
+        {"float_nodes": ["a", "b"], "accuracy": 0.9, "remedies": ["smoothquant"]}]}
     page = render_html(report)
     scatter = figures(page)[0]
     (star,) = [t for t in scatter["data"] if t["name"] == "auto's choice"]
     assert star["y"] == [int8["accuracy"]] and star["marker"]["symbol"] == "star"
     assert "int8-dynamic ★ auto" in page
-    assert "Fallback search" in sections(page)
-    trials = figures(page)[sections(page).index("Fallback search")]
-    assert trials["data"][0]["x"] == [0, 2] and trials["data"][0]["y"] == [0.88, 0.9]
+    assert "Int8 search" in sections(page)
+    trials = figures(page)[sections(page).index("Int8 search")]
+    assert trials["data"][0]["x"] == [0, 1, 2] and trials["data"][0]["y"] == [0.88, 0.89, 0.9]
+    assert trials["data"][0]["text"] == ["plain, 0 float", "smoothquant, 0 float", "smoothquant, 2 float"]
 
 
 def test_an_unlabelled_build_is_judged_by_cosine_and_snr(build: Path) -> None:

@@ -40,7 +40,7 @@ def test_the_sample_report_renders_its_plots_without_console_errors(sample_build
     assert console == []
     titles = re.findall(r"<section><h2>([^<]+)</h2>", dom)
     assert titles[:4] == ["Quality against latency", "Latency distribution", "Size", "Per class"]
-    assert set(titles[4:]) <= {"Fallback search"}  # when an int8 fallback ran more than one trial
+    assert set(titles[4:]) <= {"Int8 search"}  # when an int8 fallback ran more than one trial
     plots = re.findall(r'class="plot-container plotly"', dom)
     assert len(plots) == len(titles)  # plotly drew every figure...
     assert dom.count('class="main-svg"') >= 2 * len(titles)  # ...with its svg layers
