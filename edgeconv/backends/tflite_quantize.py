@@ -100,6 +100,7 @@ def quantize_full(float_model: Path, dst: Path, calibration: dict[str, Any], thr
                   input_names: list[str]) -> dict[str, Any]:
     """int8-full, calibrated once; with a judge, the accuracy-aware search over module groups."""
     from edgeconv.backends.tflite_fallback import describe_fallback, op_groups, rank_groups
+    from edgeconv.compress.remedies import LEFT_OUT_ON_TFLITE
     from edgeconv.compress.search import search_int8
 
     qsvs, clipped = _calibrate(float_model, calibration, threads)
@@ -126,7 +127,7 @@ def quantize_full(float_model: Path, dst: Path, calibration: dict[str, Any], thr
         return rank_groups(groups, lambda g, p: _write(float_model, p, recipe_for("int8-full", only=g), qsvs),
                            run, reference, first_trial.parent)
 
-    record, fallback = search_int8(make, dst, judge, settings, rank)  # no remedies: module-group fallback only
+    record, fallback = search_int8(make, dst, judge, settings, rank, lambda _: ([], LEFT_OUT_ON_TFLITE))
     return {**record, "fallback": fallback}
 
 

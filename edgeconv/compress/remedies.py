@@ -117,3 +117,19 @@ def _has_smoothable(graph: Path) -> bool:
 
 REMEDIES = ["float-outputs", "percentile", "entropy", "smoothquant", "weighted-ops", "reduce-range",
             "int16-activations", "symmetric"]
+
+# TFLite int8-full (ai-edge-quantizer) shares the search with module groups as its float-fallback units; why
+# none of the ONNX remedies is a rung there (report.json's remedies_left_out says so for each build).
+LEFT_OUT_ON_TFLITE = [
+    {"remedy": "float-outputs", "why": "int8-full makes every tensor int8 by definition; keeping tensors float "
+                                       "is what the module-group fallback does"},
+    {"remedy": "percentile", "why": "ai-edge-quantizer calibrates activations by (moving-average) min/max; it has "
+                                    "no histogram calibration"},
+    {"remedy": "entropy", "why": "ai-edge-quantizer calibrates activations by (moving-average) min/max; it has no "
+                                 "histogram calibration"},
+    {"remedy": "smoothquant", "why": "int8-full quantizes the smoothing Mul's own input too, so the outlier is "
+                                     "rounded before it is smoothed"},
+    {"remedy": "reduce-range", "why": "LiteRT's int8 kernels take full 8-bit weights"},
+    {"remedy": "int16-activations", "why": "LiteRT's 16x8 kernels have no XNNPACK path: all-16x8 ran ~30x slower "
+                                           "on the sample (docs/tflite.md)"},
+]

@@ -121,6 +121,9 @@ def test_the_search_keeps_the_most_sensitive_groups_float_until_the_budget_holds
     assert quantization["integer_only"] == (not chosen["float_nodes"])
     assert artifact.measurement is not None
     assert artifact.measurement.agreement >= trials[0]["agreement"]
+    # the shared search says why none of the ONNX remedies is a rung on TFLite
+    assert {r["remedy"] for r in fallback["remedies_left_out"]} >= {"percentile", "smoothquant", "int16-activations"}
+    assert fallback["remedies"] == []
     # the search's progress: every group ranked, every trial reported with its verdict
     ranked = [s for s in seen if s.task.startswith("group ranking")]
     assert ranked[-1].done == ranked[-1].total == len(ranked) - 1 > 0
