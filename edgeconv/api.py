@@ -15,7 +15,7 @@ import numpy as np
 from edgeconv import versions
 from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backend
 from edgeconv.bundle.assets import write_device_assets
-from edgeconv.choose import choose_precision, slower_than_reference
+from edgeconv.choose import choose_precision, oversubscribed, slower_than_reference
 from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
 from edgeconv.failures import contained
 from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
@@ -287,9 +287,9 @@ def _judge(session: Session, result: ArtifactResult) -> ArtifactResult:
     value, reference_value = measurement.metric_value, ref.metric_value
     result.accuracy_delta = None if value is None or reference_value is None else value - reference_value
     result.speedup_vs_reference = ref.latency_ms["p50"] / measurement.latency_ms["p50"]
-    warning = slower_than_reference(result)
-    if warning:
-        result.extra.setdefault("warnings", []).append(warning)
+    for warning in (slower_than_reference(result), oversubscribed(result, physical_cores())):
+        if warning:
+            result.extra.setdefault("warnings", []).append(warning)
     result.budgets = check_budgets(session.spec.budgets, {
         "accuracy_drop": None if result.accuracy_delta is None else max(0.0, -result.accuracy_delta),
         "agreement": measurement.agreement, "latency_ms": measurement.latency_ms, "size_bytes": result.size_bytes,

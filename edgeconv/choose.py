@@ -1,4 +1,5 @@
-"""`precision: auto` and the slower-than-reference warning: what a build recommends for each target."""
+"""`precision: auto` and the timing warnings (slower than the reference, oversubscribed threads): what a build
+recommends for each target."""
 
 from __future__ import annotations
 
@@ -44,3 +45,14 @@ def slower_than_reference(result: ArtifactResult) -> str | None:
         return None
     text = f"runs at {speedup:.2f}x the fp32 reference's speed (slower) on this machine"
     return text if result.precision == "fp32" else text + "; `precision: auto` does not choose it"
+
+
+def oversubscribed(result: ArtifactResult, physical_cores: int) -> str | None:
+    """A warning when an artifact timed here ran with more threads than this machine has cores (a 4-core board's
+    profile on a 2-core build machine): its latency is then neither this machine's best nor the board's."""
+    threads = ((result.extra.get("runner") or {}).get("kwargs") or {}).get("threads")
+    if not isinstance(threads, int) or threads <= physical_cores or result.extra.get("remote"):
+        return None
+    return (f"timed with {threads} threads on this machine's {physical_cores} physical cores (oversubscribed: "
+            f"neither this machine's latency nor the board's); set the target's threads: {physical_cores} here, "
+            "or time it on the board (devices:)")

@@ -43,3 +43,14 @@ def test_a_slower_artifact_is_warned_about_in_the_report() -> None:
                          {"examples": 10, "metric": "accuracy", "labels": []})
     markdown = render_markdown(result)
     assert "## Warnings" in markdown and "`cpu/int8-dynamic`: runs at 0.25x" in markdown
+
+
+def test_a_board_profile_timed_with_more_threads_than_this_machine_has_cores_is_warned_about() -> None:
+    from edgeconv.choose import oversubscribed
+
+    board = artifact("int8-full", 5.0)
+    board.extra["runner"] = {"runner": "tflite", "kwargs": {"threads": 4}}
+    assert "timed with 4 threads on this machine's 2 physical cores" in oversubscribed(board, 2)
+    assert oversubscribed(board, 4) is None  # as many cores as threads: a real measurement
+    board.extra["remote"] = {"device": "pi5"}  # timed on the board itself
+    assert oversubscribed(board, 2) is None

@@ -48,3 +48,13 @@ def test_quantize_settings_layer_profile_then_spec_then_target() -> None:
     profile, _ = get_profile("x86-cpu-ort").for_build(bad.targets[0])
     with pytest.raises(SpecError, match="did you mean 'method'"):
         profile.quantize_settings(bad.quantize)
+
+
+def test_litert_has_an_x86_profile_timed_on_this_machines_cores() -> None:
+    from edgeconv.backends.ort_backend import threads_for
+    from edgeconv.machine import physical_cores
+
+    x86, arm = get_profile("x86-cpu-tflite"), get_profile("arm64-tflite")
+    assert x86.backend == arm.backend == "tflite" and x86.precisions == arm.precisions
+    assert x86.threads is None and threads_for(x86) == physical_cores()
+    assert arm.threads == 4  # the boards it describes; a 2-core build machine is warned about (test_choose.py)

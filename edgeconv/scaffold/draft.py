@@ -115,6 +115,9 @@ def machine_targets(has_calibration: bool) -> list[tuple[dict[str, Any], str, bo
         elif name == "arm64-tflite":
             out.append(({"name": name, "precisions": precisions},
                         "Arm boards (LiteRT installed here): its int8 search takes minutes", arch == "aarch64"))
+        elif name == "x86-cpu-tflite":
+            out.append(({"name": name, "precisions": precisions},
+                        "LiteRT on this x86 CPU, to compare with ONNX Runtime: its int8 search takes minutes", False))
         else:
             out.append(({"name": name, "precisions": [*precisions, "auto"]}, row["description"], True))
     return out
