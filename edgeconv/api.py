@@ -15,7 +15,7 @@ import numpy as np
 from edgeconv import versions
 from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backend
 from edgeconv.bundle.assets import write_device_assets
-from edgeconv.choose import choose_precision, oversubscribed, slower_than_reference
+from edgeconv.choose import choose_for_device, choose_precision, oversubscribed, slower_than_reference
 from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
 from edgeconv.failures import contained
 from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
@@ -24,7 +24,7 @@ from edgeconv.prepare import Prepared, prepare
 from edgeconv.results import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, BuildResult
 from edgeconv.spec import AUTO, Spec, TargetRef
 from edgeconv.stages import Stages
-from edgeconv.targets import TargetProfile, get_profile
+from edgeconv.targets import TargetProfile, device_targets, get_profile
 from edgeconv.verify.artifact import FIRST, measure_artifact, without_first
 from edgeconv.verify.budgets import check_budgets
 from edgeconv.verify.measure import verify_stage
@@ -135,14 +135,24 @@ def with_pruned(session: Session, prune: Any, stages: Stages) -> Session:
 
 def build(
     spec: Spec, out: Path | None = None, targets: list[str] | None = None, use_cache: bool = True,
-    on_event: Event | None = None,
+    on_event: Event | None = None, device: str | None = None,
 ) -> BuildResult:
+    """Build and verify ``targets`` (default: the spec's); ``device``: every profile of that device class this
+    machine can build, every precision each builds, and one choice across them all."""
     out = Path(out or spec.output)
-    selected = select_targets(spec, targets)
+    left_out: list[str] = []
+    if device is not None:
+        refs, left_out = device_targets(device, spec.calibration is not None)
+        selected = [get_profile(ref.name).for_build(ref) for ref in refs]
+    else:
+        selected = select_targets(spec, targets)
     prepared = prepare(spec)
     session = _session(spec, prepared, Stages(out, use_cache=use_cache, on_event=on_event))
     artifacts = build_artifacts(session, selected)
     result = _result(spec, out, session, artifacts)
+    if device is not None:
+        result.selections = [{**choose_for_device(device, artifacts), "left_out": left_out}]
+        return result
     result.selections = [
         choose_precision(profile.name, [a for a in artifacts if a.target == profile.name])
         for profile, _ in selected if profile.name in _auto_targets(spec, targets)

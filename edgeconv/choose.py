@@ -56,3 +56,61 @@ def oversubscribed(result: ArtifactResult, physical_cores: int) -> str | None:
     return (f"timed with {threads} threads on this machine's {physical_cores} physical cores (oversubscribed: "
             f"neither this machine's latency nor the board's); set the target's threads: {physical_cores} here, "
             "or time it on the board (devices:)")
+
+
+def choose_for_device(device_class: str, artifacts: list[ArtifactResult]) -> dict[str, Any]:
+    """``build --device``: the fastest artifact of any runtime that met every budget and is not slower than the
+    fp32 reference; among those whose p50 cannot be told apart from the fastest's (their medians' 95% notches
+    overlap, McGill et al.: median +- 1.57 IQR / sqrt(n), from the interleaved pass's raw timings), the smaller,
+    then the more faithful one. The ranking, and why each lost, is returned for the report."""
+    import numpy as np
+
+    def notch(a: ArtifactResult) -> float:
+        timings = np.asarray(a.measurement.timings_ms if a.measurement else [], float)  # type: ignore[union-attr]
+        if timings.size < 2:
+            return 0.0
+        q75, q25 = np.percentile(timings, [75, 25])
+        return 1.57 * float(q75 - q25) / timings.size ** 0.5
+
+    def p50(a: ArtifactResult) -> float:
+        return a.measurement.latency_ms["p50"]  # type: ignore[union-attr]
+
+    measured = [a for a in artifacts if a.measurement is not None]
+    eligible = [a for a in measured if a.status == PASSED
+                and (a.precision == "fp32" or (a.speedup_vs_reference or 0.0) >= 1.0)]
+    ranking = []
+    best = None
+    if eligible:
+        fastest = min(eligible, key=p50)
+        ties = [a for a in eligible if p50(a) - p50(fastest) <= notch(a) + notch(fastest)]
+        best = min(ties, key=lambda a: (a.size_bytes or 0, -_faithfulness(a)))
+        best.extra["selected"] = True
+    for a in sorted(measured, key=p50):
+        if a is best:
+            why = "chosen" + (f" (within the timing noise of {len(ties) - 1} other(s): smaller or more faithful)"
+                              if len(ties) > 1 else "")
+        elif a.status != PASSED:
+            why = "missed a budget"
+        elif a not in eligible:
+            why = "slower than the fp32 reference"
+        elif a in ties:
+            why = "as fast within noise, but larger or less faithful"
+        else:
+            why = "slower"
+        ranking.append({"artifact": a.label, "p50_ms": round(p50(a), 3), "notch_ms": round(notch(a), 3),
+                        "size_bytes": a.size_bytes, "status": a.status, "why": why})
+    if best is None:
+        return {"device": device_class, "target": f"device {device_class}", "precision": None, "ranking": ranking,
+                "reason": "no artifact met every budget without running slower than the fp32 reference"}
+    return {"device": device_class, "target": best.target, "precision": best.precision, "path": best.path,
+            "ranking": ranking, "reason": f"device {device_class}: fastest of {len(eligible)} artifact(s) of any "
+                                          f"runtime that met every budget: p50 {p50(best):.2f} ms"}
+
+
+def _faithfulness(a: ArtifactResult) -> float:
+    """Agreement with the reference when measured, else the worst output's cosine: higher is more faithful."""
+    m = a.measurement
+    if m is not None and m.agreement is not None:
+        return m.agreement
+    cosines = [o.get("cosine", 0.0) for o in (m.outputs or {}).values()] if m is not None else []
+    return min(cosines, default=0.0)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from edgeconv import __version__
-from edgeconv.errors import EdgeconvError, ExitCode, RuntimeUnavailable
+from edgeconv.errors import EdgeconvError, ExitCode, RuntimeUnavailable, SpecError
 
 stdout = Console(width=None if sys.stdout.isatty() else 160)
 stderr = Console(stderr=True)
@@ -144,13 +144,15 @@ def _load(spec: Path, overrides: tuple[str, ...], out: Path | None = None) -> An
 @spec_argument
 @out_option
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Build only these targets (repeatable).")
+@click.option("--device", metavar="CLASS", help="Build every target profile of this device class (x86-64, arm64, "
+              "nvidia-gpu, ...) this machine can build, in every precision, and choose one across them.")
 @set_option
 @click.option("--no-cache", is_flag=True, help="Re-run every stage even if its inputs did not change.")
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True),
               help="A previous report.json or build folder: exit 1 if this build regresses against it.")
 @json_option
-def build(spec: Path, out: Path | None, targets: tuple[str, ...], overrides: tuple[str, ...], no_cache: bool,
-          baseline: Path | None, as_json: bool) -> None:
+def build(spec: Path, out: Path | None, targets: tuple[str, ...], device: str | None, overrides: tuple[str, ...],
+          no_cache: bool, baseline: Path | None, as_json: bool) -> None:
     """Build and verify every target of SPEC; exit 0 only if every budget is met (and, with --baseline,
     nothing regressed beyond noise)."""
     from edgeconv.api import build as run_build
@@ -160,8 +162,10 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], overrides: tup
 
     loaded = _load(spec, overrides, out)
     with StageProgress(stderr, quiet=as_json) as progress, library_prints_to_stderr():
+        if device and targets:
+            raise SpecError("--device and --target both choose the targets", fix="give one of them")
         result = run_build(loaded, out=out, targets=list(targets) or None, use_cache=not no_cache,
-                           on_event=progress.event)
+                           on_event=progress.event, device=device)
     paths = write_reports(result, Path(result.out_dir))
     if as_json:
         click.echo(json.dumps(result.to_dict(), default=str))

@@ -34,6 +34,7 @@ class TargetProfile(BaseModel):
     name: str
     description: str = ""
     backend: str
+    device_class: str | None = None  # the hardware it describes (x86-64, arm64, nvidia-gpu, ...): build --device
     providers: list[str] = Field(default_factory=list)
     threads: int | None = None
     precisions: list[Precision]
@@ -119,3 +120,37 @@ def get_profile(name: str) -> TargetProfile:
         hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(profiles))}"
         raise SpecError(f"unknown target '{name}' ({hint})", fix="run `edgeconv targets` to list them")
     return profiles[name]
+
+
+CALIBRATED = ("int8-static", "int8-full")  # precisions that need the spec's calibration set
+
+
+def device_targets(device_class: str, calibrated: bool) -> tuple[list[TargetRef], list[str]]:
+    """``build --device CLASS``: every profile of that class whose runtime this machine has, each with every
+    precision it builds (``auto``'s candidates; calibrated ones only when the spec has calibration data), and
+    why each other profile of the class is left out. Unknown class: SpecError; none runnable here:
+    RuntimeUnavailable."""
+    from edgeconv.backends import get_backend
+    from edgeconv.errors import RuntimeUnavailable
+
+    profiles = all_profiles().values()
+    classes = sorted({p.device_class for p in profiles if p.device_class})
+    if device_class not in classes:
+        close = difflib.get_close_matches(device_class, classes, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(classes)}"
+        raise SpecError(f"unknown device class '{device_class}' ({hint})",
+                        fix="run `edgeconv targets` to see each profile's device class")
+    refs, left_out = [], []
+    for profile in profiles:
+        if profile.device_class != device_class:
+            continue
+        reason = get_backend(profile.backend).unavailable_reason(profile)
+        if reason:
+            left_out.append(f"{profile.name}: {reason}")
+            continue
+        precisions = [p for p in profile.precisions if p != "best" and (calibrated or p not in CALIBRATED)]
+        refs.append(TargetRef(name=profile.name, precisions=precisions))
+    if not refs:
+        raise RuntimeUnavailable(f"no runtime for device class '{device_class}' is installed here: "
+                                 + "; ".join(left_out), fix="install one of them, or build on the device")
+    return refs, left_out

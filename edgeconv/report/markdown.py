@@ -24,6 +24,7 @@ def render_markdown(result: BuildResult) -> str:
         lines += ["## Chosen precision (`auto`)", ""]
         lines += [f"- `{s['target']}`: **{s['precision'] or 'none'}**: {s['reason']}" for s in result.selections]
         lines.append("")
+        lines += _device_ranking(result.selections)
     warned = [(a, w) for a in result.artifacts for w in a.extra.get("warnings", [])]
     if warned:
         lines += ["## Warnings", ""] + [f"- `{a.label}`: {w}" for a, w in warned] + [""]
@@ -134,3 +135,18 @@ def _load(runtime: dict) -> str:
     load = before.get("load_average")
     return "unknown" if not load else f"{load[0]:.2f} on {before.get('cpus')} CPUs"
 
+
+def _device_ranking(selections: list[dict]) -> list[str]:
+    """``build --device``: every artifact of every runtime, fastest first, and why each lost."""
+    lines = []
+    for s in selections:
+        if not s.get("ranking"):
+            continue
+        lines += [f"Artifacts for device class `{s['device']}`, fastest first (p50 from the interleaved pass; "
+                  "notch: the 95% interval of the median):", "",
+                  "| artifact | p50 ms | notch ms | MB | status | why |", "|---|---|---|---|---|---|"]
+        lines += [f"| `{r['artifact']}` | {r['p50_ms']:.2f} | ±{r['notch_ms']:.2f} | "
+                  f"{(r['size_bytes'] or 0) / 1e6:.1f} | {r['status']} | {r['why']} |" for r in s["ranking"]]
+        lines += [f"- left out: {why}" for why in s.get("left_out") or []]
+        lines.append("")
+    return lines
