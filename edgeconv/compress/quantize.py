@@ -56,6 +56,7 @@ class QuantRecord:
     per_channel: bool | None = None
     excluded_nodes: list[str] = field(default_factory=list)
     calibration_examples: int | None = None
+    percentile: float | None = None  # calibration method percentile: the percentile of |x| kept
     float_activation_matmuls: int | None = None  # MatMuls of two activations left in float
     fallback: dict[str, Any] | None = None  # trials of the accuracy-aware fallback, when it ran
     fusion_timing: dict[str, float] | None = None  # fp32: plain vs fused p50 that chose the graph
@@ -272,8 +273,8 @@ def make_int8_static(
             raise StageError(f"int8-static calibration failed: {exc}",
                              fix="try quantize.static.method: minmax, or restrict op_types") from exc
     return QuantRecord(
-        "int8-static", method=settings.method if settings.method != "percentile" else
-        f"percentile {settings.percentile}", op_types=op_types,
+        "int8-static", method=settings.method, op_types=op_types,
+        percentile=settings.percentile if settings.method == "percentile" else None,
         activation_type=settings.activation_type, weight_type="int8", per_channel=per_channel,
         excluded_nodes=[*settings.exclude_nodes, *(exclude or [])], calibration_examples=len(calibration),
         float_activation_matmuls=len(kept_float), notes=notes,
