@@ -71,7 +71,7 @@ def onnx_artifact(ctx: BuildContext, profile: TargetProfile, precision: str, sta
         elif precision == "fp16":
             record = quantize.make_fp16(src, dst, ctx.family)
         else:
-            record = build_int8(ctx, precision, dst, settings)
+            record = build_int8(ctx, precision, dst, settings, runs_on_cpu(profile))
         return {"file": dst.name, "sha256": sha256_file(dst), "quantization": record.to_dict()}
 
     folder, meta = ctx.stages.run(stage, key, produce)
@@ -84,23 +84,30 @@ def with_reduce_range(profile: TargetProfile, settings: QuantizeSpec) -> Quantiz
     else False (a VNNI CPU, TensorRT or CUDA: full 8-bit weights)."""
     if settings.static.reduce_range is not None:
         return settings
-    on_cpu = profile.backend == "onnxruntime" and not [p for p in profile.providers if p != "CPUExecutionProvider"]
-    if on_cpu and u8s8_saturates():
+    if runs_on_cpu(profile) and u8s8_saturates():
         return settings
     decided = settings.model_copy(deep=True)
     decided.static.reduce_range = False
     return decided
 
 
-def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeSpec) -> quantize.QuantRecord:
-    """An int8 artifact; under accuracy budgets, the remedies then the float fallback (compress/search.py)."""
+def runs_on_cpu(profile: TargetProfile) -> bool:
+    """The artifact runs on ONNX Runtime's CPU kernels, as the search's judge does (not TensorRT, not CUDA)."""
+    return profile.backend == "onnxruntime" and not [p for p in profile.providers if p != "CPUExecutionProvider"]
+
+
+def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeSpec,
+               on_cpu: bool = True) -> quantize.QuantRecord:
+    """An int8 artifact; under accuracy budgets, the remedies then the float fallback (compress/search.py).
+    ``on_cpu``: the candidates run where the judge times them, so a trial slower than fp32 does not end the
+    search (a TensorRT or CUDA artifact's speed on ORT's CPU says nothing of its speed there)."""
     with tempfile.TemporaryDirectory() as tmp:
         graph = Path(tmp) / "float.onnx"
         fused = quantize.float_graph(precision, ctx.reference_onnx, graph, ctx.family)
         nodes = quantize.candidates(precision, graph, settings)
         if not nodes:
             raise NothingToDo(nothing_to_quantize(precision, graph))
-        record = _search(ctx, precision, graph, fused, dst, settings, nodes)
+        record = _search(ctx, precision, graph, fused, dst, settings, nodes, on_cpu)
         if quantize.quantized_nodes(dst) == 0:
             trials = (record.fallback or {}).get("trials", [])
             kept = len(trials[record.fallback["chosen_trial"]]["float_nodes"]) if trials else 0  # type: ignore[index]
@@ -111,7 +118,7 @@ def build_int8(ctx: BuildContext, precision: str, dst: Path, settings: QuantizeS
 
 
 def _search(ctx: BuildContext, precision: str, graph: Path, fused: bool, dst: Path, settings: QuantizeSpec,
-            nodes: list[str]) -> quantize.QuantRecord:
+            nodes: list[str], on_cpu: bool) -> quantize.QuantRecord:
     """One recipe under the budgets. int8-static: the error localised, then remedies, then float fallback."""
 
     def make(path: Path, float_nodes: list[str], change: dict[str, Any]) -> quantize.QuantRecord:
@@ -125,7 +132,7 @@ def _search(ctx: BuildContext, precision: str, graph: Path, fused: bool, dst: Pa
                                 "budgets")
         return record
 
-    judge = budget_judge(ctx, physical_cores(), reference_model=ctx.reference_onnx)
+    judge = budget_judge(ctx, physical_cores(), reference_model=ctx.reference_onnx if on_cpu else None)
     if judge is None:
         return make(dst, [], {})
     ranking_feeds = (ctx.calibration or ctx.evaluation).head(settings.fallback.sensitivity_examples)
