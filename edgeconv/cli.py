@@ -339,10 +339,11 @@ def targets(as_json: bool) -> None:
         click.echo(json.dumps(rows))
         return
     table = Table(title="edgeconv targets", title_justify="left")
-    for column in ("name", "backend", "precisions", "needs", "available here"):
+    for column in ("name", "device class (--device)", "backend", "precisions", "needs", "available here"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["name"], r["backend"], ", ".join(r["precisions"]), ", ".join(r["requires"]),
+        table.add_row(r["name"], r["device_class"] or "–", r["backend"], ", ".join(r["precisions"]),
+                      ", ".join(r["requires"]),
                       "[green]yes[/]" if r["available"] else f"[yellow]no[/]: {escape(str(r['reason']))}")
     stdout.print(table)
 

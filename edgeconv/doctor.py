@@ -23,7 +23,8 @@ def target_rows() -> list[dict[str, Any]]:
     for profile in all_profiles().values():
         reason = get_backend(profile.backend).unavailable_reason(profile)
         rows.append({
-            "name": profile.name, "backend": profile.backend, "description": profile.description,
+            "name": profile.name, "backend": profile.backend, "device_class": profile.device_class,
+            "description": profile.description,
             "precisions": list(profile.precisions), "requires": list(profile.requires),
             "available": reason is None, "reason": reason,
         })

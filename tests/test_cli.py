@@ -129,6 +129,7 @@ def test_targets_lists_the_cpu_profile_as_available() -> None:
     assert code == 0
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["x86-cpu-ort"]["available"] is True
+    assert rows["x86-cpu-ort"]["device_class"] == rows["x86-cpu-tflite"]["device_class"] == "x86-64"  # --device
 
 
 def test_doctor_reports_onnxruntime() -> None:
