@@ -342,7 +342,7 @@ def targets(as_json: bool) -> None:
     for column in ("name", "device class (--device)", "backend", "precisions", "needs", "available here"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["name"], r["device_class"] or "–", r["backend"], ", ".join(r["precisions"]),
+        table.add_row(r["name"], r.get("device_class") or "–", r["backend"], ", ".join(r["precisions"]),
                       ", ".join(r["requires"]),
                       "[green]yes[/]" if r["available"] else f"[yellow]no[/]: {escape(str(r['reason']))}")
     stdout.print(table)
