@@ -97,7 +97,9 @@ class Judge:
         return outputs, p50[model]
 
     def passes(self, score: float, agreement: float, outputs: dict[str, dict[str, Any]] | None = None) -> bool:
-        drop_ok = self.budgets.accuracy_drop is None or self.reference_score - score <= self.budgets.accuracy_drop
+        # the same float tolerance as verification's budget check (verify/budgets.py): 0.955 - 0.945 > 0.01
+        drop = self.budgets.accuracy_drop
+        drop_ok = drop is None or self.reference_score - score <= drop + 1e-12
         agree_ok = self.budgets.min_agreement is None or agreement >= self.budgets.min_agreement
         named = {k: v for k, v in (outputs or {}).items() if k not in TASK_FIGURES}
         fidelity_ok = all(check.passed for name, figures in named.items()
