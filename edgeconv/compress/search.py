@@ -8,7 +8,8 @@ localised first when the runtime can (``localise``: which tensors lose the most,
 2. only then **float fallback**: the units ranked most sensitive (``rank``) go back to float, k = 1, 2,
    4, ... until a trial passes, then bisection for the smallest k.
 The search stops at the first trial that meets every budget and is not slower than the fp32 reference
-(timed interleaved with it, when the judge can). The kept artifact is the passing, not-slower trial with
+(timed interleaved with it, when the judge can; slower means under 0.95x its speed, the noise margin the
+build's warnings use). The kept artifact is the passing, not-slower trial with
 the fewest float units (the earliest on a tie), else the fastest passing one, else the closest one.
 The number of trials is bounded (``quantize.fallback.max_trials``). Every trial is recorded.
 """
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from edgeconv.choose import SLOWER_MARGIN
 from edgeconv.errors import StageError
 from edgeconv.spec import FallbackSpec
 from edgeconv.steps import Task
@@ -59,8 +61,9 @@ class Trial:
 
     @property
     def slower(self) -> bool:
-        """Slower than the fp32 reference it was timed beside (unknown: not slower)."""
-        return self.reference_p50_ms is not None and self.p50_ms > self.reference_p50_ms
+        """Slower than the fp32 reference it was timed beside, past the timing noise the build's warnings allow
+        (choose.SLOWER_MARGIN: under 0.95x its speed); unknown: not slower."""
+        return self.reference_p50_ms is not None and self.p50_ms * SLOWER_MARGIN > self.reference_p50_ms
 
 
 def search_int8(make: Make[R], dst: Path, judge: Judge, settings: FallbackSpec,

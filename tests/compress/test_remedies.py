@@ -193,3 +193,9 @@ def test_the_trial_budget_bounds_the_ladder_and_says_what_was_not_tried(tmp_path
     entry = _search(tmp_path, judge, rungs, max_trials=3)
     assert len(entry["trials"]) == 3 and not entry["met_budgets"] and entry["chosen"] == "a+b"
     assert entry["remedies"][2] == {"remedy": "c", "outcome": "not tried: the trial budget ran out", "why": ""}
+
+
+def test_a_trial_within_the_timing_noise_of_fp32_ends_the_search(tmp_path: Path) -> None:
+    judge = FakeJudge({"": (0.95, 10.3)})  # 3% over the reference's 10 ms: noise, not slower (margin 0.95x)
+    entry = _search(tmp_path, judge, [Rung("a", {"a": 1}, "")], ranked=["n1"])
+    assert len(entry["trials"]) == 1 and entry["chosen"] == "" and "remedies" not in entry
