@@ -30,14 +30,20 @@ SCALE_LIMITS = (1e-5, 1e5)
 
 
 def smoothable(graph: Any) -> dict[str, list[Any]]:
-    """Activation tensor -> the MatMul/Gemm nodes that multiply it by a 2-D weight (initializer)."""
+    """Activation tensor -> the MatMul/Gemm nodes that multiply it by a 2-D weight (initializer) used by that
+    node alone (a shared, tied weight cannot take two different scalings)."""
     weights = {i.name: i for i in graph.initializer}
+    uses: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
     groups: dict[str, list[Any]] = {}
     for node in graph.node:
         if node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2:
             continue
         weight = weights.get(node.input[1])
-        if weight is None or len(weight.dims) != 2 or node.input[0] in weights or _transposes_a(node):
+        if weight is None or len(weight.dims) != 2 or node.input[0] in weights or _transposes_a(node) \
+                or uses[node.input[1]] > 1:
             continue
         groups.setdefault(node.input[0], []).append(node)
     return groups

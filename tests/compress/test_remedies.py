@@ -199,3 +199,19 @@ def test_a_trial_within_the_timing_noise_of_fp32_ends_the_search(tmp_path: Path)
     judge = FakeJudge({"": (0.95, 10.3)})  # 3% over the reference's 10 ms: noise, not slower (margin 0.95x)
     entry = _search(tmp_path, judge, [Rung("a", {"a": 1}, "")], ranked=["n1"])
     assert len(entry["trials"]) == 1 and entry["chosen"] == "" and "remedies" not in entry
+
+
+def test_smoothquant_leaves_a_tied_weight_alone(tmp_path: Path) -> None:
+    """Two MatMuls sharing one weight (tied embeddings) cannot take two scalings: neither is smoothed."""
+    from onnx import TensorProto, helper
+
+    weight = numpy_helper.from_array(np.random.default_rng(0).normal(size=(4, 4)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["a"], name="m1"), helper.make_node("Relu", ["a"], ["r"]),
+         helper.make_node("MatMul", ["r", "w"], ["y"], name="m2")], "tied",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [weight])
+    path = tmp_path / "tied.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    feeds = FeedSet({"x": np.random.default_rng(1).normal(size=(8, 4)).astype(np.float32)})
+    assert smooth(path, tmp_path / "out.onnx", feeds) == []
