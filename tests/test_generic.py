@@ -214,4 +214,5 @@ def test_the_fallback_judges_max_mismatch_with_the_spec_tolerances(stream_projec
     assert code == 0, out + err
     static = json.loads((stream_project / "out" / "report.json").read_text())["artifacts"][0]
     assert static["status"] == "passed"
-    assert [t["passed"] for t in static["quantization"]["fallback"]["trials"]] == [True]
+    # trial 0 passes; on this 0.05 ms model whether it also counts as not slower than fp32 is timing noise
+    assert static["quantization"]["fallback"]["trials"][0]["passed"] is True

@@ -5,8 +5,8 @@ localised first when the runtime can (``localise``: which tensors lose the most,
 1. **remedies** (``rungs``, cheapest first: a calibration method, float residual outputs, SmoothQuant,
    7-bit weights, ...), each one trial; a remedy that brings the candidate closer to the reference is
    kept and the next one is tried on top of it (``compress/remedies.py`` lists them per runtime);
-2. only then **float fallback**: the units ranked most sensitive (``rank``) go back to float, k = 1, 2,
-   4, ... until a trial passes, then bisection for the smallest k.
+2. only then, when no trial met the budgets, **float fallback**: the units ranked most sensitive (``rank``)
+   go back to float, k = 1, 2, 4, ... until a trial passes, then bisection for the smallest k.
 The search stops at the first trial that meets every budget and is not slower than the fp32 reference
 (timed interleaved with it, when the judge can; slower means under 0.95x its speed, the noise margin the
 build's warnings use). The kept artifact is the passing, not-slower trial with
@@ -95,7 +95,8 @@ def search_int8(make: Make[R], dst: Path, judge: Judge, settings: FallbackSpec,
         rungs, entry["remedies_left_out"] = ladder(entry.get("diagnosis")) if ladder is not None else ([], [])
         change, remedies, entry["remedies"] = _remedies(rungs, attempt, first, settings.max_trials - 1)
         left = settings.max_trials - len(trials)
-        if not any(_done(t[0]) for t in trials) and rank is not None and left > 0:
+        # Float fallback buys accuracy, not speed: it runs only when no trial met the budgets.
+        if not any(t[0].passed for t in trials) and rank is not None and left > 0:
             base = _closest([t for t in trials if t[0].remedies == remedies])
             ranked = rank(base[1])
             entry["sensitivity_top"] = [asdict(r) for r in ranked[:20]]
@@ -126,8 +127,9 @@ def _remedies(rungs: Sequence[Rung], attempt: Callable[[list[str], dict[str, Any
         budget -= 1
         try:
             trial = attempt([], {**change, **rung.change}, [*kept, rung.name])
-        except StageError as exc:
-            record.append({"remedy": rung.name, "outcome": f"failed: {exc}", "why": rung.why})
+        except Exception as exc:  # a remedy that cannot be applied to this model is a finding, not a failed build
+            message = str(exc) if isinstance(exc, StageError) else f"{type(exc).__name__}: {exc}"
+            record.append({"remedy": rung.name, "outcome": f"failed: {message}"[:300], "why": rung.why})
             continue
         closer = _closeness(trial) > _closeness(best)
         outcome = "meets the budgets" if trial.passed else ("kept: closer" if closer else "dropped: no closer")

@@ -74,7 +74,10 @@ def rank_nodes(float_graph: Path, quantized: Path, nodes: list[str], feeds: Feed
     floats, others = _float_tensors(float_graph)
     # Inputs must be known floats (token ids are not); outputs of contrib ops may be untyped.
     tensors = {t for n in by_name.values() for t in n.input if t in floats}
-    tensors |= {t for n in by_name.values() for t in n.output if t not in others}
+    # An untyped output is exposed as float only when it is a node's first: a contrib op's later outputs may be
+    # integers (EmbedLayerNormalization's int32 mask_index, which ORT then refuses to load as float).
+    tensors |= {t for n in by_name.values() for i, t in enumerate(n.output)
+                if t in floats or (t not in others and i == 0)}
     with tempfile.TemporaryDirectory() as tmp:
         float_session, float_names = exposed_session(float_graph, tensors, Path(tmp))
         quant_session, quant_names = exposed_session(quantized, tensors, Path(tmp))

@@ -111,7 +111,10 @@ def _channel_max(float_graph: Path, tensors: set[str], feeds: FeedSet) -> dict[s
         wanted = [n for n in names if n in tensors]
         progress = Task("SmoothQuant activation ranges: example", len(feeds))
         for i in range(len(feeds)):
-            for name, value in zip(wanted, session.run(wanted, feeds.example(i)), strict=True):
+            example = feeds.example(i)
+            values = dict(zip(wanted, session.run(wanted, example), strict=True)) if wanted else {}
+            values.update({name: example[name] for name in tensors if name in example})  # graph inputs
+            for name, value in values.items():
                 value = np.abs(np.asarray(value, np.float32))
                 per_channel = value.reshape(-1, value.shape[-1]).max(axis=0) if value.ndim else value.reshape(1)
                 maxima[name] = per_channel if name not in maxima else np.maximum(maxima[name], per_channel)
