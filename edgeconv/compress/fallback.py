@@ -9,7 +9,7 @@ ranks quantized nodes by the error each adds (``sensitivity.rank_nodes``) for th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,7 @@ class Judge:
     generic: bool = False  # task: generic: no classes, so no top-1 agreement
     reference_model: Path | None = None  # the fp32 reference (ONNX), timed interleaved with each candidate
     reference_p50_ms: float | None = None  # from the last ``run``, beside the candidate's p50
+    _reference: Any = field(default=None, init=False, repr=False)
 
     def __call__(self, model: Path) -> tuple[float, float, float, dict[str, dict[str, Any]]]:
         """(score, top-1 agreement with the reference, p50 ms, per-output fidelity) of one candidate."""
@@ -89,12 +90,18 @@ class Judge:
         example = self.evaluation.example(0)
         rows = {model: lambda: session.run(None, example)}
         if self.reference_model is not None:
-            reference = ort_session(self.reference_model, self.threads)
+            reference = self._reference_session()
             rows[self.reference_model] = lambda: reference.run(None, example)
         # Five rounds: with three, int8 candidates within 10% of fp32 swapped sides between runs (MiniLM, 128).
         p50 = time_interleaved(rows, rounds=5, runs=10, warmup=5)
         self.reference_p50_ms = p50.get(self.reference_model) if self.reference_model is not None else None
         return outputs, p50[model]
+
+    def _reference_session(self) -> Any:
+        """The fp32 reference's session, loaded once for all trials (it is timed beside each of them)."""
+        if self._reference is None:
+            self._reference = ort_session(self.reference_model, self.threads)
+        return self._reference
 
     def passes(self, score: float, agreement: float, outputs: dict[str, dict[str, Any]] | None = None) -> bool:
         # the same float tolerance as verification's budget check (verify/budgets.py): 0.955 - 0.945 > 0.01

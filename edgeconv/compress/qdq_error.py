@@ -135,9 +135,9 @@ class _Sums:
             same = self.channel_signal is not None and self.channel_signal.shape == signal.shape
             self.channel_signal = self.channel_signal + signal if same else signal  # type: ignore[operator]
             self.channel_noise = self.channel_noise + noise if same else noise  # type: ignore[operator]
-        reference = pre64 if float_value is None or np.shape(float_value) != pre64.shape else \
-            np.asarray(float_value, np.float64)
-        if float_value is not None and np.shape(float_value) == pre64.shape:
+        matched = float_value is not None and np.shape(float_value) == pre64.shape
+        reference = np.asarray(float_value, np.float64) if matched else pre64
+        if matched:
             self.float_signal += float(np.sum(reference**2))
             self.model_noise += float(np.sum((reference - post64) ** 2))
         finite = reference[np.isfinite(reference)]
