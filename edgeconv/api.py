@@ -115,7 +115,9 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
                        prepared.calibration, prepared.calib_sha256, prepared.evaluation, prepared.eval_sha256,
                        outputs[FIRST], _torch_loader(spec), without_first(outputs))
     session = Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
-    return with_pruned(session, spec.prune, stages) if spec.prune is not None else session
+    if spec.prune is None or spec.prune.auto is not None:  # prune.auto: the levels are candidates beside it
+        return session
+    return with_pruned(session, spec.prune, stages)
 
 
 def with_pruned(session: Session, prune: Any, stages: Stages) -> Session:
@@ -141,20 +143,32 @@ def build(
     machine can build, every precision each builds, and one choice across them all."""
     out = Path(out or spec.output)
     left_out: list[str] = []
+    if device is None and not targets:
+        device = spec.device_class
     if device is not None:
-        refs, left_out = device_targets(device, spec.calibration is not None)
+        wanted = spec.targets[0].precisions if spec.device_class == device else None
+        refs, left_out = device_targets(device, spec.calibration is not None, wanted)
         selected = [get_profile(ref.name).for_build(ref) for ref in refs]
     else:
         selected = select_targets(spec, targets)
     prepared = prepare(spec)
     session = _session(spec, prepared, Stages(out, use_cache=use_cache, on_event=on_event))
-    artifacts = build_artifacts(session, selected)
+    rows = build_artifacts(session, selected, judge=False)
+    pruned: dict[str, Any] = {}
+    if spec.prune is not None and spec.prune.auto is not None:
+        from edgeconv.compress.prune_auto import pruned_candidates
+
+        more, pruned["prune_candidates"] = pruned_candidates(session, selected, build_artifacts_unjudged)
+        rows += more
+    artifacts = _judge_all(session, rows)
     result = _result(spec, out, session, artifacts)
     if device is not None:
-        result.selections = [{**choose_for_device(device, artifacts), "left_out": left_out}]
+        result.selections = [{**choose_for_device(device, artifacts), "left_out": left_out, **pruned}]
         return result
+    from edgeconv.compress.prune_auto import candidate_of
+
     result.selections = [
-        choose_precision(profile.name, [a for a in artifacts if a.target == profile.name])
+        {**choose_precision(profile.name, [a for a in artifacts if candidate_of(profile.name, a.target)]), **pruned}
         for profile, _ in selected if profile.name in _auto_targets(spec, targets)
     ]
     return result
@@ -164,13 +178,19 @@ def _auto_targets(spec: Spec, names: list[str] | None) -> set[str]:
     return {t.name for t in spec.targets if AUTO in (t.precisions or []) and (not names or t.name in names)}
 
 
-def build_artifacts(session: Session, selected: list[tuple[TargetProfile, list[str]]]) -> list[ArtifactResult]:
-    """Build and verify every (target, precision) of ``selected`` in ``session`` (one row per board of a pool)."""
+def build_artifacts(session: Session, selected: list[tuple[TargetProfile, list[str]]],
+                    judge: bool = True) -> list[ArtifactResult]:
+    """Build and verify every (target, precision) of ``selected`` in ``session`` (one row per board of a pool);
+    ``judge``: then time them interleaved with the reference and hold them to the budgets."""
     rows = [
         row for profile, precisions in selected for precision in precisions
         for row in _build_one(session, profile, precision)
     ]
-    return _judge_all(session, rows)
+    return _judge_all(session, rows) if judge else rows
+
+
+def build_artifacts_unjudged(session: Session, selected: list[tuple[TargetProfile, list[str]]]) -> list[ArtifactResult]:
+    return build_artifacts(session, selected, judge=False)
 
 
 def _judge_all(session: Session, rows: list[ArtifactResult]) -> list[ArtifactResult]:
@@ -320,8 +340,8 @@ def _torch_loader(spec: Spec) -> Callable[[], Any]:
 
 
 def _size(path: Path) -> int:
-    """Bytes of an artifact file plus its external-data sidecar, if any."""
-    sidecar = path.with_name(path.name + ".data")
+    """Bytes of an artifact file plus its sidecar, if any: ONNX external data, or an OpenVINO IR's weights."""
+    sidecar = path.with_suffix(".bin") if path.suffix == ".xml" else path.with_name(path.name + ".data")
     return path.stat().st_size + (sidecar.stat().st_size if sidecar.exists() else 0)
 
 

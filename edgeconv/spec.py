@@ -24,7 +24,8 @@ __all__ = ["DynamicQuantSpec", "FallbackSpec", "QuantizeSpec", "StaticQuantSpec"
 
 # "best": TensorRT picks fp32/fp16/int8 kernels per layer (trtexec --best); only TensorRT targets list it.
 # "int8-full": TFLite full-integer (int8 weights and activations); only TFLite targets list it.
-Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "int8-full", "best"]
+# "int8-weights": int8 weights, float compute (OpenVINO/NNCF weight-only compression); only OpenVINO targets list it.
+Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "int8-full", "int8-weights", "best"]
 PRECISIONS: tuple[str, ...] = Precision.__args__  # type: ignore[attr-defined]
 AUTO = "auto"  # in a target's precisions: build every precision, pick the fastest that meets every budget
 
@@ -178,6 +179,28 @@ class RecoverSpec(StrictModel):
     seed: int = 0
 
 
+class PruneAutoSpec(StrictModel):
+    """Pruned candidates beside the unpruned artifacts, for ``precision: auto`` and ``build --device`` to choose
+    among: the level set above, plus every combination of these (each costs a prune and a distillation)."""
+
+    ratios: list[float] = Field(default_factory=list, description="more width ratios to try (each in (0, 1))")
+    drop_blocks: list[int] = Field(default_factory=list, description="more counts of whole blocks to drop")
+
+    @field_validator("ratios")
+    @classmethod
+    def _fractions(cls, value: list[float]) -> list[float]:
+        if any(not 0 < r < 1 for r in value):
+            raise ValueError("prune.auto.ratios are fractions strictly between 0 and 1 (e.g. [0.2, 0.35])")
+        return value
+
+    @field_validator("drop_blocks")
+    @classmethod
+    def _counts(cls, value: list[int]) -> list[int]:
+        if any(n < 0 for n in value):
+            raise ValueError("prune.auto.drop_blocks are counts of blocks, 0 or more (e.g. [0, 2])")
+        return value
+
+
 class PruneSpec(StrictModel):
     """Pruning before export (edgeconv.compress.prune); the reference stays the unpruned model."""
 
@@ -193,13 +216,35 @@ class PruneSpec(StrictModel):
                                      "with drop_blocks, names of the blocks left, renumbered from 0")
     ignore: list[str] = Field(default_factory=list, description="module names or globs never pruned")
     recover: RecoverSpec | None = None
+    auto: PruneAutoSpec | None = Field(
+        None, description="build the unpruned artifacts too, and each pruned level as a candidate: `precision: auto` "
+        "and `build --device` then choose among them all (true: this level only)")
 
     @model_validator(mode="before")
     @classmethod
     def _two_four_is_half(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("auto") is True:
+            data = {**data, "auto": {}}
+        elif isinstance(data, dict) and data.get("auto") is False:
+            data = {**data, "auto": None}
         if isinstance(data, dict) and data.get("mode") == "2:4" and data.get("ratio") is None:
             return {**data, "ratio": 0.5}
         return data
+
+    def levels(self) -> list[PruneSpec]:
+        """``auto``'s pruned candidates: this level, then every (drop_blocks, ratio) combination it adds."""
+        base = self.model_copy(update={"auto": None})
+        if self.auto is None:
+            return [base]
+        blocks = self.auto.drop_blocks or [self.drop_blocks]
+        ratios = self.auto.ratios or [self.ratio]
+        found = [base]
+        for n in blocks:
+            for ratio in ratios:
+                level = PruneSpec.model_validate({**base.model_dump(), "drop_blocks": n, "ratio": ratio})
+                if level not in found:
+                    found.append(level)
+        return found
 
     @model_validator(mode="after")
     def _ratio_for_mode(self) -> PruneSpec:
@@ -213,17 +258,31 @@ class PruneSpec(StrictModel):
         if self.ratio is None and not self.drop_blocks:
             raise ValueError(f"prune.mode {self.mode} needs prune.ratio, a fraction between 0 and 1 (e.g. 0.3)"
                              + (", or prune.drop_blocks" if self.mode == "structured" else ""))
+        if self.auto is not None:
+            try:
+                self.levels()
+            except ValidationError as exc:
+                raise ValueError(f"a prune.auto level is not valid: {exc.errors()[0]['msg']}") from None
         return self
 
 
 class TargetRef(StrictModel):
     """A target profile by name, with per-build choices layered on top."""
 
-    name: str
+    name: str = Field("", description="a target profile (`edgeconv targets` lists them)")
+    device: str | None = Field(None, description="instead of a name: a device class (x86-64, arm64, ...): every "
+                               "profile of the class this machine can build, and one choice across them "
+                               "(as `build --device`)")
     precisions: list[Precision | Literal["auto"]] | None = None
     required: bool = False
     threads: int | None = Field(None, gt=0)
     quantize: dict[str, Any] | None = Field(None, description="quantize settings for this target only")
+
+    @model_validator(mode="after")
+    def _name_or_device(self) -> TargetRef:
+        if bool(self.name) == bool(self.device):
+            raise ValueError("a target names one profile (name: x86-cpu-ort) or one device class (device: x86-64)")
+        return self
 
     @field_validator("precisions")
     @classmethod
@@ -267,6 +326,18 @@ class Spec(StrictModel):
         if wants_static and self.calibration is None:
             raise ValueError("int8-static needs a calibration set: add calibration.path")
         return self
+
+    @model_validator(mode="after")
+    def _device_stands_alone(self) -> Spec:
+        if self.device_class is not None and len(self.targets) > 1:
+            raise ValueError("a device target (device: ...) builds every profile of its class: make it the only "
+                             "entry of targets")
+        return self
+
+    @property
+    def device_class(self) -> str | None:
+        """The device class of a ``targets: [{device: ...}]`` spec, else None."""
+        return next((t.device for t in self.targets if t.device), None)
 
     @model_validator(mode="after")
     def _prune_needs_torch(self) -> Spec:

@@ -28,6 +28,15 @@ class TensorRTSettings(BaseModel):
     max_batch: int = Field(8, gt=0, description="largest batch the optimization profile accepts")
 
 
+class OpenVINOSettings(BaseModel):
+    """Where an OpenVINO target compiles its IR (read by edgeconv.backends.openvino)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str = Field("CPU", description="OpenVINO device name: CPU, GPU, NPU (passed through to compile_model)")
+    hint: Literal["LATENCY", "THROUGHPUT"] = Field("LATENCY", description="OpenVINO's performance hint")
+
+
 class TargetProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -48,6 +57,7 @@ class TargetProfile(BaseModel):
     device: DeviceConfig | None = None  # verify on this board over SSH (edgeconv.remote) instead of here
     devices: list[DeviceConfig] = Field(default_factory=list)  # a pool: verify on each board
     tensorrt: TensorRTSettings | None = None
+    openvino: OpenVINOSettings | None = None
 
     def for_build(self, ref: TargetRef) -> tuple[TargetProfile, list[str]]:
         """This profile with the spec's per-build choices applied, and the precisions to build.
@@ -125,11 +135,12 @@ def get_profile(name: str) -> TargetProfile:
 CALIBRATED = ("int8-static", "int8-full")  # precisions that need the spec's calibration set
 
 
-def device_targets(device_class: str, calibrated: bool) -> tuple[list[TargetRef], list[str]]:
+def device_targets(device_class: str, calibrated: bool, wanted: list[str] | None = None,
+                   ) -> tuple[list[TargetRef], list[str]]:
     """``build --device CLASS``: every profile of that class whose runtime this machine has, each with every
-    precision it builds (``auto``'s candidates; calibrated ones only when the spec has calibration data), and
-    why each other profile of the class is left out. Unknown class: SpecError; none runnable here:
-    RuntimeUnavailable."""
+    precision it builds (``auto``'s candidates; calibrated ones only when the spec has calibration data; only
+    those in ``wanted`` unless it is None or ``[auto]``), and why each other profile of the class is left out.
+    Unknown class: SpecError; none runnable here: RuntimeUnavailable."""
     from edgeconv.backends import get_backend
     from edgeconv.errors import RuntimeUnavailable
 
@@ -148,7 +159,11 @@ def device_targets(device_class: str, calibrated: bool) -> tuple[list[TargetRef]
         if reason:
             left_out.append(f"{profile.name}: {reason}")
             continue
-        precisions = [p for p in profile.precisions if p != "best" and (calibrated or p not in CALIBRATED)]
+        precisions = [p for p in profile.precisions if p != "best" and (calibrated or p not in CALIBRATED)
+                      and (not wanted or AUTO in wanted or p in wanted)]
+        if not precisions:
+            left_out.append(f"{profile.name}: builds none of {', '.join(wanted or [])}")
+            continue
         refs.append(TargetRef(name=profile.name, precisions=precisions))
     if not refs:
         raise RuntimeUnavailable(f"no runtime for device class '{device_class}' is installed here: "

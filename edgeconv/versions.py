@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib import metadata
 
-TRACKED = ("edgeconv", "torch", "transformers", "peft", "onnx", "onnxruntime", "numpy")
+TRACKED = ("edgeconv", "torch", "transformers", "peft", "onnx", "onnxruntime", "numpy", "openvino", "nncf")
 
 
 def of(package: str) -> str | None:

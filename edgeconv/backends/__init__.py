@@ -11,6 +11,7 @@ import importlib
 from edgeconv.backends.protocol import Backend, BuildContext, BuiltArtifact, RunnerSpec
 
 BACKENDS: dict[str, str] = {
+    "openvino": "edgeconv.backends.openvino.backend:OpenVINOBackend",
     "onnxruntime": "edgeconv.backends.ort_backend:OnnxRuntimeBackend",
     "tensorrt": "edgeconv.backends.tensorrt_backend:TensorRTBackend",
     "tflite": "edgeconv.backends.tflite_backend:TFLiteBackend",

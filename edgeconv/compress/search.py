@@ -131,7 +131,7 @@ def _remedies(rungs: Sequence[Rung], attempt: Callable[[list[str], dict[str, Any
             message = str(exc) if isinstance(exc, StageError) else f"{type(exc).__name__}: {exc}"
             record.append({"remedy": rung.name, "outcome": f"failed: {message}"[:300], "why": rung.why})
             continue
-        closer = _closeness(trial) > _closeness(best)
+        closer = closeness(trial) > closeness(best)
         outcome = "meets the budgets" if trial.passed else ("kept: closer" if closer else "dropped: no closer")
         record.append({"remedy": rung.name, "outcome": outcome + (", but slower than fp32" if trial.slower else ""),
                        "why": rung.why})
@@ -153,10 +153,10 @@ def _choose(trials: list[tuple[Trial, Path, R]]) -> tuple[Trial, Path, R]:
 
 
 def _closest(trials: list[tuple[Trial, Path, R]]) -> tuple[Trial, Path, R]:
-    return max(trials, key=lambda t: _closeness(t[0]))
+    return max(trials, key=lambda t: closeness(t[0]))
 
 
-def _closeness(trial: Trial) -> tuple[float, ...]:
+def closeness(trial: Trial) -> tuple[float, ...]:
     """How near the reference a trial is, for ranking trials that all missed: task metric, then mAP/mIoU,
     then agreement, then SNR."""
     return (trial.passed, _or_low(trial.accuracy), _task_figure(trial), _or_low(trial.agreement), _snr(trial))

@@ -1,0 +1,101 @@
+"""OpenVINO backend: the reference ONNX converted to IR (``ov.convert_model``), as fp32, fp16 weights, NNCF int8
+post-training quantization on the spec's calibration set, or NNCF weight-only int8.
+
+OpenVINO is the runtime Intel CPUs with VNNI/AMX and Intel iGPU/NPU are built for; on a CPU without VNNI its
+int8 kernels can run slower than fp32, which the build measures and ``auto`` respects like any other artifact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgeconv import versions
+from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
+from edgeconv.fsutil import sha256_file
+from edgeconv.machine import physical_cores
+from edgeconv.targets import TargetProfile
+
+INSTALL = "pip install 'edgeconv[openvino]'"
+
+
+class OpenVINOBackend:
+    name = "openvino"
+
+    def unavailable_reason(self, profile: TargetProfile) -> str | None:
+        try:
+            import openvino as ov
+        except ImportError:
+            return f"openvino is not installed ({INSTALL})"
+        device = settings_of(profile)["device"]
+        available = ov.Core().available_devices
+        if device.split(".")[0] not in {d.split(".")[0] for d in available}:
+            return f"OpenVINO here has no {device} device (has {', '.join(available)})"
+        return None
+
+    def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
+        key: dict[str, Any] = {
+            "reference": ctx.reference_sha256, "precision": precision, "openvino": versions.of("openvino"),
+            "edgeconv": versions.of("edgeconv"),
+        }
+        if precision.startswith("int8"):
+            key["nncf"] = versions.of("nncf")
+        if precision == "int8-static":
+            key.update(calibration=ctx.calibration_sha256, budgets=ctx.spec.budgets.model_dump(),
+                       eval={"feeds": ctx.evaluation_sha256, "metric": ctx.spec.evaluation.metric},
+                       threads=threads_for(profile), device=settings_of(profile)["device"])
+
+        def produce(folder: Path) -> dict[str, Any]:
+            record = make_ir(ctx, profile, precision, folder / "model.xml")
+            return {"file": "model.xml", "sha256": sha256_file(folder / "model.xml"), "quantization": record}
+
+        folder, meta = ctx.stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
+        return BuiltArtifact(folder / meta["file"], quantization=meta["quantization"])
+
+    def runner_spec(self, artifact: BuiltArtifact, profile: TargetProfile) -> RunnerSpec:
+        settings = settings_of(profile)
+        return RunnerSpec("edgeconv.backends.openvino.runner:OpenVINORunner",
+                          {"path": str(artifact.path), "device": settings["device"],
+                           "threads": threads_for(profile), "hint": settings["hint"]})
+
+
+def make_ir(ctx: BuildContext, profile: TargetProfile, precision: str, dst: Path) -> dict[str, Any]:
+    """Write the IR of one precision to ``dst`` (and its .bin beside it); return the quantization record."""
+    import openvino as ov
+
+    model = ov.convert_model(str(ctx.reference_onnx))
+    if precision in ("fp32", "fp16"):
+        ov.save_model(model, str(dst), compress_to_fp16=precision == "fp16")
+        return {"precision": precision, "method": "openvino.convert_model"
+                + (" (weights stored as fp16, computed at the device's inference precision)" if precision == "fp16"
+                   else "")}
+    nncf = _nncf()
+    if precision == "int8-weights":
+        compressed = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+        ov.save_model(compressed, str(dst), compress_to_fp16=False)
+        return {"precision": precision, "method": "nncf.compress_weights (INT8_ASYM: int8 weights, float compute)"}
+    from edgeconv.backends.openvino.quantize import quantize_static
+
+    return quantize_static(ctx, model, dst, settings_of(profile)["device"], threads_for(profile))
+
+
+def _nncf() -> Any:
+    from edgeconv.errors import RuntimeUnavailable
+
+    try:
+        import nncf
+    except ImportError as exc:
+        raise RuntimeUnavailable("OpenVINO's int8 precisions need NNCF, which is not installed",
+                                 fix=INSTALL) from exc
+    return nncf
+
+
+def settings_of(profile: TargetProfile) -> dict[str, str]:
+    """The profile's ``openvino`` section with its defaults: the device to compile for and the performance hint."""
+    own = profile.openvino.model_dump() if profile.openvino is not None else {}
+    return {"device": own.get("device") or "CPU", "hint": own.get("hint") or "LATENCY"}
+
+
+def threads_for(profile: TargetProfile) -> int:
+    """The profile's thread count, else the physical cores (oversubscribing measured 2-3x slower)."""
+    return profile.threads or physical_cores()

@@ -1,0 +1,75 @@
+"""The OpenVINO backend: ONNX -> IR at every precision on a tiny model, NNCF int8 held to the budgets (NNCF's
+accuracy control when the plain recipe misses), devices this machine lacks, and precisions only it builds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgeconv.cli import main
+from edgeconv.errors import SpecError
+from edgeconv.spec import TargetRef
+from edgeconv.targets import OpenVINOSettings, get_profile
+from tests.conftest import write_spec
+
+pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'edgeconv[openvino]')")
+pytest.importorskip("nncf", reason="NNCF is not installed (pip install 'edgeconv[openvino]')")
+
+EVERY = ["fp32", "fp16", "int8-static", "int8-weights"]
+
+
+def build(project: Path, accuracy_drop: float) -> dict:
+    write_spec(project, targets=[{"name": "x86-cpu-openvino", "precisions": EVERY}],
+               budgets={"accuracy_drop": accuracy_drop})
+    result = CliRunner().invoke(main, ["build", str(project / "edgeconv.yaml"), "--no-cache"])
+    assert result.exit_code in (0, 1), result.stdout + result.stderr
+    return json.loads((project / "out" / "report.json").read_text())
+
+
+def test_every_precision_builds_an_ir_that_openvino_runs_and_verification_scores(tiny_project: Path) -> None:
+    report = build(tiny_project, accuracy_drop=0.2)
+    rows = {a["precision"]: a for a in report["artifacts"]}
+    assert set(rows) == set(EVERY)
+    for precision, row in rows.items():
+        assert row["status"] == "passed", (precision, row["reason"])
+        xml = Path(row["path"])
+        assert xml.suffix == ".xml" and xml.with_suffix(".bin").is_file()
+        assert row["size_bytes"] == xml.stat().st_size + xml.with_suffix(".bin").stat().st_size
+        assert row["runtime"]["runtime"] == "openvino" and row["runtime"]["device"] == "CPU"
+        assert row["agreement"] >= 0.8  # the IR computes the model, not noise
+    assert rows["fp32"]["agreement"] == 1.0
+    static = rows["int8-static"]["quantization"]
+    assert static["method"] == "nncf.quantize" and static["calibration_examples"] == 40
+    assert static["fallback"]["trials"][0]["passed"] and static["fallback"]["chosen_trial"] == 0
+    assert "int8_asym" not in json.dumps(static)  # static is activations too, not the weight-only recipe
+    assert "compress_weights" in rows["int8-weights"]["quantization"]["method"]
+
+
+def test_a_missed_budget_runs_nncf_accuracy_control_and_reports_both_trials(tiny_project: Path) -> None:
+    report = build(tiny_project, accuracy_drop=0.0)  # plain NNCF int8 loses a few of the 120 examples
+    static = next(a for a in report["artifacts"] if a["precision"] == "int8-static")
+    trials = static["quantization"]["fallback"]["trials"]
+    assert not trials[0]["passed"], "the plain recipe met a zero-drop budget: the test cannot reach the control"
+    assert trials[1]["remedies"] == ["nncf-accuracy-control"]
+    assert static["quantization"]["accuracy_control"].startswith("accuracy, max_drop 0.0000")
+    chosen = static["quantization"]["fallback"]["chosen_trial"]
+    kept = max(trials, key=lambda t: (t["passed"], t["accuracy"]))
+    assert trials[chosen]["accuracy"] == kept["accuracy"]  # the closer trial is kept when neither passes
+    markdown = (tiny_project / "out" / "report.md").read_text()
+    assert "| 1 | nncf-accuracy-control |" in markdown
+
+
+def test_a_device_openvino_lacks_here_is_a_reason_not_a_crash() -> None:
+    from edgeconv.backends.openvino.backend import OpenVINOBackend
+
+    profile = get_profile("x86-cpu-openvino").model_copy(update={"openvino": OpenVINOSettings(device="NPU")})
+    reason = OpenVINOBackend().unavailable_reason(profile)
+    assert reason is not None and "no NPU device" in reason
+
+
+def test_weight_only_int8_is_an_openvino_precision() -> None:
+    with pytest.raises(SpecError, match="does not build int8-weights"):
+        get_profile("x86-cpu-ort").for_build(TargetRef(name="x86-cpu-ort", precisions=["int8-weights"]))
