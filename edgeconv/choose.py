@@ -22,17 +22,19 @@ def choose_precision(target: str, artifacts: list[ArtifactResult]) -> dict[str, 
         return {"target": target, "precision": None, "reason": why}
     best = min(passing, key=lambda a: a.measurement.latency_ms["p50"])  # type: ignore[union-attr]
     best.extra["selected"] = True
-    others = ", ".join(_describe(a, a in slower) for a in artifacts if a is not best)
-    return {"target": target, "precision": best.precision, "path": best.path,
+    others = ", ".join(_describe(a, a in slower, a.target != target) for a in artifacts if a is not best)
+    # best.target: the target itself, or one of its pruned candidates (prune.auto: "<target>@prune-...")
+    return {"target": best.target, "precision": best.precision, "path": best.path,
             "reason": f"fastest that met every budget: p50 {best.measurement.latency_ms['p50']:.2f} ms "  # type: ignore[union-attr]
                       f"(others: {others or 'none'})"}
 
 
-def _describe(artifact: ArtifactResult, slower: bool) -> str:
+def _describe(artifact: ArtifactResult, slower: bool, pruned: bool = False) -> str:
+    name = artifact.label if pruned else artifact.precision
     if artifact.measurement is None:
-        return f"{artifact.precision} {artifact.status}"
+        return f"{name} {artifact.status}"
     note = " (slower than the reference)" if slower else ""
-    return f"{artifact.precision} {artifact.measurement.latency_ms['p50']:.2f} ms{note}"
+    return f"{name} {artifact.measurement.latency_ms['p50']:.2f} ms{note}"
 
 
 SLOWER_MARGIN = 0.95  # timings drift a few percent between processes: warn only past that
@@ -97,7 +99,10 @@ def choose_for_device(device_class: str, artifacts: list[ArtifactResult]) -> dic
             why = "as fast within noise, but larger or less faithful"
         else:
             why = "slower"
+        m = a.measurement
         ranking.append({"artifact": a.label, "p50_ms": round(p50(a), 3), "notch_ms": round(notch(a), 3),
+                        "p90_ms": round(m.latency_ms["p90"], 3) if m else None,  # type: ignore[union-attr]
+                        "accuracy_delta": a.accuracy_delta, "agreement": m.agreement if m else None,
                         "size_bytes": a.size_bytes, "status": a.status, "why": why})
     if best is None:
         return {"device": device_class, "target": f"device {device_class}", "precision": None, "ranking": ranking,

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from edgeconv.choose import choose_for_device
 from edgeconv.cli import main
 from edgeconv.results import FAILED, PASSED, ArtifactResult, Measurement
+from tests.conftest import write_spec
 
 
 def row(target: str, precision: str, timings: list[float], size_mb: float, agreement: float = 1.0,
@@ -58,13 +59,36 @@ def test_bad_device_classes_are_one_line(tiny_project: Path) -> None:
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_device_target_in_the_spec_is_one_class_alone() -> None:
+    from pydantic import ValidationError
+
+    from edgeconv.spec import Spec, TargetRef
+    from edgeconv.targets import device_targets
+
+    with pytest.raises(ValidationError, match=r"one profile .* or one device class"):
+        TargetRef(name="x86-cpu-ort", device="x86-64")
+    base = {"model": {"path": "m.onnx"}, "evaluation": {"path": "e.npz"}}
+    with pytest.raises(ValidationError, match="make it the only entry of targets"):
+        Spec.model_validate({**base, "targets": [{"device": "x86-64"}, "x86-cpu-tflite"]})
+    assert Spec.model_validate({**base, "targets": [{"device": "x86-64"}]}).device_class == "x86-64"
+    refs, _ = device_targets("x86-64", calibrated=False, wanted=["fp32", "int8-dynamic"])
+    assert {r.name for r in refs} >= {"x86-cpu-ort"}
+    assert all(set(r.precisions or []) <= {"fp32", "int8-dynamic"} for r in refs)
+
+
 def test_a_device_build_ranks_every_runtime_and_picks_one(tiny_project: Path) -> None:
+    """The spec form, ``targets: [{device: x86-64, precisions: [auto]}]``: the same build as ``--device x86-64``."""
     pytest.importorskip("litert_torch", reason="the TFLite extra is not installed (pip install 'edgeconv[tflite]')")
-    result = CliRunner().invoke(main, ["build", str(tiny_project / "edgeconv.yaml"), "--device", "x86-64"])
+    write_spec(tiny_project, targets=[{"device": "x86-64", "precisions": ["auto"]}])
+    result = CliRunner().invoke(main, ["build", str(tiny_project / "edgeconv.yaml")])
     assert result.exit_code in (0, 1), result.stdout + result.stderr
     report = json.loads((tiny_project / "out" / "report.json").read_text())
     built = {(a["target"], a["precision"]) for a in report["artifacts"]}
     assert {("x86-cpu-ort", "int8-static"), ("x86-cpu-tflite", "int8-full"), ("x86-cpu-tflite", "fp32")} <= built
+    import importlib.util
+
+    if importlib.util.find_spec("openvino") and importlib.util.find_spec("nncf"):
+        assert {("x86-cpu-openvino", "int8-static"), ("x86-cpu-openvino", "int8-weights")} <= built
     (choice,) = report["selections"]
     assert choice["device"] == "x86-64" and len(choice["ranking"]) == len(report["artifacts"])
     assert [r["p50_ms"] for r in choice["ranking"]] == sorted(r["p50_ms"] for r in choice["ranking"])

@@ -68,12 +68,15 @@ def run_sweep(
                         fix="sweep mode structured or unstructured")
     unpruned = spec.model_copy(update={"prune": None})
     target = spec.targets[0]
+    if not target.name:
+        raise SpecError("prune --sweep builds one named target, and this spec's target is a device class",
+                        fix="use a spec with targets: [x86-cpu-ort] (or --set) for the sweep")
     profile, _ = get_profile(target.name).for_build(target)
     selected = [(profile, precisions)]
     session = api.reference_session(unpruned, out, use_cache=use_cache, on_event=on_event)
     results: list[tuple[float, ArtifactResult]] = [(0.0, a) for a in api.build_artifacts(session, selected)]
     for ratio in ratios:
-        prune = PruneSpec.model_validate({**base.model_dump(), "ratio": ratio})
+        prune = PruneSpec.model_validate({**base.model_dump(), "ratio": ratio, "auto": None})
         stages = Stages(Path(out) / "sweep" / f"ratio-{ratio:g}", use_cache=use_cache, on_event=on_event)
         pruned = api.with_pruned(session, prune, stages)
         for artifact in api.build_artifacts(pruned, selected):

@@ -137,16 +137,36 @@ def _load(runtime: dict) -> str:
 
 
 def _device_ranking(selections: list[dict]) -> list[str]:
-    """``build --device``: every artifact of every runtime, fastest first, and why each lost."""
+    """``build --device``: every artifact of every runtime (and prune level), fastest first, and why each lost;
+    ``prune.auto``: what each pruned level cost to build."""
     lines = []
     for s in selections:
-        if not s.get("ranking"):
-            continue
-        lines += [f"Artifacts for device class `{s['device']}`, fastest first (p50 from the interleaved pass; "
-                  "notch: the 95% interval of the median):", "",
-                  "| artifact | p50 ms | notch ms | MB | status | why |", "|---|---|---|---|---|---|"]
-        lines += [f"| `{r['artifact']}` | {r['p50_ms']:.2f} | ±{r['notch_ms']:.2f} | "
-                  f"{(r['size_bytes'] or 0) / 1e6:.1f} | {r['status']} | {r['why']} |" for r in s["ranking"]]
-        lines += [f"- left out: {why}" for why in s.get("left_out") or []]
+        if s.get("ranking"):
+            lines += [f"Artifacts for device class `{s['device']}`, fastest first (p50 from the interleaved pass; "
+                      "notch: the 95% interval of the median):", "",
+                      "| artifact | p50 ms | notch ms | p90 ms | Δ accuracy | agreement | MB | status | why |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            lines += [f"| `{r['artifact']}` | {r['p50_ms']:.2f} | ±{r['notch_ms']:.2f} | {_ms(r.get('p90_ms'))} | "
+                      f"{_points(r.get('accuracy_delta'))} | {_fraction(r.get('agreement'))} | "
+                      f"{(r['size_bytes'] or 0) / 1e6:.1f} | {r['status']} | {r['why']} |" for r in s["ranking"]]
+            lines += [f"- left out: {why}" for why in s.get("left_out") or []]
+            lines.append("")
+    costs = next((s["prune_candidates"] for s in selections if s.get("prune_candidates")), [])
+    if costs:
+        lines += ["Pruned candidates (`prune.auto`), each a prune, a distillation and its artifacts:", ""]
+        lines += [f"- `{c['prune']}`: {c['rows']} artifact(s), {c['build_s']:.0f} s to build"
+                  + (f"; failed: {c['error']}" if c.get("error") else "") for c in costs]
         lines.append("")
     return lines
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _points(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:+.2f} pt"
+
+
+def _fraction(value: float | None) -> str:
+    return "–" if value is None or value != value else f"{value:.4f}"
