@@ -31,7 +31,7 @@ def main() -> None:
     import torch
 
     from edgeconv.api import build
-    from edgeconv.backends.tflite import TFLiteRunner
+    from edgeconv.backends.tflite.runner import TFLiteRunner
     from edgeconv.models import load_model
     from edgeconv.spec import TargetRef, load_spec
 

@@ -31,7 +31,7 @@ from edgeconv.verify.measure import verify_stage
 from edgeconv.verify.retime import retime
 
 Event = Callable[[str, str], None]
-REFERENCE_RUNNER = "edgeconv.backends.onnxruntime:OnnxRuntimeRunner"
+REFERENCE_RUNNER = "edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner"
 
 
 def select_targets(spec: Spec, names: list[str] | None) -> list[tuple[TargetProfile, list[str]]]:
@@ -375,7 +375,7 @@ def sensitivity(spec: Spec, precision: str, out: Path | None = None, on_event: E
     """Rank the nodes an int8 recipe quantizes by the error each adds (for `edgeconv quantize --sensitivity`)."""
     import tempfile
 
-    from edgeconv.backends.ort_backend import with_reduce_range
+    from edgeconv.backends.onnxruntime.backend import with_reduce_range
     from edgeconv.compress import quantize
     from edgeconv.compress.sensitivity import rank_nodes
 

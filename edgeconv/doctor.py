@@ -68,8 +68,8 @@ def diagnose() -> dict[str, dict[str, Any]]:
     runtimes["trtexec"] = shutil.which("trtexec") or "not on PATH"
     gpus = _gpus()
     devices = {"nvidia GPUs": "; ".join(gpus) if gpus else "none found (no nvidia-smi or no GPU)"}
-    from edgeconv.convert.onnx_tflite_env import route_status
-    from edgeconv.convert.trt_env import tensorrt_status
+    from edgeconv.backends.tensorrt.env import tensorrt_status
+    from edgeconv.backends.tflite.onnx_route_env import route_status
 
     return {"machine": machine, "packages": packages, "runtimes": runtimes, "devices": devices,
             "tensorrt": tensorrt_status(), "onnx -> tflite route": route_status()}

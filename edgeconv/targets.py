@@ -17,7 +17,7 @@ from edgeconv.spec_errors import describe_validation_error
 
 
 class TensorRTSettings(BaseModel):
-    """How a TensorRT target builds its engine (read by edgeconv.convert.trt_plan)."""
+    """How a TensorRT target builds its engine (read by edgeconv.backends.tensorrt.plan)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -92,7 +92,7 @@ def make_build(
     return root
 
 
-RUNNER = {"runner": "edgeconv.backends.onnxruntime:OnnxRuntimeRunner", "kwargs": {"threads": 1}}
+RUNNER = {"runner": "edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner", "kwargs": {"threads": 1}}
 
 
 def _device_assets(root: Path) -> None:

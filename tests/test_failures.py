@@ -114,7 +114,7 @@ def test_a_converter_assertion_is_one_artifact_error(tiny_project: Path, monkeyp
 def test_a_failing_verify_worker_is_one_artifact_error(
     tiny_project: Path, monkeypatch: pytest.MonkeyPatch, fault: str, expected: str,
 ) -> None:
-    from edgeconv.backends.ort_backend import OnnxRuntimeBackend
+    from edgeconv.backends.onnxruntime.backend import OnnxRuntimeBackend
 
     real = OnnxRuntimeBackend.runner_spec
 

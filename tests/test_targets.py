@@ -51,7 +51,7 @@ def test_quantize_settings_layer_profile_then_spec_then_target() -> None:
 
 
 def test_litert_has_an_x86_profile_timed_on_this_machines_cores() -> None:
-    from edgeconv.backends.ort_backend import threads_for
+    from edgeconv.backends.onnxruntime.backend import threads_for
     from edgeconv.machine import physical_cores
 
     x86, arm = get_profile("x86-cpu-tflite"), get_profile("arm64-tflite")

@@ -12,9 +12,9 @@ from edgeconv.backends.protocol import Backend, BuildContext, BuiltArtifact, Run
 
 BACKENDS: dict[str, str] = {
     "openvino": "edgeconv.backends.openvino.backend:OpenVINOBackend",
-    "onnxruntime": "edgeconv.backends.ort_backend:OnnxRuntimeBackend",
-    "tensorrt": "edgeconv.backends.tensorrt_backend:TensorRTBackend",
-    "tflite": "edgeconv.backends.tflite_backend:TFLiteBackend",
+    "onnxruntime": "edgeconv.backends.onnxruntime.backend:OnnxRuntimeBackend",
+    "tensorrt": "edgeconv.backends.tensorrt.backend:TensorRTBackend",
+    "tflite": "edgeconv.backends.tflite.backend:TFLiteBackend",
 }
 
 

@@ -30,7 +30,7 @@ GOLDEN_FILE = "golden/golden.npz"
 # library or Pillow, which requirements.txt names), copied as they are.
 ALWAYS = ("edgeconv.verify.worker", "edgeconv.backends.base", "edgeconv.data.raw_input", "edgeconv.data.pixels")
 # The runners run.py drives (the TensorRT runner needs torch for its CUDA buffers, which a bundle must not).
-RUNTIMES = {"edgeconv.backends.onnxruntime:OnnxRuntimeRunner", "edgeconv.backends.tflite:TFLiteRunner"}
+RUNTIMES = {"edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner", "edgeconv.backends.tflite.runner:TFLiteRunner"}
 
 
 def device_assets(build_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -17,9 +17,9 @@ from edgeconv.spec import LatencySpec
 from edgeconv.verify.measure import run_worker
 
 RUNNERS = {
-    "onnxruntime": "edgeconv.backends.onnxruntime:OnnxRuntimeRunner",
-    "tflite": "edgeconv.backends.tflite:TFLiteRunner",
-    "tensorrt": "edgeconv.backends.tensorrt:TensorRTRunner",
+    "onnxruntime": "edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner",
+    "tflite": "edgeconv.backends.tflite.runner:TFLiteRunner",
+    "tensorrt": "edgeconv.backends.tensorrt.runner:TensorRTRunner",
 }
 
 

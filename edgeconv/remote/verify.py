@@ -116,7 +116,7 @@ def probe_device(config: DeviceConfig) -> dict[str, Any]:
 
 def run_on_device(config: DeviceConfig, argv_for: Callable[[str], list[str]], inputs: list[Path],
                   outputs: list[str], folder: Path, timeout: float | None = None) -> dict[str, Any]:
-    """The seam for other device commands (``trtexec`` from edgeconv.convert.trtexec): push ``inputs``
+    """The seam for other device commands (``trtexec`` from edgeconv.backends.tensorrt.trtexec): push ``inputs``
     (skipping cached ones) into a fresh run folder, run ``argv_for(run_dir)`` there (each argument
     quoted), pull ``outputs`` (paths relative to the run folder) into ``folder``; stdout/stderr come
     back for the caller's parser. A non-zero exit is a RemoteError("remote_failed")."""

@@ -18,8 +18,8 @@ from edgeconv.machine import physical_cores
 DATATYPES = {"float32": "FP32", "float16": "FP16", "float64": "FP64", "int64": "INT64", "int32": "INT32",
              "int16": "INT16", "int8": "INT8", "uint8": "UINT8", "uint16": "UINT16", "bool": "BOOL"}
 NUMPY = {v: k for k, v in DATATYPES.items()}
-RUNNERS = {".onnx": "edgeconv.backends.onnxruntime:OnnxRuntimeRunner",
-           ".tflite": "edgeconv.backends.tflite:TFLiteRunner"}
+RUNNERS = {".onnx": "edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner",
+           ".tflite": "edgeconv.backends.tflite.runner:TFLiteRunner"}
 
 
 @dataclass

@@ -81,7 +81,7 @@ def test_bundle_carries_runner_requirements_and_golden_set(build, tmp_path):
     assert f"onnxruntime=={ort.__version__}" in requirements and "numpy" in requirements
     assert not any(line.startswith(("edgeconv", "torch")) for line in requirements)
     vendored = sorted(str(p.relative_to(folder / "pkg")) for p in (folder / "pkg").rglob("*.py"))
-    assert "edgeconv/backends/onnxruntime.py" in vendored and "edgeconv/verify/worker.py" in vendored
+    assert "edgeconv/backends/onnxruntime/runner.py" in vendored and "edgeconv/verify/worker.py" in vendored
     assert all(p.stat().st_size == 0 for p in (folder / "pkg").rglob("__init__.py"))  # never the real package
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["golden"]["count"] == 16 and meta["golden"]["outputs"] == {"int8-dynamic": ["logits"]}

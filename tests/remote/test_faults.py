@@ -20,7 +20,7 @@ from edgeconv.targets import get_profile
 from tests.conftest import make_tiny_onnx
 from tests.remote.sshd import Sshd, free_port, keygen
 
-ORT = "edgeconv.backends.onnxruntime:OnnxRuntimeRunner"
+ORT = "edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner"
 SLEEP = "tests.remote.sleep_runner:SleepRunner"
 LATENCY = LatencySpec(warmup=1, runs=15, min_time_s=0)
 

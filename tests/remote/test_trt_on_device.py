@@ -1,7 +1,7 @@
 """A TensorRT target with a device: the engine is built by the board's own trtexec and comes back with metadata.
 
 The "board" is this machine behind the test sshd, and its trtexec a stand-in script that writes an
-engine file and prints a trtexec log (tests/convert/fixtures), since there is no TensorRT here. What
+engine file and prints a trtexec log (tests/backends/tensorrt/fixtures), since there is no TensorRT here. What
 is tested is everything edgeconv does around trtexec: push, argv, pull, log parsing, metadata, and the
 honest failure of verification on a board without TensorRT's Python bindings.
 """
@@ -20,7 +20,7 @@ from edgeconv.cli import main
 from edgeconv.remote.config import DeviceConfig
 from edgeconv.targets import all_profiles
 
-FIXTURE = Path(__file__).resolve().parents[1] / "convert" / "fixtures" / "trtexec_10_fp16.log"
+FIXTURE = Path(__file__).resolve().parents[1] / "backends" / "tensorrt" / "fixtures" / "trtexec_10_fp16.log"
 
 
 def fake_trtexec(folder: Path) -> Path:

@@ -18,7 +18,7 @@ from edgeconv.verify.measure import run_worker, score
 from tests.conftest import make_tiny_onnx, tiny_logits
 from tests.remote import samples
 
-ORT = "edgeconv.backends.onnxruntime:OnnxRuntimeRunner"
+ORT = "edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner"
 LATENCY = LatencySpec(warmup=1, runs=15, min_time_s=0)
 
 

@@ -8,7 +8,7 @@ import signal
 
 import numpy as np
 
-from edgeconv.backends.onnxruntime import OnnxRuntimeRunner
+from edgeconv.backends.onnxruntime.runner import OnnxRuntimeRunner
 
 
 class FaultRunner(OnnxRuntimeRunner):

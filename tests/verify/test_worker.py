@@ -13,7 +13,7 @@ from edgeconv.spec import LatencySpec
 from edgeconv.verify.measure import run_worker, score
 from tests.conftest import make_tiny_onnx, tiny_logits
 
-RUNNER = "edgeconv.backends.onnxruntime:OnnxRuntimeRunner"
+RUNNER = "edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner"
 
 
 def test_worker_outputs_match_the_runtime_and_timings_are_recorded(tmp_path: Path) -> None:

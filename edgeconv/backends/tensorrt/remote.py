@@ -12,9 +12,9 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from edgeconv.convert.engine_meta import EngineMeta, write_meta
-from edgeconv.convert.trt_plan import BuilderConfigPlan
-from edgeconv.convert.trtexec import display, parse_summary, trtexec_argv
+from edgeconv.backends.tensorrt.engine_meta import EngineMeta, write_meta
+from edgeconv.backends.tensorrt.plan import BuilderConfigPlan
+from edgeconv.backends.tensorrt.trtexec import display, parse_summary, trtexec_argv
 from edgeconv.fsutil import sha256_file
 from edgeconv.remote.config import DeviceConfig
 from edgeconv.remote.errors import UNMET_REQUIREMENTS, RemoteError

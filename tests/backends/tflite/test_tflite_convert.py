@@ -26,14 +26,14 @@ def _model() -> LoadedModel:
 
 
 def test_batch_is_one_and_sequence_is_max_length(tmp_path: Path) -> None:
-    from edgeconv.backends.tflite_convert import static_shapes
+    from edgeconv.backends.tflite.convert import static_shapes
 
     feeds = FeedSet({"input_ids": np.zeros((5, 24), np.int64)})
     assert static_shapes(_spec(tmp_path, "max_length", "jsonl"), _model(), feeds) == {"input_ids": (1, 24)}
 
 
 def test_unfixed_sequence_names_the_dimension(tmp_path: Path) -> None:
-    from edgeconv.backends.tflite_convert import static_shapes
+    from edgeconv.backends.tflite.convert import static_shapes
 
     feeds = FeedSet({"input_ids": np.zeros((5, 17), np.int64)})  # padded to the longest example only
     with pytest.raises(SpecError, match=r"input 'input_ids' axis 1 \('sequence'\) is dynamic.*padding: max_length"):
@@ -41,7 +41,7 @@ def test_unfixed_sequence_names_the_dimension(tmp_path: Path) -> None:
 
 
 def test_npz_data_fixes_named_axes(tmp_path: Path) -> None:
-    from edgeconv.backends.tflite_convert import static_shapes
+    from edgeconv.backends.tflite.convert import static_shapes
 
     model = LoadedModel(None, [TensorInfo("x", "float32", ("batch", "channels", "height", "width"))], "logits", [])
     feeds = FeedSet({"x": np.zeros((2, 3, 32, 40), np.float32)})
@@ -52,7 +52,7 @@ def test_unconvertible_op_is_one_stage_error_naming_it(tmp_path: Path) -> None:
     pytest.importorskip("litert_torch", reason="the TFLite extra is not installed (pip install 'edgeconv[tflite]')")
     import torch
 
-    from edgeconv.backends.tflite_convert import convert
+    from edgeconv.backends.tflite.convert import convert
 
     class Svd(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeconv.backends.tflite_fallback import module_of
+from edgeconv.backends.tflite.fallback import module_of
 
 pytest.importorskip("litert_torch", reason="the TFLite extra is not installed (pip install 'edgeconv[tflite]')")
 pytest.importorskip("ai_edge_quantizer", reason="the TFLite extra is not installed")
@@ -24,7 +24,7 @@ def test_module_of_names_the_producing_module_without_packages_or_index() -> Non
 
 @pytest.fixture(scope="module")
 def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.backends.test_tflite import write_tiny_project
+    from tests.backends.tflite.test_tflite import write_tiny_project
 
     return write_tiny_project(
         tmp_path_factory.mktemp("tflite_fallback"), seed=1, n_eval=40, n_calib=24, flipped=0, name="tiny-fallback",
@@ -37,7 +37,7 @@ def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def float_flatbuffer(tiny_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     import transformers
 
-    from edgeconv.backends.tflite_convert import convert
+    from edgeconv.backends.tflite.convert import convert
     from edgeconv.models.loaded import LoadedModel
     from edgeconv.models.tasks import TensorInfo
     from edgeconv.models.wrappers import NamedLogits
@@ -52,7 +52,7 @@ def float_flatbuffer(tiny_project: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 def test_groups_follow_the_torch_modules(float_flatbuffer: Path) -> None:
-    from edgeconv.backends.tflite_fallback import op_groups
+    from edgeconv.backends.tflite.fallback import op_groups
 
     groups = op_groups(float_flatbuffer)
     names = [g.name for g in groups]
@@ -66,8 +66,8 @@ def test_groups_follow_the_torch_modules(float_flatbuffer: Path) -> None:
 def test_a_float_group_keeps_float_activations_and_int8_weights(float_flatbuffer: Path, tmp_path: Path) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgeconv.backends.tflite_fallback import op_groups
-    from edgeconv.backends.tflite_quantize import _calibrate, _write, recipe_for
+    from edgeconv.backends.tflite.fallback import op_groups
+    from edgeconv.backends.tflite.quantize import _calibrate, _write, recipe_for
 
     rng = np.random.default_rng(0)
     rows = [{f"args_{i}": v[None].astype(np.int32) for i, v in enumerate(row)}
@@ -91,7 +91,7 @@ def test_a_float_group_keeps_float_activations_and_int8_weights(float_flatbuffer
 
 
 def _feeds_rows(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-    from tests.backends.test_tflite import _feeds
+    from tests.backends.tflite.test_tflite import _feeds
 
     feeds = _feeds(rng, 8)
     return feeds["input_ids"], feeds["attention_mask"], feeds["token_type_ids"]

@@ -39,7 +39,7 @@ class OnnxRuntimeBackend:
 
     def runner_spec(self, artifact: BuiltArtifact, profile: TargetProfile) -> RunnerSpec:
         return RunnerSpec(
-            "edgeconv.backends.onnxruntime:OnnxRuntimeRunner",
+            "edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner",
             {"path": str(artifact.path), "providers": profile.providers or None, "threads": threads_for(profile)},
         )
 

@@ -104,7 +104,7 @@ class LiteRTJudge(Judge):
     input_names: list[str] = field(default_factory=list)
 
     def run(self, model: Path) -> tuple[np.ndarray, float]:
-        from edgeconv.backends.tflite import TFLiteRunner
+        from edgeconv.backends.tflite.runner import TFLiteRunner
         from edgeconv.verify.timing import time_interleaved
 
         with TFLiteRunner(str(model), threads=self.threads, input_names=self.input_names) as runner:

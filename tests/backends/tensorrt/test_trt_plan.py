@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeconv.convert.trt_plan import PRECISION_FLAGS, cache_key, make_plan, onnx_inputs, shape_ranges
+from edgeconv.backends.tensorrt.plan import PRECISION_FLAGS, cache_key, make_plan, onnx_inputs, shape_ranges
 from edgeconv.errors import SpecError
 from edgeconv.targets import get_profile
 
@@ -72,8 +72,8 @@ def test_onnx_inputs_read_dynamic_axes(tiny_onnx: Path) -> None:
 def test_plan_applies_to_a_real_builder_config(tiny_onnx: Path) -> None:
     """Checks the plan against the real tensorrt API; runs wherever tensorrt imports and a GPU is present."""
     trt = pytest.importorskip("tensorrt", reason="tensorrt is not installed (see docs/tensorrt.md)")
-    from edgeconv.convert import trt_env
-    from edgeconv.convert.tensorrt_build import _network_flags, apply_plan
+    from edgeconv.backends.tensorrt import env as trt_env
+    from edgeconv.backends.tensorrt.build import _network_flags, apply_plan
 
     if not trt_env.gpus():
         pytest.skip("tensorrt imports but no NVIDIA GPU is visible")

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from edgeconv.convert.engine_meta import EngineMeta, EngineMismatch, check_compatible, meta_path, read_meta, write_meta
+from edgeconv.backends.tensorrt.engine_meta import (
+    EngineMeta,
+    EngineMismatch,
+    check_compatible,
+    meta_path,
+    read_meta,
+    write_meta,
+)
 from edgeconv.errors import ExitCode
 from edgeconv.fsutil import sha256_file
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeconv.convert.trt_plan import make_plan
-from edgeconv.convert.trtexec import display, parse_summary, run_trtexec, trtexec_argv
+from edgeconv.backends.tensorrt.plan import make_plan
+from edgeconv.backends.tensorrt.trtexec import display, parse_summary, run_trtexec, trtexec_argv
 from edgeconv.errors import StageError
 from edgeconv.targets import get_profile
 

@@ -1,7 +1,7 @@
 """Check an ONNX model against what a TensorRT version can build, before a long engine build.
 
 Two kinds of problem are reported with node names:
-- ops the TensorRT ONNX parser does not support (data: ``trt_onnx_ops.json``, taken from
+- ops the TensorRT ONNX parser does not support (data: ``onnx_ops.json``, taken from
   onnx/onnx-tensorrt docs/operators.md per release), ops from non-standard domains (they need a
   plugin), and an opset outside the parser's range;
 - explicit-quantization (QDQ) problems: TensorRT needs int8 Q/DQ with zero-point 0 (symmetric), and
@@ -21,7 +21,7 @@ from typing import Any
 
 from edgeconv.errors import SpecError, StageError
 
-OPS_FILE = Path(__file__).with_name("trt_onnx_ops.json")
+OPS_FILE = Path(__file__).with_name("onnx_ops.json")
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 QDQ_CONSUMERS = {"Conv", "ConvTranspose", "MatMul", "Gemm"}
 DEFAULT_DOMAINS = {"", "ai.onnx"}

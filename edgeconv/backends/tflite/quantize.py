@@ -28,7 +28,7 @@ from edgeconv.errors import StageError
 from edgeconv.spec import FallbackSpec
 
 if TYPE_CHECKING:
-    from edgeconv.backends.tflite_fallback import OpGroup
+    from edgeconv.backends.tflite.fallback import OpGroup
     from edgeconv.compress.fallback import Judge
 
 NO_QUANTIZE = "no_quantize"  # AEQ's AlgorithmName.NO_QUANTIZE
@@ -99,7 +99,7 @@ def quantize_full(float_model: Path, dst: Path, calibration: dict[str, Any], thr
                   judge: Judge | None, settings: FallbackSpec, probe: FeedSet | None,
                   input_names: list[str]) -> dict[str, Any]:
     """int8-full, calibrated once; with a judge, the accuracy-aware search over module groups."""
-    from edgeconv.backends.tflite_fallback import describe_fallback, op_groups, rank_groups
+    from edgeconv.backends.tflite.fallback import describe_fallback, op_groups, rank_groups
     from edgeconv.compress.remedies import LEFT_OUT_ON_TFLITE
     from edgeconv.compress.search import search_int8
 
@@ -117,7 +117,7 @@ def quantize_full(float_model: Path, dst: Path, calibration: dict[str, Any], thr
         return make(dst, [])
 
     def run(path: Path) -> Any:
-        from edgeconv.backends.tflite import TFLiteRunner
+        from edgeconv.backends.tflite.runner import TFLiteRunner
 
         with TFLiteRunner(str(path), threads=threads, input_names=input_names) as runner:
             return next(iter(runner.infer(probe.inputs).values()))

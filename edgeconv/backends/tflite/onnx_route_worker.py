@@ -1,6 +1,6 @@
 """ONNX -> TFLite in a worker process: static shapes, onnx2torch, constants baked in, litert-torch.
 
-Run as ``python -m edgeconv.convert.onnx_tflite_worker MODEL.onnx EXAMPLES.npz OUT.tflite RESULT.json``
+Run as ``python -m edgeconv.backends.tflite.onnx_route_worker MODEL.onnx EXAMPLES.npz OUT.tflite RESULT.json``
 with onnx2torch on the path (``onnx_tflite_env``). A process of its own because the converters can crash
 or hold gigabytes; the parent turns a failure into one line and a log.
 

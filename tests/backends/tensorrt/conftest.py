@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from trt_models import tiny_matmul
+
+from tests.backends.tensorrt.trt_models import tiny_matmul
 
 
 @pytest.fixture

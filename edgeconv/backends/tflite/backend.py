@@ -4,7 +4,7 @@ A torch model converts from the torch module (``ctx.torch_model()``), not from t
 measured on the sample, litert-torch converted in seconds with no layout transposes to get wrong,
 while onnx2tf cannot share an environment with the rest of the stack (docs/tflite.md). A model given
 as an ONNX file converts from its repaired ONNX graph through onnx2torch into the same litert-torch
-(``convert/onnx_tflite.py``). The float flatbuffer is one stage shared by every precision; each
+(``backends/tflite/onnx_route.py``). The float flatbuffer is one stage shared by every precision; each
 precision is a stage of its own.
 """
 
@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv import versions
-from edgeconv.backends.ort_backend import threads_for
+from edgeconv.backends.onnxruntime.backend import threads_for
 from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
-from edgeconv.backends.tflite_convert import convert, sample_args, static_shapes
-from edgeconv.backends.tflite_fallback import LiteRTJudge
+from edgeconv.backends.tflite.convert import convert, sample_args, static_shapes
+from edgeconv.backends.tflite.fallback import LiteRTJudge
 from edgeconv.compress.fallback import budget_judge
 from edgeconv.errors import SpecError, StageError
 from edgeconv.fsutil import sha256_file
 from edgeconv.targets import TargetProfile
 
-RUNNER = "edgeconv.backends.tflite:TFLiteRunner"
+RUNNER = "edgeconv.backends.tflite.runner:TFLiteRunner"
 PACKAGES = ("litert-torch", "ai-edge-quantizer", "ai-edge-litert", "torch")
 
 
@@ -62,7 +62,7 @@ class TFLiteBackend:
                            "threads": threads_for(profile)}
 
         def produce(folder: Path) -> dict[str, Any]:
-            from edgeconv.backends import tflite_quantize
+            from edgeconv.backends.tflite import quantize as tflite_quantize
 
             src, dst = float_folder / float_meta["file"], folder / "model.tflite"
             start = time.perf_counter()
@@ -105,7 +105,7 @@ class TFLiteBackend:
             start = time.perf_counter()
             dst = folder / "model.tflite"
             info = convert(model, args, dst)
-            from edgeconv.backends.tflite import load_interpreter_class
+            from edgeconv.backends.tflite.runner import load_interpreter_class
 
             cls, _, _ = load_interpreter_class()
             details = cls(model_path=str(dst)).get_signature_runner().get_input_details()
@@ -119,15 +119,15 @@ class TFLiteBackend:
 
     def _float_from_onnx(self, ctx: BuildContext) -> tuple[Path, dict[str, Any]]:
         """The fp32 flatbuffer of an ONNX model, at the evaluation feeds' shapes (batch 1)."""
-        from edgeconv.convert.onnx_tflite import convert_onnx
-        from edgeconv.convert.onnx_tflite_env import ONNX2TORCH
+        from edgeconv.backends.tflite.onnx_route import convert_onnx
+        from edgeconv.backends.tflite.onnx_route_env import ONNX2TORCH
 
         shapes = {k: list(v.shape[1:]) for k, v in ctx.evaluation.inputs.items()}
         key = {"reference": ctx.reference_sha256, "eval_shapes": shapes, "route": ONNX2TORCH,
                "versions": {p: versions.of(p) for p in PACKAGES}}
 
         def produce(folder: Path) -> dict[str, Any]:
-            from edgeconv.backends.tflite import load_interpreter_class
+            from edgeconv.backends.tflite.runner import load_interpreter_class
 
             dst = folder / "model.tflite"
             info = convert_onnx(ctx.reference_onnx, ctx.evaluation, dst)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from edgeconv.backends import get_backend
-from edgeconv.convert import trt_env
+from edgeconv.backends.tensorrt import env as trt_env
 from edgeconv.errors import ExitCode, RuntimeUnavailable
 from edgeconv.results import SKIPPED
 from edgeconv.targets import get_profile
@@ -81,10 +81,10 @@ def test_build_skips_a_trt_target_and_exits_3_only_when_required(tmp_path: Path)
 def test_engine_builds_runs_and_matches_onnx_runtime(tmp_path: Path) -> None:
     import onnxruntime as ort
 
-    from edgeconv.backends.tensorrt import TensorRTRunner
-    from edgeconv.convert.engine_meta import EngineMismatch, read_meta, write_meta
-    from edgeconv.convert.tensorrt_build import build_engine
-    from edgeconv.convert.trt_plan import make_plan, onnx_inputs
+    from edgeconv.backends.tensorrt.build import build_engine
+    from edgeconv.backends.tensorrt.engine_meta import EngineMismatch, read_meta, write_meta
+    from edgeconv.backends.tensorrt.plan import make_plan, onnx_inputs
+    from edgeconv.backends.tensorrt.runner import TensorRTRunner
 
     _tiny_project(tmp_path, required=False)
     onnx_path = tmp_path / "tiny.onnx"
@@ -95,7 +95,7 @@ def test_engine_builds_runs_and_matches_onnx_runtime(tmp_path: Path) -> None:
     engine = tmp_path / "model.engine"
     build_engine(onnx_path, engine, plan)
     assert plan.timing_cache and Path(plan.timing_cache).is_file()
-    from edgeconv.convert.engine_meta import EngineMeta
+    from edgeconv.backends.tensorrt.engine_meta import EngineMeta
     from edgeconv.fsutil import sha256_file
 
     write_meta(engine, EngineMeta(version, gpu["name"], gpu["compute_capability"], "fp32", list(plan.flags), "api",

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.convert.onnx_tflite_env import ensure_route
+from edgeconv.backends.tflite.onnx_route_env import ensure_route
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
 
@@ -58,7 +58,7 @@ def convert_onnx(onnx_path: Path, feeds: FeedSet, dst: Path) -> dict[str, Any]:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(route), env.get("PYTHONPATH", "")) if p)
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", "edgeconv.convert.onnx_tflite_worker", str(onnx_path),
+                [sys.executable, "-m", "edgeconv.backends.tflite.onnx_route_worker", str(onnx_path),
                  str(work / "examples.npz"), str(work / "model.tflite"), str(work / "result.json")],
                 capture_output=True, text=True, env=env, timeout=TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired as exc:

@@ -34,7 +34,7 @@ class TensorRTRunner(Runner):
             raise RuntimeError("torch sees no CUDA device; the TensorRT runner needs one for its buffers")
         self.device = torch.device("cuda")
         if self.check_meta:
-            from edgeconv.convert.engine_meta import check_compatible
+            from edgeconv.backends.tensorrt.engine_meta import check_compatible
 
             major, minor = torch.cuda.get_device_capability()
             self.warnings = check_compatible(self.path, trt.__version__, f"{major}.{minor}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgeconv.convert.trt_plan import BuilderConfigPlan
+from edgeconv.backends.tensorrt.plan import BuilderConfigPlan
 from edgeconv.errors import StageError
 from edgeconv.fsutil import atomic_path
 
@@ -61,7 +61,7 @@ def build_engine(onnx_path: Path, engine_path: Path, plan: BuilderConfigPlan) ->
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise StageError(f"TensorRT's ONNX parser rejected {Path(onnx_path).name}: {errors}",
-                         fix="run the pre-build check (edgeconv.convert.trt_check) and fix the named nodes")
+                         fix="run the pre-build check (edgeconv.backends.tensorrt.check) and fix the named nodes")
     config = builder.create_builder_config()
     apply_plan(plan, trt, builder, config)
     load_timing_cache(plan, config)

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from trt_models import tiny_matmul
 
-from edgeconv.convert.trt_check import check_onnx, known_versions, ops_for
+from edgeconv.backends.tensorrt.check import check_onnx, known_versions, ops_for
 from edgeconv.errors import ExitCode, StageError
+from tests.backends.tensorrt.trt_models import tiny_matmul
 
-SAMPLE_SPEC = Path(__file__).resolve().parents[2] / "samples" / "tweet-sentiment" / "edgeconv.yaml"
+SAMPLE_SPEC = Path(__file__).resolve().parents[3] / "samples" / "tweet-sentiment" / "edgeconv.yaml"
 
 
 @pytest.fixture(scope="module")

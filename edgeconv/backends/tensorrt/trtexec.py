@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from edgeconv.convert.trt_plan import BuilderConfigPlan
+from edgeconv.backends.tensorrt.plan import BuilderConfigPlan
 from edgeconv.errors import StageError
 
 PRECISION_ARGS = {"fp32": [], "fp16": ["--fp16"], "int8-static": ["--int8"], "best": ["--best"]}

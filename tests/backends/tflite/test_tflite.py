@@ -117,7 +117,7 @@ def test_static_shapes_are_batch_one_and_the_data_length(built: dict) -> None:
 
 
 def test_runner_maps_names_casts_int64_and_runs_batches_row_by_row(built: dict) -> None:
-    from edgeconv.backends.tflite import TFLiteRunner
+    from edgeconv.backends.tflite.runner import TFLiteRunner
 
     artifact = next(a for a in built["result"].artifacts if a.precision == "fp32")
     rng = np.random.default_rng(5)

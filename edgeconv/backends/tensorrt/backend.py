@@ -1,7 +1,7 @@
 """TensorRT backend: engines built from the reference ONNX (fp32/fp16/best) or from a symmetric
 int8 QDQ ONNX (int8-static, explicit quantization), with the builder API or trtexec.
 
-Each engine gets a ``model.engine.json`` sidecar (edgeconv.convert.engine_meta); the stage key holds
+Each engine gets a ``model.engine.json`` sidecar (edgeconv.backends.tensorrt.engine_meta); the stage key holds
 the TensorRT version and GPU architecture, so a different machine rebuilds instead of reusing.
 """
 
@@ -12,15 +12,15 @@ from typing import Any
 
 from edgeconv import versions
 from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
-from edgeconv.convert import trt_env
-from edgeconv.convert.engine_meta import EngineMeta, write_meta
-from edgeconv.convert.trt_check import check_onnx
-from edgeconv.convert.trt_plan import make_plan, onnx_inputs, settings_of
+from edgeconv.backends.tensorrt import env as trt_env
+from edgeconv.backends.tensorrt.check import check_onnx
+from edgeconv.backends.tensorrt.engine_meta import EngineMeta, write_meta
+from edgeconv.backends.tensorrt.plan import make_plan, onnx_inputs, settings_of
 from edgeconv.errors import RuntimeUnavailable, SpecError
 from edgeconv.fsutil import sha256_file
 from edgeconv.targets import TargetProfile
 
-RUNNER = "edgeconv.backends.tensorrt:TensorRTRunner"
+RUNNER = "edgeconv.backends.tensorrt.runner:TensorRTRunner"
 
 
 class TensorRTBackend:
@@ -58,13 +58,13 @@ class TensorRTBackend:
             engine = folder / "model.engine"
             extra: dict[str, Any] = {"check": report.to_dict()}
             if plan.builder == "trtexec":
-                from edgeconv.convert.trtexec import display, parse_summary, run_trtexec, trtexec_argv
+                from edgeconv.backends.tensorrt.trtexec import display, parse_summary, run_trtexec, trtexec_argv
 
                 argv = trtexec_argv(plan, source, engine, trt_env.trtexec_path() or "trtexec")
                 output = run_trtexec(argv, folder / "trtexec.log")
                 extra["trtexec"] = {"command": display(argv), "summary": parse_summary(output)}
             else:
-                from edgeconv.convert.tensorrt_build import build_engine
+                from edgeconv.backends.tensorrt.build import build_engine
 
                 build_engine(source, engine, plan)
             write_meta(engine, EngineMeta(
@@ -79,8 +79,8 @@ class TensorRTBackend:
 
     def _build_on_device(self, ctx: BuildContext, profile: TargetProfile, precision: str, source: Path,
                          quantization: dict | None, check: dict[str, Any]) -> BuiltArtifact:
-        """The engine built by the board's own trtexec (see edgeconv.convert.trt_remote)."""
-        from edgeconv.convert.trt_remote import build_on_device
+        """The engine built by the board's own trtexec (see edgeconv.backends.tensorrt.remote)."""
+        from edgeconv.backends.tensorrt.remote import build_on_device
         from edgeconv.remote import probe_device
 
         assert profile.device is not None
@@ -106,7 +106,7 @@ class TensorRTBackend:
         trtexec's placeholder scales)."""
         if precision not in ("int8-static", "best"):
             return ctx.reference_onnx, None
-        from edgeconv.backends.ort_backend import onnx_artifact
+        from edgeconv.backends.onnxruntime.backend import onnx_artifact
 
         if ctx.calibration is None:
             raise SpecError(f"TensorRT {precision} needs calibrated int8 scales",

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgeconv.convert.onnx_tflite_env import READY, route_folder, route_status
-from edgeconv.convert.onnx_tflite_worker import explicit_same_pads
+from edgeconv.backends.tflite.onnx_route_env import READY, route_folder, route_status
+from edgeconv.backends.tflite.onnx_route_worker import explicit_same_pads
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
 from tests.compress.test_architecture import make_tiny_cnn
@@ -62,7 +62,7 @@ def tflite_outputs(path: Path, x: np.ndarray) -> np.ndarray:
 def test_an_onnx_cnn_converts_in_the_worker_and_matches_onnx_runtime(tmp_path: Path) -> None:
     import onnx
 
-    from edgeconv.convert.onnx_tflite import convert_onnx
+    from edgeconv.backends.tflite.onnx_route import convert_onnx
 
     make_tiny_cnn(tmp_path / "cnn.onnx")
     x = np.random.default_rng(2).normal(size=(3, 3, 16, 16)).astype(np.float32)
@@ -77,7 +77,7 @@ def test_an_op_onnx2torch_cannot_convert_is_one_line_with_the_log_behind_it(tmp_
     import onnx
     from onnx import TensorProto, helper
 
-    from edgeconv.convert.onnx_tflite import convert_onnx
+    from edgeconv.backends.tflite.onnx_route import convert_onnx
 
     graph = helper.make_graph([helper.make_node("Hardmax", ["x"], ["y"])], "hardmax",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
@@ -92,7 +92,7 @@ def test_an_op_onnx2torch_cannot_convert_is_one_line_with_the_log_behind_it(tmp_
 
 
 def test_inputs_without_a_batch_axis_are_refused_before_converting(tmp_path: Path) -> None:
-    from edgeconv.convert.onnx_tflite import convert_onnx
+    from edgeconv.backends.tflite.onnx_route import convert_onnx
 
     feeds = FeedSet({"x": np.ones((2, 4), np.float32), "state": np.zeros((2, 2, 1, 8), np.float32)},
                     unbatched=frozenset({"state"}))

@@ -1,0 +1,1 @@
+"""ONNX Runtime: the artifacts it builds from the reference ONNX (backend.py) and their runner (runner.py)."""

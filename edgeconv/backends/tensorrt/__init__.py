@@ -1,0 +1,1 @@
+"""TensorRT: the builder plan, builder API and trtexec, engine metadata, the pre-build check, and the engine runner."""

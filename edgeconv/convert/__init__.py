@@ -1,1 +1,0 @@
-"""Conversions from the ONNX reference to runtime formats (TensorRT engines), and their pre-checks."""
