@@ -158,7 +158,8 @@ def build(
     if spec.prune is not None and spec.prune.auto is not None:
         from edgeconv.compress.prune_auto import pruned_candidates
 
-        more, pruned["prune_candidates"] = pruned_candidates(session, selected, build_artifacts_unjudged)
+        more, pruned["prune_candidates"] = pruned_candidates(
+            session, selected, lambda level, chosen: build_artifacts(level, chosen, judge=False))
         rows += more
     artifacts = _judge_all(session, rows)
     result = _result(spec, out, session, artifacts)
@@ -188,9 +189,6 @@ def build_artifacts(session: Session, selected: list[tuple[TargetProfile, list[s
     ]
     return _judge_all(session, rows) if judge else rows
 
-
-def build_artifacts_unjudged(session: Session, selected: list[tuple[TargetProfile, list[str]]]) -> list[ArtifactResult]:
-    return build_artifacts(session, selected, judge=False)
 
 
 def _judge_all(session: Session, rows: list[ArtifactResult]) -> list[ArtifactResult]:

@@ -222,7 +222,8 @@ class PruneSpec(StrictModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _two_four_is_half(cls, data: Any) -> Any:
+    def _shorthands(cls, data: Any) -> Any:
+        """``auto: true`` is every default; 2:4 always removes half the weights."""
         if isinstance(data, dict) and data.get("auto") is True:
             data = {**data, "auto": {}}
         elif isinstance(data, dict) and data.get("auto") is False:
