@@ -87,15 +87,20 @@ class Judge:
         names = [o.name for o in session.get_outputs()]
         rows = [dict(zip(names, session.run(None, b), strict=True)) for b in self.evaluation.batches(1)]
         outputs, _ = stack_outputs(rows)
+        return outputs, self.p50_beside_reference(model, lambda example: session.run(None, example))
+
+    def p50_beside_reference(self, model: Path, call: Callable[[dict[str, np.ndarray]], Any]) -> float:
+        """The candidate's p50 (``call`` on the first example), timed interleaved with the fp32 reference when the
+        judge has one (then ``reference_p50_ms`` holds the reference's)."""
         example = self.evaluation.example(0)
-        rows = {model: lambda: session.run(None, example)}
+        rows = {model: lambda: call(example)}
         if self.reference_model is not None:
             reference = self._reference_session()
             rows[self.reference_model] = lambda: reference.run(None, example)
         # Five rounds: with three, int8 candidates within 10% of fp32 swapped sides between runs (MiniLM, 128).
         p50 = time_interleaved(rows, rounds=5, runs=10, warmup=5)
         self.reference_p50_ms = p50.get(self.reference_model) if self.reference_model is not None else None
-        return outputs, p50[model]
+        return p50[model]
 
     def _reference_session(self) -> Any:
         """The fp32 reference's session, loaded once for all trials (it is timed beside each of them)."""

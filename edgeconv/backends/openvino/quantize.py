@@ -22,7 +22,6 @@ from edgeconv.compress.architecture import is_convolutional
 from edgeconv.compress.fallback import Judge, budget_judge, first_output
 from edgeconv.compress.search import Trial, closeness, trial_fidelity
 from edgeconv.steps import Task
-from edgeconv.verify.timing import time_interleaved
 from edgeconv.verify.worker import stack_outputs
 
 
@@ -37,14 +36,7 @@ class OpenVINOJudge(Judge):
 
         with OpenVINORunner(str(model), self.device, self.threads) as runner:
             outputs, _ = stack_outputs([runner.infer(b) for b in self.evaluation.batches(1)])
-            example = self.evaluation.example(0)
-            rows: dict[Any, Any] = {model: lambda: runner.infer(example)}
-            if self.reference_model is not None:
-                reference = self._reference_session()
-                rows[self.reference_model] = lambda: reference.run(None, example)
-            p50 = time_interleaved(rows, rounds=5, runs=10, warmup=5)
-        self.reference_p50_ms = p50.get(self.reference_model) if self.reference_model is not None else None
-        return outputs, p50[model]
+            return outputs, self.p50_beside_reference(model, runner.infer)
 
 
 def quantize_static(ctx: BuildContext, model: Any, dst: Path, device: str, threads: int) -> dict[str, Any]:
