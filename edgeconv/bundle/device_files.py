@@ -30,7 +30,8 @@ GOLDEN_FILE = "golden/golden.npz"
 # library or Pillow, which requirements.txt names), copied as they are.
 ALWAYS = ("edgeconv.verify.worker", "edgeconv.backends.base", "edgeconv.data.raw_input", "edgeconv.data.pixels")
 # The runners run.py drives (the TensorRT runner needs torch for its CUDA buffers, which a bundle must not).
-RUNTIMES = {"edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner", "edgeconv.backends.tflite.runner:TFLiteRunner"}
+RUNTIMES = {"edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner", "edgeconv.backends.tflite.runner:TFLiteRunner",
+            "edgeconv.backends.openvino.runner:OpenVINORunner"}
 
 
 def device_assets(build_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -87,7 +88,7 @@ def runnable(entry: dict[str, Any]) -> str | None:
     if runner is None:
         return "report.json does not record its runner (built by an older edgeconv): rebuild it"
     if runner not in RUNTIMES:
-        return (f"run.py runs ONNX Runtime and LiteRT artifacts; this one runs in {entry.get('backend')} "
+        return (f"run.py runs ONNX Runtime, LiteRT and OpenVINO artifacts; this one runs in {entry.get('backend')} "
                 "(for a TensorRT engine: trtexec --loadEngine=FILE)")
     return None
 

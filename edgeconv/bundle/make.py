@@ -61,8 +61,8 @@ def artifact_files(build_dir: Path, entry: dict[str, Any]) -> list[Path]:
     if entry.get("sha256") and sha256_file(path) != entry["sha256"]:
         raise DataError(f"artifact file '{path}' of {label} does not match the sha256 in report.json",
                         fix="rebuild: the file changed after the build")
-    sidecar = path.with_name(path.name + ".data")
-    return [path, sidecar] if sidecar.is_file() else [path]
+    sidecar = path.with_suffix(".bin") if path.suffix == ".xml" else path.with_name(path.name + ".data")
+    return [path, sidecar] if sidecar.is_file() else [path]  # ONNX external data, or an OpenVINO IR's weights
 
 
 def select(report: dict[str, Any], target: str, precisions: list[str] | None, every: bool,

@@ -48,6 +48,28 @@ def test_every_precision_builds_an_ir_that_openvino_runs_and_verification_scores
     assert "compress_weights" in rows["int8-weights"]["quantization"]["method"]
 
 
+def test_a_bundle_carries_the_ir_and_run_py_reproduces_its_verified_outputs(tiny_project: Path,
+                                                                            tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import tarfile
+
+    from edgeconv.bundle import make_bundle
+
+    build(tiny_project, accuracy_drop=0.2)
+    bundle = make_bundle(tiny_project / "out", "x86-cpu-openvino", tmp_path, precisions=["int8-static"])
+    with tarfile.open(bundle, "r:gz") as tar:
+        names = tar.getnames()
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    assert any(n.endswith("model.xml") for n in names) and any(n.endswith("model.bin") for n in names)
+    assert any(n.endswith("edgeconv/backends/openvino/runner.py") for n in names)
+    folder = next((tmp_path / "unpacked").iterdir())
+    assert "openvino==" in (folder / "requirements.txt").read_text()
+    check = subprocess.run([sys.executable, str(folder / "run.py"), "--check"], capture_output=True, text=True,
+                           cwd=folder.parent, timeout=120)
+    assert check.returncode == 0 and check.stdout.startswith("ok: "), check.stdout + check.stderr
+
+
 def test_a_missed_budget_runs_nncf_accuracy_control_and_reports_both_trials(tiny_project: Path) -> None:
     report = build(tiny_project, accuracy_drop=0.0)  # plain NNCF int8 loses a few of the 120 examples
     static = next(a for a in report["artifacts"] if a["precision"] == "int8-static")
