@@ -15,13 +15,15 @@ import numpy as np
 from edgeconv import versions
 from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backend
 from edgeconv.bundle.assets import write_device_assets
-from edgeconv.choose import choose_for_device, choose_precision, oversubscribed, slower_than_reference
+from edgeconv.choose import oversubscribed, selections_of, slower_than_reference
 from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
 from edgeconv.failures import contained
 from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
 from edgeconv.machine import physical_cores
 from edgeconv.prepare import Prepared, prepare
 from edgeconv.results import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, BuildResult
+from edgeconv.scale.remote_cache import remote_cache
+from edgeconv.scale.shard import Shard, take
 from edgeconv.spec import AUTO, Spec, TargetRef
 from edgeconv.stages import Stages
 from edgeconv.targets import TargetProfile, device_targets, get_profile
@@ -137,22 +139,19 @@ def with_pruned(session: Session, prune: Any, stages: Stages) -> Session:
 
 def build(
     spec: Spec, out: Path | None = None, targets: list[str] | None = None, use_cache: bool = True,
-    on_event: Event | None = None, device: str | None = None,
+    on_event: Event | None = None, device: str | None = None, shard: Shard | None = None,
 ) -> BuildResult:
     """Build and verify ``targets`` (default: the spec's); ``device``: every profile of that device class this
-    machine can build, every precision each builds, and one choice across them all."""
+    machine can build, every precision each builds, and one choice across them all; ``shard``: only this
+    shard's cells, the choices left to `edgeconv merge`."""
     out = Path(out or spec.output)
-    left_out: list[str] = []
-    if device is None and not targets:
-        device = spec.device_class
-    if device is not None:
-        wanted = spec.targets[0].precisions if spec.device_class == device else None
-        refs, left_out = device_targets(device, spec.calibration is not None, wanted)
-        selected = [get_profile(ref.name).for_build(ref) for ref in refs]
-    else:
-        selected = select_targets(spec, targets)
+    matrix = plan(spec, targets, device)
+    selected, device, left_out, auto_targets = matrix.selected, matrix.device, matrix.left_out, matrix.auto_targets
+    shard_record = None
+    if shard is not None:
+        selected, shard_record = take(selected, shard)
     prepared = prepare(spec)
-    session = _session(spec, prepared, Stages(out, use_cache=use_cache, on_event=on_event))
+    session = _session(spec, prepared, stages_for(spec, out, use_cache, on_event))
     rows = build_artifacts(session, selected, judge=False)
     pruned: dict[str, Any] = {}
     if spec.prune is not None and spec.prune.auto is not None:
@@ -163,20 +162,43 @@ def build(
         rows += more
     artifacts = _judge_all(session, rows)
     result = _result(spec, out, session, artifacts)
-    if device is not None:
-        result.selections = [{**choose_for_device(device, artifacts), "left_out": left_out, **pruned}]
+    if shard_record is not None:  # the choices need every shard's rows: `edgeconv merge` makes them
+        result.shard = {**shard_record, "device": device, "auto_targets": auto_targets, "left_out": left_out,
+                        **pruned}
         return result
-    from edgeconv.compress.prune_auto import candidate_of
-
-    result.selections = [
-        {**choose_precision(profile.name, [a for a in artifacts if candidate_of(profile.name, a.target)]), **pruned}
-        for profile, _ in selected if profile.name in _auto_targets(spec, targets)
-    ]
+    result.selections = selections_of(artifacts, device, auto_targets, left_out, pruned)
     return result
 
 
-def _auto_targets(spec: Spec, names: list[str] | None) -> set[str]:
-    return {t.name for t in spec.targets if AUTO in (t.precisions or []) and (not names or t.name in names)}
+def stages_for(spec: Spec, out: Path, use_cache: bool, on_event: Event | None) -> Stages:
+    """The build's stages: the local cache, and the spec's (or $EDGECONV_CACHE_URL's) remote cache if any."""
+    return Stages(out, use_cache=use_cache, on_event=on_event,
+                  remote=remote_cache(spec.cache.url if spec.cache else None))
+
+
+@dataclass
+class Plan:
+    """What a build will build: (profile, precisions) pairs, and the choices it makes over them."""
+
+    selected: list[tuple[TargetProfile, list[str]]]
+    device: str | None  # a device build: one choice across every runtime of this class
+    left_out: list[str]  # the device class's profiles this machine cannot build, and why
+    auto_targets: list[str]  # the targets with `precision: auto`
+
+
+def plan(spec: Spec, targets: list[str] | None = None, device: str | None = None) -> Plan:
+    """The build's matrix, before any work: unknown targets or device classes fail here."""
+    left_out: list[str] = []
+    if device is None and not targets:
+        device = spec.device_class
+    if device is not None:
+        wanted = spec.targets[0].precisions if spec.device_class == device else None
+        refs, left_out = device_targets(device, spec.calibration is not None, wanted)
+        selected = [get_profile(ref.name).for_build(ref) for ref in refs]
+    else:
+        selected = select_targets(spec, targets)
+    auto = {t.name for t in spec.targets if AUTO in (t.precisions or []) and (not targets or t.name in targets)}
+    return Plan(selected, device, left_out, [p.name for p, _ in selected if p.name in auto])
 
 
 def build_artifacts(session: Session, selected: list[tuple[TargetProfile, list[str]]],
@@ -190,7 +212,6 @@ def build_artifacts(session: Session, selected: list[tuple[TargetProfile, list[s
     return _judge_all(session, rows) if judge else rows
 
 
-
 def _judge_all(session: Session, rows: list[ArtifactResult]) -> list[ArtifactResult]:
     """Time the reference and the local rows again in one interleaved pass, then hold each to the budgets."""
     retime([session.reference, *rows], session.prepared.evaluation, session.spec.latency)
@@ -202,7 +223,7 @@ def _judge_all(session: Session, rows: list[ArtifactResult]) -> list[ArtifactRes
 
 def reference_session(spec: Spec, out: Path, use_cache: bool = True, on_event: Event | None = None) -> Session:
     """Data, export and the verified reference (and the pruned model if ``spec.prune``): a build's shared start."""
-    return _session(spec, prepare(spec), Stages(Path(out), use_cache=use_cache, on_event=on_event))
+    return _session(spec, prepare(spec), stages_for(spec, Path(out), use_cache, on_event))
 
 
 def result_of(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactResult]) -> BuildResult:
@@ -343,12 +364,10 @@ def _size(path: Path) -> int:
     return path.stat().st_size + (sidecar.stat().st_size if sidecar.exists() else 0)
 
 
-
-
 def export_only(spec: Spec, out: Path | None = None, on_event: Event | None = None) -> tuple[Path, dict[str, Any]]:
     """Run the stages up to the fp32 ONNX reference (for `edgeconv export`)."""
     prepared = prepare(spec)
-    return export_reference(spec, prepared, Stages(Path(out or spec.output), on_event=on_event))
+    return export_reference(spec, prepared, stages_for(spec, Path(out or spec.output), True, on_event))
 
 
 def verify_artifact(
@@ -362,35 +381,8 @@ def verify_artifact(
         raise RuntimeUnavailable(f"target '{target}' cannot run here: {reason}")
     out = Path(out or spec.output)
     prepared = prepare(spec)
-    stages = Stages(out, on_event=on_event)
+    stages = stages_for(spec, out, True, on_event)
     session = _session(spec, prepared, stages)
     built = BuiltArtifact(Path(artifact).resolve())
     result = _measure_built(session, profile, precision, built, backend.runner_spec(built, profile))
     return _result(spec, out, session, _judge_all(session, [result]))
-
-
-def sensitivity(spec: Spec, precision: str, out: Path | None = None, on_event: Event | None = None) -> list[Any]:
-    """Rank the nodes an int8 recipe quantizes by the error each adds (for `edgeconv quantize --sensitivity`)."""
-    import tempfile
-
-    from edgeconv.backends.onnxruntime.backend import with_reduce_range
-    from edgeconv.compress import quantize
-    from edgeconv.compress.sensitivity import rank_nodes
-
-    if precision not in ("int8-dynamic", "int8-static"):
-        raise SpecError(f"sensitivity ranks int8 nodes, not {precision}", fix="use int8-dynamic or int8-static")
-    prepared = prepare(spec)
-    if precision == "int8-static" and prepared.calibration is None:
-        raise SpecError("int8-static needs a calibration set: add calibration.path")
-    reference_path, _ = export_reference(spec, prepared, Stages(Path(out or spec.output), on_event=on_event))
-    settings = with_reduce_range(get_profile("x86-cpu-ort"), spec.quantize)  # the ranking runs on ORT's CPU
-    feeds = (prepared.calibration or prepared.evaluation).head(settings.fallback.sensitivity_examples)
-    with tempfile.TemporaryDirectory() as tmp:
-        graph, quantized = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
-        fused = quantize.float_graph(precision, reference_path, graph, prepared.io.family)
-        if precision == "int8-dynamic":
-            quantize.make_int8_dynamic(graph, quantized, fused, settings.dynamic)
-        else:
-            assert prepared.calibration is not None
-            quantize.make_int8_static(graph, quantized, prepared.calibration, settings.static)
-        return rank_nodes(graph, quantized, quantize.candidates(precision, graph, settings), feeds)

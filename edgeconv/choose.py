@@ -8,6 +8,26 @@ from typing import Any
 from edgeconv.results import PASSED, ArtifactResult
 
 
+def pass_reference(artifact: ArtifactResult) -> float:
+    """The reference's p50 in the timing pass this artifact was timed in, recorded by `edgeconv merge`; 1.0 for
+    one build. One build times everything in one pass, so ranking by milliseconds equals ranking by speed-up;
+    merged shards join several passes, and each time is ranked as a share of the reference timed beside it,
+    never as raw milliseconds from different processes."""
+    return float((artifact.extra.get("timing_pass") or {}).get("reference_p50_ms") or 1.0)
+
+
+def selections_of(artifacts: list[ArtifactResult], device: str | None, auto_targets: list[str],
+                  left_out: list[str], pruned: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every choice a build makes: one across runtimes for a device build, else one per ``auto`` target (with
+    its prune.auto candidates ``<target>@prune-...``)."""
+    from edgeconv.compress.prune_auto import candidate_of
+
+    if device is not None:
+        return [{**choose_for_device(device, artifacts), "left_out": left_out, **pruned}]
+    return [{**choose_precision(name, [a for a in artifacts if candidate_of(name, a.target)]), **pruned}
+            for name in auto_targets]
+
+
 def choose_precision(target: str, artifacts: list[ArtifactResult]) -> dict[str, Any]:
     """``precision: auto``: the fastest artifact (p50) that met every budget, and why it won."""
     passing = [a for a in artifacts if a.status == PASSED and a.measurement is not None]
@@ -20,7 +40,7 @@ def choose_precision(target: str, artifacts: list[ArtifactResult]) -> dict[str, 
             why = "every precision that met the budgets ran slower than the fp32 reference: " + ", ".join(
                 f"{a.precision} {a.speedup_vs_reference:.2f}x" for a in slower)
         return {"target": target, "precision": None, "reason": why}
-    best = min(passing, key=lambda a: a.measurement.latency_ms["p50"])  # type: ignore[union-attr]
+    best = min(passing, key=lambda a: a.measurement.latency_ms["p50"] / pass_reference(a))  # type: ignore[union-attr]
     best.extra["selected"] = True
     others = ", ".join(_describe(a, a in slower, a.target != target) for a in artifacts if a is not best)
     # best.target: the target itself, or one of its pruned candidates (prune.auto: "<target>@prune-...")
@@ -72,9 +92,12 @@ def choose_for_device(device_class: str, artifacts: list[ArtifactResult]) -> dic
         if timings.size < 2:
             return 0.0
         q75, q25 = np.percentile(timings, [75, 25])
-        return 1.57 * float(q75 - q25) / timings.size ** 0.5
+        return 1.57 * float(q75 - q25) / timings.size ** 0.5 / pass_reference(a)
 
-    def p50(a: ArtifactResult) -> float:
+    def p50(a: ArtifactResult) -> float:  # in ms, or a share of its pass's reference (merged shards)
+        return a.measurement.latency_ms["p50"] / pass_reference(a)  # type: ignore[union-attr]
+
+    def ms(a: ArtifactResult) -> float:
         return a.measurement.latency_ms["p50"]  # type: ignore[union-attr]
 
     measured = [a for a in artifacts if a.measurement is not None]
@@ -100,7 +123,8 @@ def choose_for_device(device_class: str, artifacts: list[ArtifactResult]) -> dic
         else:
             why = "slower"
         m = a.measurement
-        ranking.append({"artifact": a.label, "p50_ms": round(p50(a), 3), "notch_ms": round(notch(a), 3),
+        ranking.append({"artifact": a.label, "p50_ms": round(ms(a), 3),
+                        "notch_ms": round(notch(a) * pass_reference(a), 3),
                         "p90_ms": round(m.latency_ms["p90"], 3) if m else None,  # type: ignore[union-attr]
                         "accuracy_delta": a.accuracy_delta, "agreement": m.agreement if m else None,
                         "size_bytes": a.size_bytes, "status": a.status, "why": why})
@@ -109,7 +133,7 @@ def choose_for_device(device_class: str, artifacts: list[ArtifactResult]) -> dic
                 "reason": "no artifact met every budget without running slower than the fp32 reference"}
     return {"device": device_class, "target": best.target, "precision": best.precision, "path": best.path,
             "ranking": ranking, "reason": f"device {device_class}: fastest of {len(eligible)} artifact(s) of any "
-                                          f"runtime that met every budget: p50 {p50(best):.2f} ms"}
+                                          f"runtime that met every budget: p50 {ms(best):.2f} ms"}
 
 
 def _faithfulness(a: ArtifactResult) -> float:

@@ -38,6 +38,8 @@ class Group(click.Group):
     lazy: ClassVar[dict[str, str]] = {
         "compare": "edgeconv.compare.cli:compare_command",
         "bundle": "edgeconv.bundle.cli:bundle_group",
+        "ci": "edgeconv.scale.cli:ci_group",
+        "merge": "edgeconv.scale.cli:merge_command",
         "device": "edgeconv.remote.cli:device_group",
         "init": "edgeconv.scaffold.cli:init_command",
         "prune": "edgeconv.prune_cli:prune_command",
@@ -146,40 +148,28 @@ def _load(spec: Path, overrides: tuple[str, ...], out: Path | None = None) -> An
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Build only these targets (repeatable).")
 @click.option("--device", metavar="CLASS", help="Build every target profile of this device class (x86-64, arm64, "
               "nvidia-gpu, ...) this machine can build, in every precision, and choose one across them.")
+@click.option("--shard", metavar="I/N", help="Build only shard I of N of the target x precision matrix; join the "
+              "shards with `edgeconv merge` (see `edgeconv ci matrix`).")
 @set_option
 @click.option("--no-cache", is_flag=True, help="Re-run every stage even if its inputs did not change.")
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True),
               help="A previous report.json or build folder: exit 1 if this build regresses against it.")
 @json_option
-def build(spec: Path, out: Path | None, targets: tuple[str, ...], device: str | None, overrides: tuple[str, ...],
-          no_cache: bool, baseline: Path | None, as_json: bool) -> None:
+def build(spec: Path, out: Path | None, targets: tuple[str, ...], device: str | None, shard: str | None,
+          overrides: tuple[str, ...], no_cache: bool, baseline: Path | None, as_json: bool) -> None:
     """Build and verify every target of SPEC; exit 0 only if every budget is met (and, with --baseline,
     nothing regressed beyond noise)."""
     from edgeconv.api import build as run_build
     from edgeconv.progress import StageProgress
-    from edgeconv.report import write_reports
-    from edgeconv.report.table import results_table
+    from edgeconv.scale.shard import Shard
 
     loaded = _load(spec, overrides, out)
     with StageProgress(stderr, quiet=as_json) as progress, library_prints_to_stderr():
         if device and targets:
             raise SpecError("--device and --target both choose the targets", fix="give one of them")
         result = run_build(loaded, out=out, targets=list(targets) or None, use_cache=not no_cache,
-                           on_event=progress.event, device=device)
-    paths = write_reports(result, Path(result.out_dir))
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), default=str))
-    else:
-        stdout.print(results_table(result))
-        for a, b in result.failed_budgets:  # escaped: budget names hold [output] and rich reads [..] as markup
-            stdout.print(f"[red]budget failed[/] {escape(f'{a.label}: {b.name} {b.shortfall}')}", highlight=False)
-        for a in result.artifacts:
-            for warning in a.extra.get("warnings", []):
-                stdout.print(f"[yellow]warning[/] {escape(f'{a.label}: {warning}')}", highlight=False)
-        for choice in result.selections:
-            stdout.print(f"[bold]auto[/] {choice['target']}: {choice['precision'] or 'none'}: {choice['reason']}")
-        stdout.print(f"reports: {paths['json']}  {paths['markdown']}  {paths['junit']}")
-    code = exit_code_of(result)
+                           on_event=progress.event, device=device, shard=None if shard is None else Shard.parse(shard))
+    code = print_result(result, as_json)
     if baseline is not None:
         from edgeconv.compare.gate import gate_on_baseline
 
@@ -192,6 +182,30 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], device: str | 
         if comparison.regressed and code == ExitCode.OK:
             code = ExitCode.BUDGET_FAILED
     sys.exit(int(code))
+
+
+def print_result(result: Any, as_json: bool) -> ExitCode:
+    """Write the reports, print the table (or the JSON) and return the build's exit code."""
+    from edgeconv.report import write_reports
+    from edgeconv.report.table import results_table
+
+    paths = write_reports(result, Path(result.out_dir))
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), default=str))
+    else:
+        stdout.print(results_table(result))
+        for a, b in result.failed_budgets:  # escaped: budget names hold [output] and rich reads [..] as markup
+            stdout.print(f"[red]budget failed[/] {escape(f'{a.label}: {b.name} {b.shortfall}')}", highlight=False)
+        for a in result.artifacts:
+            for warning in a.extra.get("warnings", []):
+                stdout.print(f"[yellow]warning[/] {escape(f'{a.label}: {warning}')}", highlight=False)
+        for choice in result.selections:
+            stdout.print(f"[bold]auto[/] {choice['target']}: {choice['precision'] or 'none'}: {choice['reason']}")
+        if result.shard:
+            stdout.print(f"shard {result.shard['index']}/{result.shard['count']}: {', '.join(result.shard['cells'])}"
+                         " (choices are made by `edgeconv merge` over every shard)", highlight=False)
+        stdout.print(f"reports: {paths['json']}  {paths['markdown']}  {paths['junit']}")
+    return exit_code_of(result)
 
 
 def exit_code_of(result: Any) -> ExitCode:
@@ -267,7 +281,7 @@ def quantize(ctx: click.Context, spec: Path, precision: str, sensitivity: bool, 
 
     from rich.table import Table
 
-    from edgeconv.api import sensitivity as rank
+    from edgeconv.api_sensitivity import sensitivity as rank
     from edgeconv.progress import StageProgress
 
     if not sensitivity:

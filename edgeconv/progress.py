@@ -79,6 +79,13 @@ class StageProgress:
             self.console.print(f"[green]✓[/] {escape(stage)} [dim]({took:.1f} s)[/]", highlight=False)
         elif event == "cached":
             self.console.print(f"[cyan]↺[/] {escape(stage)} [dim](reused: inputs unchanged)[/]", highlight=False)
+        elif event == "downloaded":
+            self.console.print(f"[cyan]↓[/] {escape(stage)} [dim](downloaded from the remote cache, checked)[/]",
+                               highlight=False)
+        elif event == "uploaded":
+            self.console.print(f"[cyan]↑[/] {escape(stage)} [dim](uploaded to the remote cache)[/]", highlight=False)
+        elif event.startswith("remote: "):
+            self.console.print(f"[yellow]![/] {escape(stage)}: {escape(event)}", highlight=False, soft_wrap=True)
 
     def step(self, step: Step) -> None:
         """A search's step: the live status line on a terminal, one plain line per finished step elsewhere."""

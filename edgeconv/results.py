@@ -65,7 +65,7 @@ class ArtifactResult:
             "max_abs_error": m.max_abs_error if m else None,
             "latency_ms": m.latency_ms if m else None,
             "speedup_vs_reference": self.speedup_vs_reference,
-            "peak_memory_mb": m.peak_memory_mb if m else None,
+            "peak_memory_mb": m.peak_memory_mb if m else None, "load_s": m.load_s if m else None,
             "per_class": m.per_class if m else None,
             "outputs": m.outputs if m else None,
             "budgets": [b.to_dict() for b in self.budgets],
@@ -87,6 +87,8 @@ class BuildResult:
     manifest: dict[str, Any]
     evaluation: dict[str, Any]
     selections: list[dict[str, Any]] = field(default_factory=list)  # `precision: auto` choices
+    shard: dict[str, Any] | None = None  # --shard I/N: this shard's slice of the matrix (scale/shard.py)
+    merged: dict[str, Any] | None = None  # `edgeconv merge`: the shards this result joins (scale/merge.py)
 
     @property
     def passed(self) -> bool:
@@ -103,7 +105,38 @@ class BuildResult:
             "artifacts": [a.to_dict() for a in self.artifacts],
             "export": self.export, "evaluation": self.evaluation, "selections": self.selections,
             "versions": self.manifest.get("versions", {}), "spec_sha256": self.manifest.get("spec_sha256"),
+            **({"shard": self.shard} if self.shard else {}), **({"merged": self.merged} if self.merged else {}),
         })
+
+
+_MEASURED = ("accuracy", "macro_f1", "per_class", "agreement", "max_abs_error", "latency_ms", "timings_ms",
+             "peak_memory_mb", "load_s", "runtime", "outputs", "metric_value", "detection", "segmentation")
+_OWN = ("target", "backend", "precision", "path", "sha256", "size_bytes", "status", "reason", "accuracy_delta",
+        "speedup_vs_reference", "quantization")
+
+
+def artifact_from_dict(entry: dict[str, Any]) -> ArtifactResult:
+    """An ArtifactResult read back from its report.json entry (``edgeconv merge`` joins shards' reports): the
+    inverse of ``to_dict``, every key it does not own going back to ``extra``."""
+    from edgeconv.verify.budgets import BudgetCheck
+
+    measurement = None
+    if entry.get("latency_ms") is not None:
+        measured = {k: entry.get(k) for k in _MEASURED}
+        measured["per_class"] = measured["per_class"] or {}
+        measured["outputs"] = measured["outputs"] or {}
+        measured["timings_ms"] = measured["timings_ms"] or []
+        measured["runtime"] = measured["runtime"] or {}
+        measured["load_s"] = measured["load_s"] or 0.0
+        measured["peak_memory_mb"] = measured["peak_memory_mb"] or 0.0
+        measured["max_abs_error"] = measured["max_abs_error"] or 0.0
+        measurement = Measurement(**measured)
+    known = {*_MEASURED, *_OWN, "budgets", "selected"}  # "selected": the merge chooses again
+    return ArtifactResult(
+        **{k: entry.get(k) for k in _OWN if k in entry}, measurement=measurement,
+        budgets=[BudgetCheck(**b) for b in entry.get("budgets") or []],
+        extra={k: v for k, v in entry.items() if k not in known},
+    )
 
 
 def json_safe(value: Any) -> Any:

@@ -19,8 +19,10 @@ from edgeconv.spec_budgets import Budgets
 from edgeconv.spec_errors import describe_validation_error
 from edgeconv.spec_io import DetectionSpec, ImagePreprocess, SegmentationSpec, TextPreprocess
 from edgeconv.spec_quantize import DynamicQuantSpec, FallbackSpec, QuantizeSpec, StaticQuantSpec
+from edgeconv.spec_run import CacheSpec, LatencySpec
 
-__all__ = ["DynamicQuantSpec", "FallbackSpec", "QuantizeSpec", "StaticQuantSpec"]  # re-exported: spec.* names them
+__all__ = ["CacheSpec", "DynamicQuantSpec", "FallbackSpec", "LatencySpec", "QuantizeSpec",  # re-exported:
+           "StaticQuantSpec"]  # spec.* names them
 
 # "best": TensorRT picks fp32/fp16/int8 kernels per layer (trtexec --best); only TensorRT targets list it.
 # "int8-full": TFLite full-integer (int8 weights and activations); only TFLite targets list it.
@@ -293,13 +295,6 @@ class TargetRef(StrictModel):
         return value
 
 
-class LatencySpec(StrictModel):
-    warmup: int = Field(20, ge=0)
-    runs: int = Field(200, gt=10)
-    min_time_s: float = Field(1.0, ge=0)
-    batch_size: int = Field(1, gt=0)
-
-
 class Spec(StrictModel):
     name: str = "model"
     model: ModelSpec
@@ -312,6 +307,7 @@ class Spec(StrictModel):
     _folder: Path | None = PrivateAttr(None)  # the spec file's folder (a custom metric's module is imported from it)
     budgets: Budgets = Field(default_factory=Budgets)
     latency: LatencySpec = Field(default_factory=LatencySpec)
+    cache: CacheSpec | None = None
     output: Path = Path("out")
 
     @field_validator("targets", mode="before")

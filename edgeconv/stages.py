@@ -10,6 +10,9 @@ stages whose keys hold its hash.
 Safety: a result is produced in a temporary folder and renamed into the cache only when complete
 (``stage.json``, holding the key, is written last); a lock per entry makes a second concurrent
 build wait for the first and then reuse its result instead of producing it twice.
+
+A remote cache (``cache: {url: s3://...}``, scale/remote_cache.py) sits behind the local one: an entry missing
+here is downloaded (and checked) before the stage would run, and a produced entry is uploaded after it.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeconv.errors import EdgeconvError, StageError
 from edgeconv.failures import contain
 from edgeconv.fsutil import sha256_json
+
+if TYPE_CHECKING:
+    from edgeconv.scale.remote_cache import RemoteCache
 
 STAGE_FILE = "stage.json"
 
@@ -43,12 +49,13 @@ def cache_root() -> Path:
 class Stages:
     def __init__(
         self, out: Path, use_cache: bool = True, on_event: Callable[[str, str], None] | None = None,
-        cache: Path | None = None,
+        cache: Path | None = None, remote: RemoteCache | None = None,
     ) -> None:
         self.out = Path(out)
         self.cache = Path(cache) if cache else cache_root()
         self.use_cache = use_cache
         self.on_event = on_event or (lambda stage, event: None)
+        self.remote = remote
 
     def entry(self, name: str, key: dict[str, Any]) -> Path:
         return self.cache / "stages" / name / sha256_json(key)
@@ -59,14 +66,19 @@ class Stages:
         entry.parent.mkdir(parents=True, exist_ok=True)
         with _locked(entry.with_name(entry.name + ".lock")):
             meta = _read_meta(entry) if self.use_cache else None
-            if meta is not None:
+            if meta is None and self.use_cache and self.remote and self.remote.fetch(name, entry, self.on_event):
+                meta = _read_meta(entry)
+                self.on_event(name, "downloaded")
+            elif meta is not None:
                 self.on_event(name, "cached")
                 _touch(entry)
-            else:
+            if meta is None:
                 self.on_event(name, "start")
                 meta = self._produce(name, entry, key, produce)
                 self.on_event(name, "done")
-        return _place(entry, self.out / name), meta
+                if self.remote:
+                    self.remote.push(name, entry, self.on_event)
+        return place_tree(entry, self.out / name), meta
 
     def _produce(
         self, name: str, entry: Path, key: dict[str, Any], produce: Callable[[Path], dict[str, Any]],
@@ -118,8 +130,9 @@ def _locked(lock_file: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _place(entry: Path, dest: Path) -> Path:
-    """Put the cached result at ``dest`` (hard links, else copies), atomically replacing what was there."""
+def place_tree(entry: Path, dest: Path) -> Path:
+    """Put a folder (a cached result) at ``dest`` (hard links, else copies), atomically replacing what was
+    there."""
     if dest.is_dir() and _same_entry(dest, entry):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)

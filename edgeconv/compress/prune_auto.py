@@ -46,7 +46,7 @@ def pruned_candidates(session: Session, selected: list[tuple[TargetProfile, list
     for level in prune.levels():
         tag = level_tag(level)
         stages = Stages(session.stages.out / "prune-auto" / tag, use_cache=session.stages.use_cache,
-                        on_event=session.stages.on_event)
+                        on_event=session.stages.on_event, remote=session.stages.remote)
         start = time.perf_counter()
         cost: dict[str, Any] = {"prune": tag}
         try:

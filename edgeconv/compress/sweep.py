@@ -77,7 +77,8 @@ def run_sweep(
     results: list[tuple[float, ArtifactResult]] = [(0.0, a) for a in api.build_artifacts(session, selected)]
     for ratio in ratios:
         prune = PruneSpec.model_validate({**base.model_dump(), "ratio": ratio, "auto": None})
-        stages = Stages(Path(out) / "sweep" / f"ratio-{ratio:g}", use_cache=use_cache, on_event=on_event)
+        stages = Stages(Path(out) / "sweep" / f"ratio-{ratio:g}", use_cache=use_cache, on_event=on_event,
+                        remote=session.stages.remote)
         pruned = api.with_pruned(session, prune, stages)
         for artifact in api.build_artifacts(pruned, selected):
             artifact.target = f"{profile.name}@prune-{ratio:g}"

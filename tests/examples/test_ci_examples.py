@@ -7,6 +7,7 @@ are GitHub's or the runner's business and are not run.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -143,3 +144,46 @@ def test_release_script_builds_bundles_verifies_and_a_corrupted_bundle_is_refuse
 def _needs_bash() -> None:
     if shutil.which("bash") is None:
         pytest.skip("bash is needed to run the CI examples' scripts")
+
+
+SHARDED = ROOT / "examples" / "ci" / "sharded.yml"
+
+
+def run_steps(steps: list[dict], cwd: Path, env: dict[str, str], values: dict[str, str]) -> None:
+    """Run a job's `run:` steps (not `uses:`, not the pip install) with ``${{ ... }}`` taken from ``values``."""
+    def fill(text: object) -> str:
+        return re.sub(r"\$\{\{(.*?)\}\}", lambda m: values[m.group(1).strip()], str(text))
+
+    for step in steps:
+        if "run" not in step or step["run"].lstrip().startswith("python -m pip install"):
+            continue
+        proc = subprocess.run(["bash", "-eo", "pipefail", "-c", fill(step["run"])], cwd=cwd, capture_output=True,
+                              text=True, env=env, timeout=300, check=False)
+        assert proc.returncode == 0, f"step '{step['name']}' failed: {proc.stdout[-1000:]} {proc.stderr[-2000:]}"
+
+
+def test_sharded_workflow_plans_builds_each_shard_and_merges(tiny_project, tmp_path):
+    """The plan job's matrix, one local process per build job (as runners would), then the merge job."""
+    workflow = yaml.safe_load(SHARDED.read_text())
+    jobs = workflow["jobs"]
+    output = tmp_path / "github_output"
+    output.write_text("")
+    env = {**os.environ, **tool_path(tmp_path), **{k: str(v) for k, v in workflow["env"].items()},
+           "GITHUB_OUTPUT": str(output)}
+    run_steps(jobs["plan"]["steps"], tiny_project, env, {})
+    matrix = json.loads(output.read_text().partition("matrix=")[2])
+    assert jobs["build"]["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+    assert [e["shard"] for e in matrix["include"]] == ["1/2", "2/2"]
+    secrets = {"vars.EDGECONV_CACHE_URL": "", "secrets.AWS_ACCESS_KEY_ID": "", "secrets.AWS_SECRET_ACCESS_KEY": ""}
+    build_env = {**env, **{k: re.sub(r"\$\{\{(.*?)\}\}", lambda m: secrets[m.group(1).strip()], str(v))
+                           for k, v in jobs["build"]["env"].items()}}
+    for index, entry in enumerate(matrix["include"]):
+        run_steps(jobs["build"]["steps"], tiny_project, build_env,
+                  {"matrix.shard": entry["shard"], "strategy.job-index": str(index)})
+        # what actions/download-artifact does with `pattern: shard-*`: each artifact in shards/<its name>/
+        (tiny_project / "shards").mkdir(exist_ok=True)
+        shutil.move(str(tiny_project / f"shard-{index}"), tiny_project / "shards" / f"shard-{index}")
+    run_steps(jobs["merge"]["steps"], tiny_project, env, {})
+    report = json.loads((tiny_project / "out" / "report.json").read_text())
+    assert [s["shard"] for s in report["merged"]["shards"]] == ["1/2", "2/2"]
+    assert len(report["artifacts"]) == 3 and all((tiny_project / a["path"]).is_file() for a in report["artifacts"])

@@ -1,0 +1,30 @@
+"""Spec sections about how a build runs rather than what it builds: latency measurement and the remote cache."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from edgeconv.spec_base import StrictModel
+
+
+class LatencySpec(StrictModel):
+    warmup: int = Field(20, ge=0)
+    runs: int = Field(200, gt=10)
+    min_time_s: float = Field(1.0, ge=0)
+    batch_size: int = Field(1, gt=0)
+
+
+class CacheSpec(StrictModel):
+    """A remote stage cache shared by every runner: ``s3://bucket/prefix`` (or any fsspec URL such as
+    ``gs://`` or ``file://``). Credentials come from the environment (AWS_* variables, ~/.aws), never the spec."""
+
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _is_url(cls, value: str) -> str:
+        if not re.match(r"^[a-z][a-z0-9+.-]*://\S+$", value):
+            raise ValueError(f"cache.url '{value}' is not a URL such as s3://bucket/prefix")
+        return value

@@ -1,0 +1,119 @@
+"""Sharded builds (`--shard I/N`, two processes) merged with `edgeconv merge` equal one build in every field but
+timings and paths; mismatched, missing or foreign shards are refused in one line (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from edgeconv.cli import main
+from tests.conftest import write_spec
+
+CLI = [sys.executable, "-c", "from edgeconv.cli import main; main()"]
+# Figures of a timing pass and where files lie: the only fields a merge may not reproduce.
+VOLATILE = {"latency_ms", "timings_ms", "speedup_vs_reference", "peak_memory_mb", "load_s", "timing",
+            "worker_latency_ms", "timing_pass", "conditions", "warnings", "path", "shard", "merged"}
+
+
+def stable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: stable(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [stable(v) for v in value]
+    return value
+
+
+def shards(project: Path, count: int, *extra: str) -> list[Path]:
+    """Every shard of the build, each in its own process, side by side (as CI runners would)."""
+    procs = [subprocess.Popen([*CLI, "build", "edgeconv.yaml", "--shard", f"{i}/{count}", "--out", f"shard-{i}",
+                               *extra], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(1, count + 1)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-2000:]
+    return [project / f"shard-{i}" for i in range(1, count + 1)]
+
+
+def test_two_shards_merged_equal_one_build(tiny_project: Path) -> None:
+    folders = shards(tiny_project, 2)
+    parts = [json.loads((f / "report.json").read_text()) for f in folders]
+    assert [p["shard"]["cells"] for p in parts] == [["x86-cpu-ort/fp32", "x86-cpu-ort/int8-static"],
+                                                    ["x86-cpu-ort/int8-dynamic"]]
+    assert [len(p["artifacts"]) for p in parts] == [2, 1]
+
+    merged = CliRunner().invoke(main, ["merge", *map(str, folders), "--out", str(tiny_project / "merged")])
+    assert merged.exit_code == 0, merged.output
+    single = CliRunner().invoke(main, ["build", str(tiny_project / "edgeconv.yaml"), "--out",
+                                       str(tiny_project / "single")])
+    assert single.exit_code == 0, single.output
+    joined = json.loads((tiny_project / "merged" / "report.json").read_text())
+    one = json.loads((tiny_project / "single" / "report.json").read_text())
+    assert stable(joined) == stable(one)
+    assert [s["shard"] for s in joined["merged"]["shards"]] == ["1/2", "2/2"]
+    # the merged folder holds the artifacts, and its manifest points at them
+    manifest = json.loads((tiny_project / "merged" / "manifest.json").read_text())
+    for entry in manifest["artifacts"].values():
+        assert Path(entry["path"]).is_file() and str(tiny_project / "merged") in entry["path"]
+    for name in ("report.md", "report.html", "junit.xml"):
+        assert (tiny_project / "merged" / name).stat().st_size > 0
+
+
+def test_merge_chooses_auto_over_every_shard_by_speedup(tiny_project: Path) -> None:
+    write_spec(tiny_project, targets=[{"name": "x86-cpu-ort", "precisions": ["auto"]}])
+    folders = shards(tiny_project, 2)
+    assert all(json.loads((f / "report.json").read_text())["selections"] == [] for f in folders)
+    result = CliRunner().invoke(main, ["merge", *map(str, folders), "--out", str(tiny_project / "merged"),
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    (choice,) = report["selections"]
+    eligible = [a for a in report["artifacts"] if a["status"] == "passed"
+                and (a["precision"] == "fp32" or a["speedup_vs_reference"] >= 1.0)]
+    best = max(eligible, key=lambda a: a["speedup_vs_reference"])  # each over its own pass's reference
+    assert choice["precision"] == best["precision"]
+    assert {a["timing_pass"]["shard"] for a in report["artifacts"]} == {"1/2", "2/2"}
+
+
+def test_mismatched_missing_and_foreign_shards_are_refused(tiny_project: Path) -> None:
+    folders = shards(tiny_project, 2)
+    runner = CliRunner()
+    other = runner.invoke(main, ["build", str(tiny_project / "edgeconv.yaml"), "--shard", "2/2", "--out",
+                                 str(tiny_project / "other"), "--set", "budgets.accuracy_drop=0.04"])
+    assert other.exit_code == 0, other.output
+    cases = {
+        "was built from a different spec": [folders[0], tiny_project / "other"],
+        "shard 2/2 missing": [folders[0]],
+        "shard 1/2 given twice": [folders[0], folders[0], folders[1]],
+        "is not a shard": [folders[0], tiny_project / "out-not-a-shard"],
+    }
+    plain = runner.invoke(main, ["build", str(tiny_project / "edgeconv.yaml"), "--out",
+                                 str(tiny_project / "out-not-a-shard")])
+    assert plain.exit_code == 0, plain.output
+    for said, given in cases.items():
+        result = runner.invoke(main, ["merge", *map(str, given), "--out", str(tiny_project / "m")])
+        assert result.exit_code == 2 and said in result.stderr, (said, result.output)
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tiny_project / "m" / "report.json").exists()
+
+
+@pytest.mark.parametrize("bad", ["0/2", "3/2", "1-2", ""])
+def test_a_bad_shard_is_one_line(tiny_project: Path, bad: str) -> None:
+    result = CliRunner().invoke(main, ["build", str(tiny_project / "edgeconv.yaml"), "--shard", bad])
+    assert result.exit_code == 2 and "is not I/N" in result.stderr
+
+
+def test_ci_matrix_deals_every_cell_once(tiny_project: Path) -> None:
+    result = CliRunner().invoke(main, ["ci", "matrix", str(tiny_project / "edgeconv.yaml"), "--shards", "2"])
+    assert result.exit_code == 0, result.output
+    include = json.loads(result.stdout)["include"]
+    assert [e["shard"] for e in include] == ["1/2", "2/2"]
+    cells = [c for e in include for c in e["cells"]]
+    assert sorted(cells) == sorted(f"x86-cpu-ort/{p}" for p in ("fp32", "int8-dynamic", "int8-static"))
+    wide = json.loads(CliRunner().invoke(main, ["ci", "matrix", str(tiny_project / "edgeconv.yaml")]).stdout)
+    assert len(wide["include"]) == 3  # default: one shard per cell
