@@ -6,6 +6,7 @@ Errors become one line on stderr and the documented exit code (see edgeconv.erro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -150,25 +151,33 @@ def _load(spec: Path, overrides: tuple[str, ...], out: Path | None = None) -> An
               "nvidia-gpu, ...) this machine can build, in every precision, and choose one across them.")
 @click.option("--shard", metavar="I/N", help="Build only shard I of N of the target x precision matrix; join the "
               "shards with `edgeconv merge` (see `edgeconv ci matrix`).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", metavar="[ADDRESS]",
+              help="Run the searches' independent trials as Ray tasks: on the cluster at ADDRESS, or on a Ray "
+              "started here (no ADDRESS). Timings stay on this machine. Needs edgeconv[ray].")
 @set_option
 @click.option("--no-cache", is_flag=True, help="Re-run every stage even if its inputs did not change.")
 @click.option("--baseline", type=click.Path(path_type=Path, exists=True),
               help="A previous report.json or build folder: exit 1 if this build regresses against it.")
 @json_option
 def build(spec: Path, out: Path | None, targets: tuple[str, ...], device: str | None, shard: str | None,
-          overrides: tuple[str, ...], no_cache: bool, baseline: Path | None, as_json: bool) -> None:
+          ray_address: str | None, overrides: tuple[str, ...], no_cache: bool, baseline: Path | None,
+          as_json: bool) -> None:
     """Build and verify every target of SPEC; exit 0 only if every budget is met (and, with --baseline,
     nothing regressed beyond noise)."""
     from edgeconv.api import build as run_build
     from edgeconv.progress import StageProgress
     from edgeconv.scale.shard import Shard
+    from edgeconv.scale.trials import on_ray
 
     loaded = _load(spec, overrides, out)
-    with StageProgress(stderr, quiet=as_json) as progress, library_prints_to_stderr():
-        if device and targets:
-            raise SpecError("--device and --target both choose the targets", fix="give one of them")
+    if device and targets:
+        raise SpecError("--device and --target both choose the targets", fix="give one of them")
+    part = None if shard is None else Shard.parse(shard)
+    with (StageProgress(stderr, quiet=as_json) as progress, library_prints_to_stderr(),
+          on_ray(ray_address) if ray_address else contextlib.nullcontext() as ray_record):
         result = run_build(loaded, out=out, targets=list(targets) or None, use_cache=not no_cache,
-                           on_event=progress.event, device=device, shard=None if shard is None else Shard.parse(shard))
+                           on_event=progress.event, device=device, shard=part)
+    result.ray = ray_record
     code = print_result(result, as_json)
     if baseline is not None:
         from edgeconv.compare.gate import gate_on_baseline

@@ -89,6 +89,7 @@ class BuildResult:
     selections: list[dict[str, Any]] = field(default_factory=list)  # `precision: auto` choices
     shard: dict[str, Any] | None = None  # --shard I/N: this shard's slice of the matrix (scale/shard.py)
     merged: dict[str, Any] | None = None  # `edgeconv merge`: the shards this result joins (scale/merge.py)
+    ray: dict[str, Any] | None = None  # --ray: where the searches' trials ran (scale/trials.py); never timings
 
     @property
     def passed(self) -> bool:
@@ -106,6 +107,7 @@ class BuildResult:
             "export": self.export, "evaluation": self.evaluation, "selections": self.selections,
             "versions": self.manifest.get("versions", {}), "spec_sha256": self.manifest.get("spec_sha256"),
             **({"shard": self.shard} if self.shard else {}), **({"merged": self.merged} if self.merged else {}),
+            **({"ray": self.ray} if self.ray else {}),
         })
 
 

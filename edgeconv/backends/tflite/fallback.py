@@ -82,18 +82,15 @@ def op_groups(float_model: Path) -> list[OpGroup]:
     return list(groups.values())
 
 
-def rank_groups(groups: list[OpGroup], quantize_only: Callable[[OpGroup, Path], None],
-                run: Callable[[Path], np.ndarray], reference: np.ndarray, work: Path) -> list[GroupSensitivity]:
-    """Each group quantized alone (``quantize_only`` writes that model), scored by logit MSE, worst first."""
-    ranked = []
+def rank_groups(groups: list[OpGroup], score: Callable[[OpGroup], float], threads: int) -> list[GroupSensitivity]:
+    """Each group quantized alone and scored by ``score`` (its logit MSE against the float model), worst first.
+    The trials are independent: with --ray they run as Ray tasks (scale/trials.py), with the same scores."""
+    from edgeconv.scale.trials import map_trials
+
     progress = Task("group ranking: module group", len(groups))
-    for i, group in enumerate(groups):
-        path = work / f"only{i}.tflite"
-        quantize_only(group, path)
-        mse = float(np.mean((run(path) - reference) ** 2))
-        path.unlink()
-        ranked.append(GroupSensitivity(group.name, len(group.scopes), mse))
-        progress.advance(f"{group.name}: logit MSE {mse:.3g} when it alone is int8")
+    scores = map_trials(score, groups, threads, progress,
+                        lambda group, mse: f"{group.name}: logit MSE {mse:.3g} when it alone is int8")
+    ranked = [GroupSensitivity(g.name, len(g.scopes), float(mse)) for g, mse in zip(groups, scores, strict=True)]
     return sorted(ranked, key=lambda r: r.logit_mse, reverse=True)
 
 

@@ -17,6 +17,8 @@
 from __future__ import annotations
 
 import copy
+import functools
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,19 +118,31 @@ def quantize_full(float_model: Path, dst: Path, calibration: dict[str, Any], thr
     if judge is None or probe is None:
         return make(dst, [])
 
-    def run(path: Path) -> Any:
-        from edgeconv.backends.tflite.runner import TFLiteRunner
-
-        with TFLiteRunner(str(path), threads=threads, input_names=input_names) as runner:
-            return next(iter(runner.infer(probe.inputs).values()))
-
     def rank(first_trial: Path) -> list[Any]:
-        reference = run(float_model)
-        return rank_groups(groups, lambda g, p: _write(float_model, p, recipe_for("int8-full", only=g), qsvs),
-                           run, reference, first_trial.parent)
+        reference = _logits(float_model, probe.inputs, threads, input_names)
+        score = functools.partial(group_alone, float_model=float_model, qsvs=qsvs, inputs=probe.inputs,
+                                  reference=reference, threads=threads, input_names=input_names)
+        return rank_groups(groups, score, threads)
 
     record, fallback = search_int8(make, dst, judge, settings, rank, lambda _: ([], LEFT_OUT_ON_TFLITE))
     return {**record, "fallback": fallback}
+
+
+def group_alone(group: Any, float_model: Path, qsvs: dict[str, Any], inputs: dict[str, Any], reference: Any,
+                threads: int, input_names: list[str]) -> float:
+    """One ranking trial: only ``group`` int8, its logit MSE against the float model's on the probe inputs.
+    A module-level function (not a closure) so a Ray worker can run it."""
+    with tempfile.TemporaryDirectory(prefix="edgeconv-group-") as tmp:
+        path = Path(tmp) / "only.tflite"
+        _write(float_model, path, recipe_for("int8-full", only=group), qsvs)
+        return float(np.mean((_logits(path, inputs, threads, input_names) - reference) ** 2))
+
+
+def _logits(path: Path, inputs: dict[str, Any], threads: int, input_names: list[str]) -> Any:
+    from edgeconv.backends.tflite.runner import TFLiteRunner
+
+    with TFLiteRunner(str(path), threads=threads, input_names=input_names) as runner:
+        return next(iter(runner.infer(inputs).values()))
 
 
 def _calibrate(float_model: Path, calibration: dict[str, Any], threads: int) -> tuple[dict[str, Any], int]:

@@ -1,0 +1,66 @@
+"""--ray: the TFLite int8-full ranking's trials as Ray tasks on a local Ray (started by the test, 2 CPUs) give the
+same scores, ranking and choice as the sequential build; without Ray installed or reachable, one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeconv.scale.trials import map_trials, on_ray
+from edgeconv.steps import Task
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'edgeconv[ray]')")
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> object:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def test_trials_come_back_in_order_and_are_counted(local_ray: object) -> None:
+    with on_ray(None) as record:
+        assert map_trials(square, [3, 1, 2], 1, Task("t", 3), lambda i, r: f"{i}->{r}") == [9, 1, 4]
+    assert record["trials"] == 3 and record["cluster_cpus"] == 2
+    assert map_trials(square, [3], 1, Task("t", 1), str) == [9]  # outside on_ray: sequential
+
+
+@pytest.mark.slow
+def test_the_int8_full_ranking_on_ray_equals_the_sequential_one(local_ray: object, tmp_path: Path) -> None:
+    pytest.importorskip("litert_torch", reason="the TFLite extra is not installed")
+    from edgeconv import api
+    from edgeconv.spec import load_spec
+    from tests.backends.tflite.test_tflite import write_tiny_project
+
+    project = write_tiny_project(
+        tmp_path / "project", seed=1, n_eval=40, n_calib=24, flipped=0, name="tiny-ray",
+        targets=[{"name": "arm64-tflite", "threads": 1, "precisions": ["int8-full"]}], budgets={"min_agreement": 1.0})
+    spec = load_spec(project / "edgeconv.yaml")
+    (sequential,) = api.build(spec, out=tmp_path / "sequential").artifacts
+    with on_ray(None) as record:
+        (on_ray_built,) = api.build(spec, out=tmp_path / "ray", use_cache=False).artifacts
+    a, b = sequential.quantization["fallback"], on_ray_built.quantization["fallback"]
+    assert record["trials"] >= len(a["sensitivity_top"]) > 1  # every group ranked on Ray (the top ones reported)
+    assert [(r["name"], r["logit_mse"]) for r in a["sensitivity_top"]] == \
+        [(r["name"], r["logit_mse"]) for r in b["sensitivity_top"]]
+    assert a["chosen_trial"] == b["chosen_trial"]
+    assert sequential.quantization["float_activation_groups"] == on_ray_built.quantization["float_activation_groups"]
+    assert sequential.sha256 == on_ray_built.sha256
+
+
+def test_an_unreachable_cluster_is_one_line(tiny_project: Path) -> None:
+    from click.testing import CliRunner
+
+    from edgeconv.cli import main
+
+    if ray.is_initialized():
+        pytest.skip("a Ray is running in this process")
+    result = CliRunner().invoke(main, ["build", str(tiny_project / "edgeconv.yaml"), "--ray", "127.0.0.1:1"])
+    assert result.exit_code == 3 and "cannot reach Ray at '127.0.0.1:1'" in result.stderr, result.output
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
