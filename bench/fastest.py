@@ -5,7 +5,8 @@ Rows, all timed in this one process, round-robin, batch 1, the same example and 
 - PyTorch eager fp32, as users run it (transformers' default attention, `torch.inference_mode()`);
 - the ORT fp32 reference (the plain export every speed-up is a share of);
 - the peers, made by hand the way each tool's docs say: ORT `quantize_dynamic` on the plain export; ORT's BERT
-  fusions then `quantize_dynamic`; Optimum's `onnxruntime quantize --avx2` preset (with --optimum-cli: Optimum
+  fusions then `quantize_dynamic`; Optimum's `onnxruntime quantize` preset for this CPU (--avx512_vnni, --avx512
+  or --avx2; with --optimum-cli: Optimum
   pins transformers 4.x, so it lives in its own venv); OpenVINO + NNCF's default int8 (`nncf.quantize`,
   transformer model type, the same calibration set); LiteRT dynamic int8 (ai-edge-quantizer's
   `dynamic_wi8_afp32` recipe on the float flatbuffer litert-torch converts, which the build made);
@@ -90,9 +91,13 @@ def hand_made(reference: Path, calib: dict[str, np.ndarray], tflite_fp32: Path |
     if optimum_cli:
         (folder / "optimum_in").mkdir()
         (folder / "optimum_in" / "model.onnx").write_bytes(reference.read_bytes())
-        subprocess.run([optimum_cli, "onnxruntime", "quantize", "--onnx_model", str(folder / "optimum_in"), "--avx2",
+        from edgeconv.machine import cpu
+
+        flags = cpu()["int8_flags"]  # Optimum's preset for this CPU, as its docs tell a user to pick
+        preset = "--avx512_vnni" if "avx512_vnni" in flags else "--avx512" if "avx512f" in flags else "--avx2"
+        subprocess.run([optimum_cli, "onnxruntime", "quantize", "--onnx_model", str(folder / "optimum_in"), preset,
                         "-o", str(folder / "optimum_out")], check=True, capture_output=True)
-        out["peer: Optimum quantize --avx2"] = ("onnxruntime", next((folder / "optimum_out").glob("*.onnx")))
+        out[f"peer: Optimum quantize {preset}"] = ("onnxruntime", next((folder / "optimum_out").glob("*.onnx")))
     try:
         import nncf
         import openvino as ov
