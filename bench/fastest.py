@@ -6,10 +6,9 @@ Rows, all timed in this one process, round-robin, batch 1, the same example and 
 - the ORT fp32 reference (the plain export every speed-up is a share of);
 - the peers, made by hand the way each tool's docs say: ORT `quantize_dynamic` on the plain export; ORT's BERT
   fusions then `quantize_dynamic`; Optimum's `onnxruntime quantize` preset for this CPU (--avx512_vnni, --avx512
-  or --avx2; with --optimum-cli: Optimum
-  pins transformers 4.x, so it lives in its own venv); OpenVINO + NNCF's default int8 (`nncf.quantize`,
-  transformer model type, the same calibration set); LiteRT dynamic int8 (ai-edge-quantizer's
-  `dynamic_wi8_afp32` recipe on the float flatbuffer litert-torch converts, which the build made);
+  or --avx2; with --optimum-cli: Optimum pins transformers 4.x, so it lives in its own venv); OpenVINO + NNCF's
+  default int8 (`nncf.quantize`, transformer model type, the same calibration set); LiteRT dynamic int8
+  (ai-edge-quantizer's `dynamic_wi8_afp32` recipe on the float flatbuffer litert-torch converts, which the build made);
 - every artifact of `edgeconv build --device x86-64` on the sample, the `auto` choice marked;
 - with --prune: the pruned sample's spec with `prune.auto: true` on ONNX Runtime (the unpruned precisions and the
   pruned level as candidates), its `auto` choice marked too.
