@@ -6,6 +6,7 @@ EdgeconvErrors, which the main group maps to their exit codes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -29,23 +30,29 @@ PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8-static")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="Override a spec field.")
 @click.option("--no-cache", is_flag=True, help="Re-run every stage even if its inputs did not change.")
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep rows as JSON on stdout.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", metavar="[ADDRESS]",
+              help="Prune and distil each ratio as a Ray task (a cluster at ADDRESS, or a Ray started here); "
+              "building, verification and timing stay here. Needs edgeconv[ray].")
 def prune_command(spec: Path, sweep: str, mode: str | None, precisions: tuple[str, ...], out: Path | None,
-                  overrides: tuple[str, ...], no_cache: bool, as_json: bool) -> None:
+                  overrides: tuple[str, ...], no_cache: bool, as_json: bool, ray_address: str | None) -> None:
     """Prune SPEC's model at each ratio of --sweep, build and verify each, and mark the Pareto-optimal rows."""
     from edgeconv.compress.sweep import parse_ratios, run_sweep
     from edgeconv.fsutil import write_text
     from edgeconv.progress import StageProgress
     from edgeconv.report import render_html, write_reports
     from edgeconv.report.prune import SWEEP_HEADERS, render_sweep_markdown, sweep_cells
+    from edgeconv.scale.trials import on_ray
     from edgeconv.spec import load_spec
 
     ratios = parse_ratios(sweep)
     loaded = load_spec(spec, list(overrides))
     folder = Path(out or loaded.output)
     stdout, stderr = Console(width=None if sys.stdout.isatty() else 160), Console(stderr=True)
-    with StageProgress(stderr, quiet=as_json) as progress:
+    with (StageProgress(stderr, quiet=as_json) as progress,
+          on_ray(ray_address) if ray_address else contextlib.nullcontext() as ray_record):
         result, rows = run_sweep(loaded, ratios, list(precisions) or ["fp32", "int8-dynamic"], folder, mode,
                                  use_cache=not no_cache, on_event=progress.event)
+    result.ray = ray_record
     paths = write_reports(result, folder)
     chosen_mode = mode or (loaded.prune.mode if loaded.prune else "structured")
     markdown = paths["markdown"].read_text(encoding="utf-8")

@@ -7,6 +7,7 @@ by side. Rows that no other row beats on accuracy, p50 latency and size at once 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from edgeconv.errors import SpecError
 from edgeconv.results import ArtifactResult, BuildResult
+from edgeconv.scale.trials import on_ray_now
 from edgeconv.spec import PruneSpec, Spec
 
 
@@ -74,11 +76,15 @@ def run_sweep(
     profile, _ = get_profile(target.name).for_build(target)
     selected = [(profile, precisions)]
     session = api.reference_session(unpruned, out, use_cache=use_cache, on_event=on_event)
+    levels = [(PruneSpec.model_validate({**base.model_dump(), "ratio": r, "auto": None}),
+               Path(out) / "sweep" / f"ratio-{r:g}") for r in ratios]
+    on_ray = on_ray_now()
+    if on_ray:  # each ratio's pruning and distillation as a Ray task, into this build's stage cache
+        _prune_on_ray(unpruned, session, levels, use_cache)
     results: list[tuple[float, ArtifactResult]] = [(0.0, a) for a in api.build_artifacts(session, selected)]
-    for ratio in ratios:
-        prune = PruneSpec.model_validate({**base.model_dump(), "ratio": ratio, "auto": None})
-        stages = Stages(Path(out) / "sweep" / f"ratio-{ratio:g}", use_cache=use_cache, on_event=on_event,
-                        remote=session.stages.remote)
+    for ratio, (prune, folder) in zip(ratios, levels, strict=True):
+        # On Ray, the tasks just made (or, without --no-cache, reused) each ratio's pruned model: use it here.
+        stages = Stages(folder, use_cache=use_cache or on_ray, on_event=on_event, remote=session.stages.remote)
         pruned = api.with_pruned(session, prune, stages)
         for artifact in api.build_artifacts(pruned, selected):
             artifact.target = f"{profile.name}@prune-{ratio:g}"
@@ -90,6 +96,32 @@ def run_sweep(
             row.params = unpruned_params
     build = api.result_of(unpruned, Path(out), session, [a for _, a in results])
     return build, rows
+
+
+def _prune_on_ray(spec: Spec, session: Any, levels: list[tuple[PruneSpec, Path]], use_cache: bool) -> None:
+    """--ray: prune and distil every ratio as a Ray task (the sweep's heavy, independent part), each writing its
+    stages into this build's cache; the loop that follows finds them there and builds, verifies and times the
+    artifacts here, so no latency comes from a Ray worker. Each task asks for this machine's cores, the threads
+    torch uses here, so the distillation's arithmetic (and its result) is the same as in the sequential run."""
+    from edgeconv.machine import physical_cores
+    from edgeconv.scale.trials import map_trials
+    from edgeconv.steps import Task
+
+    trial = functools.partial(prune_level, spec=spec, prepared=session.prepared, cache=session.stages.cache,
+                              use_cache=use_cache)
+    map_trials(trial, levels, physical_cores(), Task("prune sweep on Ray: ratio", len(levels)),
+               lambda level, sha: f"{level[0].ratio:g}: pruned model {sha[:12]}")
+
+
+def prune_level(level: tuple[PruneSpec, Path], spec: Spec, prepared: Any, cache: Path, use_cache: bool) -> str:
+    """One ratio's pruned and distilled fp32 ONNX (a Ray task: a module-level function); its sha256."""
+    from edgeconv.compress.prune_stage import pruned_reference
+    from edgeconv.models import load_model
+    from edgeconv.stages import Stages
+
+    prune, folder = level
+    stages = Stages(folder, use_cache=use_cache, cache=cache)
+    return pruned_reference(spec, prune, prepared, stages, functools.cache(lambda: load_model(spec.model))).sha256
 
 
 def _row(ratio: float, a: ArtifactResult) -> SweepRow:

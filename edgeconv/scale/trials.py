@@ -2,7 +2,8 @@
 ``on_ray(address)`` (`edgeconv build --ray [ADDRESS]`), as Ray tasks that each ask for the spec's threads as CPUs.
 
 What runs as trials: the TFLite int8-full ranking's one-group-at-a-time quantizations, each scored by its logit
-error on the probe set, which is accuracy work and identical wherever it runs. Nothing timed runs here: latency
+error on the probe set, and the prune sweep's pruning and distillation per ratio: work whose result does not
+depend on where it runs. Nothing timed runs here: latency
 is measured only by verification, on this machine or the board, so a shared Ray worker never sets a figure.
 Trials read the float model from the build's folder: on a multi-node cluster that folder must be on storage
 every node mounts (docs/scale.md).
@@ -52,6 +53,11 @@ def on_ray(address: str | None) -> Iterator[dict[str, Any]]:
         _ray.reset(token)
         if started:
             ray.shutdown()
+
+
+def on_ray_now() -> bool:
+    """Whether trials go to Ray here (inside ``on_ray``)."""
+    return _ray.get() is not None
 
 
 def _reachable(address: str | None) -> None:

@@ -63,3 +63,31 @@ def test_the_int8_full_ranking_on_ray_equals_the_sequential_one(local_ray: objec
     assert a["chosen_trial"] == b["chosen_trial"]
     assert sequential.quantization["float_activation_groups"] == on_ray_built.quantization["float_activation_groups"]
     assert sequential.sha256 == on_ray_built.sha256
+
+
+@pytest.mark.slow
+def test_a_prune_sweep_on_ray_equals_the_sequential_one(local_ray: object, tmp_path: Path) -> None:
+    """Each ratio's pruning and distillation runs as a Ray task; building, verification and timing stay here;
+    the pruned models and every score are the sequential run's."""
+    pytest.importorskip("torch_pruning", reason="Torch-Pruning is not installed")
+    from edgeconv.compress.sweep import run_sweep
+    from edgeconv.spec import load_spec
+    from tests.compress.test_prune_build import tiny_bert_project
+
+    spec = load_spec(tiny_bert_project(tmp_path, {"mode": "structured", "ratio": 0.3}))
+    build_a, rows_a = run_sweep(spec, [0.3, 0.6], ["fp32"], tmp_path / "sequential")
+    events: list[tuple[str, str]] = []
+    with on_ray(None) as record:
+        build_b, rows_b = run_sweep(spec, [0.3, 0.6], ["fp32"], tmp_path / "ray", use_cache=False,
+                                    on_event=lambda stage, event: events.append((stage, event)))
+    assert record["trials"] == 2
+    # the pruning ran on Ray (no --no-cache: fresh there); here it was only picked up, never run
+    assert ("prune", "cached") in events and ("prune", "start") not in events
+
+    def scores(build: object) -> list[tuple]:
+        return [(a.target, a.precision, a.sha256, a.measurement.accuracy, a.measurement.agreement)
+                for a in build.artifacts]
+
+    assert scores(build_a) == scores(build_b)
+    assert [(r.ratio, r.params, r.size_bytes, r.accuracy) for r in rows_a] == \
+        [(r.ratio, r.params, r.size_bytes, r.accuracy) for r in rows_b]
