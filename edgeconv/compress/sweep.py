@@ -108,19 +108,21 @@ def _prune_on_ray(spec: Spec, session: Any, levels: list[tuple[PruneSpec, Path]]
     from edgeconv.steps import Task
 
     trial = functools.partial(prune_level, spec=spec, prepared=session.prepared, cache=session.stages.cache,
-                              use_cache=use_cache)
+                              remote=session.stages.remote, use_cache=use_cache)
     map_trials(trial, levels, physical_cores(), Task("prune sweep on Ray: ratio", len(levels)),
                lambda level, sha: f"{level[0].ratio:g}: pruned model {sha[:12]}")
 
 
-def prune_level(level: tuple[PruneSpec, Path], spec: Spec, prepared: Any, cache: Path, use_cache: bool) -> str:
-    """One ratio's pruned and distilled fp32 ONNX (a Ray task: a module-level function); its sha256."""
+def prune_level(level: tuple[PruneSpec, Path], spec: Spec, prepared: Any, cache: Path, remote: Any,
+                use_cache: bool) -> str:
+    """One ratio's pruned and distilled fp32 ONNX (a Ray task: a module-level function); its sha256. With a
+    remote cache, a node that does not share this machine's disk uploads it there, and the build downloads it."""
     from edgeconv.compress.prune_stage import pruned_reference
     from edgeconv.models import load_model
     from edgeconv.stages import Stages
 
     prune, folder = level
-    stages = Stages(folder, use_cache=use_cache, cache=cache)
+    stages = Stages(folder, use_cache=use_cache, cache=cache, remote=remote)
     return pruned_reference(spec, prune, prepared, stages, functools.cache(lambda: load_model(spec.model))).sha256
 
 

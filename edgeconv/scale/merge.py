@@ -144,12 +144,13 @@ def _relocate(row: ArtifactResult, folder: Path, out: Path, placed: dict[Path, P
     the row at it; a shard copied without its files keeps the path it reported."""
     if not row.path:
         return
-    parts = Path(row.path).parts
-    for k in range(len(parts)):  # the path as the shard wrote it, relative to its own --out: find its tail here
-        rest = Path(*parts[k:])
-        if (folder / rest).is_file():
-            break
-    else:
+    path = Path(row.path)
+    tails = [Path(*path.parts[k:]) for k in range(1 if path.is_absolute() else 0, len(path.parts))]
+    if path.is_absolute() and path.resolve().is_relative_to(folder.resolve()):  # the shard's folder, in place
+        tails.insert(0, path.resolve().relative_to(folder.resolve()))
+    # else the path as the shard wrote it, its folder since moved (a CI artifact download): find its tail here
+    rest = next((tail for tail in tails if (folder / tail).is_file()), None)
+    if rest is None:
         return
     source = (folder / rest).parent
     if source not in placed:

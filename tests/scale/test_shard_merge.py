@@ -29,9 +29,11 @@ def stable(value: Any) -> Any:
     return value
 
 
-def shards(project: Path, count: int, *extra: str) -> list[Path]:
-    """Every shard of the build, each in its own process, side by side (as CI runners would)."""
-    procs = [subprocess.Popen([*CLI, "build", "edgeconv.yaml", "--shard", f"{i}/{count}", "--out", f"shard-{i}",
+def shards(project: Path, count: int, *extra: str, absolute: bool = False) -> list[Path]:
+    """Every shard of the build, each in its own process, side by side (as CI runners would); ``absolute``:
+    --out as an absolute path (the report's paths are then absolute too)."""
+    outs = [str(project / f"shard-{i}") if absolute else f"shard-{i}" for i in range(1, count + 1)]
+    procs = [subprocess.Popen([*CLI, "build", "edgeconv.yaml", "--shard", f"{i}/{count}", "--out", outs[i - 1],
                                *extra], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(1, count + 1)]
     for proc in procs:
@@ -66,7 +68,7 @@ def test_two_shards_merged_equal_one_build(tiny_project: Path) -> None:
 
 def test_merge_chooses_auto_over_every_shard_by_speedup(tiny_project: Path) -> None:
     write_spec(tiny_project, targets=[{"name": "x86-cpu-ort", "precisions": ["auto"]}])
-    folders = shards(tiny_project, 2)
+    folders = shards(tiny_project, 2, absolute=True)
     assert all(json.loads((f / "report.json").read_text())["selections"] == [] for f in folders)
     result = CliRunner().invoke(main, ["merge", *map(str, folders), "--out", str(tiny_project / "merged"),
                                        "--json"])
@@ -78,6 +80,8 @@ def test_merge_chooses_auto_over_every_shard_by_speedup(tiny_project: Path) -> N
     best = max(eligible, key=lambda a: a["speedup_vs_reference"])  # each over its own pass's reference
     assert choice["precision"] == best["precision"]
     assert {a["timing_pass"]["shard"] for a in report["artifacts"]} == {"1/2", "2/2"}
+    # the shards wrote absolute paths: the merged report points at the copies under --out
+    assert all(a["path"].startswith(str(tiny_project / "merged")) for a in report["artifacts"])
 
 
 def test_mismatched_missing_and_foreign_shards_are_refused(tiny_project: Path) -> None:
