@@ -41,6 +41,7 @@ def render_markdown(result: BuildResult) -> str:
     ]
     lines += [*_table([row(result.reference)] + [row(a) for a in result.artifacts]), ""]
     lines += _timing_note([result.reference, *result.artifacts])
+    lines += _scale_note(result)
     from edgeconv.report.prune import render_prune_markdown
 
     pruning = render_prune_markdown(result)
@@ -170,3 +171,20 @@ def _points(value: float | None) -> str:
 
 def _fraction(value: float | None) -> str:
     return "–" if value is None or value != value else f"{value:.4f}"
+
+
+def _scale_note(result: BuildResult) -> list[str]:
+    """Where a sharded, merged or Ray-assisted build's figures came from (docs/scale.md)."""
+    lines = []
+    if result.shard:
+        lines.append(f"Shard {result.shard['index']}/{result.shard['count']} of this build: "
+                     f"{', '.join(result.shard['cells'])}. `edgeconv merge` joins the shards and makes the choices.")
+    if result.merged:
+        lines.append(f"Merged from {len(result.merged['shards'])} shard(s) ("
+                     + "; ".join(f"{s['shard']}: {', '.join(s['cells'])}" for s in result.merged["shards"])
+                     + "). Each shard timed its cells interleaved with the reference in its own pass: a speed-up "
+                     "is over that pass's reference, and the choices rank speed-ups, not milliseconds across shards.")
+    if result.ray:
+        lines.append(f"{result.ray['trials']} search trial(s) ran as Ray tasks ({result.ray['address']}, "
+                     f"{result.ray.get('cluster_cpus') or 0:g} CPUs); every latency figure was measured here.")
+    return [*lines, ""] if lines else []

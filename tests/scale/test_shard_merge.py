@@ -64,6 +64,7 @@ def test_two_shards_merged_equal_one_build(tiny_project: Path) -> None:
         assert Path(entry["path"]).is_file() and str(tiny_project / "merged") in entry["path"]
     for name in ("report.md", "report.html", "junit.xml"):
         assert (tiny_project / "merged" / name).stat().st_size > 0
+    assert "Merged from 2 shard(s) (1/2: x86-cpu-ort/fp32" in (tiny_project / "merged" / "report.md").read_text()
 
 
 def test_merge_chooses_auto_over_every_shard_by_speedup(tiny_project: Path) -> None:
