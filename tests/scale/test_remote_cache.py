@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -30,12 +31,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """moto's standalone S3 server on 127.0.0.1, a bucket, and credentials in the environment; its endpoint."""
+@contextlib.contextmanager
+def moto_server(monkeypatch: pytest.MonkeyPatch, unauthenticated_calls: int | None = None) -> Iterator[str]:
+    """moto's standalone S3 server on 127.0.0.1 with a bucket; its endpoint. With ``unauthenticated_calls``,
+    moto enforces IAM after that many requests (the set-up's), as S3 does."""
     port = free_port()
+    env = {**os.environ, **({"INITIAL_NO_AUTH_ACTION_COUNT": str(unauthenticated_calls)}
+                            if unauthenticated_calls is not None else {})}
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     endpoint = f"http://127.0.0.1:{port}"
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}.items():
@@ -56,6 +60,12 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with moto_server(monkeypatch) as endpoint:
+        yield endpoint
 
 
 def objects() -> dict[str, bytes]:
@@ -183,3 +193,38 @@ def test_a_store_that_is_down_is_said_once_and_the_build_goes_on(tiny_project: P
     said = [e for _, e in events if e.startswith("remote: ")]
     assert len(said) == 1 and "cannot read" in said[0] and "goes on without it" in said[0]
     assert "export" in started(events)
+
+
+def iam_user(name: str, actions: list[str]) -> dict[str, str]:
+    """An IAM user allowed ``actions`` on every resource; its credentials as environment variables."""
+    import boto3
+
+    iam = boto3.client("iam")
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="cache", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+
+def test_read_only_credentials_download_and_never_upload(tiny_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the bucket and two users are the 7 unauthenticated calls; every later request is checked against IAM
+    with moto_server(monkeypatch, unauthenticated_calls=7):
+        writer = iam_user("ci-main", ["s3:*"])
+        reader = iam_user("ci-fork", ["s3:GetObject", "s3:ListBucket"])
+        monkeypatch.setenv("EDGECONV_CACHE_URL", f"s3://{BUCKET}/edgeconv")
+
+        for key, value in reader.items():
+            monkeypatch.setenv(key, value)
+        alone = runner_build(tiny_project, "fork-first", monkeypatch)  # nothing to read yet; may not write
+        said = [e for _, e in alone if e.startswith("remote: ")]
+        assert len(said) == 1 and "read-only here" in said[0] and "not uploading" in said[0]
+        assert not [e for e in alone if e[1] == "uploaded"]
+
+        for key, value in writer.items():
+            monkeypatch.setenv(key, value)
+        built = started(runner_build(tiny_project, "main", monkeypatch))
+        for key, value in reader.items():
+            monkeypatch.setenv(key, value)
+        fork = runner_build(tiny_project, "fork-second", monkeypatch)
+        assert started(fork) == set() and {s for s, e in fork if e == "downloaded"} == built
