@@ -19,6 +19,7 @@ from edgeconv.choose import selections_of
 from edgeconv.compare.load import read_report
 from edgeconv.errors import SpecError
 from edgeconv.results import ArtifactResult, BuildResult, artifact_from_dict
+from edgeconv.scale.shard import cell
 from edgeconv.stages import place_tree
 
 SAME_BUILD_FIX = "rebuild every shard from the same spec, model, data and edgeconv version, then merge again"
@@ -130,12 +131,13 @@ def _brief(value: Any) -> str:
 
 def _order(row: ArtifactResult, record: dict[str, Any]) -> tuple:
     """One build's order: the matrix's cells, then the pruned candidates level by level."""
-    base, _, suffix = row.target.partition("@")
-    cell = f"{base}/{row.precision}"
-    index = record["matrix"].index(cell) if cell in record["matrix"] else len(record["matrix"])
-    if suffix.startswith("prune-"):
+    target, _, level = row.target.partition("@prune-")
+    base, _, board = target.partition("@")  # a pool's row: <target>@<board>
+    name = cell(base, row.precision, board or None)
+    index = record["matrix"].index(name) if name in record["matrix"] else len(record["matrix"])
+    if level:
         levels = [c["prune"] for c in record.get("prune_candidates", [])]
-        return (1, levels.index(suffix) if suffix in levels else len(levels), index)
+        return (1, levels.index(f"prune-{level}") if f"prune-{level}" in levels else len(levels), index)
     return (0, index)
 
 

@@ -1,10 +1,11 @@
-"""`edgeconv build --shard I/N`: one deterministic slice of the build's target x precision matrix.
+"""`edgeconv build --shard I/N`: one deterministic slice of the build's target x precision (x board) matrix.
 
-Cells are dealt round-robin in matrix order (cell k goes to shard k mod N + 1), so the heavy precisions of one
-target (int8-static, int8-full) land on different shards. Every shard exports and verifies the same reference
-(shared through the stage cache) and times its own cells interleaved with it; `edgeconv merge` joins the shards
-and makes the `auto` choices over all cells (see choose.py: across timing passes it ranks speed-ups over the
-reference timed in the same pass, never raw times from different processes).
+Cells (a target's precision, on one board of a pool) are dealt round-robin in matrix order (cell k goes to
+shard k mod N + 1), so the heavy precisions of one target (int8-static, int8-full) land on different shards.
+Every shard exports and verifies the same reference (shared through the stage cache) and times its own cells
+interleaved with it; `edgeconv merge` joins the shards and makes the `auto` choices over all cells (see
+choose.py: across timing passes it ranks speed-ups over the reference timed in the same pass, never raw times
+from different processes).
 """
 
 from __future__ import annotations
@@ -36,19 +37,38 @@ class Shard:
         return f"{self.index}/{self.count}"
 
 
+def cell(target: str, precision: str, board: str | None = None) -> str:
+    """A matrix cell's name: ``target/precision``, or ``target/precision@board`` for a board of a pool."""
+    return f"{target}/{precision}" + (f"@{board}" if board else "")
+
+
+def _boards(profile: TargetProfile) -> list[str | None]:
+    return [d.label for d in profile.devices] or [None]
+
+
 def cells(selected: Selected) -> list[str]:
-    """The build's matrix, in build order: ``target/precision``."""
-    return [f"{profile.name}/{precision}" for profile, precisions in selected for precision in precisions]
+    """The build's matrix, in build order: each precision of each target, on each board of a pool."""
+    return [cell(profile.name, precision, board) for profile, precisions in selected for precision in precisions
+            for board in _boards(profile)]
 
 
 def take(selected: Selected, shard: Shard) -> tuple[Selected, dict[str, Any]]:
-    """The slice of ``selected`` this shard builds, and the record merge checks it against."""
+    """The slice of ``selected`` this shard builds (a pool's profile keeps only this shard's boards of each
+    precision), and the record merge checks it against."""
     matrix = cells(selected)
     mine = set(matrix[shard.index - 1::shard.count])
-    sliced = [(profile, [p for p in precisions if f"{profile.name}/{p}" in mine]) for profile, precisions in selected]
+    sliced: Selected = []
+    for profile, precisions in selected:
+        if not profile.devices:
+            kept = [p for p in precisions if cell(profile.name, p) in mine]
+            sliced += [(profile, kept)] if kept else []
+            continue
+        for precision in precisions:  # the artifact is built on every shard that has a board for it (cached)
+            boards = [d for d in profile.devices if cell(profile.name, precision, d.label) in mine]
+            sliced += [(profile.model_copy(update={"devices": boards}), [precision])] if boards else []
     record = {"index": shard.index, "count": shard.count, "matrix": matrix,
               "cells": [c for c in matrix if c in mine]}
-    return [(profile, precisions) for profile, precisions in sliced if precisions], record
+    return sliced, record
 
 
 def ci_matrix(selected: Selected, shards: int | None = None) -> dict[str, Any]:

@@ -122,3 +122,32 @@ def test_ci_matrix_deals_every_cell_once(tiny_project: Path) -> None:
     assert sorted(cells) == sorted(f"x86-cpu-ort/{p}" for p in ("fp32", "int8-dynamic", "int8-static"))
     wide = json.loads(CliRunner().invoke(main, ["ci", "matrix", str(tiny_project / "edgeconv.yaml")]).stdout)
     assert len(wide["include"]) == 3  # default: one shard per cell
+
+
+def test_a_pools_boards_are_cells_of_their_own(tmp_path: Path) -> None:
+    from edgeconv.remote.config import DeviceConfig
+    from edgeconv.scale.shard import Shard, cells, take
+    from edgeconv.targets import get_profile
+
+    board = {"user": "ci", "key_file": tmp_path / "key", "known_hosts": tmp_path / "known_hosts"}
+    pool = get_profile("x86-cpu-ort").model_copy(update={"name": "pool", "devices": [
+        DeviceConfig(name="a", host="10.0.0.1", **board), DeviceConfig(name="b", host="10.0.0.2", **board)]})
+    selected = [(pool, ["fp32", "int8-dynamic"]), (get_profile("x86-cpu-ort"), ["fp32"])]
+    assert cells(selected) == ["pool/fp32@a", "pool/fp32@b", "pool/int8-dynamic@a", "pool/int8-dynamic@b",
+                               "x86-cpu-ort/fp32"]
+    one, first = take(selected, Shard(1, 2))
+    two, second = take(selected, Shard(2, 2))
+    assert first["cells"] == ["pool/fp32@a", "pool/int8-dynamic@a", "x86-cpu-ort/fp32"]
+    assert second["cells"] == ["pool/fp32@b", "pool/int8-dynamic@b"]
+    assert [(p.name, [d.name for d in p.devices], precisions) for p, precisions in one] == [
+        ("pool", ["a"], ["fp32"]), ("pool", ["a"], ["int8-dynamic"]), ("x86-cpu-ort", [], ["fp32"])]
+    assert [(p.name, [d.name for d in p.devices], precisions) for p, precisions in two] == [
+        ("pool", ["b"], ["fp32"]), ("pool", ["b"], ["int8-dynamic"])]
+    # the merge lists a pool's rows as one build does: precision by precision, board by board
+    from edgeconv.results import ArtifactResult
+    from edgeconv.scale.merge import _order
+
+    rows = [ArtifactResult(t, "onnxruntime", p) for t, p in
+            [("x86-cpu-ort", "fp32"), ("pool@b", "int8-dynamic"), ("pool@a", "fp32"), ("pool@b", "fp32")]]
+    ordered = sorted(rows, key=lambda r: _order(r, first))
+    assert [r.label for r in ordered] == ["pool@a/fp32", "pool@b/fp32", "pool@b/int8-dynamic", "x86-cpu-ort/fp32"]
