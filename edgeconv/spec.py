@@ -6,7 +6,6 @@ file's folder; every error names the field and says how to fix it (see ``load_sp
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,13 +15,16 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator, model
 from edgeconv.errors import SpecError
 from edgeconv.spec_base import StrictModel
 from edgeconv.spec_budgets import Budgets
+from edgeconv.spec_data import DatasetSpec, EvaluationSpec
 from edgeconv.spec_errors import describe_validation_error
 from edgeconv.spec_io import DetectionSpec, ImagePreprocess, SegmentationSpec, TextPreprocess
+from edgeconv.spec_prune import PruneAutoSpec, PruneSpec, RecoverSpec
 from edgeconv.spec_quantize import DynamicQuantSpec, FallbackSpec, QuantizeSpec, StaticQuantSpec
 from edgeconv.spec_run import CacheSpec, LatencySpec
 
-__all__ = ["CacheSpec", "DynamicQuantSpec", "FallbackSpec", "LatencySpec", "QuantizeSpec",  # re-exported:
-           "StaticQuantSpec"]  # spec.* names them
+__all__ = ["CacheSpec", "DatasetSpec", "DetectionSpec", "DynamicQuantSpec", "EvaluationSpec",  # re-exported:
+           "FallbackSpec", "LatencySpec", "PruneAutoSpec", "PruneSpec", "QuantizeSpec", "RecoverSpec",  # spec.*
+           "SegmentationSpec", "StaticQuantSpec"]
 
 # "best": TensorRT picks fp32/fp16/int8 kernels per layer (trtexec --best); only TensorRT targets list it.
 # "int8-full": TFLite full-integer (int8 weights and activations); only TFLite targets list it.
@@ -110,163 +112,11 @@ class ModelSpec(StrictModel):
         return source_of(local)
 
 
-class DatasetSpec(StrictModel):
-    """A set of examples: JSONL/CSV text, a folder of images (one sub-folder per class), or tensors."""
-
-    path: Path
-    format: Literal["jsonl", "csv", "npz", "npy", "images"] | None = Field(
-        None, description="inferred: the file suffix, or images for a folder"
-    )
-    count: int | None = Field(None, gt=0, description="use at most this many examples")
-    seed: int = 0
-    stratify_by: Literal["label"] | None = Field(None, description="keep the label proportions in the subset")
-    text_field: str = "text"
-    text_pair_field: str | None = None
-    label_field: str | None = "label"
-    text: TextPreprocess | None = Field(None, description="overrides model.text for this set")
-    image: ImagePreprocess | None = Field(None, description="overrides model.image for this set")
-
-    @model_validator(mode="after")
-    def _infer_format(self) -> DatasetSpec:
-        if self.format is None:
-            suffix = self.path.suffix.lower().lstrip(".")
-            if suffix in {"jsonl", "csv", "npz", "npy"}:
-                self.format = suffix  # type: ignore[assignment]
-            elif not suffix:
-                self.format = "images"
-            else:
-                raise ValueError(
-                    f"cannot tell the format of '{self.path.name}'; set format: jsonl, csv, npz, npy or images"
-                )
-        return self
-
-
-class EvaluationSpec(DatasetSpec):
-    metric: str = Field("accuracy", description="accuracy | macro_f1 | package.module:function (needs trust_code)")
-    trust_code: bool = Field(False, description="allow a custom metric function (it is code the build runs)")
-    detection: DetectionSpec = Field(default_factory=DetectionSpec)
-    segmentation: SegmentationSpec = Field(default_factory=SegmentationSpec)
-
-    @model_validator(mode="after")
-    def _custom_metric_needs_trust(self) -> EvaluationSpec:
-        if self.metric in ("accuracy", "macro_f1"):
-            return self
-        if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", self.metric):
-            raise ValueError(f"metric '{self.metric}' is not accuracy, macro_f1 or package.module:function")
-        if not self.trust_code:
-            raise ValueError(f"metric '{self.metric}' is code the build would run: set evaluation.trust_code: true "
-                             "to allow it")
-        return self
-
-
 class ExportSpec(StrictModel):
     opset: int = Field(17, ge=13, le=23)
     dynamic_axes: bool = True
     parity_samples: int = Field(64, gt=0, description="evaluation examples compared against torch")
     parity_atol: float = Field(1e-3, gt=0, description="max abs error allowed between torch and ONNX")
-
-
-class RecoverSpec(StrictModel):
-    """Distillation after pruning: the unpruned model teaches the pruned one on a training set."""
-
-    train: DatasetSpec = Field(description="labelled training examples (never the evaluation set)")
-    temperature: float = Field(2.0, gt=0, description="softens teacher and student logits for the KL term")
-    alpha: float = Field(0.5, ge=0, le=1, description="weight of the soft (KL) loss; 1 - alpha weighs hard-label CE")
-    hidden_weight: float = Field(0.0, ge=0, description="weight of the layer-wise loss on the repeated blocks' "
-                                 "outputs (0: logits only)")
-    max_steps: int = Field(300, gt=0)
-    max_time_s: float = Field(120.0, gt=0, description="stop after this long even if max_steps is not reached")
-    lr: float = Field(5e-5, gt=0)
-    batch_size: int = Field(16, gt=0)
-    seed: int = 0
-
-
-class PruneAutoSpec(StrictModel):
-    """Pruned candidates beside the unpruned artifacts, for ``precision: auto`` and ``build --device`` to choose
-    among: the level set above, plus every combination of these (each costs a prune and a distillation)."""
-
-    ratios: list[float] = Field(default_factory=list, description="more width ratios to try (each in (0, 1))")
-    drop_blocks: list[int] = Field(default_factory=list, description="more counts of whole blocks to drop")
-
-    @field_validator("ratios")
-    @classmethod
-    def _fractions(cls, value: list[float]) -> list[float]:
-        if any(not 0 < r < 1 for r in value):
-            raise ValueError("prune.auto.ratios are fractions strictly between 0 and 1 (e.g. [0.2, 0.35])")
-        return value
-
-    @field_validator("drop_blocks")
-    @classmethod
-    def _counts(cls, value: list[int]) -> list[int]:
-        if any(n < 0 for n in value):
-            raise ValueError("prune.auto.drop_blocks are counts of blocks, 0 or more (e.g. [0, 2])")
-        return value
-
-
-class PruneSpec(StrictModel):
-    """Pruning before export (edgeconv.compress.prune); the reference stays the unpruned model."""
-
-    mode: Literal["unstructured", "structured", "2:4"]
-    ratio: float | None = Field(None, gt=0, lt=1, description="fraction removed; 2:4 is always 0.5")
-    drop_blocks: int = Field(0, ge=0, description="structured: whole repeated blocks (transformer layers) removed "
-                             "first, the least influential on the output first; ratio then prunes what remains")
-    target: Literal["params", "macs"] = Field("params", description="structured: what ratio is a fraction of")
-    importance: Literal["l1", "l2", "taylor"] = "l2"
-    scope: Literal["global", "per_layer"] | None = Field(
-        None, description="default: global for unstructured, per_layer (uniform) for structured")
-    layers: list[str] | None = Field(None, description="module names or globs to prune (default: all Linear/Conv); "
-                                     "with drop_blocks, names of the blocks left, renumbered from 0")
-    ignore: list[str] = Field(default_factory=list, description="module names or globs never pruned")
-    recover: RecoverSpec | None = None
-    auto: PruneAutoSpec | None = Field(
-        None, description="build the unpruned artifacts too, and each pruned level as a candidate: `precision: auto` "
-        "and `build --device` then choose among them all (true: this level only)")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthands(cls, data: Any) -> Any:
-        """``auto: true`` is every default; 2:4 always removes half the weights."""
-        if isinstance(data, dict) and data.get("auto") is True:
-            data = {**data, "auto": {}}
-        elif isinstance(data, dict) and data.get("auto") is False:
-            data = {**data, "auto": None}
-        if isinstance(data, dict) and data.get("mode") == "2:4" and data.get("ratio") is None:
-            return {**data, "ratio": 0.5}
-        return data
-
-    def levels(self) -> list[PruneSpec]:
-        """``auto``'s pruned candidates: this level, then every (drop_blocks, ratio) combination it adds."""
-        base = self.model_copy(update={"auto": None})
-        if self.auto is None:
-            return [base]
-        blocks = self.auto.drop_blocks or [self.drop_blocks]
-        ratios = self.auto.ratios or [self.ratio]
-        found = [base]
-        for n in blocks:
-            for ratio in ratios:
-                level = PruneSpec.model_validate({**base.model_dump(), "drop_blocks": n, "ratio": ratio})
-                if level not in found:
-                    found.append(level)
-        return found
-
-    @model_validator(mode="after")
-    def _ratio_for_mode(self) -> PruneSpec:
-        if self.mode == "2:4" and self.ratio != 0.5:
-            raise ValueError("2:4 sparsity always removes half the weights: leave prune.ratio out")
-        if self.drop_blocks and self.mode != "structured":
-            raise ValueError(f"prune.drop_blocks removes whole blocks: it is structured pruning, not {self.mode}")
-        if self.drop_blocks and self.recover is not None and self.recover.hidden_weight > 0:
-            raise ValueError("prune.recover.hidden_weight matches student and teacher blocks by position, which "
-                             "prune.drop_blocks shifts: set hidden_weight to 0 (logits only) with drop_blocks")
-        if self.ratio is None and not self.drop_blocks:
-            raise ValueError(f"prune.mode {self.mode} needs prune.ratio, a fraction between 0 and 1 (e.g. 0.3)"
-                             + (", or prune.drop_blocks" if self.mode == "structured" else ""))
-        if self.auto is not None:
-            try:
-                self.levels()
-            except ValidationError as exc:
-                raise ValueError(f"a prune.auto level is not valid: {exc.errors()[0]['msg']}") from None
-        return self
 
 
 class TargetRef(StrictModel):
