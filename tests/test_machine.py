@@ -14,6 +14,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "cpuinfo"
 
 @pytest.mark.parametrize(("fixture", "arch", "model", "flags", "saturates"), [
     ("amd-epyc-avx2.txt", "x86_64", "AMD EPYC", ["avx2"], True),
+    ("amd-epyc-zen5-vnni.txt", "x86_64", "AMD EPYC", ["avx2", "avx512f", "avx512_vnni", "avx_vnni"], False),
     ("intel-xeon-amx.lscpu.txt", "x86_64", "", ["avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8"], False),
     ("arm-neoverse-v2.lscpu.txt", "aarch64", "Neoverse-V2", ["asimddp", "i8mm", "sve"], False),
     ("arm-armv8.0.cpuinfo.txt", "aarch64", "", [], False),
