@@ -151,3 +151,19 @@ def test_a_pools_boards_are_cells_of_their_own(tmp_path: Path) -> None:
             [("x86-cpu-ort", "fp32"), ("pool@b", "int8-dynamic"), ("pool@a", "fp32"), ("pool@b", "fp32")]]
     ordered = sorted(rows, key=lambda r: _order(r, first))
     assert [r.label for r in ordered] == ["pool@a/fp32", "pool@b/fp32", "pool@b/int8-dynamic", "x86-cpu-ort/fp32"]
+
+
+def test_across_timing_passes_the_choice_ranks_speedups_not_milliseconds() -> None:
+    """Shard 2 ran on a busier (or slower) runner: its artifact took more milliseconds but is the faster one
+    beside its own pass's reference; merged choices must pick it, for `auto` and for `--device` alike."""
+    from edgeconv.choose import choose_for_device, choose_precision
+    from tests.test_device_build import row
+
+    quick_runner = row("x86-cpu-ort", "int8-dynamic", [5.0] * 40, size_mb=23, speedup=10.0 / 5.0)
+    quick_runner.extra["timing_pass"] = {"shard": "1/2", "reference_p50_ms": 10.0}
+    busy_runner = row("x86-cpu-ort", "int8-static", [8.0] * 40, size_mb=23, speedup=20.0 / 8.0)
+    busy_runner.extra["timing_pass"] = {"shard": "2/2", "reference_p50_ms": 20.0}
+    assert choose_precision("x86-cpu-ort", [quick_runner, busy_runner])["precision"] == "int8-static"
+    device = choose_for_device("x86-64", [quick_runner, busy_runner])
+    assert device["precision"] == "int8-static"
+    assert [r["p50_ms"] for r in device["ranking"]] == [8.0, 5.0]  # the report still shows each one's own ms
