@@ -38,7 +38,8 @@ def choose_precision(target: str, artifacts: list[ArtifactResult]) -> dict[str, 
         why = "no precision met every budget; see the failed budgets of each artifact"
         if slower:
             why = "every precision that met the budgets ran slower than the fp32 reference: " + ", ".join(
-                f"{a.precision} {a.speedup_vs_reference:.2f}x" for a in slower)
+                f"{a.precision} " + (f"{a.speedup_vs_reference:.2f}x" if a.speedup_vs_reference is not None
+                                     else "(speed-up unknown)") for a in slower)
         return {"target": target, "precision": None, "reason": why}
     best = min(passing, key=lambda a: a.measurement.latency_ms["p50"] / pass_reference(a))  # type: ignore[union-attr]
     best.extra["selected"] = True

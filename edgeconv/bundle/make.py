@@ -97,12 +97,18 @@ def select(report: dict[str, Any], target: str, precisions: list[str] | None, ev
 
 
 def choice(report: dict[str, Any], target: str, entries: list[dict[str, Any]]) -> str:
-    """``precision: auto``'s pick when the build made one among ``entries``, else by auto's rule."""
+    """``precision: auto``'s pick when the build made one among ``entries``, else auto's own rule
+    (choose.choose_precision, across a merged build's timing passes too), else the fastest entry."""
+    from edgeconv.choose import choose_precision
+    from edgeconv.results import artifact_from_dict
+
     picked = {s.get("precision") for s in report.get("selections") or [] if s.get("target") == target}
     among = [a for a in entries if a.get("precision") in picked]
-    faster = [a for a in entries if a.get("precision") == "fp32" or (a.get("speedup_vs_reference") or 0) >= 1]
-    best = min(among or faster or entries, key=lambda a: (a.get("latency_ms") or {}).get("p50", float("inf")))
-    return str(best["precision"])
+    if among:
+        return str(among[0]["precision"])
+    chosen = choose_precision(target, [artifact_from_dict(a) for a in entries])["precision"]
+    fastest = min(entries, key=lambda a: (a.get("latency_ms") or {}).get("p50", float("inf")))
+    return str(chosen or fastest["precision"])
 
 
 def make_bundle(build_dir: Path, target: str, dest: Path, include_failed: bool = False,
