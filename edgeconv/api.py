@@ -115,7 +115,7 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
     )
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.family,
                        prepared.calibration, prepared.calib_sha256, prepared.evaluation, prepared.eval_sha256,
-                       outputs[FIRST], _torch_loader(spec), without_first(outputs))
+                       outputs[FIRST], torch_loader(spec), without_first(outputs))
     session = Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
     if spec.prune is None or spec.prune.auto is not None:  # prune.auto: the levels are candidates beside it
         return session
@@ -349,8 +349,8 @@ def _judge(session: Session, result: ArtifactResult) -> ArtifactResult:
     return result
 
 
-def _torch_loader(spec: Spec) -> Callable[[], Any]:
-    """Load the torch model once, on first use (cached builds never pay for it)."""
+def torch_loader(spec: Spec) -> Callable[[], Any]:
+    """Load the torch model once, on first use (cached builds never pay for it; a Ray task builds its own)."""
     from functools import cache
 
     from edgeconv.models import load_model

@@ -88,18 +88,22 @@ def choose_for_device(device_class: str, artifacts: list[ArtifactResult]) -> dic
     then the more faithful one. The ranking, and why each lost, is returned for the report."""
     import numpy as np
 
-    def notch(a: ArtifactResult) -> float:
+    def notch_ms(a: ArtifactResult) -> float:
         timings = np.asarray(a.measurement.timings_ms if a.measurement else [], float)  # type: ignore[union-attr]
         if timings.size < 2:
             return 0.0
         q75, q25 = np.percentile(timings, [75, 25])
-        return 1.57 * float(q75 - q25) / timings.size ** 0.5 / pass_reference(a)
-
-    def p50(a: ArtifactResult) -> float:  # in ms, or a share of its pass's reference (merged shards)
-        return a.measurement.latency_ms["p50"] / pass_reference(a)  # type: ignore[union-attr]
+        return 1.57 * float(q75 - q25) / timings.size ** 0.5
 
     def ms(a: ArtifactResult) -> float:
         return a.measurement.latency_ms["p50"]  # type: ignore[union-attr]
+
+    # What is compared: ms, or a share of its pass's reference (merged shards)
+    def p50(a: ArtifactResult) -> float:
+        return ms(a) / pass_reference(a)
+
+    def notch(a: ArtifactResult) -> float:
+        return notch_ms(a) / pass_reference(a)
 
     measured = [a for a in artifacts if a.measurement is not None]
     eligible = [a for a in measured if a.status == PASSED
@@ -125,7 +129,7 @@ def choose_for_device(device_class: str, artifacts: list[ArtifactResult]) -> dic
             why = "slower"
         m = a.measurement
         ranking.append({"artifact": a.label, "p50_ms": round(ms(a), 3),
-                        "notch_ms": round(notch(a) * pass_reference(a), 3),
+                        "notch_ms": round(notch_ms(a), 3),
                         "p90_ms": round(m.latency_ms["p90"], 3) if m else None,  # type: ignore[union-attr]
                         "accuracy_delta": a.accuracy_delta, "agreement": m.agreement if m else None,
                         "size_bytes": a.size_bytes, "status": a.status, "why": why})

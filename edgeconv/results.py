@@ -113,6 +113,9 @@ class BuildResult:
 
 _MEASURED = ("accuracy", "macro_f1", "per_class", "agreement", "max_abs_error", "latency_ms", "timings_ms",
              "peak_memory_mb", "load_s", "runtime", "outputs", "metric_value", "detection", "segmentation")
+# What a Measurement field holds when report.json has null there (an older report, or JSON's null for NaN).
+_MISSING: dict[str, Any] = {"per_class": {}, "outputs": {}, "timings_ms": [], "runtime": {}, "load_s": 0.0,
+                            "peak_memory_mb": 0.0, "max_abs_error": 0.0}
 _OWN = ("target", "backend", "precision", "path", "sha256", "size_bytes", "status", "reason", "accuracy_delta",
         "speedup_vs_reference", "quantization")
 
@@ -124,15 +127,7 @@ def artifact_from_dict(entry: dict[str, Any]) -> ArtifactResult:
 
     measurement = None
     if entry.get("latency_ms") is not None:
-        measured = {k: entry.get(k) for k in _MEASURED}
-        measured["per_class"] = measured["per_class"] or {}
-        measured["outputs"] = measured["outputs"] or {}
-        measured["timings_ms"] = measured["timings_ms"] or []
-        measured["runtime"] = measured["runtime"] or {}
-        measured["load_s"] = measured["load_s"] or 0.0
-        measured["peak_memory_mb"] = measured["peak_memory_mb"] or 0.0
-        measured["max_abs_error"] = measured["max_abs_error"] or 0.0
-        measurement = Measurement(**measured)
+        measurement = Measurement(**{k: entry[k] if entry.get(k) is not None else _MISSING.get(k) for k in _MEASURED})
     known = {*_MEASURED, *_OWN, "budgets", "selected"}  # "selected": the merge chooses again
     return ArtifactResult(
         **{k: entry.get(k) for k in _OWN if k in entry}, measurement=measurement,

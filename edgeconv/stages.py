@@ -96,15 +96,20 @@ class Stages:
             except Exception as exc:  # a library's own exception: one line naming this stage, traceback in a log
                 raise contain(name, exc, self.out) from exc
             (tmp / STAGE_FILE).write_text(json.dumps({"key": key, "meta": meta, "created": time.time()}, default=str))
-            for file in tmp.rglob("*"):  # out/ holds hard links to these: nothing may edit them in place
-                if file.is_file():
-                    file.chmod(0o444)
+            seal(tmp)
             if entry.exists():  # --no-cache over an existing entry: replace it
                 shutil.rmtree(entry)
             os.replace(tmp, entry)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return meta
+
+
+def seal(folder: Path) -> None:
+    """Make a cache entry's files read-only: out/ holds hard links to them, so nothing may edit them in place."""
+    for file in folder.rglob("*"):
+        if file.is_file():
+            file.chmod(0o444)
 
 
 def _read_meta(entry: Path) -> dict[str, Any] | None:

@@ -117,13 +117,13 @@ def prune_level(level: tuple[PruneSpec, Path], spec: Spec, prepared: Any, cache:
                 use_cache: bool) -> str:
     """One ratio's pruned and distilled fp32 ONNX (a Ray task: a module-level function); its sha256. With a
     remote cache, a node that does not share this machine's disk uploads it there, and the build downloads it."""
+    from edgeconv.api import torch_loader
     from edgeconv.compress.prune_stage import pruned_reference
-    from edgeconv.models import load_model
     from edgeconv.stages import Stages
 
     prune, folder = level
     stages = Stages(folder, use_cache=use_cache, cache=cache, remote=remote)
-    return pruned_reference(spec, prune, prepared, stages, functools.cache(lambda: load_model(spec.model))).sha256
+    return pruned_reference(spec, prune, prepared, stages, torch_loader(spec)).sha256
 
 
 def _row(ratio: float, a: ArtifactResult) -> SweepRow:

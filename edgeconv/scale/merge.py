@@ -36,8 +36,17 @@ class ShardReport:
         return self.report["shard"]
 
     @property
+    def label(self) -> str:
+        return f"{self.record['index']}/{self.record['count']}"
+
+    @property
     def name(self) -> str:
-        return f"shard {self.record['index']}/{self.record['count']} ('{self.folder}')"
+        return f"shard {self.label} ('{self.folder}')"
+
+    @property
+    def reference_p50(self) -> float | None:
+        """The reference's p50 in this shard's interleaved pass: every speed-up of the shard is over it."""
+        return (self.report["reference"].get("latency_ms") or {}).get("p50")
 
 
 def merge(folders: list[Path], out: Path) -> BuildResult:
@@ -49,16 +58,14 @@ def merge(folders: list[Path], out: Path) -> BuildResult:
     placed: dict[Path, Path] = {}
     reference = artifact_from_dict(first.report["reference"])
     _relocate(reference, first.folder, out, placed)
-    rows: list[tuple[ArtifactResult, ShardReport]] = []
+    rows: list[ArtifactResult] = []
     for shard in shards:
-        reference_p50 = (shard.report["reference"].get("latency_ms") or {}).get("p50")
         for entry in shard.report["artifacts"]:
             row = artifact_from_dict(entry)
-            row.extra["timing_pass"] = {"shard": f"{shard.record['index']}/{shard.record['count']}",
-                                        "reference_p50_ms": reference_p50}
+            row.extra["timing_pass"] = {"shard": shard.label, "reference_p50_ms": shard.reference_p50}
             _relocate(row, shard.folder, out, placed)
-            rows.append((row, shard))
-    artifacts = [row for row, _ in sorted(rows, key=lambda r: _order(r[0], first.record))]
+            rows.append(row)
+    artifacts = sorted(rows, key=lambda r: _order(r, first.record))
     record = first.record
     pruned = [c for s in shards for c in s.record.get("prune_candidates", [])]
     manifest = {**first.manifest, "reference": {"path": reference.path, "sha256": reference.sha256},
@@ -68,9 +75,8 @@ def merge(folders: list[Path], out: Path) -> BuildResult:
     result.selections = selections_of(artifacts, record.get("device"), record.get("auto_targets", []),
                                       record.get("left_out", []), {"prune_candidates": pruned} if pruned else {})
     result.merged = {
-        "shards": [{"shard": f"{s.record['index']}/{s.record['count']}", "folder": str(s.folder),
-                    "cells": s.record["cells"],
-                    "reference_p50_ms": (s.report["reference"].get("latency_ms") or {}).get("p50"),
+        "shards": [{"shard": s.label, "folder": str(s.folder), "cells": s.record["cells"],
+                    "reference_p50_ms": s.reference_p50,
                     "machine": (s.report["reference"].get("timing") or {}).get("machine")} for s in shards],
         "timing": "each shard timed its cells interleaved with the reference in its own pass: every speed-up is "
                   "over the reference of that pass (artifacts' timing_pass), and `auto` ranks those speed-ups",

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from edgeconv.errors import RuntimeUnavailable, SpecError
 from edgeconv.fsutil import sha256_file, sha256_json
-from edgeconv.stages import STAGE_FILE
+from edgeconv.stages import STAGE_FILE, seal
 
 Event = Callable[[str, str], None]
 _OBJECT = re.compile(r"[0-9a-f]{64}\.tar")
@@ -105,9 +105,7 @@ class RemoteCache:
         record = folder / STAGE_FILE
         if not record.is_file() or sha256_json(json.loads(record.read_text(encoding="utf-8"))["key"]) != key:
             return "its stage.json does not hold the inputs this stage asked for"
-        for file in folder.rglob("*"):
-            if file.is_file():
-                file.chmod(0o444)  # out/ holds hard links to these, as for a local entry
+        seal(folder)  # as a local entry
         return None
 
     def push(self, stage: str, entry: Path, on_event: Event) -> None:
