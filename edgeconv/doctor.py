@@ -41,10 +41,23 @@ def _gpus() -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
+def _openvino_cpu() -> str:
+    """What OpenVINO's CPU plugin offers and what it runs an fp32 model in by default (bf16 on AMX CPUs)."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return "openvino not installed"
+    core = ov.Core()
+    default = core.get_property("CPU", "INFERENCE_PRECISION_HINT").to_string()
+    capabilities = ", ".join(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    return (f"{capabilities}; an fp32 model by default in {default} (edgeconv's fp32 artifacts pass f32, bf16 is "
+            "its own precision)")
+
+
 def diagnose() -> dict[str, dict[str, Any]]:
     import psutil
 
-    from edgeconv.machine import cpu, u8s8_saturates
+    from edgeconv.machine import cpu, native_precisions, u8s8_saturates
 
     machine = {
         "python": platform.python_version(), "platform": platform.platform(), "arch": platform.machine(),
@@ -52,6 +65,7 @@ def diagnose() -> dict[str, dict[str, Any]]:
         "int8 instruction sets": ", ".join(cpu()["int8_flags"]) or "none found",  # type: ignore[arg-type]
         "int8 on ONNX Runtime CPU": "uint8 x int8 kernels saturate without VNNI: static int8 tries 7-bit weights "
         "when 8-bit ones miss the budgets" if u8s8_saturates() else "full 8-bit weights",
+        **{f"{precision} arithmetic": how for precision, how in native_precisions().items() if precision != "fp32"},
         "physical cores": psutil.cpu_count(logical=False), "logical cores": psutil.cpu_count(),
         "memory GiB": round(psutil.virtual_memory().total / 2**30, 1),
     }
@@ -65,6 +79,7 @@ def diagnose() -> dict[str, dict[str, Any]]:
         runtimes["onnxruntime providers"] = ", ".join(ort.get_available_providers())
     except ImportError:
         runtimes["onnxruntime providers"] = "onnxruntime not installed"
+    runtimes["openvino CPU executes"] = _openvino_cpu()
     runtimes["trtexec"] = shutil.which("trtexec") or "not on PATH"
     gpus = _gpus()
     devices = {"nvidia GPUs": "; ".join(gpus) if gpus else "none found (no nvidia-smi or no GPU)"}

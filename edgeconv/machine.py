@@ -1,4 +1,4 @@
-"""Facts about this machine that builds depend on: cores, and the CPU's int8-relevant instruction sets."""
+"""Facts about this machine that builds depend on: cores, and the CPU's int8- and float-relevant instruction sets."""
 
 from __future__ import annotations
 
@@ -9,6 +9,13 @@ from pathlib import Path
 # The flags that decide how fast, and how exactly, int8 kernels run: x86 (Linux /proc/cpuinfo names) and Arm.
 INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm", "sve")
 VNNI = ("avx512_vnni", "avx_vnni", "amx_int8")
+# The flags that decide whether bf16 / fp16 arithmetic runs natively: x86 (AVX-512 BF16/FP16, AMX) and Arm.
+FLOAT_FLAGS = ("avx512_bf16", "amx_bf16", "avx512_fp16", "amx_fp16", "bf16", "asimdhp", "fphp")
+NATIVE = {  # precision -> (x86 flags, Arm flags): any one of them executes it in hardware
+    "bf16": (("amx_bf16", "avx512_bf16"), ("bf16",)),
+    "fp16": (("amx_fp16", "avx512_fp16"), ("asimdhp", "fphp")),
+    "int8": (("amx_int8", "avx512_vnni", "avx_vnni"), ("i8mm", "asimddp")),
+}
 
 
 def physical_cores() -> int:
@@ -28,14 +35,16 @@ def parse_cpuinfo(text: str) -> dict[str, object]:
             model = value.strip()
         elif key in ("flags", "features") and not flags:
             flags = set(value.split())
-    return {"model": model, "int8_flags": [f for f in INT8_FLAGS if f in flags]}
+    return {"model": model, "int8_flags": [f for f in INT8_FLAGS if f in flags],
+            "float_flags": [f for f in FLOAT_FLAGS if f in flags]}
 
 
 @lru_cache(maxsize=1)
 def cpu() -> dict[str, object]:
     """This machine's CPU: architecture, model and int8-relevant flags (empty where /proc/cpuinfo is absent)."""
     path = Path("/proc/cpuinfo")
-    facts = parse_cpuinfo(path.read_text(errors="replace")) if path.is_file() else {"model": "", "int8_flags": []}
+    facts = (parse_cpuinfo(path.read_text(errors="replace")) if path.is_file()
+             else {"model": "", "int8_flags": [], "float_flags": []})
     return {"arch": platform.machine().lower(), **facts}
 
 
@@ -45,8 +54,33 @@ def u8s8_saturates(facts: dict[str, object] | None = None) -> bool:
     Gemm erred by 0.36 of the output range, 0.01 with 7-bit weights)."""
     facts = facts or cpu()
     flags = set(facts["int8_flags"])  # type: ignore[arg-type]
-    x86 = str(facts.get("arch", "")) in ("x86_64", "amd64", "i686", "x86")
-    return x86 and not flags & set(VNNI)
+    return _is_x86(facts) and not flags & set(VNNI)
+
+
+def _is_x86(facts: dict[str, object]) -> bool:
+    return str(facts.get("arch", "")) in ("x86_64", "amd64", "i686", "x86")
+
+
+def native_precisions(facts: dict[str, object] | None = None) -> dict[str, str]:
+    """Which reduced precisions this CPU executes in hardware and which a runtime would emulate (or widen to
+    fp32): precision -> "native (flags)" or "emulated (...)". OpenVINO on an AMX or AVX-512 BF16 CPU runs an
+    fp32 model in bf16 unless told otherwise, so a build labels precisions by what executes."""
+    facts = facts or cpu()
+    flags = {*facts.get("int8_flags", []), *facts.get("float_flags", [])}  # type: ignore[misc]
+    out = {"fp32": "native"}
+    for precision, (x86, arm) in NATIVE.items():
+        have = [f for f in (x86 if _is_x86(facts) else arm) if f in flags]
+        if have:
+            out[precision] = f"native ({', '.join(have)})"
+        elif precision == "int8":
+            out[precision] = "no int8 dot-product instructions (int8 kernels widen to 16/32-bit)"
+        else:
+            out[precision] = "not native (a runtime widens it to fp32: no speed gained)"
+    return out
+
+
+def executes_natively(precision: str, facts: dict[str, object] | None = None) -> bool:
+    return native_precisions(facts).get(precision, "").startswith("native")
 
 
 def fingerprint() -> dict[str, object]:
@@ -56,4 +90,5 @@ def fingerprint() -> dict[str, object]:
     import psutil
 
     return {"arch": facts["arch"], "cpu": facts["model"], "int8_flags": facts["int8_flags"],
-            "physical_cores": physical_cores(), "logical_cores": psutil.cpu_count(logical=True)}
+            "float_flags": facts.get("float_flags", []), "physical_cores": physical_cores(),
+            "logical_cores": psutil.cpu_count(logical=True)}

@@ -29,7 +29,8 @@ __all__ = ["CacheSpec", "DatasetSpec", "DetectionSpec", "DynamicQuantSpec", "Eva
 # "best": TensorRT picks fp32/fp16/int8 kernels per layer (trtexec --best); only TensorRT targets list it.
 # "int8-full": TFLite full-integer (int8 weights and activations); only TFLite targets list it.
 # "int8-weights": int8 weights, float compute (OpenVINO/NNCF weight-only compression); only OpenVINO targets list it.
-Precision = Literal["fp32", "fp16", "int8-dynamic", "int8-static", "int8-full", "int8-weights", "best"]
+# "bf16": bfloat16 arithmetic, built only where the CPU executes it natively (AMX, AVX-512 BF16); OpenVINO only.
+Precision = Literal["fp32", "bf16", "fp16", "int8-dynamic", "int8-static", "int8-full", "int8-weights", "best"]
 PRECISIONS: tuple[str, ...] = Precision.__args__  # type: ignore[attr-defined]
 AUTO = "auto"  # in a target's precisions: build every precision, pick the fastest that meets every budget
 

@@ -137,6 +137,11 @@ def test_doctor_reports_onnxruntime() -> None:
     assert code == 0
     report = json.loads(out)
     assert "CPUExecutionProvider" in report["runtimes"]["onnxruntime providers"]
+    from edgeconv.machine import native_precisions
+
+    for precision, how in native_precisions().items():  # which precisions this CPU executes, which it widens
+        if precision != "fp32":
+            assert report["machine"][f"{precision} arithmetic"] == how
     route = report["onnx -> tflite route"]  # the route folder of this test session (conftest)
     assert route["onnx2torch"].startswith("onnx2torch==") and isinstance(route["ready"], bool)
     assert route["ready"] or "installed on the first ONNX -> TFLite build" in route["note"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeconv.machine import cpu, parse_cpuinfo, u8s8_saturates
+from edgeconv.machine import cpu, executes_natively, native_precisions, parse_cpuinfo, u8s8_saturates
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cpuinfo"
 
@@ -24,6 +24,21 @@ def test_cpu_descriptions_give_the_int8_flags(fixture: str, arch: str, model: st
     facts = {"arch": arch, **parse_cpuinfo((FIXTURES / fixture).read_text())}
     assert facts["model"] == model and facts["int8_flags"] == flags
     assert u8s8_saturates(facts) is saturates
+
+
+@pytest.mark.parametrize(("fixture", "arch", "bf16", "fp16", "int8"), [
+    ("amd-epyc-avx2.txt", "x86_64", False, False, False),
+    ("amd-epyc-zen5-vnni.txt", "x86_64", True, False, True),  # AVX-512 BF16, no FP16
+    ("intel-xeon-sapphire-rapids-amx.txt", "x86_64", True, True, True),  # AMX-BF16, AVX-512 FP16
+    ("arm-neoverse-v2.lscpu.txt", "aarch64", True, True, True),
+    ("arm-armv8.0.cpuinfo.txt", "aarch64", False, False, False),
+])
+def test_which_precisions_the_cpu_executes_natively(fixture: str, arch: str, bf16: bool, fp16: bool,
+                                                    int8: bool) -> None:
+    facts = {"arch": arch, **parse_cpuinfo((FIXTURES / fixture).read_text())}
+    assert [executes_natively(p, facts) for p in ("bf16", "fp16", "int8")] == [bf16, fp16, int8]
+    described = native_precisions(facts)
+    assert described["fp32"] == "native" and ("amx_bf16" in described["bf16"]) == (fixture.startswith("intel"))
 
 
 def test_this_machine_is_described() -> None:

@@ -1,5 +1,9 @@
-"""OpenVINO backend: the reference ONNX converted to IR (``ov.convert_model``), as fp32, fp16 weights, NNCF int8
-post-training quantization on the spec's calibration set, or NNCF weight-only int8.
+"""OpenVINO backend: the reference ONNX converted to IR (``ov.convert_model``), as fp32, bf16 (where the CPU executes
+it natively), fp16, NNCF int8 post-training quantization on the spec's calibration set, or NNCF weight-only int8.
+
+A precision says what executes: OpenVINO's CPU plugin would run every float operation in bf16 on an AMX or AVX-512
+BF16 CPU by default, so each artifact's runner passes ``INFERENCE_PRECISION_HINT`` (``EXECUTES``) and records what
+the compiled model reports.
 
 OpenVINO is the runtime Intel CPUs with VNNI/AMX and Intel iGPU/NPU are built for; on a CPU without VNNI its
 int8 kernels can run slower than fp32, which the build measures and ``auto`` respects like any other artifact.
@@ -12,11 +16,14 @@ from typing import Any
 
 from edgeconv import versions
 from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
+from edgeconv.errors import NothingToDo
 from edgeconv.fsutil import sha256_file
 from edgeconv.machine import physical_cores
 from edgeconv.targets import TargetProfile
 
 INSTALL = "pip install 'edgeconv[openvino]'"
+# The arithmetic of each precision's float operations (int8 artifacts: the operations left float run in fp32).
+EXECUTES = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8-static": "f32", "int8-weights": "f32"}
 
 
 class OpenVINOBackend:
@@ -34,6 +41,10 @@ class OpenVINOBackend:
         return None
 
     def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
+        device = settings_of(profile)["device"]
+        if precision == "bf16" and not executes_natively(device, "bf16"):
+            raise NothingToDo(f"OpenVINO's {device} here does not execute bf16 natively (it needs AMX or AVX-512 "
+                              "BF16); it would run as f32, the fp32 artifact")
         key: dict[str, Any] = {
             "reference": ctx.reference_sha256, "precision": precision, "openvino": versions.of("openvino"),
             "edgeconv": versions.of("edgeconv"),
@@ -54,9 +65,26 @@ class OpenVINOBackend:
 
     def runner_spec(self, artifact: BuiltArtifact, profile: TargetProfile) -> RunnerSpec:
         settings = settings_of(profile)
+        precision = (artifact.quantization or {}).get("precision", "fp32")
         return RunnerSpec("edgeconv.backends.openvino.runner:OpenVINORunner",
                           {"path": str(artifact.path), "device": settings["device"],
-                           "threads": threads_for(profile), "hint": settings["hint"]})
+                           "threads": threads_for(profile), "hint": settings["hint"],
+                           "inference_precision": inference_precision(precision, settings["device"])})
+
+
+def inference_precision(precision: str, device: str) -> str:
+    """``INFERENCE_PRECISION_HINT`` for a precision: its own arithmetic, except fp16 weights on a device without
+    native fp16, which compute in f32 (the row's ``runtime.executes`` says so)."""
+    wanted = EXECUTES.get(precision, "f32")
+    return "f32" if wanted == "f16" and not executes_natively(device, "fp16") else wanted
+
+
+def executes_natively(device: str, precision: str) -> bool:
+    """OpenVINO's own word: the device's OPTIMIZATION_CAPABILITIES (BF16, FP16) name what it runs in hardware."""
+    import openvino as ov
+
+    capability = {"bf16": "BF16", "fp16": "FP16"}[precision]
+    return capability in ov.Core().get_property(device, "OPTIMIZATION_CAPABILITIES")
 
 
 def make_ir(ctx: BuildContext, profile: TargetProfile, precision: str, dst: Path) -> dict[str, Any]:
@@ -64,11 +92,11 @@ def make_ir(ctx: BuildContext, profile: TargetProfile, precision: str, dst: Path
     import openvino as ov
 
     model = ov.convert_model(str(ctx.reference_onnx))
-    if precision in ("fp32", "fp16"):
+    if precision in ("fp32", "bf16", "fp16"):
         ov.save_model(model, str(dst), compress_to_fp16=precision == "fp16")
-        return {"precision": precision, "method": "openvino.convert_model"
-                + (" (weights stored as fp16, computed at the device's inference precision)" if precision == "fp16"
-                   else "")}
+        how = {"fp32": "", "bf16": " (fp32 weights, executed in bf16: INFERENCE_PRECISION_HINT bf16)",
+               "fp16": " (weights stored as fp16; executed in f16 where the device runs it natively, else f32)"}
+        return {"precision": precision, "method": "openvino.convert_model" + how[precision]}
     nncf = _nncf()
     if precision == "int8-weights":
         compressed = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)

@@ -34,7 +34,7 @@ class OpenVINOJudge(Judge):
     def run(self, model: Path) -> tuple[dict[str, np.ndarray], float]:
         from edgeconv.backends.openvino.runner import OpenVINORunner
 
-        with OpenVINORunner(str(model), self.device, self.threads) as runner:
+        with OpenVINORunner(str(model), self.device, self.threads, inference_precision="f32") as runner:
             outputs, _ = stack_outputs([runner.infer(b) for b in self.evaluation.batches(1)])
             return outputs, self.p50_beside_reference(model, runner.infer)
 
