@@ -26,7 +26,7 @@ from edgeconv.scale.remote_cache import remote_cache
 from edgeconv.scale.shard import Shard, take
 from edgeconv.spec import AUTO, Spec, TargetRef
 from edgeconv.stages import Stages
-from edgeconv.targets import TargetProfile, device_targets, get_profile
+from edgeconv.targets import CALIBRATED, TargetProfile, device_targets, get_profile
 from edgeconv.verify.artifact import FIRST, measure_artifact, without_first
 from edgeconv.verify.budgets import check_budgets
 from edgeconv.verify.measure import verify_stage
@@ -87,6 +87,7 @@ class Session:
     export_meta: dict[str, Any]
     ctx: BuildContext
     prune: dict[str, Any] | None = None  # the PruneRecord when the backends build from a pruned model
+    timing: dict[str, Any] | None = None  # the last interleaved pass's record (rounds, load)
 
 
 def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
@@ -214,7 +215,8 @@ def build_artifacts(session: Session, selected: list[tuple[TargetProfile, list[s
 
 def _judge_all(session: Session, rows: list[ArtifactResult]) -> list[ArtifactResult]:
     """Time the reference and the local rows again in one interleaved pass, then hold each to the budgets."""
-    retime([session.reference, *rows], session.prepared.evaluation, session.spec.latency)
+    session.timing = retime([session.reference, *rows], session.prepared.evaluation,
+                            session.spec.latency) or session.timing
     for row in rows:
         if row.measurement is not None and row.status != ERROR:
             _judge(session, row)
@@ -249,7 +251,7 @@ def _result(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactRes
                   "outputs": prepared.io.output_names}
     export = {k: v for k, v in session.export_meta.items() if k in ("parity", "import")}  # import: ONNX repairs
     return BuildResult(spec.name, str(out), reference, artifacts, export,
-                       manifest, evaluation)
+                       manifest, evaluation, timing=session.timing)
 
 
 def _data_manifest(path: Path, feeds_sha: str | None, examples: int) -> dict[str, Any]:
@@ -261,6 +263,9 @@ def _build_one(session: Session, profile: TargetProfile, precision: str) -> list
     """Build one artifact and verify it: here, on the profile's device, or on each board of its pool."""
     backend = get_backend(profile.backend)
     reason = None if (profile.device or profile.devices) else backend.unavailable_reason(profile)
+    if precision in CALIBRATED and session.prepared.calibration is None:  # `auto` or a profile's defaults
+        return [ArtifactResult(target=profile.name, backend=backend.name, precision=precision, status=SKIPPED,
+                               reason=f"{precision} needs a calibration set: add calibration.path to the spec")]
     if reason:
         if profile.required:
             raise RuntimeUnavailable(f"required target '{profile.name}' cannot run here: {reason}")
@@ -335,7 +340,8 @@ def _judge(session: Session, result: ArtifactResult) -> ArtifactResult:
     assert ref is not None and measurement is not None
     value, reference_value = measurement.metric_value, ref.metric_value
     result.accuracy_delta = None if value is None or reference_value is None else value - reference_value
-    result.speedup_vs_reference = ref.latency_ms["p50"] / measurement.latency_ms["p50"]
+    if result.speedup_interval is None:  # no interleaved pass (a board's figures, batches): the ratio of p50s
+        result.speedup_vs_reference = ref.latency_ms["p50"] / measurement.latency_ms["p50"]
     for warning in (slower_than_reference(result), oversubscribed(result, physical_cores())):
         if warning:
             result.extra.setdefault("warnings", []).append(warning)

@@ -1,5 +1,11 @@
-"""`precision: auto` and the timing warnings (slower than the reference, oversubscribed threads): what a build
-recommends for each target."""
+"""`precision: auto`, the choice across runtimes for `build --device`, and the timing warnings (slower than the
+reference, oversubscribed threads): what a build recommends.
+
+Every choice ranks speed-ups over the reference timed in the same pass (one build's interleaved pass, or each
+shard's own in a merge), never milliseconds from different passes, and never by a bare median: artifacts whose
+speed-up intervals overlap the fastest's cannot be told apart, and among them the smaller, then the more faithful,
+one wins (the documented tie-break). Each choice records its margin over the runner-up.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,69 @@ from typing import Any
 
 from edgeconv.results import PASSED, ArtifactResult
 
+SLOWER_MARGIN = 0.95  # "slower" also needs the median under 0.95x: a 2% difference is no reason to warn
 
-def pass_reference(artifact: ArtifactResult) -> float:
-    """The reference's p50 in the timing pass this artifact was timed in, recorded by `edgeconv merge`; 1.0 for
-    one build. One build times everything in one pass, so ranking by milliseconds equals ranking by speed-up;
-    merged shards join several passes, and each time is ranked as a share of the reference timed beside it,
-    never as raw milliseconds from different processes."""
-    return float((artifact.extra.get("timing_pass") or {}).get("reference_p50_ms") or 1.0)
+
+def speed_interval(a: ArtifactResult) -> tuple[float, float, float]:
+    """(median, low, high) of the speed-up over the reference: the interleaved pass's interval; for a row timed
+    without one (a board's figures, an older report), the 95% notch of its timings' median (McGill et al.:
+    median +- 1.57 IQR / sqrt(n)) carried over to the speed-up."""
+    import numpy as np
+
+    s = a.speedup_vs_reference or 0.0
+    if a.speedup_interval:
+        return s, float(a.speedup_interval[0]), float(a.speedup_interval[1])
+    timings = np.asarray(a.measurement.timings_ms if a.measurement else [], float)
+    if timings.size < 2 or not s:
+        return s, s, s
+    p50 = float(np.median(timings))
+    q75, q25 = np.percentile(timings, [75, 25])
+    notch = 1.57 * float(q75 - q25) / timings.size ** 0.5
+    return s, s * p50 / (p50 + notch), s * p50 / max(p50 - notch, 1e-9)
+
+
+def clearly_slower(a: ArtifactResult) -> bool:
+    """Slower than the reference by the whole interval, and by more than the margin."""
+    s, _, high = speed_interval(a)
+    return a.speedup_vs_reference is not None and high < 1.0 and s < SLOWER_MARGIN
+
+
+def speedup_text(a: ArtifactResult) -> str:
+    """``2.10x (1.95-2.30)``; ``= reference`` for a byte-identical file."""
+    if a.speedup_vs_reference is None:
+        return "speed-up unknown"
+    if a.identical_to:
+        return f"{a.speedup_vs_reference:.2f}x (identical to {a.identical_to})"
+    s, low, high = speed_interval(a)
+    return f"{s:.2f}x ({low:.2f}-{high:.2f})" if (low, high) != (s, s) else f"{s:.2f}x"
+
+
+def pick(eligible: list[ArtifactResult]) -> tuple[ArtifactResult, list[ArtifactResult], dict[str, Any]]:
+    """The chosen artifact, the artifacts tied with the fastest (intervals overlapping its interval), and the
+    choice's margin: over the fastest artifact outside the tie, or that none is distinguishable."""
+    fastest = max(eligible, key=lambda a: speed_interval(a)[0])
+    floor = speed_interval(fastest)[1]
+    ties = [a for a in eligible if speed_interval(a)[2] >= floor]
+    best = min(ties, key=lambda a: (a.size_bytes or 0, -faithfulness(a), -speed_interval(a)[0]))
+    best.extra["selected"] = True
+    margin: dict[str, Any] = {"tied_with": [a.label for a in ties if a is not best]}
+    rest = [a for a in eligible if a not in ties]
+    if rest:
+        runner_up = max(rest, key=lambda a: speed_interval(a)[0])
+        margin.update(runner_up=runner_up.label,
+                      ratio=round(speed_interval(best)[0] / max(speed_interval(runner_up)[0], 1e-9), 3))
+    return best, ties, margin
+
+
+def margin_text(best: ArtifactResult, margin: dict[str, Any]) -> str:
+    tied = margin["tied_with"]
+    text = f"{speedup_text(best)} the reference's speed"
+    if tied:
+        text += (f"; not distinguishable from {', '.join(tied)} (intervals overlap): chosen as the smaller, then "
+                 "more faithful")
+    if margin.get("runner_up"):
+        text += f"; {margin['ratio']:.2f}x the speed-up of the next, {margin['runner_up']}"
+    return text
 
 
 def selections_of(artifacts: list[ArtifactResult], device: str | None, auto_targets: list[str],
@@ -29,25 +91,22 @@ def selections_of(artifacts: list[ArtifactResult], device: str | None, auto_targ
 
 
 def choose_precision(target: str, artifacts: list[ArtifactResult]) -> dict[str, Any]:
-    """``precision: auto``: the fastest artifact (p50) that met every budget, and why it won."""
+    """``precision: auto``: the fastest artifact that met every budget (ties: smaller, then more faithful)."""
     passing = [a for a in artifacts if a.status == PASSED and a.measurement is not None]
     # A reduced precision that runs slower than the fp32 reference replaces it with nothing gained.
-    slower = [a for a in passing if a.precision != "fp32" and (a.speedup_vs_reference or 0.0) < 1.0]
+    slower = [a for a in passing if a.precision != "fp32" and clearly_slower(a)]
     passing = [a for a in passing if a not in slower]
     if not passing:
         why = "no precision met every budget; see the failed budgets of each artifact"
         if slower:
             why = "every precision that met the budgets ran slower than the fp32 reference: " + ", ".join(
-                f"{a.precision} " + (f"{a.speedup_vs_reference:.2f}x" if a.speedup_vs_reference is not None
-                                     else "(speed-up unknown)") for a in slower)
+                f"{a.precision} {speedup_text(a)}" for a in slower)
         return {"target": target, "precision": None, "reason": why}
-    best = min(passing, key=lambda a: a.measurement.latency_ms["p50"] / pass_reference(a))  # type: ignore[union-attr]
-    best.extra["selected"] = True
+    best, _, margin = pick(passing)
     others = ", ".join(_describe(a, a in slower, a.target != target) for a in artifacts if a is not best)
     # best.target: the target itself, or one of its pruned candidates (prune.auto: "<target>@prune-...")
-    return {"target": best.target, "precision": best.precision, "path": best.path,
-            "reason": f"fastest that met every budget: p50 {best.measurement.latency_ms['p50']:.2f} ms "  # type: ignore[union-attr]
-                      f"(others: {others or 'none'})"}
+    return {"target": best.target, "precision": best.precision, "path": best.path, "margin": margin,
+            "reason": f"fastest that met every budget: {margin_text(best, margin)} (others: {others or 'none'})"}
 
 
 def _describe(artifact: ArtifactResult, slower: bool, pruned: bool = False) -> str:
@@ -55,18 +114,15 @@ def _describe(artifact: ArtifactResult, slower: bool, pruned: bool = False) -> s
     if artifact.measurement is None:
         return f"{name} {artifact.status}"
     note = " (slower than the reference)" if slower else ""
-    return f"{name} {artifact.measurement.latency_ms['p50']:.2f} ms{note}"
-
-
-SLOWER_MARGIN = 0.95  # timings drift a few percent between processes: warn only past that
+    return f"{name} {speedup_text(artifact)}{note}"
 
 
 def slower_than_reference(result: ArtifactResult) -> str | None:
-    """A warning when the artifact runs slower than the fp32 reference it is meant to replace."""
-    speedup = result.speedup_vs_reference
-    if speedup is None or speedup >= SLOWER_MARGIN:
+    """A warning when the artifact runs slower than the fp32 reference it is meant to replace: only when the whole
+    speed-up interval says so (a burst of load on a shared machine is not a slower artifact)."""
+    if not clearly_slower(result):
         return None
-    text = f"runs at {speedup:.2f}x the fp32 reference's speed (slower) on this machine"
+    text = f"runs at {speedup_text(result)} the fp32 reference's speed (slower) on this machine"
     return text if result.precision == "fp32" else text + "; `precision: auto` does not choose it"
 
 
@@ -83,39 +139,12 @@ def oversubscribed(result: ArtifactResult, physical_cores: int) -> str | None:
 
 def choose_for_device(device_class: str, artifacts: list[ArtifactResult]) -> dict[str, Any]:
     """``build --device``: the fastest artifact of any runtime that met every budget and is not slower than the
-    fp32 reference; among those whose p50 cannot be told apart from the fastest's (their medians' 95% notches
-    overlap, McGill et al.: median +- 1.57 IQR / sqrt(n), from the interleaved pass's raw timings), the smaller,
-    then the more faithful one. The ranking, and why each lost, is returned for the report."""
-    import numpy as np
-
-    def notch_ms(a: ArtifactResult) -> float:
-        timings = np.asarray(a.measurement.timings_ms if a.measurement else [], float)  # type: ignore[union-attr]
-        if timings.size < 2:
-            return 0.0
-        q75, q25 = np.percentile(timings, [75, 25])
-        return 1.57 * float(q75 - q25) / timings.size ** 0.5
-
-    def ms(a: ArtifactResult) -> float:
-        return a.measurement.latency_ms["p50"]  # type: ignore[union-attr]
-
-    # What is compared: ms, or a share of its pass's reference (merged shards)
-    def p50(a: ArtifactResult) -> float:
-        return ms(a) / pass_reference(a)
-
-    def notch(a: ArtifactResult) -> float:
-        return notch_ms(a) / pass_reference(a)
-
+    fp32 reference, by the same rule as ``auto``. The ranking, and why each lost, is returned for the report."""
     measured = [a for a in artifacts if a.measurement is not None]
-    eligible = [a for a in measured if a.status == PASSED
-                and (a.precision == "fp32" or (a.speedup_vs_reference or 0.0) >= 1.0)]
+    eligible = [a for a in measured if a.status == PASSED and (a.precision == "fp32" or not clearly_slower(a))]
+    best, ties, margin = pick(eligible) if eligible else (None, [], {})
     ranking = []
-    best = None
-    if eligible:
-        fastest = min(eligible, key=p50)
-        ties = [a for a in eligible if p50(a) - p50(fastest) <= notch(a) + notch(fastest)]
-        best = min(ties, key=lambda a: (a.size_bytes or 0, -_faithfulness(a)))
-        best.extra["selected"] = True
-    for a in sorted(measured, key=p50):
+    for a in sorted(measured, key=lambda a: -speed_interval(a)[0]):
         if a is best:
             why = "chosen" + (f" (within the timing noise of {len(ties) - 1} other(s): smaller or more faithful)"
                               if len(ties) > 1 else "")
@@ -128,8 +157,10 @@ def choose_for_device(device_class: str, artifacts: list[ArtifactResult]) -> dic
         else:
             why = "slower"
         m = a.measurement
-        ranking.append({"artifact": a.label, "p50_ms": round(ms(a), 3),
-                        "notch_ms": round(notch_ms(a), 3),
+        s, low, high = speed_interval(a)
+        ranking.append({"artifact": a.label, "speedup": round(s, 3), "speedup_interval": [round(low, 3),
+                                                                                          round(high, 3)],
+                        "p50_ms": round(m.latency_ms["p50"], 3) if m else None,  # type: ignore[union-attr]
                         "p90_ms": round(m.latency_ms["p90"], 3) if m else None,  # type: ignore[union-attr]
                         "accuracy_delta": a.accuracy_delta, "agreement": m.agreement if m else None,
                         "size_bytes": a.size_bytes, "status": a.status, "why": why})
@@ -137,11 +168,12 @@ def choose_for_device(device_class: str, artifacts: list[ArtifactResult]) -> dic
         return {"device": device_class, "target": f"device {device_class}", "precision": None, "ranking": ranking,
                 "reason": "no artifact met every budget without running slower than the fp32 reference"}
     return {"device": device_class, "target": best.target, "precision": best.precision, "path": best.path,
-            "ranking": ranking, "reason": f"device {device_class}: fastest of {len(eligible)} artifact(s) of any "
-                                          f"runtime that met every budget: p50 {ms(best):.2f} ms"}
+            "ranking": ranking, "margin": margin,
+            "reason": f"device {device_class}: fastest of {len(eligible)} artifact(s) of any runtime that met every "
+                      f"budget: {margin_text(best, margin)}"}
 
 
-def _faithfulness(a: ArtifactResult) -> float:
+def faithfulness(a: ArtifactResult) -> float:
     """Agreement with the reference when measured, else the worst output's cosine: higher is more faithful."""
     m = a.measurement
     if m is not None and m.agreement is not None:

@@ -196,6 +196,7 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], device: str | 
 def print_result(result: Any, as_json: bool) -> ExitCode:
     """Write the reports, print the table (or the JSON) and return the build's exit code."""
     from edgeconv.report import write_reports
+    from edgeconv.report.format import loaded_note
     from edgeconv.report.table import results_table
 
     paths = write_reports(result, Path(result.out_dir))
@@ -205,6 +206,9 @@ def print_result(result: Any, as_json: bool) -> ExitCode:
         stdout.print(results_table(result))
         for a, b in result.failed_budgets:  # escaped: budget names hold [output] and rich reads [..] as markup
             stdout.print(f"[red]budget failed[/] {escape(f'{a.label}: {b.name} {b.shortfall}')}", highlight=False)
+        note = loaded_note(result.timing)
+        if note:
+            stdout.print(f"[yellow]timing[/] {escape(note)}", highlight=False)
         for a in result.artifacts:
             for warning in a.extra.get("warnings", []):
                 stdout.print(f"[yellow]warning[/] {escape(f'{a.label}: {warning}')}", highlight=False)

@@ -43,7 +43,9 @@ class ArtifactResult:
     reason: str | None = None
     measurement: Measurement | None = None
     accuracy_delta: float | None = None
-    speedup_vs_reference: float | None = None
+    speedup_vs_reference: float | None = None  # the median of the interleaved pass's per-round paired ratios
+    speedup_interval: list[float] | None = None  # its 95% interval [low, high]; containing 1: not distinguishable
+    identical_to: str | None = None  # the row whose figure this byte-identical artifact shares
     budgets: list[BudgetCheck] = field(default_factory=list)
     quantization: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # stage-specific facts (prune, engine, ...)
@@ -51,6 +53,15 @@ class ArtifactResult:
     @property
     def label(self) -> str:
         return f"{self.target}/{self.precision}"
+
+    @property
+    def speed(self) -> str | None:
+        """Against the reference: "faster" or "slower" when the speed-up's whole interval says so, "same" when it
+        contains 1 (not distinguishable); None when not timed."""
+        if self.speedup_vs_reference is None:
+            return None
+        low, high = self.speedup_interval or (self.speedup_vs_reference, self.speedup_vs_reference)
+        return "faster" if low > 1.0 else "slower" if high < 1.0 else "same"
 
     def to_dict(self) -> dict[str, Any]:
         m = self.measurement
@@ -64,7 +75,8 @@ class ArtifactResult:
             "accuracy_delta": self.accuracy_delta, "agreement": m.agreement if m else None,
             "max_abs_error": m.max_abs_error if m else None,
             "latency_ms": m.latency_ms if m else None,
-            "speedup_vs_reference": self.speedup_vs_reference,
+            "speedup_vs_reference": self.speedup_vs_reference, "speedup_interval": self.speedup_interval,
+            "identical_to": self.identical_to,
             "peak_memory_mb": m.peak_memory_mb if m else None, "load_s": m.load_s if m else None,
             "per_class": m.per_class if m else None,
             "outputs": m.outputs if m else None,
@@ -90,6 +102,7 @@ class BuildResult:
     shard: dict[str, Any] | None = None  # --shard I/N: this shard's slice of the matrix (scale/shard.py)
     merged: dict[str, Any] | None = None  # `edgeconv merge`: the shards this result joins (scale/merge.py)
     ray: dict[str, Any] | None = None  # --ray: where the searches' trials ran (scale/trials.py); never timings
+    timing: dict[str, Any] | None = None  # the interleaved pass: rounds, order, load (verify/retime.py)
 
     @property
     def passed(self) -> bool:
@@ -107,7 +120,7 @@ class BuildResult:
             "export": self.export, "evaluation": self.evaluation, "selections": self.selections,
             "versions": self.manifest.get("versions", {}), "spec_sha256": self.manifest.get("spec_sha256"),
             **({"shard": self.shard} if self.shard else {}), **({"merged": self.merged} if self.merged else {}),
-            **({"ray": self.ray} if self.ray else {}),
+            **({"ray": self.ray} if self.ray else {}), **({"timing": self.timing} if self.timing else {}),
         })
 
 
@@ -117,7 +130,7 @@ _MEASURED = ("accuracy", "macro_f1", "per_class", "agreement", "max_abs_error", 
 _MISSING: dict[str, Any] = {"per_class": {}, "outputs": {}, "timings_ms": [], "runtime": {}, "load_s": 0.0,
                             "peak_memory_mb": 0.0, "max_abs_error": 0.0}
 _OWN = ("target", "backend", "precision", "path", "sha256", "size_bytes", "status", "reason", "accuracy_delta",
-        "speedup_vs_reference", "quantization")
+        "speedup_vs_reference", "speedup_interval", "identical_to", "quantization")
 
 
 def artifact_from_dict(entry: dict[str, Any]) -> ArtifactResult:

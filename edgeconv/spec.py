@@ -170,9 +170,9 @@ class Spec(StrictModel):
 
     @model_validator(mode="after")
     def _static_needs_calibration(self) -> Spec:
-        wants_static = any("int8-static" in (t.precisions or []) for t in self.targets)
-        if wants_static and self.calibration is None:
-            raise ValueError("int8-static needs a calibration set: add calibration.path")
+        wants = [p for t in self.targets for p in t.precisions or [] if p in ("int8-static", "int8-full")]
+        if wants and self.calibration is None:
+            raise ValueError(f"{wants[0]} needs a calibration set: add calibration.path")
         return self
 
     @model_validator(mode="after")

@@ -74,6 +74,24 @@ def route_environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
         yield folder
 
 
+@pytest.fixture
+def cpu_burners() -> Iterator[None]:
+    """One busy process per core for as long as the test runs (a CI runner shared with another job): killed after
+    it, and each ends by itself after five minutes whatever happens."""
+    import os
+    import subprocess
+    import sys
+
+    spin = "import time\nend = time.time() + 300\nwhile time.time() < end: pass"
+    procs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(os.cpu_count() or 2)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture(scope="session")
 def sample_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path]:
     """The README's build of the sample on ONNX Runtime (~2 minutes), once per session: the e2e and bundle tests

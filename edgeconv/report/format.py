@@ -62,9 +62,31 @@ def row(a: ArtifactResult) -> list[str]:
         _agreement(m),
         snr(lowest[1] if lowest else None),
         ms(m.latency_ms["p50"] if m else None), ms(m.latency_ms["p90"] if m else None),
-        "–" if a.speedup_vs_reference is None else f"{a.speedup_vs_reference:.2f}×",
+        speedup(a),
         mb(a.size_bytes), a.status,
     ]
+
+
+def speedup(a: ArtifactResult) -> str:
+    """The speed-up cell of an artifact (``speedup_cell``), its interval from the interleaved pass or its notch."""
+    from edgeconv.choose import speed_interval
+
+    if a.speedup_vs_reference is None:
+        return "–"
+    return speedup_cell(*speed_interval(a), a.identical_to, a.target == "reference")
+
+
+def speedup_cell(s: float | None, low: float | None, high: float | None, identical_to: str | None = None,
+                 reference: bool = False) -> str:
+    """``2.10× (1.95–2.30)``; ``≈0.98× (0.90–1.07)`` when the interval contains 1 (not distinguishable from the
+    reference); ``= reference/fp32`` for a file identical to another row, which shares its figure."""
+    if s is None:
+        return "–"
+    if identical_to:
+        return f"= {identical_to}"
+    low, high = (s, s) if low is None or high is None else (low, high)
+    text = f"{s:.2f}×" + (f" ({low:.2f}–{high:.2f})" if (low, high) != (s, s) else "")
+    return "≈" + text if not reference and low <= 1.0 <= high and (low, high) != (s, s) else text
 
 
 def _task_cells(a: ArtifactResult) -> list[str]:
@@ -77,3 +99,12 @@ def _task_cells(a: ArtifactResult) -> list[str]:
 
 HEADERS = ["target", "precision", "accuracy", "Δ vs fp32", "agreement", "SNR dB", "p50 ms", "p90 ms", "speed-up", "MB",
            "status"]
+
+
+def loaded_note(timing: dict[str, Any] | None) -> str | None:
+    """One line when other processes competed for the cores during the interleaved pass."""
+    if not timing or not timing.get("loaded"):
+        return None
+    return (f"the machine was busy while timing (load average {timing['load_average']:.2f} on {timing['cores']} cores; "
+            f"other processes took {timing['competing_cpu_share'] * 100:.0f}% of them during the pass): measured "
+            f"{timing['rounds']} rounds instead of 12, and each speed-up's interval says how far it can be trusted")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from edgeconv.report.format import loaded_note, speedup_cell
+
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 DROP_BUDGETS = {"accuracy_drop": "accuracy", "map_drop": "mAP", "miou_drop": "mIoU"}
 
@@ -240,11 +242,19 @@ def _table(report: dict[str, Any]) -> str:
     for r in _rows(report):
         value, _ = quality(r)
         p50 = (r.get("latency_ms") or {}).get("p50")
-        speed = r.get("speedup_vs_reference") or (1.0 if r["target"] == "reference" else None)
+        reference = r["target"] == "reference"
+        speed = r.get("speedup_vs_reference") or (1.0 if reference else None)
+        low, high = r.get("speedup_interval") or (None, None)
         star = " ★ auto" if (r["target"], r["precision"]) in _chosen(report) else ""
         cells.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
             r["target"], r["precision"] + star, "–" if value is None else f"{value:.4f}",
-            "–" if p50 is None else f"{p50:.2f}", "–" if speed is None else f"{speed:.2f}×",
+            "–" if p50 is None else f"{p50:.2f}", speedup_cell(speed, low, high, r.get("identical_to"), reference),
             "–" if not r.get("size_bytes") else f"{r['size_bytes'] / 1e6:.1f}", r.get("status") or "reference",
         )) + "</tr>")
-    return f"<table>{head}{''.join(cells)}</table>"
+    choices = "".join(f"<li><b>{html.escape(str(c.get('target')))}: {html.escape(str(c.get('precision') or 'none'))}"
+                      f"</b>: {html.escape(str(c.get('reason', '')))}</li>" for c in report.get("selections") or [])
+    note = loaded_note(report.get("timing"))
+    return (f"<table>{head}{''.join(cells)}</table>"
+            + (f"<p>Speed-ups: the median of per-round paired ratios to the reference, with their 95% interval; "
+               f"≈: not distinguishable from the reference.{' ' + html.escape(note) + '.' if note else ''}</p>")
+            + (f"<h2>Choices</h2><ul>{choices}</ul>" if choices else ""))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeconv.report.format import HEADERS, row, snr
+from edgeconv.report.format import HEADERS, loaded_note, row, snr
 from edgeconv.report.int8_search import search_lines
 from edgeconv.results import ArtifactResult, BuildResult
 
@@ -34,13 +34,17 @@ def render_markdown(result: BuildResult) -> str:
     ev = result.evaluation
     lines += [
         "## Artifacts", "", f"{_evaluated_on(ev)}; latency at batch 1 after warm-up, from one interleaved pass over "
-        "the reference and every artifact measured here (round-robin in one process, so load hits every row "
-        "alike; each artifact's own-process figures are `worker_latency_ms` in report.json). Agreement is top-1 "
-        "agreement with the fp32 reference; SNR dB is the worst output's signal-to-noise ratio against the "
-        "reference (per-output figures under Details).", "",
+        "the reference and every artifact measured here (in one process, in rounds whose order is shuffled every "
+        "round; each artifact's own-process figures are `worker_latency_ms` in report.json). A speed-up is the "
+        "median of the per-round ratios to the reference with its 95% interval; `≈` marks one whose interval "
+        "contains 1 (not distinguishable from the reference), `=` a file identical to another row, which shares "
+        "its figure. Agreement is top-1 agreement with the fp32 reference; SNR dB is the worst output's "
+        "signal-to-noise ratio against the reference (per-output figures under Details).", "",
     ]
     lines += [*_table([row(result.reference)] + [row(a) for a in result.artifacts]), ""]
     lines += _timing_note([result.reference, *result.artifacts])
+    note = loaded_note(result.timing)
+    lines += [f"**Timing:** {note}.", ""] if note else []
     lines += _scale_note(result)
     from edgeconv.report.prune import render_prune_markdown
 
@@ -143,11 +147,13 @@ def _device_ranking(selections: list[dict]) -> list[str]:
     lines = []
     for s in selections:
         if s.get("ranking"):
-            lines += [f"Artifacts for device class `{s['device']}`, fastest first (p50 from the interleaved pass; "
-                      "notch: the 95% interval of the median):", "",
-                      "| artifact | p50 ms | notch ms | p90 ms | Δ accuracy | agreement | MB | status | why |",
-                      "|---|---|---|---|---|---|---|---|---|"]
-            lines += [f"| `{r['artifact']}` | {r['p50_ms']:.2f} | ±{r['notch_ms']:.2f} | {_ms(r.get('p90_ms'))} | "
+            lines += [f"Artifacts for device class `{s['device']}`, fastest first (speed-up over the reference in "
+                      "the interleaved pass, with its 95% interval):", "",
+                      "| artifact | speed-up | interval | p50 ms | p90 ms | Δ accuracy | agreement | MB | status "
+                      "| why |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
+            lines += [f"| `{r['artifact']}` | {r['speedup']:.2f}× | {r['speedup_interval'][0]:.2f}–"
+                      f"{r['speedup_interval'][1]:.2f} | {_ms(r.get('p50_ms'))} | {_ms(r.get('p90_ms'))} | "
                       f"{_points(r.get('accuracy_delta'))} | {_fraction(r.get('agreement'))} | "
                       f"{(r['size_bytes'] or 0) / 1e6:.1f} | {r['status']} | {r['why']} |" for r in s["ranking"]]
             lines += [f"- left out: {why}" for why in s.get("left_out") or []]

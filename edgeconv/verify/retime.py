@@ -1,28 +1,40 @@
-"""Speed-ups from one comparison: the reference and every artifact measured here, timed again round-robin in
-one process after they are built and scored.
+"""Speed-ups from one comparison: the reference and every artifact measured here, timed again in one process after
+they are built and scored, in rounds whose order is shuffled (seeded) every round; each speed-up is the median of
+the per-round paired ratios against the reference, with a distribution-free 95% interval over the rounds.
 
 Each artifact's first latency comes from its own worker process, at its own moment: a figure reused from the
 stage cache may date from a loaded machine, and two fresh ones can straddle a background job. Measured on a
 2-core AMD EPYC, per-process figures called the sample's fp32 ORT artifact 1.65x faster than the (identical)
-fp32 reference; interleaved, it was 1.15x. So the table, the speed-ups, the budgets and ``precision: auto``
-use this pass, where noise hits every row alike; the worker's figures stay in report.json
-(``worker_latency_ms``). Rows measured on a board (``remote``) keep their board's figures.
+fp32 reference; interleaved round-robin, 1.15x. With a second build sharing the cores (a Xeon with AMX), a
+round-robin pass still read an identical file at 0.74x-1.63x: a burst that lands on one row's turn moves its whole
+median. So rows are timed in short rounds, each round in a new order, and a row is compared with the reference
+round by round: a burst widens the interval instead of moving the figure, and the table can say when it cannot
+tell (``speedup_interval`` containing 1). A file identical to the reference (same bytes, same runtime settings) is
+not timed again: it shares the reference's figure (``identical_to``). When the load average exceeds the cores the
+pass runs more rounds (bounded) and says so once (``BuildResult.timing``). Rows measured on a board (``remote``)
+keep their board's figures; the worker's own figures stay in report.json (``worker_latency_ms``).
 """
 
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack
 from typing import Any
+
+import numpy as np
 
 from edgeconv.data.feeds import FeedSet
 from edgeconv.results import ArtifactResult
 from edgeconv.spec import LatencySpec
 from edgeconv.steps import Task
 from edgeconv.verify.metrics import latency_summary
+from edgeconv.verify.timing import median_interval
 from edgeconv.verify.worker import load_runner, timed_examples
 
-ROUNDS = 5  # each round runs every row; more rounds spread a load burst over all rows
+ROUNDS = 12  # the interval is over rounds: 12 gives a 95% interval from the 3rd to the 10th of the ratios
+LOADED_ROUNDS = 24  # when other processes compete for the cores: twice as many, and no more
 EXAMPLES = 16  # cycled through, as the worker does, so no row is timed on an easier input
+SEED = 0  # the rounds' orders: shuffled, and the same in every build
 
 
 def retimable(row: ArtifactResult) -> bool:
@@ -30,57 +42,158 @@ def retimable(row: ArtifactResult) -> bool:
             and "remote" not in row.extra and row.status != "error")
 
 
-def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec) -> None:
-    """Replace the latency of every local row (the reference first) with one interleaved pass's figures."""
+def identity(row: ArtifactResult) -> tuple[Any, ...]:
+    """Two rows with the same bytes run by the same runtime with the same settings are the same measurement."""
+    runtime = {k: v for k, v in (row.measurement.runtime if row.measurement else {}).items()
+               if k not in ("conditions", "warmup_calls")}
+    return row.sha256, (row.extra.get("runner") or {}).get("runner"), repr(sorted(runtime.items()))
+
+
+def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec) -> dict[str, Any] | None:
+    """Replace the latency and speed-up of every local row (``rows[0]``: the reference) with one interleaved
+    pass's figures; returns the pass's record (rounds, load), or None when no pass ran."""
     local = [r for r in rows if retimable(r)]
-    if len(local) < 2 or latency.batch_size != 1:  # batches are the worker's alone
-        return
+    if len(local) < 2 or local[0] is not rows[0] or latency.batch_size != 1:  # batches are the worker's alone
+        return None
     import psutil
 
-    loaded = sum(r.size_bytes or 0 for r in local)
-    if loaded > psutil.virtual_memory().available / 4:  # every row is loaded at once: leave room for the runtimes
-        for row in local:
-            row.extra["timing"] = {**row.extra.get("timing", {}),
-                                   "interleaved": f"skipped: {loaded / 2**20:.0f} MB of artifacts at once would "
-                                                  "crowd this machine's memory; figures are per process"}
-        return
+    footprint = sum(r.size_bytes or 0 for r in local)
+    if footprint > psutil.virtual_memory().available / 4:  # every row is loaded at once: leave room for the runtimes
+        _note(local, f"skipped: {footprint / 2**20:.0f} MB of artifacts at once would crowd this machine's memory; "
+                     "figures are per process")
+        return None
+    timed, shares = _deduplicate(local)
     indices = timed_examples(evaluation.shapes, len(evaluation))[:EXAMPLES]
     examples = [evaluation.example(i) for i in indices]
-    runs = max(4, latency.runs // (2 * ROUNDS))  # about half the worker's calls per row
+    runs = max(3, latency.runs // (2 * ROUNDS))  # about half the worker's calls per row, when quiet
     with ExitStack() as stack:
         runners: dict[int, Any] = {}
-        for i, row in enumerate(local):
+        for i in timed:
             try:
-                spec = row.extra["runner"]
-                runners[i] = stack.enter_context(load_runner(spec["runner"], {**spec["kwargs"], "path": row.path}))
+                spec = local[i].extra["runner"]
+                runners[i] = stack.enter_context(load_runner(spec["runner"], {**spec["kwargs"], "path": local[i].path}))
             except Exception as exc:  # the worker ran it: keep its figures and say why this pass could not
-                row.extra["timing"] = {**row.extra.get("timing", {}), "interleaved": f"not loaded: {exc}"[:300]}
-        if len(runners) < 2:
-            return
-        samples = _interleave(runners, examples, runs, min(latency.warmup, 20))
-    for i, timings in samples.items():
-        row = local[i]
-        assert row.measurement is not None
-        row.extra.setdefault("worker_latency_ms", row.measurement.latency_ms)  # a sweep re-times the reference
-        row.measurement.latency_ms = latency_summary(timings)
-        row.measurement.timings_ms = [round(t * 1e3, 4) for t in timings]
-        row.extra["timing"] = {**row.extra.get("timing", {}),
-                               "interleaved": {"rows": len(runners), "rounds": ROUNDS, "runs_per_round": runs}}
+                _note([local[i]], f"not loaded: {exc}"[:300])
+        if 0 not in runners or len(runners) < 2:
+            return None
+        pass_ = Pass(runners, examples, runs)
+        pass_.warm_up(min(latency.warmup, 20))
+        with Competition() as competition:
+            pass_.run(ROUNDS)
+        if competition.loaded:  # other processes took the cores: more rounds, so the interval says how much
+            pass_.run(LOADED_ROUNDS - ROUNDS)
+    record = {"rows": len(runners), "rounds": pass_.rounds, "runs_per_round": runs, "order": f"shuffled, seed {SEED}",
+              **competition.record()}
+    samples = pass_.samples
+    reference = samples[0]
+    for i, per_round in samples.items():
+        for j in [i, *shares.get(i, [])]:
+            _apply(local[j], per_round, reference, record, identical_to=None if j == i else local[i])
+    return record
 
 
-def _interleave(runners: dict[int, Any], examples: list[dict[str, Any]], runs: int, warmup: int
-                ) -> dict[int, list[float]]:
-    """Round-robin: every round times ``runs`` calls of each runner (its own inference time, as the worker
-    reads it), after ``warmup`` untimed calls each."""
-    for runner in runners.values():
-        for k in range(warmup):
-            runner.infer(examples[k % len(examples)])
-    samples: dict[int, list[float]] = {i: [] for i in runners}
-    progress = Task("interleaved timing: round", ROUNDS)
-    for _ in range(ROUNDS):
-        for i, runner in runners.items():
-            for k in range(runs):
-                runner.infer(examples[k % len(examples)])
-                samples[i].append(runner.last_inference_s)
-        progress.advance(f"{len(runners)} rows x {runs} calls")
-    return samples
+def _deduplicate(local: list[ArtifactResult]) -> tuple[list[int], dict[int, list[int]]]:
+    """The rows to time (the first of each identity) and, for each, the identical rows that share its figure."""
+    first: dict[tuple[Any, ...], int] = {}
+    shares: dict[int, list[int]] = {}
+    for i, row in enumerate(local):
+        owner = first.setdefault(identity(row), i)
+        if owner != i:
+            shares.setdefault(owner, []).append(i)
+    return list(first.values()), shares
+
+
+def _apply(row: ArtifactResult, per_round: list[list[float]], reference: list[list[float]], record: dict[str, Any],
+           identical_to: ArtifactResult | None) -> None:
+    """A row's latency from its rounds, and its speed-up: the median paired ratio against the reference."""
+    assert row.measurement is not None
+    timings = [t for r in per_round for t in r]
+    row.extra.setdefault("worker_latency_ms", row.measurement.latency_ms)  # a sweep re-times the reference
+    row.measurement.latency_ms = latency_summary(timings)
+    row.measurement.timings_ms = [round(t * 1e3, 4) for t in timings]
+    row.identical_to = identical_to.label if identical_to is not None else None
+    if per_round is reference:
+        row.speedup_vs_reference, row.speedup_interval = 1.0, [1.0, 1.0]
+    else:
+        ratios = [float(np.median(ref) / np.median(own)) for ref, own in zip(reference, per_round, strict=True)]
+        estimate, low, high = median_interval(ratios)
+        row.speedup_vs_reference, row.speedup_interval = estimate, [low, high]
+    row.extra["timing"] = {**row.extra.get("timing", {}), "interleaved": record}
+
+
+def _note(rows: list[ArtifactResult], why: str) -> None:
+    for row in rows:
+        row.extra["timing"] = {**row.extra.get("timing", {}), "interleaved": why}
+
+
+class Pass:
+    """Rounds of calls: every round times ``runs`` calls of each runner (its own inference time, as the worker
+    reads it), the runners in a new seeded order each round; ``samples`` holds each row's calls per round."""
+
+    def __init__(self, runners: dict[int, Any], examples: list[dict[str, Any]], runs: int) -> None:
+        self.runners, self.examples, self.runs = runners, examples, runs
+        self.samples: dict[int, list[list[float]]] = {i: [] for i in runners}
+        self.rng = np.random.default_rng(SEED)
+        self.rounds = 0
+
+    def warm_up(self, calls: int) -> None:
+        for runner in self.runners.values():
+            for k in range(calls):
+                runner.infer(self.examples[k % len(self.examples)])
+
+    def run(self, rounds: int) -> None:
+        progress = Task("interleaved timing: round", rounds)
+        for _ in range(rounds):
+            for i in self.rng.permutation(list(self.runners)):
+                runner, calls = self.runners[int(i)], []
+                for k in range(self.runs):
+                    runner.infer(self.examples[k % len(self.examples)])
+                    calls.append(runner.last_inference_s)
+                self.samples[int(i)].append(calls)
+            self.rounds += 1
+            progress.advance(f"{len(self.runners)} rows x {self.runs} calls")
+
+
+class Competition:
+    """How much of the cores other processes took while the pass ran: the machine's busy CPU time less this
+    process's own, over the pass's wall time (the load average lags by a minute; this is the pass itself)."""
+
+    LOADED_SHARE = 0.25  # a quarter of the cores busy with other work moves timings well past the noise
+
+    def __enter__(self) -> Competition:
+        import time
+
+        import psutil
+
+        self.cores = psutil.cpu_count(logical=True) or 1
+        self.start = (time.perf_counter(), _busy_s(psutil.cpu_times()), _own_s())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import time
+
+        import psutil
+
+        wall, busy, own = (time.perf_counter(), _busy_s(psutil.cpu_times()), _own_s())
+        elapsed = max(wall - self.start[0], 1e-9)
+        self.share = max(0.0, (busy - self.start[1]) - (own - self.start[2])) / (elapsed * self.cores)
+        self.load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+
+    @property
+    def loaded(self) -> bool:
+        return self.share > self.LOADED_SHARE or self.load > self.cores
+
+    def record(self) -> dict[str, Any]:
+        return {"competing_cpu_share": round(self.share, 3), "load_average": round(self.load, 2),
+                "cores": self.cores, "loaded": self.loaded}
+
+
+def _busy_s(times: Any) -> float:
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+def _own_s() -> float:
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return float(t.user + t.system + t.children_user + t.children_system)

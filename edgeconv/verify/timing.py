@@ -31,6 +31,21 @@ def time_interleaved(
     return {label: float(np.median(s)) * 1e3 for label, s in samples.items()}
 
 
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """The median and its distribution-free confidence interval (order statistics of the binomial, through
+    scipy's ``quantile_test``): no assumption on how noise is distributed, which on a shared machine it is not.
+    Under six values no 95% interval exists: it is then the range of the values."""
+    from scipy.stats import quantile_test
+
+    data = np.asarray(values, float)
+    median = float(np.median(data))
+    interval = quantile_test(data, q=median, p=0.5).confidence_interval(confidence)
+    low, high = float(interval.low), float(interval.high)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        low, high = float(data.min()), float(data.max())
+    return median, low, high
+
+
 def ort_session(path: Path | str, threads: int) -> Any:
     """An ONNX Runtime CPU session with a fixed intra-op thread count."""
     import onnxruntime as ort

@@ -17,8 +17,8 @@ from tests.conftest import write_spec
 
 CLI = [sys.executable, "-c", "from edgeconv.cli import main; main()"]
 # Figures of a timing pass and where files lie: the only fields a merge may not reproduce.
-VOLATILE = {"latency_ms", "timings_ms", "speedup_vs_reference", "peak_memory_mb", "load_s", "timing",
-            "worker_latency_ms", "timing_pass", "conditions", "warnings", "path", "shard", "merged"}
+VOLATILE = {"latency_ms", "timings_ms", "speedup_vs_reference", "speedup_interval", "margin", "peak_memory_mb",
+            "load_s", "timing", "worker_latency_ms", "timing_pass", "conditions", "warnings", "path", "shard", "merged"}
 
 
 def stable(value: Any) -> Any:
@@ -77,9 +77,11 @@ def test_merge_chooses_auto_over_every_shard_by_speedup(tiny_project: Path) -> N
     report = json.loads(result.stdout)
     (choice,) = report["selections"]
     eligible = [a for a in report["artifacts"] if a["status"] == "passed"
-                and (a["precision"] == "fp32" or a["speedup_vs_reference"] >= 1.0)]
-    best = max(eligible, key=lambda a: a["speedup_vs_reference"])  # each over its own pass's reference
-    assert choice["precision"] == best["precision"]
+                and (a["precision"] == "fp32" or a["speedup_interval"][1] >= 1.0)]
+    fastest = max(eligible, key=lambda a: a["speedup_vs_reference"])  # each over its own pass's reference
+    ties = [a for a in eligible if a["speedup_interval"][1] >= fastest["speedup_interval"][0]]
+    chosen = next(a for a in ties if a["precision"] == choice["precision"])  # among the fastest's ties ...
+    assert chosen["size_bytes"] == min(a["size_bytes"] for a in ties)  # ... the smallest
     assert {a["timing_pass"]["shard"] for a in report["artifacts"]} == {"1/2", "2/2"}
     # the shards wrote absolute paths: the merged report points at the copies under --out
     assert all(a["path"].startswith(str(tiny_project / "merged")) for a in report["artifacts"])
