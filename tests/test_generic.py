@@ -84,7 +84,14 @@ def test_a_generic_unlabelled_model_reports_every_output(stream_project: Path) -
     assert fp32["accuracy"] is None and fp32["agreement"] is None
     int8 = report["artifacts"][2]["outputs"]["scores"]
     assert 0.9 < int8["cosine"] < 1.0 and int8["snr_db"] is not None and not int8["exact"]
-    assert "task generic: no task metric" in (stream_project / "out" / "report.md").read_text()
+    markdown = (stream_project / "out" / "report.md").read_text()
+    assert "task generic: no task metric" in markdown
+    # No top-1 agreement anywhere for outputs that are no class scores: not in the rows, not in the export parity.
+    assert all(a["agreement"] is None for a in [report["reference"], *report["artifacts"]])
+    parity = report["export"]["parity"]
+    assert parity["top1_agreement"] is None and parity["cosine"] == pytest.approx(1.0)
+    section = markdown.split("## Export parity", 1)[1].split("##", 1)[0]
+    assert "top-1" not in section and "cosine" in section and "max abs error" in section
 
 
 def test_a_tight_per_output_budget_fails_naming_the_output(stream_project: Path) -> None:

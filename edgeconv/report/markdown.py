@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edgeconv.export.parity import parity_text
 from edgeconv.report.format import HEADERS, row, snr
 from edgeconv.report.int8_search import search_lines
 from edgeconv.results import ArtifactResult, BuildResult
@@ -51,8 +52,7 @@ def render_markdown(result: BuildResult) -> str:
     if parity:
         lines += [
             f"## Export parity (ONNX vs {parity.get('against', 'torch')})", "",
-            f"max abs error {parity['max_abs_error']:.2e}, top-1 agreement {parity['top1_agreement']:.4f} "
-            f"on {parity['samples']} evaluation examples.", "",
+            f"{parity_text(parity)} on {parity['samples']} evaluation examples.", "",
         ]
     lines += ["## Details", ""]
     for a in [result.reference, *result.artifacts]:
