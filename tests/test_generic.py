@@ -116,6 +116,34 @@ def test_max_mismatch_uses_the_per_output_tolerances(stream_project: Path) -> No
     assert code == 0, err
 
 
+def test_a_worst_example_budget_fails_a_build_whose_mean_passes(stream_project: Path) -> None:
+    """min_snr_db: {mean, worst}: int8's next_state holds its whole-set SNR but not on its worst example (issue
+    28); the plain number keeps meaning the mean, so the same limit alone passes."""
+    static = ("--set", "targets.0.precisions=[int8-static]", "--set", "quantize.fallback.enabled=false")
+    code, out, err = build(stream_project, *static)
+    assert code == 0, out + err
+    figures = json.loads((stream_project / "out" / "report.json").read_text())["artifacts"][0]["outputs"]["next_state"]
+    assert figures["snr_db_min"] < figures["snr_db"] - 3  # one example is worse than the set
+    mean, worst = figures["snr_db"] - 1, (figures["snr_db"] + figures["snr_db_min"]) / 2
+    code, out, err = build(stream_project, *static, "--set",
+                           f"budgets.outputs={{next_state: {{min_snr_db: {{mean: {mean!r}, worst: {worst!r}}}}}}}")
+    assert code == 1, out + err
+    report = json.loads((stream_project / "out" / "report.json").read_text())
+    checks = {b["name"]: b for b in report["artifacts"][0]["budgets"]}
+    assert checks["min_snr_db[next_state]"]["passed"] is True
+    held = checks["min_snr_db[next_state].worst"]
+    assert held["passed"] is False and held["value"] == pytest.approx(figures["snr_db_min"]) and held["limit"] == worst
+    assert "min_snr_db[next_state].worst" in out
+    markdown = (stream_project / "out" / "report.md").read_text()
+    assert f"**min_snr_db[next_state].worst** (limit {worst:g}): the worst example's SNR" in markdown
+    assert f"{figures['snr_db']:.1f} / {figures['snr_db_min']:.1f}" in markdown  # both, per output, in Details
+    page = (stream_project / "out" / "report.html").read_text()
+    assert "int8-static (worst example)" in page and "int8-static (whole set)" in page
+    mean_only = f"budgets.outputs={{next_state: {{min_snr_db: {mean!r}}}}}"
+    code, out, err = build(stream_project, *static, "--set", mean_only)
+    assert code == 0, out + err
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("budgets.outputs={nowhere: {min_cosine: 0.9}}", "budgets.outputs names 'nowhere', which is not an output"),
     ("budgets.accuracy_drop=0.01", "budgets.accuracy_drop needs labels"),

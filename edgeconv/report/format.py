@@ -24,10 +24,15 @@ def mb(size_bytes: int | None) -> str:
     return "–" if size_bytes is None else f"{size_bytes / 1e6:.1f}"
 
 
-def snr(figures: dict[str, Any] | None) -> str:
+def snr(figures: dict[str, Any] | None, key: str = "snr_db") -> str:
+    """An output's SNR over the whole set (``snr_db``) or its worst example's (``snr_db_min``), in dB; "–" where a
+    report has none (an older report, or null for -inf)."""
     if not figures:
         return "–"
-    return "exact" if figures.get("exact") else f"{figures['snr_db']:.1f}"
+    if figures.get("exact"):
+        return "exact"
+    value = figures.get(key)
+    return "–" if value is None else f"{value:.1f}"
 
 
 def _agreement(m: Any) -> str:

@@ -183,16 +183,25 @@ def per_class_or_output(report: dict[str, Any]) -> Any:
         return fig
     for r in report["artifacts"]:
         outputs = r.get("outputs") or {}
-        if outputs:
-            fig.add_trace(go.Bar(x=list(outputs), y=[o.get("snr_db") for o in outputs.values()],
-                                 name=f"{r['target']} {r['precision']}"))
+        cosines = [f"cosine {_six(o.get('cosine'))} mean, {_six(o.get('cosine_min'))} worst example"
+                   for o in outputs.values()]
+        for key, what, pattern in (("snr_db", "whole set", ""), ("snr_db_min", "worst example", "/")):
+            if outputs and any(key in o for o in outputs.values()):
+                fig.add_trace(go.Bar(x=list(outputs), y=[o.get(key) for o in outputs.values()], hovertext=cosines,
+                                     name=f"{r['target']} {r['precision']} ({what})",
+                                     marker_pattern_shape=pattern))
     if not fig.data:
         return None
     for name, limit in _limits(report).items():
         if name.startswith("min_snr_db"):
             fig.add_hline(y=limit, line_dash="dash", line_color="red", annotation_text=f"budget: {name} {limit:g}")
-    fig.update_layout(barmode="group", yaxis_title="SNR against the fp32 reference (dB)", height=420)
+    fig.update_layout(barmode="group", yaxis_title="SNR against the fp32 reference (dB): the whole set, and its "
+                      "worst example (hatched)", height=420)
     return fig
+
+
+def _six(value: float | None) -> str:
+    return "–" if value is None else f"{value:.6f}"
 
 
 def fallback_trials(report: dict[str, Any]) -> Any:

@@ -110,10 +110,11 @@ def _fidelity(outputs: dict[str, dict]) -> list[str]:
     """Per-output numeric fidelity against the reference (verify/fidelity.py says how each is computed)."""
     if not outputs:
         return []
-    lines = ["", "  | output | shape | cosine (mean / worst example) | SNR dB | max abs | mean abs | max rel | "
-             "within atol+rtol·|ref| |", "  |---|---|---|---|---|---|---|---|"]
+    lines = ["", "  | output | shape | cosine (mean / worst example) | SNR dB (whole set / worst example) | max abs | "
+             "mean abs | max rel | within atol+rtol·|ref| |", "  |---|---|---|---|---|---|---|---|"]
     for name, f in outputs.items():
-        lines.append(f"  | `{name}` | {f['shape']} | {f['cosine']:.6f} / {f['cosine_min']:.6f} | {snr(f)} | "
+        lines.append(f"  | `{name}` | {f['shape']} | {f['cosine']:.6f} / {f['cosine_min']:.6f} | "
+                     f"{snr(f)} / {snr(f, 'snr_db_min')} | "
                      f"{f['max_abs_error']:.3g} | {f['mean_abs_error']:.3g} | {f['max_rel_error']:.3g} | "
                      f"{f['within_tolerance'] * 100:.2f}% (atol {f['atol']:g}, rtol {f['rtol']:g}) |")
     return [*lines, ""]

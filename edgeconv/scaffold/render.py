@@ -67,8 +67,9 @@ def render_spec(model: ModelFacts, evaluation: DataFacts | None, calibration: Da
         draft.add("  accuracy_drop: 0.01", "at most 1 point of the task metric lost against fp32")
         draft.add("  min_agreement: 0.97", "top-1 agreement with the fp32 model")
     else:
-        draft.add("  min_cosine: 0.99", "every output's cosine similarity to the fp32 model's")
-        draft.add("  min_snr_db: 20", "and its signal-to-noise ratio")
+        draft.add("  min_cosine: 0.99", "every output's mean cosine similarity to the fp32 model's; "
+                  "{mean: 0.99, worst: 0.95} holds the worst example too")
+        draft.add("  min_snr_db: 20", "and its signal-to-noise ratio (the same {mean, worst} form)")
     draft.add("output: out")
     return draft
 
