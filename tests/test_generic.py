@@ -199,6 +199,11 @@ def top1_vs_reference(outputs, reference, labels):
     return float(np.mean(outputs["scores"].argmax(-1) == reference["scores"].argmax(-1)))
 
 
+def mean_top_score(outputs, reference, labels):
+    """The mean of each example's highest score: a value that is no round number."""
+    return float(np.mean(outputs["scores"].max(-1)))
+
+
 def broken(outputs, reference, labels):
     raise KeyError("scorez")
 '''
@@ -218,6 +223,34 @@ def test_a_custom_metric_runs_only_when_the_spec_trusts_code(stream_project: Pat
     int8 = report["artifacts"][2]
     assert 0.5 <= int8["metric_value"] <= 1.0 and int8["accuracy_delta"] == int8["metric_value"] - 1.0
     assert any(b["name"] == "accuracy_drop" for b in int8["budgets"])  # the drop of the custom metric
+
+
+def test_a_custom_metrics_value_is_in_the_table_the_markdown_and_the_html(stream_project: Path) -> None:
+    """The accuracy column shows the function's value under its name, and Δ its change in its own units (issue 28)."""
+    (stream_project / "stream_metrics.py").write_text(METRIC)
+    code, out, err = build(stream_project, "--set", "evaluation.metric=stream_metrics:mean_top_score",
+                           "--set", "evaluation.trust_code=true", "--set", "targets.0.precisions=[fp32, int8-static]",
+                           "--set", "quantize.fallback.enabled=false")
+    assert code == 0, out + err
+    report = json.loads((stream_project / "out" / "report.json").read_text())
+    rows = {"reference": report["reference"], **{a["precision"]: a for a in report["artifacts"]}}
+    assert 0.25 < rows["reference"]["metric_value"] < 1.0 and rows["reference"]["accuracy"] is None
+    header = next(line for line in out.splitlines() if "precision" in line)
+    assert "mean_top_score" in header and "accuracy" not in header
+    markdown = (stream_project / "out" / "report.md").read_text()
+    assert "| target | precision | mean_top_score | Δ vs fp32 |" in markdown
+    assert "(metric: `stream_metrics:mean_top_score`, the spec's own function" in markdown
+    page = (stream_project / "out" / "report.html").read_text()
+    assert "<th>mean_top_score</th>" in page
+    for name, row in rows.items():
+        value = row["metric_value"]
+        line = next(t for t in out.splitlines() if t.startswith("│") and f" {name} " in t
+                    and ("reference" in t) == (name == "reference"))
+        assert f" {value:.4g} " in line, line
+        delta = f"{row['accuracy_delta']:+.4g}"  # the reference's own: +0
+        assert f" {delta} " in line, line
+        assert f"| {value:.4g} | {delta} |" in markdown
+        assert f"<td>{value:.4f}</td>" in page
 
 
 @pytest.mark.parametrize(("metric", "code", "message"), [

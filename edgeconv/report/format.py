@@ -57,13 +57,14 @@ def task_metric(m: Any) -> tuple[str, float | None, float | None]:
     return "", None if m is None else m.accuracy, None
 
 
-def row(a: ArtifactResult) -> list[str]:
-    """target, precision, accuracy, Δ, agreement, worst output's SNR, p50, p90, speed-up, size MB, status."""
+def row(a: ArtifactResult, metric: str = "accuracy") -> list[str]:
+    """target, precision, accuracy (or ``metric``, the spec's evaluation.metric), Δ, agreement, worst output's SNR,
+    p50, p90, speed-up, size MB, status."""
     m = a.measurement
     lowest = worst(m.outputs) if m else None
     return [
         a.target, a.precision,
-        *_task_cells(a),
+        *_task_cells(a, metric),
         _agreement(m),
         snr(lowest[1] if lowest else None),
         ms(m.latency_ms["p50"] if m else None), ms(m.latency_ms["p90"] if m else None),
@@ -72,8 +73,13 @@ def row(a: ArtifactResult) -> list[str]:
     ]
 
 
-def _task_cells(a: ArtifactResult) -> list[str]:
-    name, value, reference = task_metric(a.measurement)
+def _task_cells(a: ArtifactResult, metric: str) -> list[str]:
+    m = a.measurement
+    if metric != "accuracy" and m is not None and m.metric_value is not None:  # macro-F1, or the user's function
+        if metric == "macro_f1":
+            return [f"{m.metric_value:.4f}", delta_points(a.accuracy_delta)]
+        return [f"{m.metric_value:.4g}", "–" if a.accuracy_delta is None else f"{a.accuracy_delta:+.4g}"]
+    name, value, reference = task_metric(m)
     if not name:
         return [pct(value), delta_points(a.accuracy_delta)]
     assert value is not None and reference is not None
@@ -82,3 +88,14 @@ def _task_cells(a: ArtifactResult) -> list[str]:
 
 HEADERS = ["target", "precision", "accuracy", "Δ vs fp32", "agreement", "SNR dB", "p50 ms", "p90 ms", "speed-up", "MB",
            "status"]
+
+
+def metric_name(metric: str) -> str:
+    """The accuracy column's header for the spec's evaluation.metric: a custom ``module:function`` by its
+    function's name."""
+    return {"accuracy": "accuracy", "macro_f1": "macro-F1"}.get(metric, metric.rpartition(":")[2])
+
+
+def headers(metric: str = "accuracy") -> list[str]:
+    """HEADERS with the accuracy column named after the metric it shows."""
+    return [metric_name(metric) if h == "accuracy" else h for h in HEADERS]

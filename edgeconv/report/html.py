@@ -70,6 +70,16 @@ def quality(row: dict[str, Any]) -> tuple[float | None, str]:
     return (1.0, "cosine") if row.get("target") == "reference" else (None, "cosine")
 
 
+def _quality_name(report: dict[str, Any]) -> str:
+    """What the quality column holds: the evaluation metric (a custom one by its function's name), else the worst
+    output's cosine."""
+    from edgeconv.report.format import metric_name
+
+    if quality(report["reference"])[1] == "cosine":
+        return "worst output cosine"
+    return metric_name((report.get("evaluation") or {}).get("metric", "accuracy"))
+
+
 def _chosen(report: dict[str, Any]) -> set[tuple[str, str]]:
     return {(s["target"], s["precision"]) for s in report.get("selections") or [] if s.get("precision")}
 
@@ -243,8 +253,8 @@ def prune_sweep(rows: list[dict[str, Any]]) -> Any:
 
 
 def _table(report: dict[str, Any]) -> str:
-    head = "<tr><th>target</th><th>precision</th><th>quality</th><th>p50 ms</th><th>speed-up</th><th>MB</th>" \
-           "<th>status</th></tr>"
+    head = f"<tr><th>target</th><th>precision</th><th>{html.escape(_quality_name(report))}</th><th>p50 ms</th>" \
+           "<th>speed-up</th><th>MB</th><th>status</th></tr>"
     cells = []
     for r in _rows(report):
         value, _ = quality(r)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from edgeconv.export.parity import parity_text
-from edgeconv.report.format import HEADERS, row, snr
+from edgeconv.report.format import headers, row, snr
 from edgeconv.report.int8_search import search_lines
 from edgeconv.results import ArtifactResult, BuildResult
+from edgeconv.verify.custom_metric import is_custom
 
 
-def _table(rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+def _table(rows: list[list[str]], metric: str) -> list[str]:
+    names = headers(metric)
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
@@ -40,7 +42,8 @@ def render_markdown(result: BuildResult) -> str:
         "agreement with the fp32 reference; SNR dB is the worst output's signal-to-noise ratio against the "
         "reference (per-output figures under Details).", "",
     ]
-    lines += [*_table([row(result.reference)] + [row(a) for a in result.artifacts]), ""]
+    metric = ev.get("metric", "accuracy")
+    lines += [*_table([row(result.reference, metric)] + [row(a, metric) for a in result.artifacts], metric), ""]
     lines += _timing_note([result.reference, *result.artifacts])
     lines += _scale_note(result)
     from edgeconv.report.prune import render_prune_markdown
@@ -90,6 +93,9 @@ def _details(a: ArtifactResult) -> list[str]:
 
 def _evaluated_on(evaluation: dict) -> str:
     examples = f"Evaluated on {evaluation['examples']} examples"
+    if is_custom(evaluation.get("metric") or "accuracy"):
+        return (f"{examples}{', labelled' if evaluation.get('labelled') else ''} (metric: `{evaluation['metric']}`, "
+                "the spec's own function; and the numeric fidelity of every output)")
     if evaluation.get("task") == "generic":
         return f"{examples} (task generic: no task metric; judged on the numeric fidelity of every output)"
     task = evaluation.get("task")
