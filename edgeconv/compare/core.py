@@ -148,8 +148,11 @@ def compare_reports(
 
 def _task_metrics(baseline: dict[str, Any], candidate: dict[str, Any]) -> tuple[str, str] | None:
     """Each build's evaluation.metric, when either is not accuracy (which has its own row)."""
-    found = tuple((report.get("evaluation") or {}).get("metric") or "accuracy" for report in (baseline, candidate))
-    return None if found == ("accuracy", "accuracy") else found  # type: ignore[return-value]
+    def metric(report: dict[str, Any]) -> str:
+        return (report.get("evaluation") or {}).get("metric") or "accuracy"
+
+    found = (metric(baseline), metric(candidate))
+    return None if found == ("accuracy", "accuracy") else found
 
 
 def _task_metric(metrics: tuple[str, str], b: dict, c: dict) -> MetricChange:
