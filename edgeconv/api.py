@@ -17,6 +17,7 @@ from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backe
 from edgeconv.bundle.assets import write_device_assets
 from edgeconv.choose import oversubscribed, selections_of, slower_than_reference
 from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
+from edgeconv.export.parity import PARITY_FIGURES
 from edgeconv.failures import contained
 from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
 from edgeconv.machine import physical_cores
@@ -51,7 +52,7 @@ def export_reference(spec: Spec, prepared: Prepared, stages: Stages) -> tuple[Pa
         # Content, not paths: the same model in another clone or folder hits the same cache entry.
         "model": spec.model.model_dump(exclude={"text", "path", "adapter", "preprocessor", "image"}, mode="json"),
         "sources": prepared.io.source_sha256,
-        "export": spec.export.model_dump(), "eval": prepared.eval_sha256,
+        "export": spec.export.model_dump(), "eval": prepared.eval_sha256, "parity": PARITY_FIGURES,
         "versions": {p: versions.of(p) for p in ("edgeconv", "torch", "transformers", "peft", "onnx", "onnxslim")},
     }
 
@@ -61,13 +62,13 @@ def export_reference(spec: Spec, prepared: Prepared, stages: Stages) -> tuple[Pa
             from edgeconv.export.onnx_import import import_onnx
             from edgeconv.models.load import resolve_model_path
 
-            record = import_onnx(Path(resolve_model_path(spec.model.path)), out, prepared.evaluation)
+            record = import_onnx(Path(resolve_model_path(spec.model.path)), out, prepared.evaluation, spec.model.task)
             return {"file": out.name, "parity": record.pop("parity"), "import": record}
         from edgeconv.export import export_onnx
         from edgeconv.models import load_model
 
         loaded = load_model(spec.model)
-        result = export_onnx(loaded, prepared.evaluation, out, spec.export)
+        result = export_onnx(loaded, prepared.evaluation, out, spec.export, task=spec.model.task)
         return {"file": out.name, "parity": result.parity}
 
     folder, meta = stages.run("export", key, produce)

@@ -243,11 +243,13 @@ def export(spec: Path, out: Path | None, overrides: tuple[str, ...], as_json: bo
     if as_json:
         click.echo(json.dumps({"path": str(path), **meta}))
         return
+    from edgeconv.export.parity import parity_text
+
     parity = meta.get("parity")
     stdout.print(f"reference ONNX: {path}")
     if parity:
-        stdout.print(f"parity vs torch on {parity['samples']} examples: max abs error {parity['max_abs_error']:.2e}, "
-                     f"top-1 agreement {parity['top1_agreement']:.4f}")
+        stdout.print(f"parity vs {parity.get('against', 'torch')} on {parity['samples']} examples: "
+                     f"{parity_text(parity)}", highlight=False)
 
 
 @main.command()

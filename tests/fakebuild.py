@@ -26,9 +26,13 @@ EXAMPLES = 1000
 
 def make_build(
     root: Path, timing_seed: int = 0, latency_scale: float = 1.0, flip_fraction: float = 0.0, runs: int = 200,
-    weight_seed: int = 0,
+    weight_seed: int = 0, metric: str = "accuracy",
 ) -> Path:
-    """A build folder under ``root``; ``flip_fraction`` of the int8 artifact's rows get a wrong argmax."""
+    """A build folder under ``root``; ``flip_fraction`` of the int8 artifact's rows get a wrong argmax. ``metric``:
+    the evaluation metric (``CUSTOM_METRIC`` runs through edgeconv's custom-metric loader, as a build does)."""
+    from edgeconv.verify.custom_metric import evaluate, is_custom, load_metric
+
+    custom = load_metric(metric, None) if is_custom(metric) else None
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(123)  # the evaluation set is the same for every build
     x = rng.normal(size=(EXAMPLES, 8)).astype(np.float32)
@@ -52,9 +56,12 @@ def make_build(
         timings_s = list(timing_rng.lognormal(np.log(0.005 * scale), 0.15, size=runs))
         task = classification_metrics(logits, labels, LABELS)
         agree = agreement(logits, ref_logits)
+        value = evaluate(custom, {"logits": logits}, {"logits": ref_logits}, labels, metric) if custom \
+            else task[metric]
         return Measurement(task["accuracy"], task["macro_f1"], task["per_class"], agree["agreement"],
                            agree["max_abs_error"], latency_summary(timings_s), [t * 1e3 for t in timings_s],
-                           10.0, 0.01, {"runtime": "onnxruntime", "version": ort.__version__, "threads": 1})
+                           10.0, 0.01, {"runtime": "onnxruntime", "version": ort.__version__, "threads": 1},
+                           metric_value=value)
 
     reference = ArtifactResult("reference", "onnxruntime", "fp32", str(export), sha256_file(export),
                                export.stat().st_size, measurement=measure("reference", ref_logits, 1.0))
@@ -80,12 +87,12 @@ def make_build(
         m = measure(f"{TARGET}-{precision}", logits, latency_scale)
         artifacts.append(ArtifactResult(TARGET, "onnxruntime", precision, str(path), sha256_file(path),
                                         path.stat().st_size, measurement=m,
-                                        accuracy_delta=m.accuracy - reference.measurement.accuracy,
+                                        accuracy_delta=m.metric_value - reference.measurement.metric_value,
                                         quantization=quantization, extra={"runner": RUNNER}))
     result = BuildResult(
         "tiny", str(root), reference, artifacts, {"parity": None},
         {"versions": {"edgeconv": "test"}, "spec_sha256": "0" * 64},
-        {"examples": EXAMPLES, "metric": "accuracy", "labels": LABELS},
+        {"examples": EXAMPLES, "metric": metric, "labels": LABELS},
     )
     (root / "report.json").write_text(json.dumps(result.to_dict(), indent=2))
     _device_assets(root)
@@ -119,3 +126,13 @@ def _labels(root: Path, x: np.ndarray) -> np.ndarray:
 
 def report_of(build: Path) -> dict:
     return json.loads((build / "report.json").read_text())
+
+
+CUSTOM_METRIC = "tests.fakebuild:recall_of_a"
+
+
+def recall_of_a(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray], labels: np.ndarray | None) -> float:
+    """A user's metric (``evaluation.metric: module:function``): the recall of class "a"."""
+    assert labels is not None
+    mine = labels == 0
+    return float(np.mean(outputs["logits"][mine].argmax(-1) == 0))

@@ -84,7 +84,14 @@ def test_a_generic_unlabelled_model_reports_every_output(stream_project: Path) -
     assert fp32["accuracy"] is None and fp32["agreement"] is None
     int8 = report["artifacts"][2]["outputs"]["scores"]
     assert 0.9 < int8["cosine"] < 1.0 and int8["snr_db"] is not None and not int8["exact"]
-    assert "task generic: no task metric" in (stream_project / "out" / "report.md").read_text()
+    markdown = (stream_project / "out" / "report.md").read_text()
+    assert "task generic: no task metric" in markdown
+    # No top-1 agreement anywhere for outputs that are no class scores: not in the rows, not in the export parity.
+    assert all(a["agreement"] is None for a in [report["reference"], *report["artifacts"]])
+    parity = report["export"]["parity"]
+    assert parity["top1_agreement"] is None and parity["cosine"] == pytest.approx(1.0)
+    section = markdown.split("## Export parity", 1)[1].split("##", 1)[0]
+    assert "top-1" not in section and "cosine" in section and "max abs error" in section
 
 
 def test_a_tight_per_output_budget_fails_naming_the_output(stream_project: Path) -> None:
@@ -107,6 +114,34 @@ def test_max_mismatch_uses_the_per_output_tolerances(stream_project: Path) -> No
     loose = "budgets.outputs={scores: {atol: 1.0, max_mismatch: 0.0}}"
     code, _, err = build(stream_project, "--set", loose, "--set", "targets.0.precisions=[int8-static]")
     assert code == 0, err
+
+
+def test_a_worst_example_budget_fails_a_build_whose_mean_passes(stream_project: Path) -> None:
+    """min_snr_db: {mean, worst}: int8's next_state holds its whole-set SNR but not on its worst example (issue
+    28); the plain number keeps meaning the mean, so the same limit alone passes."""
+    static = ("--set", "targets.0.precisions=[int8-static]", "--set", "quantize.fallback.enabled=false")
+    code, out, err = build(stream_project, *static)
+    assert code == 0, out + err
+    figures = json.loads((stream_project / "out" / "report.json").read_text())["artifacts"][0]["outputs"]["next_state"]
+    assert figures["snr_db_min"] < figures["snr_db"] - 3  # one example is worse than the set
+    mean, worst = figures["snr_db"] - 1, (figures["snr_db"] + figures["snr_db_min"]) / 2
+    code, out, err = build(stream_project, *static, "--set",
+                           f"budgets.outputs={{next_state: {{min_snr_db: {{mean: {mean!r}, worst: {worst!r}}}}}}}")
+    assert code == 1, out + err
+    report = json.loads((stream_project / "out" / "report.json").read_text())
+    checks = {b["name"]: b for b in report["artifacts"][0]["budgets"]}
+    assert checks["min_snr_db[next_state]"]["passed"] is True
+    held = checks["min_snr_db[next_state].worst"]
+    assert held["passed"] is False and held["value"] == pytest.approx(figures["snr_db_min"]) and held["limit"] == worst
+    assert "min_snr_db[next_state].worst" in out
+    markdown = (stream_project / "out" / "report.md").read_text()
+    assert f"**min_snr_db[next_state].worst** (limit {worst:g}): the worst example's SNR" in markdown
+    assert f"{figures['snr_db']:.1f} / {figures['snr_db_min']:.1f}" in markdown  # both, per output, in Details
+    page = (stream_project / "out" / "report.html").read_text()
+    assert "int8-static (worst example)" in page and "int8-static (whole set)" in page
+    mean_only = f"budgets.outputs={{next_state: {{min_snr_db: {mean!r}}}}}"
+    code, out, err = build(stream_project, *static, "--set", mean_only)
+    assert code == 0, out + err
 
 
 @pytest.mark.parametrize(("override", "message"), [
@@ -164,6 +199,11 @@ def top1_vs_reference(outputs, reference, labels):
     return float(np.mean(outputs["scores"].argmax(-1) == reference["scores"].argmax(-1)))
 
 
+def mean_top_score(outputs, reference, labels):
+    """The mean of each example's highest score: a value that is no round number."""
+    return float(np.mean(outputs["scores"].max(-1)))
+
+
 def broken(outputs, reference, labels):
     raise KeyError("scorez")
 '''
@@ -183,6 +223,34 @@ def test_a_custom_metric_runs_only_when_the_spec_trusts_code(stream_project: Pat
     int8 = report["artifacts"][2]
     assert 0.5 <= int8["metric_value"] <= 1.0 and int8["accuracy_delta"] == int8["metric_value"] - 1.0
     assert any(b["name"] == "accuracy_drop" for b in int8["budgets"])  # the drop of the custom metric
+
+
+def test_a_custom_metrics_value_is_in_the_table_the_markdown_and_the_html(stream_project: Path) -> None:
+    """The accuracy column shows the function's value under its name, and Δ its change in its own units (issue 28)."""
+    (stream_project / "stream_metrics.py").write_text(METRIC)
+    code, out, err = build(stream_project, "--set", "evaluation.metric=stream_metrics:mean_top_score",
+                           "--set", "evaluation.trust_code=true", "--set", "targets.0.precisions=[fp32, int8-static]",
+                           "--set", "quantize.fallback.enabled=false")
+    assert code == 0, out + err
+    report = json.loads((stream_project / "out" / "report.json").read_text())
+    rows = {"reference": report["reference"], **{a["precision"]: a for a in report["artifacts"]}}
+    assert 0.25 < rows["reference"]["metric_value"] < 1.0 and rows["reference"]["accuracy"] is None
+    header = next(line for line in out.splitlines() if "precision" in line)
+    assert "mean_top_score" in header and "accuracy" not in header
+    markdown = (stream_project / "out" / "report.md").read_text()
+    assert "| target | precision | mean_top_score | Δ vs fp32 |" in markdown
+    assert "(metric: `stream_metrics:mean_top_score`, the spec's own function" in markdown
+    page = (stream_project / "out" / "report.html").read_text()
+    assert "<th>mean_top_score</th>" in page
+    for name, row in rows.items():
+        value = row["metric_value"]
+        line = next(t for t in out.splitlines() if t.startswith("│") and f" {name} " in t
+                    and ("reference" in t) == (name == "reference"))
+        assert f" {value:.4g} " in line, line
+        delta = f"{row['accuracy_delta']:+.4g}"  # the reference's own: +0
+        assert f" {delta} " in line, line
+        assert f"| {value:.4g} | {delta} |" in markdown
+        assert f"<td>{value:.4f}</td>" in page
 
 
 @pytest.mark.parametrize(("metric", "code", "message"), [

@@ -47,6 +47,11 @@ def test_hub_ids_and_package_paths_are_left_as_they_are(tmp_path: Path) -> None:
     ({**BASE, "evaluation": {"path": "e.txt"}}, ["cannot tell the format", "format: jsonl, csv, npz, npy or images"]),
     ({**BASE, "budgets": {"accuracy_drop": 2}}, ["budgets.accuracy_drop", "less than or equal to 1"]),
     ({**BASE, "model": {"path": "m.pt2"}}, ["model.inputs"]),
+    ({**BASE, "budgets": {"min_cosine": {"mean": 0.95, "wrost": 0.9}}}, ["budgets.min_cosine", "unknown key 'wrost'"]),
+    ({**BASE, "budgets": {"min_cosine": {}}}, ["budgets.min_cosine", "give mean, worst or both"]),
+    ({**BASE, "budgets": {"outputs": {"y": {"min_cosine": {"worst": 1.5}}}}},
+     ["budgets.outputs.y.min_cosine", "between -1 and 1"]),
+    ({**BASE, "budgets": {"min_snr_db": "high"}}, ["budgets.min_snr_db", "neither a number nor {mean"]),
 ])
 def test_errors_name_the_field_and_the_fix(tmp_path: Path, raw: dict, needles: list[str]) -> None:
     with pytest.raises(SpecError) as info:
@@ -78,3 +83,16 @@ def test_missing_spec_file_and_invalid_yaml(tmp_path: Path) -> None:
     bad.write_text("model: [unclosed\n")
     with pytest.raises(SpecError, match="not valid YAML"):
         load_spec(bad)
+
+
+def test_a_fidelity_budget_holds_the_mean_or_the_mean_and_the_worst_example(tmp_path: Path) -> None:
+    from edgeconv.spec_budgets import mean_and_worst
+
+    path = write(tmp_path, {**BASE, "budgets": {"min_cosine": 0.95, "min_snr_db": "20",
+                                                "outputs": {"y": {"min_snr_db": {"worst": 12}}}}})
+    budgets = load_spec(path).budgets
+    assert mean_and_worst(budgets.min_cosine) == (0.95, None)  # a plain number: the mean, as before
+    assert mean_and_worst(budgets.for_output("x").min_snr_db) == (20.0, None)
+    assert mean_and_worst(budgets.for_output("y").min_snr_db) == (None, 12.0)  # the output's own wins
+    spec = load_spec(path, ["budgets.min_cosine={mean: 0.95, worst: 0.9}"])
+    assert mean_and_worst(spec.budgets.for_output("x").min_cosine) == (0.95, 0.9)

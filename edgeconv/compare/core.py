@@ -10,6 +10,10 @@ Thresholds (all optional, see ``Thresholds``):
 - ``max_latency_increase``: a fraction (0.10 = 10 % slower). Regression when the lower end of the CI of
   candidate p50 / baseline p50 is above 1 + max_latency_increase.
 - ``max_size_increase``: a fraction; size is exact, so no interval. Not gated when None.
+
+A build whose evaluation.metric is not accuracy (macro_f1, or a custom ``module:function``) adds a row
+named after the metric: both builds' values and the change, not gated (report.json holds no per-example
+values to put an interval on it).
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ class Thresholds:
 
 @dataclass
 class MetricChange:
-    metric: str  # accuracy | agreement | latency_p50 | size_bytes
+    metric: str  # accuracy | agreement | latency_p50 | size_bytes | the evaluation metric (macro_f1, module:function)
     status: str
     baseline: float | None = None
     candidate: float | None = None
@@ -128,16 +132,41 @@ def compare_reports(
         raise SpecError("the two reports have no artifact (target, precision) in common",
                         fix="compare builds of the same targets and precisions")
     n_base, n_cand = _examples(baseline), _examples(candidate)
+    metrics = _task_metrics(baseline, candidate)
     compared = []
     for key in common:
         paired = _pairing(key, baseline_examples or {}, candidate_examples or {})
-        compared.append(ArtifactComparison(key[0], key[1], _compare_entry(base[key], cand[key], t, paired,
-                                                                          n_base, n_cand)))
+        changes = _compare_entry(base[key], cand[key], t, paired, n_base, n_cand)
+        changes[1:1] = [_task_metric(metrics, base[key], cand[key])] if metrics else []
+        compared.append(ArtifactComparison(key[0], key[1], changes))
     return Comparison(
         "baseline", "candidate", t, compared,
         only_in_baseline=[f"{k[0]}/{k[1]}" for k in base if k not in cand],
         only_in_candidate=[f"{k[0]}/{k[1]}" for k in cand if k not in base],
     )
+
+
+def _task_metrics(baseline: dict[str, Any], candidate: dict[str, Any]) -> tuple[str, str] | None:
+    """Each build's evaluation.metric, when either is not accuracy (which has its own row)."""
+    def metric(report: dict[str, Any]) -> str:
+        return (report.get("evaluation") or {}).get("metric") or "accuracy"
+
+    found = (metric(baseline), metric(candidate))
+    return None if found == ("accuracy", "accuracy") else found
+
+
+def _task_metric(metrics: tuple[str, str], b: dict, c: dict) -> MetricChange:
+    """The evaluation metric's values and change (candidate - baseline), higher is better; not gated."""
+    name = metrics[1]
+    if metrics[0] != metrics[1]:
+        return MetricChange(name, NOT_COMPARED, note=f"the baseline measured {metrics[0]}, the candidate {name}")
+    pb, pc = b.get("metric_value"), c.get("metric_value")
+    missing = [side for side, value in (("baseline", pb), ("candidate", pc)) if value is None]
+    if missing:
+        return MetricChange(name, NOT_COMPARED, pb, pc, note=f"{name} not measured in the {' and '.join(missing)} "
+                                                             "build")
+    return MetricChange(name, OK, pb, pc, pc - pb, method="exact",
+                        note="the evaluation metric: values and change, not gated (no per-example values)")
 
 
 def _examples(report: dict[str, Any]) -> int | None:

@@ -17,7 +17,9 @@ def _value(metric: str, value: float | None) -> str:
         return f"{value:.4f}"
     if metric == "latency_p50":
         return f"{value:.3f} ms"
-    return f"{int(value):,} B"
+    if metric == "size_bytes":
+        return f"{int(value):,} B"
+    return f"{value:.4g}"  # the evaluation metric (macro_f1, or the user's function)
 
 
 def _change(m: MetricChange) -> str:
@@ -28,7 +30,9 @@ def _change(m: MetricChange) -> str:
         return text + (f" [{m.low * 100:+.2f}, {m.high * 100:+.2f}]" if m.low is not None else "")
     if m.metric == "latency_p50":
         return f"{m.change:+.1%} [{m.low:+.1%}, {m.high:+.1%}]"
-    return f"{m.change:+.2%} ({int(m.candidate - m.baseline):+,} B)"
+    if m.metric == "size_bytes":
+        return f"{m.change:+.2%} ({int(m.candidate - m.baseline):+,} B)"
+    return f"{m.change:+.4g}"
 
 
 def _limit(m: MetricChange) -> str:

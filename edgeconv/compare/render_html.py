@@ -15,7 +15,8 @@ AXES = {"accuracy": ("accuracy change (points)", -1, 100.0), "agreement": ("agre
 
 
 def render_html(result: Comparison) -> str:
-    sections = [(metric, _figure(result, metric)) for metric in AXES]
+    named = dict.fromkeys(m.metric for a in result.artifacts for m in a.metrics if m.metric not in AXES)
+    sections = [(metric, _figure(result, metric)) for metric in [*AXES, *named]]  # named: the evaluation metric
     verdict = (f"{len(result.regressions)} regression(s): " + ", ".join(f"{a.label} {m.metric}" for a, m in
                                                                         result.regressions)
                if result.regressed else "no regression")
@@ -26,7 +27,7 @@ def render_html(result: Comparison) -> str:
 def _figure(result: Comparison, metric: str) -> Any:
     import plotly.graph_objects as go
 
-    title, sign, scale = AXES[metric]
+    title, sign, scale = AXES.get(metric, (f"{metric} change (candidate - baseline)", -1, 1.0))
     points = [(a.label, m) for a in result.artifacts for m in a.metrics if m.metric == metric and m.change is not None]
     if not points:
         return None

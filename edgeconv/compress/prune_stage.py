@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from edgeconv import versions
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
+from edgeconv.export.parity import PARITY_FIGURES
 from edgeconv.fsutil import sha256_file, sha256_tree
 from edgeconv.spec import PruneSpec, Spec
 from edgeconv.stages import Stages
@@ -46,7 +47,7 @@ def pruned_reference(spec: Spec, prune: PruneSpec, prepared: Prepared, stages: S
     }
     folder, meta = stages.run("prune", key, lambda tmp: _prune(tmp, prune, prepared, train, torch_model))
     export_key = {"pruned": meta["weights_sha256"], "structure": sha256_tree(folder / "structure.json"),
-                  "export": spec.export.model_dump(), "eval": prepared.eval_sha256,
+                  "export": spec.export.model_dump(), "eval": prepared.eval_sha256, "parity": PARITY_FIGURES,
                   "versions": {p: versions.of(p) for p in VERSIONS}}
     out_folder, out_meta = stages.run("export-pruned", export_key,
                                       lambda tmp: _export(tmp, spec, prune, prepared, folder, torch_model,
@@ -117,7 +118,8 @@ def _export(folder: Path, spec: Spec, prune: PruneSpec, prepared: Prepared, prun
     loaded = torch_model()
     module = load_pruned(copy.deepcopy(loaded.module), pruned_folder)
     out = folder / "model.onnx"
-    result = export_onnx(dataclasses.replace(loaded, module=module), prepared.evaluation, out, spec.export)
+    result = export_onnx(dataclasses.replace(loaded, module=module), prepared.evaluation, out, spec.export,
+                         task=spec.model.task)
     facts: dict[str, Any] = {"fp32_size_bytes": out.stat().st_size, "fp32_size_gzip_bytes": gzip_size(out),
                              "parity": result.parity}
     if prune.mode == "2:4":

@@ -12,12 +12,14 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edgeconv.capture import native_output
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
+from edgeconv.export.parity import parity_figures, parity_text
 from edgeconv.models.loaded import LoadedModel
 from edgeconv.spec import ExportSpec
 
@@ -27,11 +29,12 @@ PROTOBUF_LIMIT = 2 * 1024**3
 @dataclass
 class ExportResult:
     path: Path
-    parity: dict[str, float]  # max_abs_error, top1_agreement, samples
+    parity: dict[str, Any]  # max_abs_error, cosine, cosine_min, snr_db, exact, top1_agreement (or None), samples
 
 
-def export_onnx(loaded: LoadedModel, sample: FeedSet, out: Path, spec: ExportSpec) -> ExportResult:
-    """Write ``out`` (an .onnx file, plus ``.onnx.data`` when over 2 GB) and measure parity."""
+def export_onnx(loaded: LoadedModel, sample: FeedSet, out: Path, spec: ExportSpec, *, task: str) -> ExportResult:
+    """Write ``out`` (an .onnx file, plus ``.onnx.data`` when over 2 GB) and measure parity (the figures that
+    apply to ``task``'s outputs)."""
     import onnx
     import torch
 
@@ -72,7 +75,7 @@ def export_onnx(loaded: LoadedModel, sample: FeedSet, out: Path, spec: ExportSpe
         onnx.save_model(model, str(out))
         sidecar.unlink()
     try:
-        parity = check_parity(loaded, sample.head(spec.parity_samples), out)
+        parity = check_parity(loaded, sample.head(spec.parity_samples), out, task)
     except (RuntimeError, AssertionError) as exc:  # e.g. a .pt2 fixed to one batch size (a guard fails)
         raise StageError(f"the model refused the evaluation inputs: {str(exc).strip().splitlines()[0]}",
                          fix="export the .pt2 with a dynamic batch (torch.export.Dim), or match model.inputs "
@@ -80,7 +83,7 @@ def export_onnx(loaded: LoadedModel, sample: FeedSet, out: Path, spec: ExportSpe
     if parity["max_abs_error"] > spec.parity_atol:
         raise StageError(
             f"the ONNX export differs from torch by {parity['max_abs_error']:.2e} (> export.parity_atol "
-            f"{spec.parity_atol:g}); top-1 agreement {parity['top1_agreement']:.3f}",
+            f"{spec.parity_atol:g}); {parity_text(parity)}",
             fix="try another export.opset, or raise export.parity_atol if the difference is expected",
         )
     return ExportResult(out, parity)
@@ -97,8 +100,8 @@ def torch_outputs(loaded: LoadedModel, feeds: FeedSet, batch_size: int = 16) -> 
     return np.concatenate(outs)
 
 
-def check_parity(loaded: LoadedModel, feeds: FeedSet, onnx_path: Path) -> dict[str, float]:
-    """Max abs error and top-1 agreement of ONNX Runtime (CPU) against torch on real inputs."""
+def check_parity(loaded: LoadedModel, feeds: FeedSet, onnx_path: Path, task: str) -> dict[str, Any]:
+    """ONNX Runtime (CPU) against torch on real inputs: ``parity_figures`` for ``task``."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -106,8 +109,4 @@ def check_parity(loaded: LoadedModel, feeds: FeedSet, onnx_path: Path) -> dict[s
     expected = torch_outputs(loaded, feeds)
     got = np.concatenate([session.run(None, {n: b[n] for n in names})[0]
                           for b in feeds.batches(1 if feeds.unbatched else 16)])
-    return {
-        "max_abs_error": float(np.max(np.abs(expected - got))),
-        "top1_agreement": float(np.mean(expected.argmax(-1) == got.argmax(-1))),
-        "samples": len(feeds),
-    }
+    return {**parity_figures(expected, got, task), "samples": len(feeds)}

@@ -19,14 +19,17 @@ import numpy as np
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import SpecError
 from edgeconv.export.onnx_export import PROTOBUF_LIMIT
+from edgeconv.export.parity import parity_figures
+from edgeconv.models.tasks import is_classification
 
 MIN_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (the `axis` attribute) arrives in opset 13
 PARITY_EXAMPLES = 16
 PARITY_RTOL = 1e-3  # of the output's range: float re-association in a rewritten graph stays far below it
 
 
-def import_onnx(src: Path, dst: Path, feeds: FeedSet) -> dict[str, Any]:
-    """Load, repair, upgrade and simplify ``src`` into ``dst``; return what was done and the parity."""
+def import_onnx(src: Path, dst: Path, feeds: FeedSet, task: str) -> dict[str, Any]:
+    """Load, repair, upgrade and simplify ``src`` into ``dst``; return what was done and the parity (the figures
+    that apply to ``task``'s outputs)."""
     import onnx
 
     model = _load(src)
@@ -60,7 +63,7 @@ def import_onnx(src: Path, dst: Path, feeds: FeedSet) -> dict[str, Any]:
     record["to"] = _facts(model)
     external = model.ByteSize() > PROTOBUF_LIMIT
     onnx.save_model(model, str(dst), save_as_external_data=external, location=dst.name + ".data")
-    record["parity"] = _parity(original, dst, feeds) if original is not None else None
+    record["parity"] = _parity(original, dst, feeds, task) if original is not None else None
     return record
 
 
@@ -164,8 +167,9 @@ def _mismatch(original: bytes, changed: Any, feeds: FeedSet) -> str | None:
     return None
 
 
-def _parity(original: bytes, imported: Path, feeds: FeedSet) -> dict[str, Any]:
-    """The imported reference against the user's file, in the same shape as the torch export's parity."""
+def _parity(original: bytes, imported: Path, feeds: FeedSet, task: str) -> dict[str, Any]:
+    """The imported reference against the user's file, in the same shape as the torch export's parity: the max
+    abs error over every output, and ``parity_figures`` of the first output where its examples share a shape."""
     before, after = _run(original, feeds), _run(str(imported), feeds)
     pairs = [(a, b) for rows_a, rows_b in zip(before, after, strict=True) for a, b in zip(rows_a, rows_b, strict=True)]
     error = max((float(np.abs(a - b).max()) if a.shape == b.shape and a.size else 0.0 for a, b in pairs),
@@ -173,6 +177,9 @@ def _parity(original: bytes, imported: Path, feeds: FeedSet) -> dict[str, Any]:
     if any(a.shape != b.shape for a, b in pairs):
         error = float("inf")
     first = [(a, b) for a, b in zip(before[0], after[0], strict=True) if a.size and a.shape == b.shape]
-    agree = float(np.mean([a.reshape(-1).argmax() == b.reshape(-1).argmax() for a, b in first])) if first else 1.0
-    return {"samples": len(before[0]), "max_abs_error": error, "top1_agreement": agree,
-            "against": "the original ONNX file"}
+    if first and len({a.shape for a, _ in first}) == 1:
+        figures = parity_figures(np.stack([a for a, _ in first]), np.stack([b for _, b in first]), task)
+    else:  # examples of different shapes: each one's top class (a classifier), else the max abs error alone
+        agree = np.mean([a.reshape(-1).argmax() == b.reshape(-1).argmax() for a, b in first]) if first else 1.0
+        figures = {"top1_agreement": float(agree) if is_classification(task) else None}
+    return {**figures, "samples": len(before[0]), "max_abs_error": error, "against": "the original ONNX file"}

@@ -63,3 +63,11 @@ TASKS: dict[str, TaskInfo] = {
         outputs=(TensorInfo("logits", "float32", ("batch", "num_labels")),),
     ),
 }
+
+CLASSIFICATION_TASKS = ("text-classification", "image-classification", "classification")
+
+
+def is_classification(task: str) -> bool:
+    """Whether ``task``'s first output holds class scores: top-1 agreement and accuracy apply to it (a dense map's
+    argmax does not mean a class)."""
+    return task in CLASSIFICATION_TASKS

@@ -24,10 +24,15 @@ def mb(size_bytes: int | None) -> str:
     return "–" if size_bytes is None else f"{size_bytes / 1e6:.1f}"
 
 
-def snr(figures: dict[str, Any] | None) -> str:
+def snr(figures: dict[str, Any] | None, key: str = "snr_db") -> str:
+    """An output's SNR over the whole set (``snr_db``) or its worst example's (``snr_db_min``), in dB; "–" where a
+    report has none (an older report, or null for -inf)."""
     if not figures:
         return "–"
-    return "exact" if figures.get("exact") else f"{figures['snr_db']:.1f}"
+    if figures.get("exact"):
+        return "exact"
+    value = figures.get(key)
+    return "–" if value is None else f"{value:.1f}"
 
 
 def _agreement(m: Any) -> str:
@@ -52,13 +57,14 @@ def task_metric(m: Any) -> tuple[str, float | None, float | None]:
     return "", None if m is None else m.accuracy, None
 
 
-def row(a: ArtifactResult) -> list[str]:
-    """target, precision, accuracy, Δ, agreement, worst output's SNR, p50, p90, speed-up, size MB, status."""
+def row(a: ArtifactResult, metric: str = "accuracy") -> list[str]:
+    """target, precision, accuracy (or ``metric``, the spec's evaluation.metric), Δ, agreement, worst output's SNR,
+    p50, p90, speed-up, size MB, status."""
     m = a.measurement
     lowest = worst(m.outputs) if m else None
     return [
         a.target, a.precision,
-        *_task_cells(a),
+        *_task_cells(a, metric),
         _agreement(m),
         snr(lowest[1] if lowest else None),
         ms(m.latency_ms["p50"] if m else None), ms(m.latency_ms["p90"] if m else None),
@@ -89,8 +95,13 @@ def speedup_cell(s: float | None, low: float | None, high: float | None, identic
     return "≈" + text if not reference and low <= 1.0 <= high and (low, high) != (s, s) else text
 
 
-def _task_cells(a: ArtifactResult) -> list[str]:
-    name, value, reference = task_metric(a.measurement)
+def _task_cells(a: ArtifactResult, metric: str) -> list[str]:
+    m = a.measurement
+    if metric != "accuracy" and m is not None and m.metric_value is not None:  # macro-F1, or the user's function
+        if metric == "macro_f1":
+            return [f"{m.metric_value:.4f}", delta_points(a.accuracy_delta)]
+        return [f"{m.metric_value:.4g}", "–" if a.accuracy_delta is None else f"{a.accuracy_delta:+.4g}"]
+    name, value, reference = task_metric(m)
     if not name:
         return [pct(value), delta_points(a.accuracy_delta)]
     assert value is not None and reference is not None
@@ -99,6 +110,17 @@ def _task_cells(a: ArtifactResult) -> list[str]:
 
 HEADERS = ["target", "precision", "accuracy", "Δ vs fp32", "agreement", "SNR dB", "p50 ms", "p90 ms", "speed-up", "MB",
            "status"]
+
+
+def metric_name(metric: str) -> str:
+    """The accuracy column's header for the spec's evaluation.metric: a custom ``module:function`` by its
+    function's name."""
+    return {"accuracy": "accuracy", "macro_f1": "macro-F1"}.get(metric, metric.rpartition(":")[2])
+
+
+def headers(metric: str = "accuracy") -> list[str]:
+    """HEADERS with the accuracy column named after the metric it shows."""
+    return [metric_name(metric) if h == "accuracy" else h for h in HEADERS]
 
 
 def loaded_note(timing: dict[str, Any] | None) -> str | None:

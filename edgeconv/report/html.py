@@ -72,6 +72,16 @@ def quality(row: dict[str, Any]) -> tuple[float | None, str]:
     return (1.0, "cosine") if row.get("target") == "reference" else (None, "cosine")
 
 
+def _quality_name(report: dict[str, Any]) -> str:
+    """What the quality column holds: the evaluation metric (a custom one by its function's name), else the worst
+    output's cosine."""
+    from edgeconv.report.format import metric_name
+
+    if quality(report["reference"])[1] == "cosine":
+        return "worst output cosine"
+    return metric_name((report.get("evaluation") or {}).get("metric", "accuracy"))
+
+
 def _chosen(report: dict[str, Any]) -> set[tuple[str, str]]:
     return {(s["target"], s["precision"]) for s in report.get("selections") or [] if s.get("precision")}
 
@@ -185,16 +195,25 @@ def per_class_or_output(report: dict[str, Any]) -> Any:
         return fig
     for r in report["artifacts"]:
         outputs = r.get("outputs") or {}
-        if outputs:
-            fig.add_trace(go.Bar(x=list(outputs), y=[o.get("snr_db") for o in outputs.values()],
-                                 name=f"{r['target']} {r['precision']}"))
+        cosines = [f"cosine {_six(o.get('cosine'))} mean, {_six(o.get('cosine_min'))} worst example"
+                   for o in outputs.values()]
+        for key, what, pattern in (("snr_db", "whole set", ""), ("snr_db_min", "worst example", "/")):
+            if outputs and any(key in o for o in outputs.values()):
+                fig.add_trace(go.Bar(x=list(outputs), y=[o.get(key) for o in outputs.values()], hovertext=cosines,
+                                     name=f"{r['target']} {r['precision']} ({what})",
+                                     marker_pattern_shape=pattern))
     if not fig.data:
         return None
     for name, limit in _limits(report).items():
         if name.startswith("min_snr_db"):
             fig.add_hline(y=limit, line_dash="dash", line_color="red", annotation_text=f"budget: {name} {limit:g}")
-    fig.update_layout(barmode="group", yaxis_title="SNR against the fp32 reference (dB)", height=420)
+    fig.update_layout(barmode="group", yaxis_title="SNR against the fp32 reference (dB): the whole set, and its "
+                      "worst example (hatched)", height=420)
     return fig
+
+
+def _six(value: float | None) -> str:
+    return "–" if value is None else f"{value:.6f}"
 
 
 def fallback_trials(report: dict[str, Any]) -> Any:
@@ -236,8 +255,8 @@ def prune_sweep(rows: list[dict[str, Any]]) -> Any:
 
 
 def _table(report: dict[str, Any]) -> str:
-    head = "<tr><th>target</th><th>precision</th><th>quality</th><th>p50 ms</th><th>speed-up</th><th>MB</th>" \
-           "<th>status</th></tr>"
+    head = f"<tr><th>target</th><th>precision</th><th>{html.escape(_quality_name(report))}</th><th>p50 ms</th>" \
+           "<th>speed-up</th><th>MB</th><th>status</th></tr>"
     cells = []
     for r in _rows(report):
         value, _ = quality(r)

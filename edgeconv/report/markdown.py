@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from edgeconv.report.format import HEADERS, loaded_note, row, snr
+from edgeconv.export.parity import parity_text
+from edgeconv.report.format import headers, loaded_note, row, snr
 from edgeconv.report.int8_search import search_lines
 from edgeconv.results import ArtifactResult, BuildResult
+from edgeconv.verify.custom_metric import is_custom
 
 
-def _table(rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+def _table(rows: list[list[str]], metric: str) -> list[str]:
+    names = headers(metric)
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
@@ -41,7 +44,8 @@ def render_markdown(result: BuildResult) -> str:
         "its figure. Agreement is top-1 agreement with the fp32 reference; SNR dB is the worst output's "
         "signal-to-noise ratio against the reference (per-output figures under Details).", "",
     ]
-    lines += [*_table([row(result.reference)] + [row(a) for a in result.artifacts]), ""]
+    metric = ev.get("metric", "accuracy")
+    lines += [*_table([row(result.reference, metric)] + [row(a, metric) for a in result.artifacts], metric), ""]
     lines += _timing_note([result.reference, *result.artifacts])
     note = loaded_note(result.timing)
     lines += [f"**Timing:** {note}.", ""] if note else []
@@ -55,8 +59,7 @@ def render_markdown(result: BuildResult) -> str:
     if parity:
         lines += [
             f"## Export parity (ONNX vs {parity.get('against', 'torch')})", "",
-            f"max abs error {parity['max_abs_error']:.2e}, top-1 agreement {parity['top1_agreement']:.4f} "
-            f"on {parity['samples']} evaluation examples.", "",
+            f"{parity_text(parity)} on {parity['samples']} evaluation examples.", "",
         ]
     lines += ["## Details", ""]
     for a in [result.reference, *result.artifacts]:
@@ -94,6 +97,9 @@ def _details(a: ArtifactResult) -> list[str]:
 
 def _evaluated_on(evaluation: dict) -> str:
     examples = f"Evaluated on {evaluation['examples']} examples"
+    if is_custom(evaluation.get("metric") or "accuracy"):
+        return (f"{examples}{', labelled' if evaluation.get('labelled') else ''} (metric: `{evaluation['metric']}`, "
+                "the spec's own function; and the numeric fidelity of every output)")
     if evaluation.get("task") == "generic":
         return f"{examples} (task generic: no task metric; judged on the numeric fidelity of every output)"
     task = evaluation.get("task")
@@ -114,10 +120,11 @@ def _fidelity(outputs: dict[str, dict]) -> list[str]:
     """Per-output numeric fidelity against the reference (verify/fidelity.py says how each is computed)."""
     if not outputs:
         return []
-    lines = ["", "  | output | shape | cosine (mean / worst example) | SNR dB | max abs | mean abs | max rel | "
-             "within atol+rtol·|ref| |", "  |---|---|---|---|---|---|---|---|"]
+    lines = ["", "  | output | shape | cosine (mean / worst example) | SNR dB (whole set / worst example) | max abs | "
+             "mean abs | max rel | within atol+rtol·|ref| |", "  |---|---|---|---|---|---|---|---|"]
     for name, f in outputs.items():
-        lines.append(f"  | `{name}` | {f['shape']} | {f['cosine']:.6f} / {f['cosine_min']:.6f} | {snr(f)} | "
+        lines.append(f"  | `{name}` | {f['shape']} | {f['cosine']:.6f} / {f['cosine_min']:.6f} | "
+                     f"{snr(f)} / {snr(f, 'snr_db_min')} | "
                      f"{f['max_abs_error']:.3g} | {f['mean_abs_error']:.3g} | {f['max_rel_error']:.3g} | "
                      f"{f['within_tolerance'] * 100:.2f}% (atol {f['atol']:g}, rtol {f['rtol']:g}) |")
     return [*lines, ""]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from edgeconv.report.format import HEADERS, row
+from edgeconv.report.format import headers, row
 from edgeconv.results import BuildResult
 
 STYLES = {"passed": "green", "failed": "bold red", "skipped": "yellow", "error": "bold red"}
@@ -12,13 +12,14 @@ STYLES = {"passed": "green", "failed": "bold red", "skipped": "yellow", "error":
 
 def results_table(result: BuildResult) -> Table:
     table = Table(title=f"edgeconv build: {result.spec_name}", title_justify="left")
-    for header in HEADERS:
+    metric = result.evaluation.get("metric", "accuracy")
+    for header in headers(metric):
         table.add_column(header, justify="left" if header in ("target", "precision", "status") else "right")
-    reference = row(result.reference)
+    reference = row(result.reference, metric)
     reference[-1] = "reference"
     table.add_row(*reference, style="dim")
     for artifact in result.artifacts:
-        cells = row(artifact)
+        cells = row(artifact, metric)
         cells[-1] = f"[{STYLES.get(artifact.status, '')}]{artifact.status}[/]"
         table.add_row(*cells)
     return table

@@ -32,7 +32,7 @@ def init_command(model: str, evaluation: Path | None, calibration: Path | None, 
 
     from edgeconv.fsutil import write_text
     from edgeconv.scaffold.data_facts import inspect_data
-    from edgeconv.scaffold.model_facts import inspect_model
+    from edgeconv.scaffold.model_facts import inspect_model, read_torch_output
     from edgeconv.scaffold.render import render_spec
     from edgeconv.spec import Spec
 
@@ -40,6 +40,9 @@ def init_command(model: str, evaluation: Path | None, calibration: Path | None, 
     if spec_path.exists() and not force:
         raise SpecError(f"'{spec_path}' exists", fix="pass --force to overwrite it, or --out another path")
     evaluation_facts = inspect_data(evaluation) if evaluation else None
+    if facts.kind in ("torchscript", "torch-export") and evaluation_facts is not None and not task \
+            and evaluation_facts.format == "npz" and evaluation_facts.labelled:  # labels: a classifier, if [batch, C]
+        read_torch_output(facts, evaluation_facts)
     calibration_facts = inspect_data(calibration) if calibration else None
     if evaluation and calibration and evaluation.resolve() == calibration.resolve():
         raise SpecError("--calibration is the evaluation set: int8 ranges fitted to it flatter the results",

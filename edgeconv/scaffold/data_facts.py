@@ -32,6 +32,13 @@ class DataFacts:
         return self.label_field is not None
 
 
+def input_decls(evaluation: DataFacts) -> list[dict[str, Any]]:
+    """model.inputs of a torch file, from the npz's arrays (a 1-D array: one scalar per example)."""
+    return [{"name": name, "dtype": "float32" if dtype == "float64" else dtype,
+             "shape": ["batch", *shape[1:]] if len(shape) > 1 else []}
+            for name, (dtype, shape) in evaluation.arrays.items()]
+
+
 def inspect_data(path: Path) -> DataFacts:
     """The facts of a data path; DataError (exit 2) when it is none of the formats edgeconv reads."""
     if path.is_dir():

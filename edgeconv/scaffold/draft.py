@@ -55,7 +55,8 @@ def task_of(model: ModelFacts, evaluation: DataFacts | None, requested: str | No
     if model.task:
         return model.task, model.task_why
     first = model.outputs[0].shape if model.outputs else []
-    if evaluation is not None and evaluation.labelled and len(first) == 2:
+    classes = len(first) == 2 and (isinstance(first[1], str) or first[1] >= 2)  # [batch, C]: one score per class
+    if evaluation is not None and evaluation.labelled and classes:
         return "classification", f"a [batch, {first[1]}] output and labelled data"
     return "generic", "held to the fp32 model's outputs, output by output (set detection / segmentation if it is one)"
 

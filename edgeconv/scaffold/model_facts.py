@@ -2,7 +2,9 @@
 
 Read without running user code: config.json and tokenizer files as JSON, an ONNX graph's header
 without its weights. TorchScript and torch.export files do not declare their input shapes in a form
-worth trusting (a TorchScript signature has names only), so their inputs come from the data (npz).
+worth trusting (a TorchScript signature has names only), so their inputs come from the data (npz), and
+with labelled data their output's shape from one forward pass on its first example (a serialized
+program the build runs anyway, not Python source): a [batch, C] output is a classifier's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from edgeconv.errors import SpecError
 from edgeconv.models.load import resolve_model_path
 from edgeconv.models.sniff import ACCEPTED, sniff
+from edgeconv.scaffold.data_facts import DataFacts, input_decls
 
 PLACEHOLDER_LABEL = re.compile(r"^LABEL_\d+$")
 TEXT_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
@@ -120,3 +123,30 @@ def _tensor(value: object) -> Tensor:
         else:
             shape.append("batch" if i == 0 else (dim.dim_param or f"dim{i}"))
     return Tensor(value.name, ONNX_DTYPES.get(kind.elem_type, "float32"), shape)  # type: ignore[attr-defined]
+
+
+def read_torch_output(facts: ModelFacts, data: DataFacts) -> None:
+    """``facts.outputs`` of a torch file: its first output's shape on the npz's first example; a note instead when
+    the model does not run on it (the task is then left to --task)."""
+    import numpy as np
+    import torch
+
+    from edgeconv.models import load_model
+    from edgeconv.spec import ModelSpec, TensorDecl
+
+    decls = input_decls(data)
+    try:
+        loaded = load_model(ModelSpec(path=str(facts.local), task="generic",
+                                      inputs=[TensorDecl(**d) for d in decls]))
+        with np.load(data.path, allow_pickle=False) as arrays:  # a 1-D array holds one scalar per example
+            args = [torch.from_numpy(np.asarray(arrays[d["name"]][0] if not d["shape"] else arrays[d["name"]][:1],
+                                                dtype=d["dtype"])) for d in decls]
+        with torch.no_grad():
+            output = loaded.module(*args)
+    except Exception as exc:  # any failure here only means the output's shape stays unknown
+        facts.notes.append(f"its output did not come from a forward pass on the data ({type(exc).__name__}): "
+                           "say --task if it is a classifier")
+        return
+    facts.outputs = [Tensor("output", str(output.dtype).removeprefix("torch."), ["batch", *output.shape[1:]])]
+    facts.notes.append(f"output [batch, {', '.join(map(str, output.shape[1:]))}] from one forward pass on the "
+                       "data's first example")

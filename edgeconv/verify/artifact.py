@@ -17,6 +17,7 @@ import numpy as np
 from edgeconv import versions
 from edgeconv.backends import RunnerSpec
 from edgeconv.machine import fingerprint
+from edgeconv.models.tasks import is_classification
 from edgeconv.prepare import Prepared
 from edgeconv.spec import Spec
 from edgeconv.stages import Stages
@@ -56,7 +57,7 @@ def measure_artifact(
 
     folder, result = stages.run(f"verify/{name}", key, produce)
     first, outputs = np.load(folder / "outputs.npy"), load_outputs(folder)
-    classes = spec.model.task not in ("generic", "detection", "segmentation")  # top-1 agreement: classifiers only
+    classes = is_classification(spec.model.task)  # top-1 agreement: classifiers only
     measured = score(result, first, prepared.evaluation.labels, prepared.io.labels,
                      None if reference is None else reference[FIRST], classes=classes,
                      all_outputs=outputs, reference_all=without_first(reference), budgets=spec.budgets,

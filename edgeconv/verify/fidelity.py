@@ -6,7 +6,9 @@ Per output (arrays of one example per row, artifact vs reference):
 - max_rel_error: |a - r| / max(|r|, REL_FLOOR · max|r|), so elements near zero do not explode the ratio;
 - cosine: the mean over examples of the cosine similarity of each example's flattened output, and
   cosine_min, the worst example's (a few broken examples hide in a mean);
-- snr_db: 10·log10(Σr² / Σ(a - r)²) over the whole set (inf when identical);
+- snr_db: 10·log10(Σr² / Σ(a - r)²) over the whole set (inf when identical), and snr_db_min, the worst
+  example's (the same ratio over that example's elements alone; -inf for an example whose reference is all
+  zero where the artifact's is not);
 - within_tolerance: the fraction of elements with |a - r| <= atol + rtol·|r| (numpy.isclose semantics).
 Written with numpy: each figure is one line of arithmetic, and the comparators' own definitions
 (Polygraphy's) are the ones used here.
@@ -36,6 +38,7 @@ def output_fidelity(artifact: np.ndarray, reference: np.ndarray, atol: float = D
     floor = max(REL_FLOOR * scale, np.finfo(np.float64).tiny)
     rows_a, rows_r = a.reshape(len(a), -1), r.reshape(len(r), -1)
     cosines = _row_cosines(rows_a, rows_r)
+    snrs = _row_snrs(rows_a, rows_r)
     noise = float(np.sum(diff**2))
     signal = float(np.sum(r**2))
     real = np.ones(diff.shape, bool) if real is None else real
@@ -48,10 +51,25 @@ def output_fidelity(artifact: np.ndarray, reference: np.ndarray, atol: float = D
         "cosine": float(cosines.mean()) if cosines.size else 1.0,
         "cosine_min": float(cosines.min()) if cosines.size else 1.0,
         "exact": noise == 0,
-        "snr_db": math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else -math.inf),
+        "snr_db": _snr(signal, noise),
+        "snr_db_min": float(snrs.min()) if snrs.size else math.inf,
         "within_tolerance": float(within[real].mean()) if real.any() else 1.0,
         "atol": atol, "rtol": rtol,
     }
+
+
+def _snr(signal: float, noise: float) -> float:
+    """10·log10(signal / noise) in dB: inf for no noise, -inf for noise on a zero signal."""
+    if noise == 0:
+        return math.inf
+    return 10 * math.log10(signal / noise) if signal > 0 else -math.inf
+
+
+def _row_snrs(a: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """``_snr`` per row (example)."""
+    signal, noise = np.sum(r**2, axis=1), np.sum((a - r) ** 2, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(noise == 0, np.inf, 10 * np.log10(signal / np.where(noise == 0, 1.0, noise)))
 
 
 def _row_cosines(a: np.ndarray, r: np.ndarray) -> np.ndarray:

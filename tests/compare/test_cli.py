@@ -94,3 +94,26 @@ def test_repeat_remeasures_both_builds_interleaved(builds):
     assert all(entries(slow.report)[k]["timings_ms"] != stored[k] for k in stored)
     cli_run = run(builds["base"], builds["slow"], "--repeat", "1", "--format", "json")
     assert any("interleaved rounds" in note for note in json.loads(cli_run.output)["notes"])
+
+
+def test_a_custom_metric_is_compared_by_its_values_and_change(tmp_path):
+    """evaluation.metric: module:function: both builds' values and the change, in Markdown, JSON, JUnit and HTML."""
+    from tests.fakebuild import CUSTOM_METRIC, make_build, report_of
+
+    base = make_build(tmp_path / "base", timing_seed=1, metric=CUSTOM_METRIC)
+    drop = make_build(tmp_path / "drop", timing_seed=3, flip_fraction=0.2, metric=CUSTOM_METRIC)
+    b, c = (next(a for a in report_of(x)["artifacts"] if a["precision"] == "int8-dynamic") for x in (base, drop))
+    assert b["metric_value"] > c["metric_value"]  # the flipped rows lost recall of class a
+    result = run(base, drop)
+    row = f"| {TARGET}/int8-dynamic | {CUSTOM_METRIC} | {b['metric_value']:.4g} | {c['metric_value']:.4g} | " \
+          f"{c['metric_value'] - b['metric_value']:+.4g} | – | ok |"
+    assert row in result.output, result.output
+    data = json.loads(run(base, drop, "--format", "json").output)
+    (entry,) = [a for a in data["artifacts"] if a["precision"] == "int8-dynamic"]
+    (custom,) = [m for m in entry["metrics"] if m["metric"] == CUSTOM_METRIC]
+    assert (custom["baseline"], custom["candidate"]) == (b["metric_value"], c["metric_value"])
+    out = tmp_path / "compare.html"
+    run(base, drop, "--format", "html", "--output", out)
+    assert f"<h2>{CUSTOM_METRIC}</h2>" in out.read_text()
+    plain = run(make_build(tmp_path / "plain"), drop)  # one build measured accuracy, the other the function
+    assert f"| {CUSTOM_METRIC} | – | – | – | – | not compared |" in plain.output

@@ -48,7 +48,7 @@ def test_an_old_opset_file_is_repaired_upgraded_and_simplified(tmp_path: Path) -
     import onnx
 
     old_style_model(tmp_path / "old.onnx")
-    record = import_onnx(tmp_path / "old.onnx", tmp_path / "model.onnx", feeds())
+    record = import_onnx(tmp_path / "old.onnx", tmp_path / "model.onnx", feeds(), "classification")
     assert record["steps"] == ["inputs without initializers", "opset upgraded to 13", "named dynamic dimensions",
                                "simplified with onnxslim"]
     assert record["from"]["opset"] == 11 and record["to"]["opset"] == 13
@@ -69,7 +69,7 @@ def test_a_step_that_changes_the_outputs_is_skipped_and_said(tmp_path: Path, mon
 
     monkeypatch.setattr(onnx_import, "_slim", bad_slim)
     old_style_model(tmp_path / "old.onnx")
-    record = import_onnx(tmp_path / "old.onnx", tmp_path / "model.onnx", feeds())
+    record = import_onnx(tmp_path / "old.onnx", tmp_path / "model.onnx", feeds(), "classification")
     assert "simplified with onnxslim" not in record["steps"]
     assert record["skipped"] and record["skipped"][0].startswith("simplified with onnxslim: output 0 changed")
     assert record["parity"]["max_abs_error"] < 1e-5
@@ -81,7 +81,7 @@ def test_a_converter_that_throws_keeps_the_model_and_says_why(tmp_path: Path, mo
 
     monkeypatch.setattr(onnx_import, "_upgrade_opset", broken)
     old_style_model(tmp_path / "old.onnx")
-    record = import_onnx(tmp_path / "old.onnx", tmp_path / "model.onnx", feeds())
+    record = import_onnx(tmp_path / "old.onnx", tmp_path / "model.onnx", feeds(), "classification")
     assert record["to"]["opset"] == 11
     assert record["skipped"] == ["opset upgraded to 13: RuntimeError: No Adapter For Upsample"]
 
@@ -89,7 +89,7 @@ def test_a_converter_that_throws_keeps_the_model_and_says_why(tmp_path: Path, mo
 def test_a_file_that_is_not_onnx_is_a_spec_error(tmp_path: Path) -> None:
     (tmp_path / "bad.onnx").write_bytes(b"\x00garbage, not protobuf")
     with pytest.raises(SpecError, match=r"bad\.onnx"):
-        import_onnx(tmp_path / "bad.onnx", tmp_path / "model.onnx", feeds())
+        import_onnx(tmp_path / "bad.onnx", tmp_path / "model.onnx", feeds(), "classification")
     assert not (tmp_path / "model.onnx").exists()
 
 
@@ -124,6 +124,6 @@ def test_a_file_with_external_data_is_read_whole(tmp_path: Path) -> None:
     onnx.save_model(model, str(tmp_path / "ext.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
                     location="ext.onnx.data", size_threshold=0)
     assert (tmp_path / "ext.onnx.data").stat().st_size > 0
-    record = import_onnx(tmp_path / "ext.onnx", tmp_path / "model.onnx", feeds())
+    record = import_onnx(tmp_path / "ext.onnx", tmp_path / "model.onnx", feeds(), "classification")
     assert record["parity"]["max_abs_error"] < 1e-5
     assert not (tmp_path / "model.onnx.data").exists()  # under 2 GB: one self-contained file for the quantizers

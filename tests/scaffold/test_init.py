@@ -136,3 +136,78 @@ def test_init_on_real_models_from_packages_reads_what_they_carry(tmp_path: Path)
     inputs = yaml.safe_load((tmp_path / "b.yaml").read_text())["model"]["inputs"]
     assert inputs == [{"name": "input", "dtype": "float32", "shape": ["batch", 512]},
                       {"name": "sr", "dtype": "int64", "shape": []}]
+
+
+QUICK = ["--set", "targets=[{name: x86-cpu-ort, precisions: [fp32]}]",
+         "--set", "latency={warmup: 1, runs: 11, min_time_s: 0}"]
+
+
+def test_init_on_a_labelled_npz_and_a_class_vector_writes_classification_and_the_build_reports_accuracy(
+        tmp_path: Path) -> None:
+    """A TorchScript classifier ([batch, 3]: its output shape from one forward pass) with labelled npz data: the
+    task and the metric agree, and the build reports the accuracy the labels give (issue 28)."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = torch.jit.script(torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval())
+    model.save(str(tmp_path / "net.ts"))
+    x = np.random.default_rng(0).normal(size=(60, 6)).astype(np.float32)
+    labels = model(torch.from_numpy(x)).argmax(-1).numpy()
+    labels[:9] = (labels[:9] + 1) % 3  # right on 51 of 60
+    np.savez(tmp_path / "eval.npz", x=x, __labels__=labels.astype(np.int64))
+    code, _, err = invoke("init", str(tmp_path / "net.ts"), "--data", str(tmp_path / "eval.npz"),
+                          "--out", str(tmp_path / "edgeconv.yaml"))
+    assert code == 0, err
+    written = yaml.safe_load((tmp_path / "edgeconv.yaml").read_text())
+    assert written["model"]["task"] == "classification" and written["evaluation"]["metric"] == "accuracy"
+    assert "accuracy_drop" in written["budgets"]
+    code, out, err = invoke("build", str(tmp_path / "edgeconv.yaml"), *QUICK)
+    assert code == 0, out + err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["reference"]["accuracy"] == pytest.approx(51 / 60)
+    assert report["artifacts"][0]["accuracy"] == pytest.approx(51 / 60)
+
+
+def test_init_writes_no_metric_for_a_labelled_npz_whose_output_is_no_class_vector(tmp_path: Path) -> None:
+    """A dense map ([batch, 1, 4, 4]) or a single score ([batch, 1]) is no class vector: generic, no metric."""
+    torch = pytest.importorskip("torch")
+    dense = torch.nn.Sequential(torch.nn.Conv2d(2, 1, 3, padding=1), torch.nn.Sigmoid())
+    single = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32, 1))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "eval.npz", x=rng.normal(size=(20, 2, 4, 4)).astype(np.float32),
+             __labels__=rng.integers(0, 2, size=20))
+    for name, net in (("dense", dense), ("single", single)):
+        torch.jit.script(net.eval()).save(str(tmp_path / f"{name}.ts"))
+        code, _, err = invoke("init", str(tmp_path / f"{name}.ts"), "--data", str(tmp_path / "eval.npz"),
+                              "--out", str(tmp_path / f"{name}.yaml"))
+        assert code == 0, err
+        text = (tmp_path / f"{name}.yaml").read_text()
+        written = yaml.safe_load(text)
+        assert written["model"]["task"] == "generic" and "metric" not in written["evaluation"], text
+        assert "min_cosine" in written["budgets"] and "accuracy_drop" not in written["budgets"]
+
+
+def test_init_on_the_packaged_paddle_classifier_with_a_labelled_npz_builds_and_reports_accuracy(
+        tmp_path: Path) -> None:
+    """PaddleOCR's text-line orientation classifier (rapidocr's wheel, [batch, 2]) with the orientation lines as
+    a labelled npz, preprocessed as PaddleOCR does ((x / 255 - 0.5) / 0.5, NCHW)."""
+    pytest.importorskip("rapidocr")
+    from PIL import Image
+
+    folder = REPO / "calibration" / "text-orientation" / "eval"
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())  # ["0", "180"]
+    files = [(f, i) for i, c in enumerate(classes) for f in sorted((folder / c).iterdir())][::4]
+    pixels = np.stack([np.asarray(Image.open(f).convert("RGB").resize((192, 48)), np.float32) for f, _ in files])
+    x = ((pixels / 255 - 0.5) / 0.5).transpose(0, 3, 1, 2).astype(np.float32)
+    np.savez(tmp_path / "eval.npz", x=x, __labels__=np.array([i for _, i in files], np.int64))
+    code, _, err = invoke("init", "pkg://rapidocr/models/ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+                          "--data", str(tmp_path / "eval.npz"), "--out", str(tmp_path / "edgeconv.yaml"))
+    assert code == 0, err
+    written = yaml.safe_load((tmp_path / "edgeconv.yaml").read_text())
+    assert written["model"]["task"] == "classification" and written["evaluation"]["metric"] == "accuracy"
+    code, out, err = invoke("build", str(tmp_path / "edgeconv.yaml"), *QUICK)
+    assert code == 0, out + err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["evaluation"]["metric"] == "accuracy" and report["evaluation"]["labelled"]
+    assert report["reference"]["accuracy"] > 0.9  # the pretrained classifier reads the lines' orientation
+    assert report["artifacts"][0]["accuracy"] == pytest.approx(report["reference"]["accuracy"])
+    assert "| target | precision | accuracy |" in (tmp_path / "out" / "report.md").read_text()

@@ -65,3 +65,39 @@ def test_outputs_of_varying_shape_are_compared_per_example_without_their_padding
     other = pad_rows([np.zeros((1, 3)), np.zeros((1, 4))])  # another model gave example 0 three elements
     assert other is not None
     assert fidelity({"y": other[0], "y" + SHAPE_SUFFIX: other[1]}, {"y": ref, "y" + SHAPE_SUFFIX: shapes}) == {}
+
+
+def test_the_worst_examples_snr_is_its_own_ratio_beside_the_whole_sets() -> None:
+    """One broken example among good ones: the set's SNR stays high, the worst example's does not."""
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(20, 50))
+    artifact = reference + 1e-3 * rng.normal(size=reference.shape)
+    artifact[7] = reference[7] + 0.5 * rng.normal(size=50)  # one example far off
+    f = output_fidelity(artifact, reference)
+    per_example = [10 * math.log10(np.sum(r**2) / np.sum((a - r) ** 2)) for a, r in zip(artifact, reference,
+                                                                                         strict=True)]
+    assert f["snr_db_min"] == pytest.approx(min(per_example)) == pytest.approx(per_example[7])
+    assert f["snr_db"] - f["snr_db_min"] > 10  # the mean hides it
+    assert f["cosine_min"] < f["cosine"]
+    exact = output_fidelity(reference.copy(), reference)
+    assert math.isinf(exact["snr_db_min"]) and exact["snr_db_min"] > 0
+    zero = output_fidelity(np.ones((2, 3)), np.vstack([np.ones(3), np.zeros(3)]))
+    assert zero["snr_db_min"] == -math.inf  # noise on an example whose reference is all zero
+
+
+def test_a_cosine_budget_holds_the_worst_example_beside_the_mean() -> None:
+    """The issue's detector: fine on the mean, one example far off. A plain number is the mean, as before."""
+    from edgeconv.spec_budgets import Budgets
+    from edgeconv.verify.budgets import fidelity_checks
+
+    rng = np.random.default_rng(1)
+    reference = rng.normal(size=(20, 64))
+    artifact = reference + 0.05 * rng.normal(size=reference.shape)
+    artifact[3] = reference[3] + 0.8 * rng.normal(size=64)
+    f = output_fidelity(artifact, reference)
+    assert f["cosine"] > 0.95 > f["cosine_min"]
+    plain = fidelity_checks("map", f, Budgets(min_cosine=0.95).for_output("map"))
+    assert [(c.name, c.passed) for c in plain] == [("min_cosine[map]", True)]
+    both = fidelity_checks("map", f, Budgets(min_cosine={"mean": 0.95, "worst": 0.9}).for_output("map"))
+    assert [(c.name, c.passed) for c in both] == [("min_cosine[map]", True), ("min_cosine[map].worst", False)]
+    assert both[1].value == f["cosine_min"] and "the worst example's cosine" in both[1].shortfall

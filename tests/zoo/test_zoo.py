@@ -100,6 +100,20 @@ def test_a_dense_output_model_is_judged_per_output_without_labels(detector: Buil
     assert dynamic["status"] == "skipped" and "ConvInteger runs slower than float Conv" in dynamic["reason"]
 
 
+def test_the_dense_detectors_export_parity_shows_fidelity_not_top1_agreement(tmp_path: Path) -> None:
+    """The PP-OCR text detector's output is a probability map: an argmax over it is no class (issue 28)."""
+    pytest.importorskip("rapidocr")
+    spec = str(ROOT / "samples" / "zoo" / "ppocr-text-detector" / "edgeconv.yaml")
+    result = CliRunner().invoke(main, ["export", spec, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    line = next(t for t in result.stdout.splitlines() if t.startswith("parity vs the original ONNX file"))
+    assert "top-1" not in line and re.search(r"cosine [01]\.\d{6} \(worst example [01]\.\d{6}\)", line), line
+    assert "SNR" in line
+    result = CliRunner().invoke(main, ["export", spec, "--out", str(tmp_path / "out"), "--json"])
+    parity = json.loads(result.stdout)["parity"]
+    assert parity["top1_agreement"] is None and parity["cosine_min"] > 0.99 and parity["samples"] == 16
+
+
 def test_a_three_input_two_output_model_with_budgets_met_and_missed(tmp_path: Path) -> None:
     met = build("silero-vad", tmp_path / "met", *ort_only("fp32", "fp16"))
     assert met.code == 0, met.stdout + met.stderr
