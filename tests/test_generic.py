@@ -244,8 +244,9 @@ def test_a_custom_metrics_value_is_in_the_table_the_markdown_and_the_html(stream
     assert "<th>mean_top_score</th>" in page
     for name, row in rows.items():
         value = row["metric_value"]
-        line = next(t for t in out.splitlines() if t.startswith("│") and f" {name} " in t
-                    and ("reference" in t) == (name == "reference"))
+        line = next(t for t in out.splitlines() if t.startswith("│")  # by its first cells: target, precision
+                    and ([c.strip() for c in t.split("│")][1] == "reference") == (name == "reference")
+                    and [c.strip() for c in t.split("│")][2] == ("fp32" if name == "reference" else name))
         assert f" {value:.4g} " in line, line
         delta = f"{row['accuracy_delta']:+.4g}"  # the reference's own: +0
         assert f" {delta} " in line, line

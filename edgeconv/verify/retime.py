@@ -82,8 +82,8 @@ def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec
             pass_.run(ROUNDS)
         if competition.loaded:  # other processes took the cores: more rounds, so the interval says how much
             pass_.run(LOADED_ROUNDS - ROUNDS)
-    record = {"rows": len(runners), "rounds": pass_.rounds, "runs_per_round": runs, "order": f"shuffled, seed {SEED}",
-              **competition.record()}
+    record = {"rows": len(local), "timed": len(runners), "rounds": pass_.rounds, "runs_per_round": runs,
+              "order": f"shuffled, seed {SEED}", **competition.record()}
     samples = pass_.samples
     reference = samples[0]
     for i, per_round in samples.items():
