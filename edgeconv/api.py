@@ -20,7 +20,7 @@ from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
 from edgeconv.export.parity import PARITY_FIGURES
 from edgeconv.failures import contained
 from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
-from edgeconv.machine import physical_cores
+from edgeconv.machine import cpu, native_precisions, physical_cores
 from edgeconv.prepare import Prepared, prepare
 from edgeconv.results import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, BuildResult
 from edgeconv.scale.remote_cache import remote_cache
@@ -251,8 +251,9 @@ def _result(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactRes
                   "task": spec.model.task,
                   "outputs": prepared.io.output_names}
     export = {k: v for k, v in session.export_meta.items() if k in ("parity", "import")}  # import: ONNX repairs
+    machine = {"cpu": cpu()["model"], "arch": cpu()["arch"], "precisions": native_precisions()}
     return BuildResult(spec.name, str(out), reference, artifacts, export,
-                       manifest, evaluation, timing=session.timing)
+                       manifest, evaluation, timing=session.timing, machine=machine)
 
 
 def _data_manifest(path: Path, feeds_sha: str | None, examples: int) -> dict[str, Any]:

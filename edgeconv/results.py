@@ -103,6 +103,7 @@ class BuildResult:
     merged: dict[str, Any] | None = None  # `edgeconv merge`: the shards this result joins (scale/merge.py)
     ray: dict[str, Any] | None = None  # --ray: where the searches' trials ran (scale/trials.py); never timings
     timing: dict[str, Any] | None = None  # the interleaved pass: rounds, order, load (verify/retime.py)
+    machine: dict[str, Any] | None = None  # the CPU that built and timed: which precisions it executes natively
 
     @property
     def passed(self) -> bool:
@@ -121,6 +122,7 @@ class BuildResult:
             "versions": self.manifest.get("versions", {}), "spec_sha256": self.manifest.get("spec_sha256"),
             **({"shard": self.shard} if self.shard else {}), **({"merged": self.merged} if self.merged else {}),
             **({"ray": self.ray} if self.ray else {}), **({"timing": self.timing} if self.timing else {}),
+            **({"machine": self.machine} if self.machine else {}),
         })
 
 

@@ -130,3 +130,15 @@ def loaded_note(timing: dict[str, Any] | None) -> str | None:
     return (f"the machine was busy while timing (load average {timing['load_average']:.2f} on {timing['cores']} cores; "
             f"other processes took {timing['competing_cpu_share'] * 100:.0f}% of them during the pass): measured "
             f"{timing['rounds']} rounds instead of 12, and each speed-up's interval says how far it can be trusted")
+
+
+def precisions_note(machine: dict[str, Any] | None) -> str | None:
+    """Which precisions the CPU that built this report executes natively, and which it would widen to fp32."""
+    if not machine or not machine.get("precisions"):
+        return None
+    described = machine["precisions"]
+    native = [f"{p} {how.removeprefix('native ')}".strip() for p, how in described.items()
+              if p != "fp32" and how.startswith("native")]
+    other = [p for p, how in described.items() if not how.startswith("native")]
+    return (f"This CPU ({machine.get('cpu') or machine.get('arch')}) executes natively: fp32"
+            + "".join(f", {n}" for n in native) + (f"; not natively: {', '.join(other)}" if other else ""))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from edgeconv.report.format import loaded_note, speedup_cell
+from edgeconv.report.format import loaded_note, precisions_note, speedup_cell
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 DROP_BUDGETS = {"accuracy_drop": "accuracy", "map_drop": "mAP", "miou_drop": "mIoU"}
@@ -272,8 +272,8 @@ def _table(report: dict[str, Any]) -> str:
         )) + "</tr>")
     choices = "".join(f"<li><b>{html.escape(str(c.get('target')))}: {html.escape(str(c.get('precision') or 'none'))}"
                       f"</b>: {html.escape(str(c.get('reason', '')))}</li>" for c in report.get("selections") or [])
-    note = loaded_note(report.get("timing"))
+    note = " ".join(n + "." for n in (loaded_note(report.get("timing")), precisions_note(report.get("machine"))) if n)
     return (f"<table>{head}{''.join(cells)}</table>"
             + (f"<p>Speed-ups: the median of per-round paired ratios to the reference, with their 95% interval; "
-               f"≈: not distinguishable from the reference.{' ' + html.escape(note) + '.' if note else ''}</p>")
+               f"≈: not distinguishable from the reference. {html.escape(note)}</p>")
             + (f"<h2>Choices</h2><ul>{choices}</ul>" if choices else ""))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgeconv.export.parity import parity_text
-from edgeconv.report.format import headers, loaded_note, row, snr
+from edgeconv.report.format import headers, loaded_note, precisions_note, row, snr
 from edgeconv.report.int8_search import search_lines
 from edgeconv.results import ArtifactResult, BuildResult
 from edgeconv.verify.custom_metric import is_custom
@@ -49,6 +49,9 @@ def render_markdown(result: BuildResult) -> str:
     lines += _timing_note([result.reference, *result.artifacts])
     note = loaded_note(result.timing)
     lines += [f"**Timing:** {note}.", ""] if note else []
+    native = precisions_note(result.machine)
+    lines += [f"{native}. A precision's label says what executes (OpenVINO rows: `runtime.executes`).", ""] \
+        if native else []
     lines += _scale_note(result)
     from edgeconv.report.prune import render_prune_markdown
 

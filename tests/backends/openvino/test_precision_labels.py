@@ -26,7 +26,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
                                        "--out", str(out), "--set", TARGETS,
                                        "--set", "latency={warmup: 2, runs: 11, min_time_s: 0}"])
     assert result.exit_code in (0, 1), result.stdout + result.stderr  # bf16 may miss the accuracy budget
-    return json.loads((out / "report.json").read_text())
+    return {**json.loads((out / "report.json").read_text()), "markdown": (out / "report.md").read_text(),
+            "html": (out / "report.html").read_text()}
 
 
 def row(report: dict, target: str, precision: str) -> dict:
@@ -55,3 +56,12 @@ def test_bf16_is_its_own_precision_where_the_cpu_executes_it(report: dict) -> No
     assert bf16["status"] in ("passed", "failed"), bf16["reason"]  # built and verified, held to the budgets
     assert bf16["runtime"]["executes"] == "bf16" and "bf16" in bf16["quantization"]["method"]
     assert worst_snr(bf16) < worst_snr(row(report, "x86-cpu-openvino", "fp32"))  # it is not fp32 arithmetic
+
+
+def test_the_report_says_which_precisions_this_cpu_executes_natively(report: dict) -> None:
+    from edgeconv.machine import native_precisions
+
+    assert report["machine"]["precisions"] == native_precisions()
+    natively = [p for p, how in native_precisions().items() if how.startswith("native") and p != "fp32"]
+    line = next(t for t in report["markdown"].splitlines() if "executes natively" in t)
+    assert all(f", {p}" in line for p in natively) and "executes natively" in report["html"]
