@@ -70,3 +70,15 @@ def test_artifacts_too_large_to_load_together_keep_their_own_figures(tiny_projec
     built = _build(tiny_project, "one")
     fp32 = next(a for a in built.artifacts if a.precision == "fp32")
     assert "worker_latency_ms" not in fp32.extra and fp32.extra["timing"]["interleaved"].startswith("skipped")
+
+
+def test_an_artifact_identical_to_the_reference_shares_its_figure_even_alone(tiny_project: Path) -> None:
+    """Two worker processes of one file read apart on a shared machine; the same bytes run by the same runtime
+    are one measurement: the pass times the reference and the identical row takes its figure, never 'slower'."""
+    spec = load_spec(tiny_project / "edgeconv.yaml", ["targets.0.precisions=[fp32]"])
+    built = api.build(spec, out=tiny_project / "alone")
+    (fp32,) = built.artifacts
+    assert fp32.sha256 == built.reference.sha256  # the ORT fp32 artifact of this model is the plain export
+    assert fp32.identical_to == "reference/fp32" and fp32.speedup_vs_reference == 1.0
+    assert fp32.measurement.latency_ms == built.reference.measurement.latency_ms
+    assert "warnings" not in fp32.extra and built.timing is not None and built.timing["timed"] == 1
