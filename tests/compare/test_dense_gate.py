@@ -8,25 +8,15 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from edgeconv.compare import compare_paths
 from edgeconv.compare.core import OK, REGRESSION
 from edgeconv.compare.render import render_junit
-from tests.cligroup import cli
+from tests.compare.helpers import compare, metric
 from tests.zoo.test_zoo import Built, build, ort_only
 
 STATIC = "x86-cpu-ort/int8-static"
 WORSE = ("--set", "quantize.static.per_channel=false", "--set", "quantize.fallback.enabled=false")
-
-
-def compare(*args: object) -> object:
-    return CliRunner().invoke(cli, ["compare", *map(str, args)])
-
-
-def metric(result: object, label: str, name: str) -> object:
-    artifact = next(a for a in result.artifacts if a.label == label)  # type: ignore[attr-defined]
-    return next(m for m in artifact.metrics if m.metric == name)
 
 
 @pytest.fixture(scope="module")

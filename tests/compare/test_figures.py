@@ -16,18 +16,10 @@ from click.testing import CliRunner
 
 from edgeconv.compare import Thresholds, compare_paths, compare_reports
 from edgeconv.compare.core import NOT_COMPARED, OK, REGRESSION
-from tests.cligroup import cli
+from tests.compare.helpers import compare as run
+from tests.compare.helpers import metric as change
 from tests.fakebuild import CUSTOM_MEAN_METRIC, CUSTOM_METRIC, TARGET, make_build, recall_of_a, report_of, top1_match
 from tests.test_generic import make_two_output_model
-
-
-def run(*args: object) -> object:
-    return CliRunner().invoke(cli, ["compare", *map(str, args)])
-
-
-def change(result: object, label: str, name: str) -> object:
-    artifact = next(a for a in result.artifacts if a.label == label)  # type: ignore[attr-defined]
-    return next(m for m in artifact.metrics if m.metric == name)
 
 
 @pytest.fixture(scope="module")
