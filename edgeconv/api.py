@@ -16,6 +16,7 @@ from edgeconv import versions
 from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backend
 from edgeconv.bundle.assets import write_device_assets
 from edgeconv.choose import oversubscribed, selections_of, slower_than_reference
+from edgeconv.data.feeds import TARGETS_FILE, save_targets, targets_sha256
 from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
 from edgeconv.export.parity import PARITY_FIGURES
 from edgeconv.failures import contained
@@ -98,9 +99,13 @@ def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
         prepared.evaluation.save(folder / "eval.npz")
         if prepared.calibration is not None:
             prepared.calibration.save(folder / "calibration.npz")
+        if prepared.evaluation.targets:  # the labelled boxes or masks: `compare` scores builds image by image
+            save_targets(prepared.evaluation.targets, folder / TARGETS_FILE)
         return {"eval_sha256": prepared.eval_sha256, "calibration_sha256": prepared.calib_sha256}
 
-    data_folder, _ = stages.run("data", {"eval": prepared.eval_sha256, "calib": prepared.calib_sha256}, save_feeds)
+    key = {"eval": prepared.eval_sha256, "calib": prepared.calib_sha256}
+    key.update({"targets": targets_sha256(prepared.evaluation.targets)} if prepared.evaluation.targets else {})
+    data_folder, _ = stages.run("data", key, save_feeds)
     write_device_assets(spec, prepared, stages.out)
     feeds_file = data_folder / "eval.npz"
     reference_path, export_meta = export_reference(spec, prepared, stages)
@@ -249,7 +254,7 @@ def _result(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactRes
     evaluation = {"examples": len(prepared.evaluation), "metric": spec.evaluation.metric, "labels": prepared.io.labels,
                   "labelled": prepared.evaluation.labels is not None or prepared.evaluation.targets is not None,
                   "task": spec.model.task,
-                  "outputs": prepared.io.output_names}
+                  "outputs": prepared.io.output_names, **spec.evaluation.dense_settings(spec.model.task)}
     export = {k: v for k, v in session.export_meta.items() if k in ("parity", "import")}  # import: ONNX repairs
     machine = {"cpu": cpu()["model"], "arch": cpu()["arch"], "precisions": native_precisions()}
     return BuildResult(spec.name, str(out), reference, artifacts, export,

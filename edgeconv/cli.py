@@ -182,7 +182,7 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], device: str | 
     if baseline is not None:
         from edgeconv.compare.gate import gate_on_baseline
 
-        comparison = gate_on_baseline(result, baseline, loaded.budgets)
+        comparison = gate_on_baseline(result, baseline, loaded)
         if not as_json:
             verdict = (f"[red]{len(comparison.regressions)} regression(s)[/]: "
                        + ", ".join(f"{a.label} {m.metric}" for a, m in comparison.regressions)

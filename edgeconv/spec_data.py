@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -49,6 +49,12 @@ class EvaluationSpec(DatasetSpec):
     trust_code: bool = Field(False, description="allow a custom metric function (it is code the build runs)")
     detection: DetectionSpec = Field(default_factory=DetectionSpec)
     segmentation: SegmentationSpec = Field(default_factory=SegmentationSpec)
+
+    def dense_settings(self, task: str) -> dict[str, Any]:
+        """How a detection or segmentation task reads its outputs ({task: settings}; {} for other tasks): report.json
+        keeps them so `edgeconv compare` can score two builds image by image."""
+        section = getattr(self, task) if task in ("detection", "segmentation") else None
+        return {task: section.model_dump(mode="json")} if section is not None else {}
 
     @model_validator(mode="after")
     def _custom_metric_needs_trust(self) -> EvaluationSpec:

@@ -136,3 +136,11 @@ def recall_of_a(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray]
     assert labels is not None
     mine = labels == 0
     return float(np.mean(outputs["logits"][mine].argmax(-1) == 0))
+
+
+CUSTOM_MEAN_METRIC = "tests.fakebuild:top1_match"
+
+
+def top1_match(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray], labels: np.ndarray | None) -> float:
+    """A user's metric that is a mean over examples: the share whose top class is the fp32 model's."""
+    return float(np.mean(outputs["logits"].argmax(-1) == reference["logits"].argmax(-1)))

@@ -1,17 +1,13 @@
-"""Compare two builds: noise-aware regression gate (core), per-example loading, renderers, determinism check."""
+"""Compare two builds: the noise-aware regression gate (``compare_paths``: every metric of compare/metrics.py's
+table with its interval), per-example evidence, renderers, the determinism check."""
 
-from edgeconv.compare.core import (
-    ArtifactComparison,
-    Comparison,
-    MetricChange,
-    Thresholds,
-    compare_reports,
-    compare_sides,
-)
+from edgeconv.compare.core import ArtifactComparison, Comparison, MetricChange, compare_reports, compare_sides
 from edgeconv.compare.determinism import DeterminismReport, compare_builds
 from edgeconv.compare.load import Side, load_side
+from edgeconv.compare.metrics import METRICS, MetricDef, Thresholds
+from edgeconv.compare.run import compare_paths
 
 __all__ = [
-    "ArtifactComparison", "Comparison", "DeterminismReport", "MetricChange", "Side", "Thresholds", "compare_builds",
-    "compare_reports", "compare_sides", "load_side",
+    "METRICS", "ArtifactComparison", "Comparison", "DeterminismReport", "MetricChange", "MetricDef", "Side",
+    "Thresholds", "compare_builds", "compare_paths", "compare_reports", "compare_sides", "load_side",
 ]

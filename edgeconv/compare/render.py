@@ -8,39 +8,27 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 
 from edgeconv.compare.core import NOT_COMPARED, REGRESSION, Comparison, MetricChange
+from edgeconv.compare.metrics import definition, limit_text
 
 
 def _value(metric: str, value: float | None) -> str:
-    if value is None:
-        return "–"
-    if metric in ("accuracy", "agreement"):
-        return f"{value:.4f}"
-    if metric == "latency_p50":
-        return f"{value:.3f} ms"
-    if metric == "size_bytes":
-        return f"{int(value):,} B"
-    return f"{value:.4g}"  # the evaluation metric (macro_f1, or the user's function)
+    return "–" if value is None else definition(metric).unit.value(value)
 
 
 def _change(m: MetricChange) -> str:
     if m.change is None:
         return "–"
-    if m.metric in ("accuracy", "agreement"):
-        text = f"{m.change * 100:+.2f} pts"
-        return text + (f" [{m.low * 100:+.2f}, {m.high * 100:+.2f}]" if m.low is not None else "")
-    if m.metric == "latency_p50":
-        return f"{m.change:+.1%} [{m.low:+.1%}, {m.high:+.1%}]"
-    if m.metric == "size_bytes":
+    unit = definition(m.metric).unit
+    if m.metric == "size_bytes" and m.candidate is not None and m.baseline is not None:
         return f"{m.change:+.2%} ({int(m.candidate - m.baseline):+,} B)"
-    return f"{m.change:+.4g}"
+    text = unit.change(m.change)
+    if m.low is None or m.high is None or m.low == m.high == m.change:
+        return text
+    return f"{text} [{unit.change(m.low)}, {unit.change(m.high)}]"
 
 
 def _limit(m: MetricChange) -> str:
-    if m.threshold is None:
-        return "–"
-    if m.metric in ("accuracy", "agreement"):
-        return f"drop > {m.threshold * 100:.2f} pts"
-    return f"{'slower' if m.metric == 'latency_p50' else 'larger'} > {m.threshold:.0%}"
+    return limit_text(m.metric, m.threshold)
 
 
 def _verdict(m: MetricChange) -> str:

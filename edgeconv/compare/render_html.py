@@ -7,16 +7,13 @@ import html
 from typing import Any
 
 from edgeconv.compare.core import REGRESSION, Comparison
+from edgeconv.compare.metrics import BYTES, MS, POINTS, definition
 from edgeconv.report.html import page
-
-# How each metric's change is drawn: the axis title, and the sign of the limit line (a drop is negative).
-AXES = {"accuracy": ("accuracy change (points)", -1, 100.0), "agreement": ("agreement change (points)", -1, 100.0),
-        "latency_p50": ("p50 latency change (%)", 1, 100.0), "size_bytes": ("size change (%)", 1, 100.0)}
 
 
 def render_html(result: Comparison) -> str:
-    named = dict.fromkeys(m.metric for a in result.artifacts for m in a.metrics if m.metric not in AXES)
-    sections = [(metric, _figure(result, metric)) for metric in [*AXES, *named]]  # named: the evaluation metric
+    named = dict.fromkeys(m.metric for a in result.artifacts for m in a.metrics)  # snr_db[out], module:function
+    sections = [(metric, _figure(result, metric)) for metric in named]
     verdict = (f"{len(result.regressions)} regression(s): " + ", ".join(f"{a.label} {m.metric}" for a, m in
                                                                         result.regressions)
                if result.regressed else "no regression")
@@ -27,7 +24,10 @@ def render_html(result: Comparison) -> str:
 def _figure(result: Comparison, metric: str) -> Any:
     import plotly.graph_objects as go
 
-    title, sign, scale = AXES.get(metric, (f"{metric} change (candidate - baseline)", -1, 1.0))
+    d = definition(metric)
+    title = d.title if d.family != "metric" else f"{metric} change (candidate - baseline)"
+    title += f": {metric[len(d.family):]}" if metric.startswith(d.family + "[") else ""
+    sign, scale = -d.direction, 100.0 if d.unit in (POINTS, MS, BYTES) else 1.0
     points = [(a.label, m) for a in result.artifacts for m in a.metrics if m.metric == metric and m.change is not None]
     if not points:
         return None

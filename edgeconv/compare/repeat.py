@@ -58,7 +58,7 @@ def remeasure_interleaved(baseline: Side, candidate: Side, rounds: int, runs_per
                     result = run_worker(runner, feeds, latency, Path(tmp) / f"{i}-{round_}", _label(key))  # type: ignore[arg-type]
                     samples[i] += [t * 1e3 for t in result["timings_s"]]
         for (_, entry), timings in zip(pair, samples, strict=True):
-            entry["timings_ms"] = timings
+            entry["timings_ms"], entry["remeasured"] = timings, True  # timed here: one machine, interleaved
         notes.append(f"{'/'.join(key)}: re-measured here, {rounds} interleaved rounds of {latency.runs} runs each")
     return notes
 

@@ -72,3 +72,45 @@ class FeedSet:
         unbatched = frozenset(str(n) for n in arrays.pop(UNBATCHED_KEY, np.array([], dtype=str)))
         shapes = {k[len(SHAPE_PREFIX):]: arrays.pop(k) for k in list(arrays) if k.startswith(SHAPE_PREFIX)}
         return cls(arrays, labels, unbatched, shapes=shapes)
+
+
+TARGETS_FILE = "eval-targets.npz"  # beside eval.npz: the dense ground truth, for comparing builds image by image
+
+
+def targets_arrays(targets: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Per-image boxes or masks as flat arrays with per-image counts or shapes (npz holds no ragged lists)."""
+    if "mask" in targets[0]:
+        return {"masks": np.concatenate([t["mask"].reshape(-1) for t in targets]),
+                "mask_shapes": np.array([t["mask"].shape for t in targets], np.int64)}
+    return {"boxes": np.concatenate([np.asarray(t["boxes"], np.float64).reshape(-1, 4) for t in targets]),
+            "classes": np.concatenate([np.asarray(t["classes"], np.int64).reshape(-1) for t in targets]),
+            "counts": np.array([len(t["boxes"]) for t in targets], np.int64)}
+
+
+def targets_sha256(targets: list[dict[str, Any]]) -> str:
+    """A content hash of the ground truth (the data stage's key holds it)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, array in sorted(targets_arrays(targets).items()):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def save_targets(targets: list[dict[str, Any]], path: Path) -> None:
+    with Path(path).open("wb") as f:
+        np.savez(f, **targets_arrays(targets))
+
+
+def load_targets(path: Path) -> list[dict[str, Any]]:
+    """``save_targets``'s file read back: one {"boxes", "classes"} or {"mask"} per image."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    if "masks" in arrays:
+        sizes = np.prod(arrays["mask_shapes"], axis=1)
+        cuts = np.split(arrays["masks"], np.cumsum(sizes)[:-1])
+        return [{"mask": m.reshape(shape)} for m, shape in zip(cuts, arrays["mask_shapes"], strict=True)]
+    ends = np.cumsum(arrays["counts"])[:-1]
+    return [{"boxes": b, "classes": c} for b, c in zip(np.split(arrays["boxes"], ends),
+                                                       np.split(arrays["classes"], ends), strict=True)]

@@ -36,38 +36,48 @@ def output_fidelity(artifact: np.ndarray, reference: np.ndarray, atol: float = D
     diff = np.abs(a - r)
     scale = float(np.abs(r).max()) if r.size else 0.0
     floor = max(REL_FLOOR * scale, np.finfo(np.float64).tiny)
-    rows_a, rows_r = a.reshape(len(a), -1), r.reshape(len(r), -1)
-    cosines = _row_cosines(rows_a, rows_r)
-    snrs = _row_snrs(rows_a, rows_r)
-    noise = float(np.sum(diff**2))
-    signal = float(np.sum(r**2))
+    rows = example_terms(artifact, reference, atol, rtol, real)
+    snrs = _row_snrs(rows["signal"], rows["noise"])
     real = np.ones(diff.shape, bool) if real is None else real
-    within = diff <= atol + rtol * np.abs(r)
+    elements = float(rows["elements"].sum())
     return {
         "shape": list(reference.shape[1:]),
         "max_abs_error": float(diff.max()) if diff.size else 0.0,
         "mean_abs_error": float(diff[real].mean()) if real.any() else 0.0,
         "max_rel_error": float((diff / np.maximum(np.abs(r), floor)).max()) if diff.size else 0.0,
-        "cosine": float(cosines.mean()) if cosines.size else 1.0,
-        "cosine_min": float(cosines.min()) if cosines.size else 1.0,
-        "exact": noise == 0,
-        "snr_db": _snr(signal, noise),
+        "cosine": float(rows["cosine"].mean()) if rows["cosine"].size else 1.0,
+        "cosine_min": float(rows["cosine"].min()) if rows["cosine"].size else 1.0,
+        "exact": float(rows["noise"].sum()) == 0,
+        "snr_db": snr_db(float(rows["signal"].sum()), float(rows["noise"].sum())),
         "snr_db_min": float(snrs.min()) if snrs.size else math.inf,
-        "within_tolerance": float(within[real].mean()) if real.any() else 1.0,
+        "within_tolerance": float(rows["within"].sum()) / elements if elements else 1.0,
         "atol": atol, "rtol": rtol,
     }
 
 
-def _snr(signal: float, noise: float) -> float:
+def example_terms(artifact: np.ndarray, reference: np.ndarray, atol: float = DEFAULT_ATOL,
+                  rtol: float = DEFAULT_RTOL, real: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per example (row): its cosine, signal and noise energy (sum r^2, sum (a - r)^2), elements within
+    atol + rtol*|r| and real elements. The whole set's figures are these averaged or summed, so a comparison
+    between two builds (edgeconv.compare) can resample examples and recompute them."""
+    a, r = artifact.astype(np.float64), reference.astype(np.float64)
+    rows_a, rows_r = a.reshape(len(a), -1), r.reshape(len(r), -1)
+    real = np.ones(a.shape, bool) if real is None else real
+    within = (np.abs(a - r) <= atol + rtol * np.abs(r)) & real
+    return {"cosine": _row_cosines(rows_a, rows_r), "signal": np.sum(rows_r**2, axis=1),
+            "noise": np.sum((rows_a - rows_r) ** 2, axis=1), "within": within.reshape(len(a), -1).sum(axis=1),
+            "elements": real.reshape(len(a), -1).sum(axis=1)}
+
+
+def snr_db(signal: float, noise: float) -> float:
     """10·log10(signal / noise) in dB: inf for no noise, -inf for noise on a zero signal."""
     if noise == 0:
         return math.inf
     return 10 * math.log10(signal / noise) if signal > 0 else -math.inf
 
 
-def _row_snrs(a: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """``_snr`` per row (example)."""
-    signal, noise = np.sum(r**2, axis=1), np.sum((a - r) ** 2, axis=1)
+def _row_snrs(signal: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """``snr_db`` per row (example), from its signal and noise energy."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(noise == 0, np.inf, 10 * np.log10(signal / np.where(noise == 0, 1.0, noise)))
 
@@ -89,16 +99,24 @@ def fidelity(artifact: dict[str, np.ndarray], reference: dict[str, np.ndarray],
     An output whose shape varies per example is stored padded, beside each example's shape: it is compared
     element by element where both models gave every example the same shape (a map at each image's size), and
     left to the task metric where they did not (a post-NMS detector's K boxes need not be the same boxes)."""
+    tolerances = tolerances or {}
+    return {name: output_fidelity(a, r, *tolerances.get(name, (DEFAULT_ATOL, DEFAULT_RTOL)), real)
+            for name, a, r, real in matched_outputs(artifact, reference)}
+
+
+def matched_outputs(artifact: dict[str, np.ndarray], reference: dict[str, np.ndarray]
+                    ) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None]]:
+    """(name, artifact's, reference's, real-element mask or None) for each output compared element by element;
+    ValueError when the artifact lacks one of the reference's outputs."""
     from edgeconv.verify.worker import SHAPE_SUFFIX
 
-    tolerances = tolerances or {}
     if set(artifact) != set(reference) and len(artifact) == len(reference):
         # Runtimes that rename outputs (TFLite signatures call them output_0, output_1, ...) keep their order.
         artifact = dict(zip(reference, artifact.values(), strict=True))
     missing = [name for name in reference if name not in artifact]
     if missing:
         raise ValueError(f"the artifact has no output {missing[0]!r} (it has {sorted(artifact)})")
-    found = {}
+    found = []
     for name, ref in reference.items():
         if name.endswith(SHAPE_SUFFIX):
             continue
@@ -109,7 +127,7 @@ def fidelity(artifact: dict[str, np.ndarray], reference: dict[str, np.ndarray],
             if theirs is None or not np.array_equal(theirs, shapes) or artifact[name].shape != ref.shape:
                 continue
             real = padding_mask(shapes, ref.shape)
-        found[name] = output_fidelity(artifact[name], ref, *tolerances.get(name, (DEFAULT_ATOL, DEFAULT_RTOL)), real)
+        found.append((name, artifact[name], ref, real))
     return found
 
 

@@ -135,18 +135,10 @@ def detection_figures(spec: DetectionSpec, outputs: dict[str, np.ndarray] | None
                       targets: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Boxes per image and mAP against the reference's own detections (1.0 for the reference itself); with
     labelled boxes, the mAP of the artifact and of the reference against them."""
-    from edgeconv.verify.detection import Detections, coco_map, decode_yolo, from_boxes, yolox_as_yolo
+    from edgeconv.verify.detection import Detections, coco_map
 
     def decode(source: dict[str, np.ndarray] | None, default: np.ndarray | None, threshold: float) -> list[Any]:
-        if spec.layout == "boxes":
-            o = spec.outputs
-            rows = zip(example_rows(source, o.boxes), example_rows(source, o.scores), example_rows(source, o.classes),
-                       strict=True)
-            return [from_boxes(b, s, c, o.box_format, threshold, spec.max_detections) for b, s, c in rows]
-        heads = output_rows(spec.output, source, default)
-        if spec.layout == "yolox":
-            heads = [yolox_as_yolo(h, spec.strides) for h in heads]
-        return [decode_yolo(h, threshold, spec.iou_threshold, spec.max_detections) for h in heads]
+        return decode_detections(spec, source, default, threshold)
 
     kept = decode(outputs, first, spec.score_threshold)
     # The truth: the reference's boxes a deployment keeps. What is scored: every box down to
@@ -164,6 +156,23 @@ def detection_figures(spec: DetectionSpec, outputs: dict[str, np.ndarray] | None
         found.update(map50_95=against["map50_95"], map50=against["map50"], labelled_boxes=against["truth_boxes"],
                      reference_map50_95=reference_map["map50_95"])
     return found
+
+
+def decode_detections(spec: DetectionSpec, outputs: dict[str, np.ndarray] | None, first: np.ndarray | None,
+                      threshold: float) -> list[Any]:
+    """Each image's Detections from a model's outputs, as ``spec`` reads them (raw YOLO / YOLOX heads through NMS,
+    or a post-NMS model's boxes), down to ``threshold``."""
+    from edgeconv.verify.detection import decode_yolo, from_boxes, yolox_as_yolo
+
+    if spec.layout == "boxes":
+        o = spec.outputs
+        rows = zip(example_rows(outputs, o.boxes), example_rows(outputs, o.scores), example_rows(outputs, o.classes),
+                   strict=True)
+        return [from_boxes(b, s, c, o.box_format, threshold, spec.max_detections) for b, s, c in rows]
+    heads = output_rows(spec.output, outputs, first)
+    if spec.layout == "yolox":
+        heads = [yolox_as_yolo(h, spec.strides) for h in heads]
+    return [decode_yolo(h, threshold, spec.iou_threshold, spec.max_detections) for h in heads]
 
 
 def output_rows(name: str | None, outputs: dict[str, np.ndarray] | None,

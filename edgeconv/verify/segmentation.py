@@ -34,20 +34,44 @@ def class_map(output: np.ndarray, spec: SegmentationSpec) -> np.ndarray:
 def iou_figures(truth: np.ndarray, predicted: np.ndarray, classes: int, ignore_index: int) -> dict[str, Any]:
     """mIoU, IoU per class and pixel accuracy of ``predicted`` against ``truth`` (same shape; ``ignore_index``
     pixels of the truth left out)."""
+    return figures_of(confusion(truth, predicted, classes, ignore_index))
+
+
+def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int, ignore_index: int) -> np.ndarray:
+    """The [classes, classes] confusion matrix (truth x predicted) of the scored pixels. Matrices of single
+    images add up to the set's: edgeconv.compare resamples images and sums theirs."""
     from sklearn.metrics import confusion_matrix
 
     if truth.shape != predicted.shape:
         raise StageError(f"label masks {list(truth.shape)} and the model's map {list(predicted.shape)} differ in "
                          "size", fix="give masks of the images' size (they are resized as the images are)")
     scored = truth != ignore_index
-    matrix = confusion_matrix(truth[scored].ravel(), predicted[scored].ravel(), labels=list(range(classes)))
+    return confusion_matrix(truth[scored].ravel(), predicted[scored].ravel(), labels=list(range(classes)))
+
+
+def figures_of(matrix: np.ndarray) -> dict[str, Any]:
+    """mIoU (over the classes present in the truth or the prediction), IoU per class, pixel accuracy."""
     hits = np.diag(matrix).astype(np.float64)
     union = matrix.sum(axis=0) + matrix.sum(axis=1) - hits
     present = union > 0
     per_class = np.where(present, hits / np.maximum(union, 1), np.nan)
     return {"miou": float(np.nanmean(per_class)) if present.any() else 1.0,
             "iou_per_class": {str(c): round(float(v), 6) for c, v in enumerate(per_class) if present[c]},
-            "pixel_accuracy": float(hits.sum() / max(int(scored.sum()), 1))}
+            "pixel_accuracy": float(hits.sum() / max(int(matrix.sum()), 1))}
+
+
+def per_image_confusions(spec: SegmentationSpec, mine: np.ndarray | list[np.ndarray],
+                         theirs: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """[images, C, C]: each image's confusion matrix of ``mine`` against the classes of ``theirs`` (the
+    reference's map), with the class count ``segmentation_figures`` uses."""
+    classes = class_count(mine)
+    return np.stack([confusion(class_map(np.asarray(r)[None], spec), class_map(np.asarray(m)[None], spec), classes,
+                               ignore_index=-1) for m, r in zip(mine, theirs, strict=True)])
+
+
+def class_count(maps: np.ndarray | list[np.ndarray]) -> int:
+    """Classes of a map output: its channels (two for a one-channel probability map)."""
+    return max(2, int(np.asarray(maps[0]).shape[0]) if np.asarray(maps[0]).ndim == 3 else 2)
 
 
 def segmentation_figures(spec: SegmentationSpec, mine: np.ndarray | list[np.ndarray],
@@ -56,7 +80,7 @@ def segmentation_figures(spec: SegmentationSpec, mine: np.ndarray | list[np.ndar
     """mIoU against the reference's classes (and pixel agreement) always; against the masks when given, with
     the reference's own mIoU there, so a drop can be judged. Maps come one row per example, or as a list
     when each example has its own size."""
-    classes = max(2, int(np.asarray(mine[0]).shape[0]) if np.asarray(mine[0]).ndim == 3 else 2)
+    classes = class_count(mine)
     predicted = _pixels([class_map(np.asarray(m)[None], spec) for m in mine])
     theirs = predicted if reference is None else _pixels([class_map(np.asarray(r)[None], spec) for r in reference])
     versus = iou_figures(theirs, predicted, classes, ignore_index=-1)
