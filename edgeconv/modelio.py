@@ -39,19 +39,24 @@ def describe_model(spec: ModelSpec) -> ModelIO:
     task = TASKS[spec.task]  # data_kind 'any' (classification / generic) takes the file's own inputs
     if spec.source == "onnx":
         return _describe_onnx(spec)
-    pre = load_preprocessor(spec) if spec.source == "hf" or spec.preprocessor else None
     if spec.source == "torch":
+        pre = load_preprocessor(spec) if spec.preprocessor else None
         inputs = [TensorInfo(d.name, d.dtype, tuple(d.shape)) for d in spec.inputs or []]
         labels, family = list(spec.labels or []), ModelFamily()
     else:
         import transformers
 
         path, kwargs = hub_or_local(spec)
-        try:
+        if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
+            raise SpecError(f"model.path '{spec.path}' is a folder without config.json, so no Hugging Face model",
+                            fix="point model.path at the model's folder (config.json, weights, tokenizer), or at a "
+                                ".onnx / .pt2 / TorchScript file")
+        try:  # the config first: an empty folder is "no config.json", not a tokenizer library's complaint
             config = transformers.AutoConfig.from_pretrained(path, **kwargs)
         except (OSError, ValueError) as exc:
             raise SpecError(f"could not read the config of model '{spec.path}': {str(exc).splitlines()[0]}",
                             fix="check model.path (a local folder needs config.json)") from exc
+        pre = load_preprocessor(spec)
         names = pre.model_input_names if task.data_kind == "text" else [t.name for t in task.inputs]
         inputs = [t for t in task.inputs if t.name in names]
         labels = list(spec.labels or [config.id2label[i] for i in range(config.num_labels)])

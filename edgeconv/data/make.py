@@ -170,3 +170,12 @@ def check_feeds(feeds: FeedSet, inputs: list[TensorInfo], path: Path) -> None:
                 f"the model takes rank {len(info.shape)} {list(info.shape)}",
                 fix=f"give '{name}' with {layout}",
             )
+        # Fixed sizes the model declares (a TorchScript model's model.inputs, an ONNX file's static dims): a mismatch
+        # is bad data, said here before any work rather than by a shape guard deep inside the export.
+        fixed = list(info.shape[1:]) if has_batch_axis(info) else list(info.shape)
+        for axis, (want_dim, have_dim) in enumerate(zip(fixed, array.shape[1:], strict=False), start=1):
+            if isinstance(want_dim, int) and want_dim > 0 and have_dim != want_dim:
+                raise DataError(
+                    f"'{path.name}' input '{name}' has shape {list(array.shape[1:])} per example, the model takes "
+                    f"{list(info.shape)} (axis {axis}: {have_dim}, not {want_dim})",
+                    fix=f"give '{name}' examples of the model's shape, or correct model.inputs")

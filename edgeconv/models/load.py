@@ -129,6 +129,10 @@ def _load_torch_file(spec: ModelSpec) -> LoadedModel:
     )
 
 
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer.model", "spiece.model",
+                   "sentencepiece.bpe.model")  # any one: a vocabulary transformers can build a tokenizer from
+
+
 def load_preprocessor(spec: ModelSpec) -> Any:
     import transformers
 
@@ -136,9 +140,24 @@ def load_preprocessor(spec: ModelSpec) -> Any:
     kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
     if spec.revision and not spec.preprocessor:
         kwargs["revision"] = spec.revision
-    if TASKS[spec.task].data_kind == "text":
-        return transformers.AutoTokenizer.from_pretrained(path, **kwargs)
-    return transformers.AutoImageProcessor.from_pretrained(path, **kwargs)
+    text = TASKS[spec.task].data_kind == "text"
+    local = Path(path)
+    if text and local.is_dir() and not any((local / name).is_file() for name in TOKENIZER_FILES):
+        # transformers would make a tokenizer with an empty vocabulary here: every word [UNK], silently
+        raise SpecError(f"model '{spec.preprocessor or spec.path}' has no tokenizer files "
+                        f"({', '.join(TOKENIZER_FILES)})",
+                        fix="copy the tokenizer next to the weights, or point model.preprocessor at a folder with it")
+    try:
+        if text:
+            return transformers.AutoTokenizer.from_pretrained(path, **kwargs)
+        return transformers.AutoImageProcessor.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as exc:  # no tokenizer / processor files there: bad input, before any work
+        what = "tokenizer" if text else "image processor"
+        raise SpecError(f"could not load the {what} of model '{spec.preprocessor or spec.path}': "
+                        f"{_first_line(exc)[:200]}",
+                        fix=f"the model folder needs its {what} files ("
+                            + ("tokenizer.json, or vocab.txt and tokenizer_config.json" if text
+                               else "preprocessor_config.json") + "), or point model.preprocessor at them") from exc
 
 
 def _first_line(exc: BaseException) -> str:

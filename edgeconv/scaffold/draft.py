@@ -14,6 +14,7 @@ import yaml
 
 from edgeconv.scaffold.data_facts import DataFacts
 from edgeconv.scaffold.model_facts import ModelFacts
+from edgeconv.targets import CALIBRATED
 
 CALIBRATION_COUNT = 300  # ORT's calibrators and the zoo's sets: a few hundred examples settle the ranges
 DEFAULT_FIELDS = {"text_field": "text", "label_field": "label"}
@@ -64,7 +65,7 @@ def task_of(model: ModelFacts, evaluation: DataFacts | None, requested: str | No
 def labels_of(model: ModelFacts, evaluation: DataFacts | None) -> tuple[list[str], str, bool]:
     """(labels, why, needs a person's check)."""
     if model.labels:
-        return model.labels, "config.json id2label", False
+        return model.labels, model.labels_why, False
     if evaluation is not None and evaluation.label_names:
         return evaluation.label_names, "the data's label names, sorted: put them in the model's class order", True
     if evaluation is not None and evaluation.classes and model.kind == "hf":  # a new head needs its size
@@ -104,8 +105,7 @@ def machine_targets(has_calibration: bool) -> list[tuple[dict[str, Any], str, bo
         if not row["available"]:
             continue
         name = row["name"]
-        precisions = [p for p in row["precisions"] if p != "best" and (has_calibration or p in ("fp32", "fp16",
-                                                                                               "int8-dynamic"))]
+        precisions = [p for p in row["precisions"] if p != "best" and (has_calibration or p not in CALIBRATED)]
         if name == "x86-cpu-ort":
             precisions = [p for p in precisions if p != "fp16"]  # fp16 has no fast CPU kernels in ORT
             entry = {"name": name, "precisions": [*precisions, "auto"]}

@@ -18,6 +18,7 @@ from edgeconv.errors import SpecError
 from edgeconv.models.load import resolve_model_path
 from edgeconv.models.sniff import ACCEPTED, sniff
 from edgeconv.scaffold.data_facts import DataFacts, input_decls
+from edgeconv.scaffold.onnx_metadata import Metadata, read_metadata
 
 PLACEHOLDER_LABEL = re.compile(r"^LABEL_\d+$")
 TEXT_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
@@ -39,6 +40,9 @@ class ModelFacts:
     task: str | None = None  # hf: the head config.json names; others: decided with the data
     task_why: str = ""
     labels: list[str] = field(default_factory=list)  # class names the model carries (not LABEL_0 placeholders)
+    labels_why: str = ""  # where they came from
+    image: dict[str, object] | None = None  # an image recipe the model file records, and
+    image_why: str = ""  # where it came from
     inputs: list[Tensor] = field(default_factory=list)
     outputs: list[Tensor] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was read, for the spec's header comment
@@ -92,7 +96,7 @@ def _read_hf(facts: ModelFacts) -> None:
                         fix="edgeconv builds Hugging Face text and image classifiers; export others to ONNX first")
     names = [str(v) for _, v in sorted((config.get("id2label") or {}).items(), key=lambda kv: int(kv[0]))]
     if names and not all(PLACEHOLDER_LABEL.match(n) for n in names):
-        facts.labels = names
+        facts.labels, facts.labels_why = names, "config.json id2label"
     facts.notes.append(f"Hugging Face {architecture} ({config.get('model_type', '?')})"
                        + (f", {len(names)} classes in config.json" if names else ", no classification head yet"))
     tokenizer_config = facts.local / "tokenizer_config.json"
@@ -112,6 +116,29 @@ def _read_onnx(facts: ModelFacts) -> None:
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     producer = " ".join(p for p in (proto.producer_name, proto.producer_version) if p) or "an unnamed producer"
     facts.notes.append(f"ONNX opset {opset} from {producer}")
+    _read_onnx_metadata(facts, read_metadata(proto))
+
+
+def _read_onnx_metadata(facts: ModelFacts, meta: Metadata) -> None:
+    """Class names (in the model's order), task and image size the file's metadata records."""
+    classes = facts.outputs[0].shape[1] if facts.outputs and len(facts.outputs[0].shape) >= 2 else None
+    if meta.labels and (meta.task == "detection" or not isinstance(classes, int) or classes == len(meta.labels)):
+        facts.labels = meta.labels
+        facts.labels_why = f"the file's metadata ('{meta.labels_key}'), in the model's order"
+        facts.notes.append(f"{len(meta.labels)} class names in its metadata ('{meta.labels_key}')")
+    if meta.task:
+        facts.task, facts.task_why = meta.task, "the file's metadata (task)"
+    image = facts.image_input()
+    if meta.image_size and image is not None:
+        recipe: dict[str, object] = {"resize": list(meta.image_size), "crop": None, "mean": [0, 0, 0],
+                                     "std": [1, 1, 1], "layout": image[1]}
+        if meta.ultralytics:  # Ultralytics' predictor: letterboxed (centred, grey 114), RGB / 255
+            recipe.update(letterbox=True, letterbox_anchor="center", pad_value=114)
+            facts.image_why = (f"the file's metadata: Ultralytics, imgsz {list(meta.image_size)}; its predictor "
+                               "letterboxes RGB / 255")
+        else:
+            facts.image_why = f"the file's metadata: imgsz {list(meta.image_size)}"
+        facts.image = recipe
 
 
 def _tensor(value: object) -> Tensor:

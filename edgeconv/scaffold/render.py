@@ -50,7 +50,9 @@ def render_spec(model: ModelFacts, evaluation: DataFacts | None, calibration: Da
         length, length_why = text_length(model, evaluation)
         draft.add(f"  text: {{max_length: {length}}}", length_why)
     image = model.image_input()
-    if image is not None and model.kind != "hf" and evaluation is not None and evaluation.format == "images":
+    if model.image is not None and evaluation is not None and evaluation.format == "images":
+        draft.add(f"  image: {flow(model.image)}", model.image_why)
+    elif image is not None and model.kind != "hf" and evaluation is not None and evaluation.format == "images":
         size, layout = image
         recipe = {"resize": list(size or (224, 224)), "crop": None, "mean": [0, 0, 0], "std": [1, 1, 1],
                   "layout": layout}
@@ -68,6 +70,11 @@ def render_spec(model: ModelFacts, evaluation: DataFacts | None, calibration: Da
     if is_classification(task) and (evaluation is None or evaluation.labelled):
         draft.add("  accuracy_drop: 0.01", "at most 1 point of the task metric lost against fp32")
         draft.add("  min_agreement: 0.97", "top-1 agreement with the fp32 model")
+    elif task in ("detection", "segmentation"):
+        budget, what = ("map_drop: 0.05", "mAP@0.5:0.95") if task == "detection" else ("miou_drop: 0.01", "mIoU")
+        draft.add(f"  {budget}", f"points of {what} lost, against the labels if the data has them, else against "
+                  "the fp32 model's own")
+        draft.add("  min_cosine: 0.99", "and every output's mean cosine similarity to the fp32 model's")
     else:
         draft.add("  min_cosine: 0.99", "every output's mean cosine similarity to the fp32 model's; "
                   "{mean: 0.99, worst: 0.95} holds the worst example too")
