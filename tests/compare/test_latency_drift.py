@@ -1,5 +1,5 @@
 """Latency between two builds without the machine's drift: when both builds timed the same fp32 reference file,
-a rebuild whose every raw time is 30 % higher (a busier machine minutes later) is no regression, because each
+a rebuild whose every raw time is twice as high (a busier machine minutes later) is no regression, because each
 artifact is compared by its speed-up over its own reference; a changed model (another reference file) with the
 same times is compared by its raw timings, and regresses."""
 
@@ -32,8 +32,8 @@ def test_drift_between_builds_is_not_a_regression_but_a_changed_model_is(tiny_pr
     report["timing"]["loaded"] = False  # a quiet pass each time: the drift is between the builds
     base, drift, changed = (tiny_project / f"{n}.json" for n in ("base", "drift", "changed"))
     base.write_text(json.dumps(report))
-    drift.write_text(json.dumps(slower(json.loads(json.dumps(report)), 1.3)))
-    other = slower(json.loads(json.dumps(report)), 1.3)
+    drift.write_text(json.dumps(slower(json.loads(json.dumps(report)), 2.0)))
+    other = slower(json.loads(json.dumps(report)), 2.0)
     other["reference"]["sha256"] = "another model"
     changed.write_text(json.dumps(other))
     label = next(a for a in report["artifacts"] if a["precision"] == "int8-dynamic")
@@ -47,4 +47,4 @@ def test_drift_between_builds_is_not_a_regression_but_a_changed_model_is(tiny_pr
     assert reference.status == NOT_COMPARED and "drift" in reference.note
 
     moved = compare_paths(base, changed)
-    assert metric(moved, label, "latency_p50").status == REGRESSION  # 30 % by its raw timings
+    assert metric(moved, label, "latency_p50").status == REGRESSION  # twice as slow by its raw timings
