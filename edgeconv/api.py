@@ -15,6 +15,8 @@ import numpy as np
 from edgeconv import versions
 from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backend
 from edgeconv.bundle.assets import write_device_assets
+from edgeconv.cache.remote import remote_cache
+from edgeconv.cache.stages import Stages
 from edgeconv.choose import oversubscribed, selections_of, slower_than_reference
 from edgeconv.data.feeds import TARGETS_FILE, save_targets, targets_sha256
 from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
@@ -24,10 +26,8 @@ from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
 from edgeconv.machine import cpu, native_precisions, physical_cores
 from edgeconv.prepare import Prepared, prepare
 from edgeconv.results import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, BuildResult
-from edgeconv.scale.remote_cache import remote_cache
 from edgeconv.scale.shard import Shard, take
 from edgeconv.spec import AUTO, Spec, TargetRef
-from edgeconv.stages import Stages
 from edgeconv.targets import CALIBRATED, TargetProfile, device_targets, get_profile
 from edgeconv.verify.artifact import FIRST, measure_artifact, without_first
 from edgeconv.verify.budgets import check_budgets

@@ -89,7 +89,7 @@ class Group(click.Group):
 
 def _fallback_log_root() -> Path:
     """Where a crash's log goes before a spec named an output folder: the stage cache's folder."""
-    from edgeconv.stages import cache_root
+    from edgeconv.cache.stages import cache_root
 
     return cache_root()
 
@@ -331,8 +331,8 @@ def cache() -> None:
 @json_option
 def cache_ls(as_json: bool) -> None:
     """List cached stage results: stage, key, size, last use."""
-    from edgeconv.cache import describe, entries
-    from edgeconv.stages import cache_root
+    from edgeconv.cache.stages import cache_root
+    from edgeconv.cache.store import describe, entries
 
     rows = [describe(e) for e in entries()]
     if as_json:
@@ -349,7 +349,7 @@ def cache_ls(as_json: bool) -> None:
 @click.option("--older-than", "older_than", type=float, metavar="DAYS", help="Only entries unused this long.")
 def cache_clear(older_than: float | None) -> None:
     """Remove cached stage results (builds then redo those stages)."""
-    from edgeconv.cache import clear
+    from edgeconv.cache.store import clear
 
     removed, freed = clear(older_than_days=older_than)
     stdout.print(f"removed {removed} entries, {freed / 1e6:.1f} MB")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edgeconv.errors import SpecError
 from edgeconv.remote.config import DeviceConfig
 from edgeconv.spec import AUTO, Precision, QuantizeSpec, TargetRef
-from edgeconv.spec_errors import describe_validation_error
+from edgeconv.spec.errors import describe_validation_error
 
 
 class TensorRTSettings(BaseModel):

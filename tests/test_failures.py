@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgeconv.backends.protocol import RunnerSpec
+from edgeconv.backends.backend import RunnerSpec
 from edgeconv.cli import main
 from edgeconv.failures import contain, library_of, node_of, one_line
 

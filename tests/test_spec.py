@@ -86,7 +86,7 @@ def test_missing_spec_file_and_invalid_yaml(tmp_path: Path) -> None:
 
 
 def test_a_fidelity_budget_holds_the_mean_or_the_mean_and_the_worst_example(tmp_path: Path) -> None:
-    from edgeconv.spec_budgets import mean_and_worst
+    from edgeconv.spec.budgets import mean_and_worst
 
     path = write(tmp_path, {**BASE, "budgets": {"min_cosine": 0.95, "min_snr_db": "20",
                                                 "outputs": {"y": {"min_snr_db": {"worst": 12}}}}})

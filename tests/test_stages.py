@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from edgeconv.cache.stages import Stages
 from edgeconv.errors import StageError
-from edgeconv.stages import Stages
 
 
 def counting(calls: list[int], text: str = "x"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from edgeconv.backends.protocol import Backend, BuildContext, BuiltArtifact, RunnerSpec
+from edgeconv.backends.backend import Backend, BuildContext, BuiltArtifact, RunnerSpec
 
 BACKENDS: dict[str, str] = {
     "openvino": "edgeconv.backends.openvino.backend:OpenVINOBackend",

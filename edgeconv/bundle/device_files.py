@@ -28,7 +28,7 @@ RUN_PY = Path(__file__).with_name("device") / "run.py"
 GOLDEN_FILE = "golden/golden.npz"
 # What run.py imports from edgeconv besides the runner module: numpy-only files (raw_input also uses the tokenizers
 # library or Pillow, which requirements.txt names), copied as they are.
-ALWAYS = ("edgeconv.verify.worker", "edgeconv.backends.base", "edgeconv.data.raw_input", "edgeconv.data.pixels")
+ALWAYS = ("edgeconv.verify.worker", "edgeconv.backends.runner", "edgeconv.data.raw_input", "edgeconv.data.pixels")
 # The runners run.py drives (the TensorRT runner needs torch for its CUDA buffers, which a bundle must not).
 RUNTIMES = {"edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner", "edgeconv.backends.tflite.runner:TFLiteRunner",
             "edgeconv.backends.openvino.runner:OpenVINORunner"}

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeconv.cache.stages import STAGE_FILE
 from edgeconv.errors import SpecError
 from edgeconv.fsutil import sha256_file
-from edgeconv.stages import STAGE_FILE
 
 
 @dataclass

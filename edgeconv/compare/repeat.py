@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgeconv.backends.protocol import RunnerSpec
+from edgeconv.backends.backend import RunnerSpec
 from edgeconv.compare.load import Key, Side, entries
 from edgeconv.spec import LatencySpec
 from edgeconv.verify.measure import run_worker

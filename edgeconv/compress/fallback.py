@@ -20,7 +20,7 @@ from edgeconv.compress.search import DETECTION, SEGMENTATION, TASK_FIGURES, Ladd
 from edgeconv.compress.sensitivity import rank_nodes
 from edgeconv.data.feeds import FeedSet
 from edgeconv.spec import DetectionSpec, FallbackSpec, SegmentationSpec
-from edgeconv.spec_budgets import FIDELITY_BUDGETS, Budgets
+from edgeconv.spec.budgets import FIDELITY_BUDGETS, Budgets
 from edgeconv.verify.budgets import fidelity_checks, task_drop_checks, tolerances
 from edgeconv.verify.fidelity import fidelity
 from edgeconv.verify.measure import detection_figures, output_rows
@@ -29,7 +29,7 @@ from edgeconv.verify.timing import ort_session, time_interleaved
 from edgeconv.verify.worker import stack_outputs
 
 if TYPE_CHECKING:
-    from edgeconv.backends.protocol import BuildContext
+    from edgeconv.backends.backend import BuildContext
 
 
 @dataclass

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from edgeconv.cache.stages import Stages
 from edgeconv.errors import RuntimeUnavailable, SpecError
 from edgeconv.failures import contained
 from edgeconv.results import ERROR, ArtifactResult
 from edgeconv.spec import PruneSpec
-from edgeconv.stages import Stages
 
 if TYPE_CHECKING:
     from edgeconv.api import Session

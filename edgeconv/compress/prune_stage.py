@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeconv import versions
+from edgeconv.cache.stages import Stages
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
 from edgeconv.export.parity import PARITY_FIGURES
 from edgeconv.fsutil import sha256_file, sha256_tree
 from edgeconv.spec import PruneSpec, Spec
-from edgeconv.stages import Stages
 
 if TYPE_CHECKING:
     from edgeconv.models.loaded import LoadedModel

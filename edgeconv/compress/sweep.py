@@ -57,7 +57,7 @@ def run_sweep(
 ) -> tuple[BuildResult, list[SweepRow]]:
     """Build and verify the unpruned artifacts (ratio 0) and one pruned set per ratio."""
     from edgeconv import api
-    from edgeconv.stages import Stages
+    from edgeconv.cache.stages import Stages
     from edgeconv.targets import get_profile
 
     base = spec.prune or PruneSpec(mode=mode or "structured", ratio=ratios[0])
@@ -118,8 +118,8 @@ def prune_level(level: tuple[PruneSpec, Path], spec: Spec, prepared: Any, cache:
     """One ratio's pruned and distilled fp32 ONNX (a Ray task: a module-level function); its sha256. With a
     remote cache, a node that does not share this machine's disk uploads it there, and the build downloads it."""
     from edgeconv.api import torch_loader
+    from edgeconv.cache.stages import Stages
     from edgeconv.compress.prune_stage import pruned_reference
-    from edgeconv.stages import Stages
 
     prune, folder = level
     stages = Stages(folder, use_cache=use_cache, cache=cache, remote=remote)

@@ -20,7 +20,7 @@ from edgeconv.errors import SpecError
 from edgeconv.fsutil import sha256_file
 
 # The worker and what every runner imports; the runner module itself is added per artifact.
-ALWAYS = ("edgeconv.verify.worker", "edgeconv.backends.base")
+ALWAYS = ("edgeconv.verify.worker", "edgeconv.backends.runner")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from edgeconv.backends.protocol import RunnerSpec
+from edgeconv.backends.backend import RunnerSpec
 from edgeconv.errors import SpecError
 from edgeconv.fsutil import write_json
 from edgeconv.remote import bundle

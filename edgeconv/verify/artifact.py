@@ -16,11 +16,11 @@ import numpy as np
 
 from edgeconv import versions
 from edgeconv.backends import RunnerSpec
+from edgeconv.cache.stages import Stages
 from edgeconv.machine import fingerprint
 from edgeconv.models.tasks import is_classification
 from edgeconv.prepare import Prepared
 from edgeconv.spec import Spec
-from edgeconv.stages import Stages
 from edgeconv.targets import TargetProfile
 from edgeconv.verify.measure import load_outputs, run_worker, score
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from edgeconv.spec_budgets import Budgets, OutputBudgets, mean_and_worst
+from edgeconv.spec.budgets import Budgets, OutputBudgets, mean_and_worst
 from edgeconv.verify.fidelity import DEFAULT_ATOL, DEFAULT_RTOL
 
 

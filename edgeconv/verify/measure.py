@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.backends.protocol import RunnerSpec
+from edgeconv.backends.backend import RunnerSpec
 from edgeconv.errors import StageError
 from edgeconv.results import Measurement
 from edgeconv.spec import DetectionSpec, LatencySpec, SegmentationSpec
-from edgeconv.spec_budgets import Budgets
+from edgeconv.spec.budgets import Budgets
 from edgeconv.verify.budgets import tolerances
 from edgeconv.verify.custom_metric import Metric, evaluate
 from edgeconv.verify.fidelity import fidelity

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeconv.backends.base import Runner
+from edgeconv.backends.runner import Runner
 
 
 class SleepRunner(Runner):

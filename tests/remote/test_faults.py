@@ -11,7 +11,7 @@ import numpy as np
 import psutil
 import pytest
 
-from edgeconv.backends.protocol import RunnerSpec
+from edgeconv.backends.backend import RunnerSpec
 from edgeconv.remote import verify_remote
 from edgeconv.remote.config import DeviceConfig
 from edgeconv.remote.errors import RemoteError

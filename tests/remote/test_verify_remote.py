@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeconv.backends.protocol import RunnerSpec
+from edgeconv.backends.backend import RunnerSpec
 from edgeconv.remote import verify_remote
 from edgeconv.remote.config import DeviceConfig
 from edgeconv.spec import LatencySpec

@@ -87,7 +87,7 @@ def test_the_worst_examples_snr_is_its_own_ratio_beside_the_whole_sets() -> None
 
 def test_a_cosine_budget_holds_the_worst_example_beside_the_mean() -> None:
     """The issue's detector: fine on the mean, one example far off. A plain number is the mean, as before."""
-    from edgeconv.spec_budgets import Budgets
+    from edgeconv.spec.budgets import Budgets
     from edgeconv.verify.budgets import fidelity_checks
 
     rng = np.random.default_rng(1)

@@ -7,7 +7,7 @@ import pytest
 
 from edgeconv.errors import StageError
 from edgeconv.spec import SegmentationSpec
-from edgeconv.spec_budgets import Budgets
+from edgeconv.spec.budgets import Budgets
 from edgeconv.verify.budgets import task_drop_checks
 from edgeconv.verify.segmentation import class_map, iou_figures, segmentation_figures
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeconv.backends.protocol import RunnerSpec
+from edgeconv.backends.backend import RunnerSpec
 from edgeconv.errors import StageError
 from edgeconv.spec import LatencySpec
 from edgeconv.verify.measure import run_worker, score

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv import versions
-from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
+from edgeconv.backends.backend import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.compress import qdq_error, quantize
 from edgeconv.compress.architecture import weight_counts
 from edgeconv.compress.fallback import budget_judge, quantize_with_fallback

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.backends.base import Runner
+from edgeconv.backends.runner import Runner
 
 
 class OnnxRuntimeRunner(Runner):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv import versions
-from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
+from edgeconv.backends.backend import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.errors import NothingToDo
 from edgeconv.fsutil import sha256_file
 from edgeconv.machine import physical_cores

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.backends.protocol import BuildContext
+from edgeconv.backends.backend import BuildContext
 from edgeconv.compress.architecture import is_convolutional
 from edgeconv.compress.fallback import Judge, budget_judge, first_output
 from edgeconv.compress.search import Trial, closeness, trial_fidelity

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv import versions
-from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
+from edgeconv.backends.backend import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.backends.tensorrt import env as trt_env
 from edgeconv.backends.tensorrt.check import check_onnx
 from edgeconv.backends.tensorrt.engine_meta import EngineMeta, write_meta

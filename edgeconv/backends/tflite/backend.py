@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv import versions
+from edgeconv.backends.backend import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.backends.onnxruntime.backend import threads_for
-from edgeconv.backends.protocol import BuildContext, BuiltArtifact, RunnerSpec
 from edgeconv.backends.tflite.convert import convert, sample_args, static_shapes
 from edgeconv.backends.tflite.fallback import LiteRTJudge
 from edgeconv.compress.fallback import budget_judge

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.backends.base import Runner
+from edgeconv.backends.runner import Runner
 
 
 def load_interpreter_class() -> tuple[Any, str, str]:

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from edgeconv.spec_base import StrictModel
-from edgeconv.spec_io import DetectionSpec, ImagePreprocess, SegmentationSpec, TextPreprocess
+from edgeconv.spec.base import StrictModel
+from edgeconv.spec.io import DetectionSpec, ImagePreprocess, SegmentationSpec, TextPreprocess
 
 
 class DatasetSpec(StrictModel):

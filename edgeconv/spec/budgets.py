@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edgeconv.spec_base import StrictModel
+from edgeconv.spec.base import StrictModel
 
 
 class FidelityBound(StrictModel):

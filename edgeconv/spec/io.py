@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from edgeconv.spec_base import StrictModel
+from edgeconv.spec.base import StrictModel
 
 
 class TextPreprocess(StrictModel):

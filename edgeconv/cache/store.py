@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeconv.stages import STAGE_FILE, cache_root
+from edgeconv.cache.stages import STAGE_FILE, cache_root
 
 
 @dataclass

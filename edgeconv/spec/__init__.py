@@ -13,14 +13,14 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from edgeconv.errors import SpecError
-from edgeconv.spec_base import StrictModel
-from edgeconv.spec_budgets import Budgets
-from edgeconv.spec_data import DatasetSpec, EvaluationSpec
-from edgeconv.spec_errors import describe_validation_error
-from edgeconv.spec_io import DetectionSpec, ImagePreprocess, SegmentationSpec, TextPreprocess
-from edgeconv.spec_prune import PruneAutoSpec, PruneSpec, RecoverSpec
-from edgeconv.spec_quantize import DynamicQuantSpec, FallbackSpec, QuantizeSpec, StaticQuantSpec
-from edgeconv.spec_run import CacheSpec, LatencySpec
+from edgeconv.spec.base import StrictModel
+from edgeconv.spec.budgets import Budgets
+from edgeconv.spec.data import DatasetSpec, EvaluationSpec
+from edgeconv.spec.errors import describe_validation_error
+from edgeconv.spec.io import DetectionSpec, ImagePreprocess, SegmentationSpec, TextPreprocess
+from edgeconv.spec.prune import PruneAutoSpec, PruneSpec, RecoverSpec
+from edgeconv.spec.quantize import DynamicQuantSpec, FallbackSpec, QuantizeSpec, StaticQuantSpec
+from edgeconv.spec.run import CacheSpec, LatencySpec
 
 __all__ = ["CacheSpec", "DatasetSpec", "DetectionSpec", "DynamicQuantSpec", "EvaluationSpec",  # re-exported:
            "FallbackSpec", "LatencySpec", "PruneAutoSpec", "PruneSpec", "QuantizeSpec", "RecoverSpec",  # spec.*

@@ -6,7 +6,7 @@ import re
 
 from pydantic import Field, field_validator
 
-from edgeconv.spec_base import StrictModel
+from edgeconv.spec.base import StrictModel
 
 
 class LatencySpec(StrictModel):

@@ -33,7 +33,7 @@ from edgeconv.failures import contain
 from edgeconv.fsutil import sha256_json
 
 if TYPE_CHECKING:
-    from edgeconv.scale.remote_cache import RemoteCache
+    from edgeconv.cache.remote import RemoteCache
 
 STAGE_FILE = "stage.json"
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgeconv.spec_base import StrictModel
+from edgeconv.spec.base import StrictModel
 
 # The int8-static remedies the search knows, cheapest first (compress/remedies.py says what each does).
 Remedy = Literal["float-outputs", "percentile", "entropy", "smoothquant", "weighted-ops", "reduce-range",

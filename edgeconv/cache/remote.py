@@ -25,9 +25,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from edgeconv.cache.stages import STAGE_FILE, seal
 from edgeconv.errors import RuntimeUnavailable, SpecError
 from edgeconv.fsutil import sha256_file, sha256_json
-from edgeconv.stages import STAGE_FILE, seal
 
 Event = Callable[[str, str], None]
 _OBJECT = re.compile(r"[0-9a-f]{64}\.tar")

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edgeconv.spec_base import StrictModel
-from edgeconv.spec_data import DatasetSpec
+from edgeconv.spec.base import StrictModel
+from edgeconv.spec.data import DatasetSpec
 
 
 class RecoverSpec(StrictModel):

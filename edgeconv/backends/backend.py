@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from edgeconv.cache.stages import Stages
     from edgeconv.data.feeds import FeedSet
     from edgeconv.models.family import ModelFamily
     from edgeconv.models.loaded import LoadedModel
     from edgeconv.spec import Spec
-    from edgeconv.stages import Stages
     from edgeconv.targets import TargetProfile
 
 
