@@ -70,8 +70,10 @@ def merge(folders: list[Path], out: Path) -> BuildResult:
     pruned = [c for s in shards for c in s.record.get("prune_candidates", [])]
     manifest = {**first.manifest, "reference": {"path": reference.path, "sha256": reference.sha256},
                 "artifacts": {a.label: {"path": a.path, "sha256": a.sha256} for a in artifacts if a.path}}
+    machines = [s.report.get("machine") for s in shards]  # the CPU each shard built on: one, or said unknown
     result = BuildResult(first.report["name"], str(out), reference, artifacts, first.report.get("export", {}),
-                         manifest, first.report["evaluation"])
+                         manifest, first.report["evaluation"],
+                         machine=machines[0] if all(m == machines[0] for m in machines) else None)
     result.selections = selections_of(artifacts, record.get("device"), record.get("auto_targets", []),
                                       record.get("left_out", []), {"prune_candidates": pruned} if pruned else {})
     result.merged = {

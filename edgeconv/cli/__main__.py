@@ -1,0 +1,5 @@
+"""`python -m edgeconv.cli`: the same commands as the `edgeconv` script."""
+
+from edgeconv.cli import main
+
+main()
