@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from edgeconv.bundle.cli import bundle_group
 from edgeconv.cli import Group
-from edgeconv.compare.cli import compare_command
+from edgeconv.cli.bundle import bundle_group
+from edgeconv.cli.compare import compare_command
 
 
 @click.group(cls=Group)

@@ -37,14 +37,14 @@ class Group(click.Group):
     """
 
     lazy: ClassVar[dict[str, str]] = {
-        "compare": "edgeconv.compare.cli:compare_command",
-        "bundle": "edgeconv.bundle.cli:bundle_group",
-        "ci": "edgeconv.scale.cli:ci_group",
-        "merge": "edgeconv.scale.cli:merge_command",
-        "device": "edgeconv.remote.cli:device_group",
-        "init": "edgeconv.scaffold.cli:init_command",
-        "prune": "edgeconv.prune_cli:prune_command",
-        "serve": "edgeconv.serve.cli:serve_command",
+        "compare": "edgeconv.cli.compare:compare_command",
+        "bundle": "edgeconv.cli.bundle:bundle_group",
+        "ci": "edgeconv.cli.scale:ci_group",
+        "merge": "edgeconv.cli.scale:merge_command",
+        "device": "edgeconv.cli.device:device_group",
+        "init": "edgeconv.cli.init:init_command",
+        "prune": "edgeconv.cli.prune:prune_command",
+        "serve": "edgeconv.cli.serve:serve_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -391,7 +391,3 @@ def doctor(as_json: bool) -> None:
         stdout.print(f"[bold]{section}[/]")
         for key, value in values.items():
             stdout.print(f"  {escape(str(key))}: {escape(str(value))}", highlight=False)  # '[tflite]' is text
-
-
-if __name__ == "__main__":
-    main()

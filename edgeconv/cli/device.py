@@ -1,4 +1,4 @@
-"""``edgeconv device probe|verify``: the device commands, for the lead to register on the main group.
+"""``edgeconv device probe|verify``: a board over SSH (docs/remote.md).
 
 Errors are EdgeconvErrors (RemoteError carries the status), mapped to exit codes by the main group.
 """

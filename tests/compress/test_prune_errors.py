@@ -98,7 +98,7 @@ def test_bad_sweep_ratios_exit_2(tiny_project: Path) -> None:
     from click.testing import CliRunner
 
     from edgeconv.cli import Group
-    from edgeconv.prune_cli import prune_command
+    from edgeconv.cli.prune import prune_command
 
     group = Group(commands={"prune": prune_command})
     result = CliRunner().invoke(group, ["prune", str(tiny_project / "edgeconv.yaml"), "--sweep", "0.2,1.2"])

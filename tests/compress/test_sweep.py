@@ -33,7 +33,7 @@ def test_sweep_builds_each_ratio_and_writes_the_table(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from edgeconv.cli import Group
-    from edgeconv.prune_cli import prune_command
+    from edgeconv.cli.prune import prune_command
 
     spec = tiny_bert_project(tmp_path, {"mode": "structured", "ratio": 0.3, "drop_blocks": 1})
     group = Group(commands={"prune": prune_command})

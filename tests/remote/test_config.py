@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from edgeconv import targets
-from edgeconv.remote.cli import device_group
+from edgeconv.cli.device import device_group
 from edgeconv.remote.config import DeviceConfig
 from edgeconv.remote.connection import command_line
 from edgeconv.targets import TargetProfile
