@@ -20,8 +20,8 @@ from edgeconv.cache.stages import Stages
 from edgeconv.choose import oversubscribed, selections_of, slower_than_reference
 from edgeconv.data.feeds import TARGETS_FILE, save_targets, targets_sha256
 from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
+from edgeconv.errors.failures import contained
 from edgeconv.export.parity import PARITY_FIGURES
-from edgeconv.failures import contained
 from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
 from edgeconv.machine import cpu, native_precisions, physical_cores
 from edgeconv.prepare import Prepared, prepare

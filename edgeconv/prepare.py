@@ -13,7 +13,7 @@ import numpy as np
 from edgeconv.data import FeedSet, make_feeds
 from edgeconv.data.targets import Truth
 from edgeconv.errors import DataError, SpecError
-from edgeconv.modelio import ModelIO, describe_model
+from edgeconv.models.io import ModelIO, describe_model
 from edgeconv.spec import DatasetSpec, Spec
 from edgeconv.verify.custom_metric import Metric, is_custom, load_metric
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from edgeconv.backends.backend import RunnerSpec
 from edgeconv.cli import main
-from edgeconv.failures import contain, library_of, node_of, one_line
+from edgeconv.errors.failures import contain, library_of, node_of, one_line
 
 ORT_NODE_ERROR = ("[ONNXRuntimeError] : 1 : FAIL : Load model from m.onnx failed:Node (conv1_quant) Op (QLinearConv) "
                   "[ShapeInferenceError] Incompatible dimensions")

@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
-from edgeconv.progress import StageProgress, duration, step_line
-from edgeconv.steps import Step, Task, listening
+from edgeconv.progress.display import StageProgress, duration, step_line
+from edgeconv.progress.steps import Step, Task, listening
 
 
 def test_a_task_reports_each_step_to_the_listener_and_nothing_without_one() -> None:

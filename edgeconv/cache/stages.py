@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeconv.errors import EdgeconvError, StageError
-from edgeconv.failures import contain
+from edgeconv.errors.failures import contain
 from edgeconv.fsutil import sha256_json
 
 if TYPE_CHECKING:

@@ -79,7 +79,7 @@ class Group(click.Group):
         except Exception as exc:  # a crash outside any stage: one line and a log file, never a traceback
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            from edgeconv.failures import contain
+            from edgeconv.errors.failures import contain
 
             out = (ctx.obj or {}).get("out") or _fallback_log_root()
             error = contain(f"edgeconv {ctx.invoked_subcommand or 'command'}", exc, out)
@@ -165,7 +165,7 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], device: str | 
     """Build and verify every target of SPEC; exit 0 only if every budget is met (and, with --baseline,
     nothing regressed beyond noise)."""
     from edgeconv.api import build as run_build
-    from edgeconv.progress import StageProgress
+    from edgeconv.progress.display import StageProgress
     from edgeconv.scale.shard import Shard
     from edgeconv.scale.trials import on_ray
 
@@ -235,7 +235,7 @@ def exit_code_of(result: Any) -> ExitCode:
 def export(spec: Path, out: Path | None, overrides: tuple[str, ...], as_json: bool) -> None:
     """Export SPEC's model to the fp32 ONNX reference and check it against torch."""
     from edgeconv.api import export_only
-    from edgeconv.progress import StageProgress
+    from edgeconv.progress.display import StageProgress
 
     loaded = _load(spec, overrides, out)
     with StageProgress(stderr, quiet=as_json) as progress, library_prints_to_stderr():
@@ -264,7 +264,7 @@ def verify(spec: Path, artifact: Path, target: str, precision: str, out: Path | 
            as_json: bool) -> None:
     """Verify an existing ARTIFACT against SPEC's evaluation set, reference and budgets."""
     from edgeconv.api import verify_artifact
-    from edgeconv.progress import StageProgress
+    from edgeconv.progress.display import StageProgress
     from edgeconv.report import write_reports
     from edgeconv.report.table import results_table
 
@@ -297,7 +297,7 @@ def quantize(ctx: click.Context, spec: Path, precision: str, sensitivity: bool, 
     from rich.table import Table
 
     from edgeconv.api_sensitivity import sensitivity as rank
-    from edgeconv.progress import StageProgress
+    from edgeconv.progress.display import StageProgress
 
     if not sensitivity:
         ctx.invoke(build, spec=spec, out=out, targets=(), overrides=(*overrides, _only(precision)), no_cache=False,

@@ -38,7 +38,7 @@ def prune_command(spec: Path, sweep: str, mode: str | None, precisions: tuple[st
     """Prune SPEC's model at each ratio of --sweep, build and verify each, and mark the Pareto-optimal rows."""
     from edgeconv.compress.sweep import parse_ratios, run_sweep
     from edgeconv.fsutil import write_text
-    from edgeconv.progress import StageProgress
+    from edgeconv.progress.display import StageProgress
     from edgeconv.report import render_html, write_reports
     from edgeconv.report.prune import SWEEP_HEADERS, render_sweep_markdown, sweep_cells
     from edgeconv.scale.trials import on_ray

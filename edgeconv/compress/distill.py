@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from edgeconv.data.feeds import FeedSet
+from edgeconv.progress.steps import Task
 from edgeconv.spec import RecoverSpec
-from edgeconv.steps import Task
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor | None, temperature: float,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeconv.cache.stages import Stages
 from edgeconv.errors import RuntimeUnavailable, SpecError
-from edgeconv.failures import contained
+from edgeconv.errors.failures import contained
 from edgeconv.results import ERROR, ArtifactResult
 from edgeconv.spec import PruneSpec
 

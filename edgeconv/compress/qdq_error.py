@@ -29,7 +29,7 @@ import numpy as np
 
 from edgeconv.compress.sensitivity import exposed_session
 from edgeconv.data.feeds import FeedSet
-from edgeconv.steps import Task
+from edgeconv.progress.steps import Task
 
 OUTLIER_CHANNEL_RATIO = 6.0  # a channel whose |max| is this many times the median channel's is an outlier
 

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgeconv.choose import SLOWER_MARGIN
 from edgeconv.errors import StageError
+from edgeconv.progress.steps import Task
 from edgeconv.spec import FallbackSpec
-from edgeconv.steps import Task
 
 if TYPE_CHECKING:
     from edgeconv.compress.fallback import Judge

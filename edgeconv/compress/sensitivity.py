@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeconv.data.feeds import FeedSet
-from edgeconv.steps import Task
+from edgeconv.progress.steps import Task
 
 
 @dataclass

@@ -24,7 +24,7 @@ import numpy as np
 
 from edgeconv.compress.sensitivity import exposed_session
 from edgeconv.data.feeds import FeedSet
-from edgeconv.steps import Task
+from edgeconv.progress.steps import Task
 
 SCALE_LIMITS = (1e-5, 1e5)
 

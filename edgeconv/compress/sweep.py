@@ -104,8 +104,8 @@ def _prune_on_ray(spec: Spec, session: Any, levels: list[tuple[PruneSpec, Path]]
     artifacts here, so no latency comes from a Ray worker. Each task asks for this machine's cores, the threads
     torch uses here, so the distillation's arithmetic (and its result) is the same as in the sequential run."""
     from edgeconv.machine import physical_cores
+    from edgeconv.progress.steps import Task
     from edgeconv.scale.trials import map_trials
-    from edgeconv.steps import Task
 
     trial = functools.partial(prune_level, spec=spec, prepared=session.prepared, cache=session.stages.cache,
                               remote=session.stages.remote, use_cache=use_cache)

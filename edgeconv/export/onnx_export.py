@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.capture import native_output
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
+from edgeconv.errors.capture import native_output
 from edgeconv.export.parity import parity_figures, parity_text
 from edgeconv.models.loaded import LoadedModel
 from edgeconv.spec import ExportSpec

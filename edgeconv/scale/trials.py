@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from edgeconv.errors import RuntimeUnavailable
-from edgeconv.steps import Task
+from edgeconv.progress.steps import Task
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")

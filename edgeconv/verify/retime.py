@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from edgeconv.data.feeds import FeedSet
+from edgeconv.progress.steps import Task
 from edgeconv.results import ArtifactResult
 from edgeconv.spec import LatencySpec
-from edgeconv.steps import Task
 from edgeconv.verify.metrics import latency_summary
 from edgeconv.verify.timing import median_interval
 from edgeconv.verify.worker import load_runner, timed_examples

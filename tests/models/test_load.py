@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from edgeconv.errors import SpecError
-from edgeconv.modelio import describe_model
 from edgeconv.models import load_model, resolve_model_path
+from edgeconv.models.io import describe_model
 from edgeconv.spec import ModelSpec, TensorDecl
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from edgeconv.progress.steps import Task
 from edgeconv.scale.trials import map_trials, on_ray
-from edgeconv.steps import Task
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'edgeconv[ray]')")
 

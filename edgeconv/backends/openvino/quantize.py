@@ -21,7 +21,7 @@ from edgeconv.backends.backend import BuildContext
 from edgeconv.compress.architecture import is_convolutional
 from edgeconv.compress.fallback import Judge, budget_judge, first_output
 from edgeconv.compress.search import Trial, closeness, trial_fidelity
-from edgeconv.steps import Task
+from edgeconv.progress.steps import Task
 from edgeconv.verify.worker import stack_outputs
 
 

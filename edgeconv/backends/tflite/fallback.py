@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from edgeconv.compress.fallback import Judge
-from edgeconv.steps import Task
+from edgeconv.progress.steps import Task
 
 SCOPE_INDEX = re.compile(r";\d*$")
 

@@ -1,5 +1,5 @@
 """Build progress on the terminal (rich): one line per stage with its state and time, and the steps of
-long searches inside a stage (``edgeconv.steps``) with an ETA.
+long searches inside a stage (``edgeconv.progress.steps``) with an ETA.
 
 On a terminal a search's steps update the live status line; elsewhere (CI logs) each finished step is one
 plain line. Under ``--json`` nothing is drawn (``quiet``).
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
 
-from edgeconv.steps import Step, listening
+from edgeconv.progress.steps import Step, listening
 
 LOGGED_STEPS = 20  # off a terminal, a long loop (distillation's steps) logs about this many lines, not one per step
 
