@@ -4,8 +4,8 @@ Refused (one line, exit 2): a folder that is not a shard, a missing or repeated 
 or shards built from a different spec, model, data or package versions. Joined: the artifacts in the order one
 build would list them, the files placed under OUT (hard links where possible), and the ``auto`` choices made
 over every shard's rows. Each shard timed its own cells interleaved with the reference, so each speed-up is
-over the reference timed in the same pass, and the choices rank those speed-ups and their intervals (choose.py), never raw
-milliseconds from different processes; the merged report says which pass timed each artifact.
+over the reference timed in the same pass, and the choices rank those speed-ups and their intervals (choose.py),
+never raw milliseconds from different processes; the merged report says which pass timed each artifact.
 """
 
 from __future__ import annotations
