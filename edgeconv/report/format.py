@@ -6,6 +6,7 @@ from typing import Any
 
 from edgeconv.results import ArtifactResult
 from edgeconv.verify.fidelity import worst
+from edgeconv.verify.retime import ROUNDS
 
 
 def pct(value: float | None) -> str:
@@ -129,7 +130,7 @@ def loaded_note(timing: dict[str, Any] | None) -> str | None:
         return None
     return (f"the machine was busy while timing (load average {timing['load_average']:.2f} on {timing['cores']} cores; "
             f"other processes took {timing['competing_cpu_share'] * 100:.0f}% of them during the pass): measured "
-            f"{timing['rounds']} rounds instead of 12, and each speed-up's interval says how far it can be trusted")
+            f"{timing['rounds']} rounds instead of {ROUNDS}, and each speed-up's interval says how far it can be trusted")
 
 
 def precisions_note(machine: dict[str, Any] | None) -> str | None:
