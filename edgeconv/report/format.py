@@ -130,7 +130,8 @@ def loaded_note(timing: dict[str, Any] | None) -> str | None:
         return None
     return (f"the machine was busy while timing (load average {timing['load_average']:.2f} on {timing['cores']} cores; "
             f"other processes took {timing['competing_cpu_share'] * 100:.0f}% of them during the pass): measured "
-            f"{timing['rounds']} rounds instead of {ROUNDS}, and each speed-up's interval says how far it can be trusted")
+            f"{timing['rounds']} rounds instead of {ROUNDS}, and each speed-up's interval says how far it can be "
+            "trusted")
 
 
 def precisions_note(machine: dict[str, Any] | None) -> str | None:
