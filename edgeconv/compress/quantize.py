@@ -178,7 +178,8 @@ def dynamic_op_types(settings: DynamicQuantSpec) -> list[str]:
 def static_op_types(graph: Path, settings: StaticQuantSpec) -> tuple[list[str], str]:
     """What int8-static quantizes, and why: the spec's list, else chosen by the network's architecture."""
     if settings.op_types is not None:
-        chosen, why = settings.op_types, "as the spec says"
+        chosen, why = settings.op_types, (f"{', '.join(settings.op_types)}, as set by quantize.static.op_types or by "
+                                          "the int8 search's weighted-ops remedy")
     elif is_convolutional(graph):
         chosen, why = all_static_op_types(), "every op with an int8 kernel: a convolutional network"
     else:

@@ -76,7 +76,10 @@ def test_an_opset_11_paddle_cnn_builds_static_int8_within_budget(classifier: Bui
     static = classifier.artifact("int8-static")
     assert static["status"] == "passed" and static["accuracy"] is not None
     assert static["quantization"]["per_channel"] is True
-    assert "a convolutional network" in static["quantization"]["notes"][0]
+    search = static["quantization"]["fallback"]
+    remedies = search["trials"][search["chosen_trial"]]["remedies"]  # on some CPUs int8 is slower: remedies run
+    expected = "weighted-ops remedy" if "weighted-ops" in remedies else "a convolutional network"
+    assert expected in static["quantization"]["notes"][0]
 
 
 def test_an_onnx_only_paddle_cnn_reaches_tflite_and_agrees_in_the_interpreter(classifier: Built) -> None:
