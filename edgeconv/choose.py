@@ -34,10 +34,20 @@ def speed_interval(a: ArtifactResult) -> tuple[float, float, float]:
     return s, s * p50 / (p50 + notch), s * p50 / max(p50 - notch, 1e-9)
 
 
+def verdict_of(low: float, high: float) -> str:
+    """Against the reference: "faster" or "slower" when the whole interval says so, else "same" (it contains 1:
+    not distinguishable)."""
+    return "faster" if low > 1.0 else "slower" if high < 1.0 else "same"
+
+
+def verdict(a: ArtifactResult) -> str | None:
+    """``verdict_of`` an artifact's speed-up interval; None when it was not timed."""
+    return None if a.speedup_vs_reference is None else verdict_of(*speed_interval(a)[1:])
+
+
 def clearly_slower(a: ArtifactResult) -> bool:
     """Slower than the reference by the whole interval, and by more than the margin."""
-    s, _, high = speed_interval(a)
-    return a.speedup_vs_reference is not None and high < 1.0 and s < SLOWER_MARGIN
+    return verdict(a) == "slower" and speed_interval(a)[0] < SLOWER_MARGIN
 
 
 def speedup_text(a: ArtifactResult) -> str:

@@ -54,15 +54,6 @@ class ArtifactResult:
     def label(self) -> str:
         return f"{self.target}/{self.precision}"
 
-    @property
-    def speed(self) -> str | None:
-        """Against the reference: "faster" or "slower" when the speed-up's whole interval says so, "same" when it
-        contains 1 (not distinguishable); None when not timed."""
-        if self.speedup_vs_reference is None:
-            return None
-        low, high = self.speedup_interval or (self.speedup_vs_reference, self.speedup_vs_reference)
-        return "faster" if low > 1.0 else "slower" if high < 1.0 else "same"
-
     def to_dict(self) -> dict[str, Any]:
         m = self.measurement
         out: dict[str, Any] = {

@@ -3,7 +3,7 @@ artifacts whose speed-up intervals overlap are a tie, broken toward the smaller,
 
 from __future__ import annotations
 
-from edgeconv.choose import choose_precision, slower_than_reference
+from edgeconv.choose import choose_precision, slower_than_reference, verdict
 from edgeconv.report.markdown import render_markdown
 from edgeconv.results import FAILED, PASSED, ArtifactResult, BuildResult, Measurement
 
@@ -61,9 +61,9 @@ def test_a_board_profile_timed_with_more_threads_than_this_machine_has_cores_is_
 def test_no_slower_warning_while_the_interval_contains_one() -> None:
     """A median of 0.74x from a loaded machine whose interval reaches past 1 is noise, not a slower artifact."""
     noisy = artifact("fp32", 13.5, interval=[0.55, 1.40])
-    assert noisy.speed == "same" and slower_than_reference(noisy) is None
+    assert verdict(noisy) == "same" and slower_than_reference(noisy) is None
     slow = artifact("int8-static", 13.5, interval=[0.60, 0.90])
-    assert slow.speed == "slower" and "0.74x (0.60-0.90)" in (slower_than_reference(slow) or "")
+    assert verdict(slow) == "slower" and "0.74x (0.60-0.90)" in (slower_than_reference(slow) or "")
 
 
 def test_overlapping_intervals_are_a_tie_that_goes_to_the_smaller_then_more_faithful_artifact() -> None:

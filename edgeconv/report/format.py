@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgeconv.choose import speed_interval, verdict_of
 from edgeconv.results import ArtifactResult
 from edgeconv.verify.fidelity import worst
 from edgeconv.verify.retime import ROUNDS
@@ -76,8 +77,6 @@ def row(a: ArtifactResult, metric: str = "accuracy") -> list[str]:
 
 def speedup(a: ArtifactResult) -> str:
     """The speed-up cell of an artifact (``speedup_cell``), its interval from the interleaved pass or its notch."""
-    from edgeconv.choose import speed_interval
-
     if a.speedup_vs_reference is None:
         return "–"
     return speedup_cell(*speed_interval(a), a.identical_to, a.target == "reference")
@@ -93,7 +92,8 @@ def speedup_cell(s: float | None, low: float | None, high: float | None, identic
         return f"= {identical_to}"
     low, high = (s, s) if low is None or high is None else (low, high)
     text = f"{s:.2f}×" + (f" ({low:.2f}–{high:.2f})" if (low, high) != (s, s) else "")
-    return "≈" + text if not reference and low <= 1.0 <= high and (low, high) != (s, s) else text
+    same = not reference and (low, high) != (s, s) and verdict_of(low, high) == "same"
+    return "≈" + text if same else text
 
 
 def _task_cells(a: ArtifactResult, metric: str) -> list[str]:

@@ -36,7 +36,7 @@ def output_fidelity(artifact: np.ndarray, reference: np.ndarray, atol: float = D
     diff = np.abs(a - r)
     scale = float(np.abs(r).max()) if r.size else 0.0
     floor = max(REL_FLOOR * scale, np.finfo(np.float64).tiny)
-    rows = example_terms(artifact, reference, atol, rtol, real)
+    rows = example_terms(a, r, atol, rtol, real)
     snrs = _row_snrs(rows["signal"], rows["noise"])
     real = np.ones(diff.shape, bool) if real is None else real
     elements = float(rows["elements"].sum())
@@ -60,7 +60,7 @@ def example_terms(artifact: np.ndarray, reference: np.ndarray, atol: float = DEF
     """Per example (row): its cosine, signal and noise energy (sum r^2, sum (a - r)^2), elements within
     atol + rtol*|r| and real elements. The whole set's figures are these averaged or summed, so a comparison
     between two builds (edgeconv.compare) can resample examples and recompute them."""
-    a, r = artifact.astype(np.float64), reference.astype(np.float64)
+    a, r = artifact.astype(np.float64, copy=False), reference.astype(np.float64, copy=False)
     rows_a, rows_r = a.reshape(len(a), -1), r.reshape(len(r), -1)
     real = np.ones(a.shape, bool) if real is None else real
     within = (np.abs(a - r) <= atol + rtol * np.abs(r)) & real

@@ -73,7 +73,7 @@ def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec
                 spec = local[i].extra["runner"]
                 runners[i] = stack.enter_context(load_runner(spec["runner"], {**spec["kwargs"], "path": local[i].path}))
             except Exception as exc:  # the worker ran it: keep its figures and say why this pass could not
-                _note([local[i]], f"not loaded: {exc}"[:300])
+                _note([local[j] for j in (i, *shares.get(i, []))], f"not loaded: {exc}"[:300])
         if 0 not in runners:  # the reference (alone, when every row is identical to it) sets every figure
             return None
         pass_ = Pass(runners, examples, runs)

@@ -42,7 +42,7 @@ class OpenVINOBackend:
 
     def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
         device = settings_of(profile)["device"]
-        if precision == "bf16" and not executes_natively(device, "bf16"):
+        if precision == "bf16" and not device_executes(device, "bf16"):
             raise NothingToDo(f"OpenVINO's {device} here does not execute bf16 natively (it needs AMX or AVX-512 "
                               "BF16); it would run as f32, the fp32 artifact")
         key: dict[str, Any] = {
@@ -76,10 +76,10 @@ def inference_precision(precision: str, device: str) -> str:
     """``INFERENCE_PRECISION_HINT`` for a precision: its own arithmetic, except fp16 weights on a device without
     native fp16, which compute in f32 (the row's ``runtime.executes`` says so)."""
     wanted = EXECUTES.get(precision, "f32")
-    return "f32" if wanted == "f16" and not executes_natively(device, "fp16") else wanted
+    return "f32" if wanted == "f16" and not device_executes(device, "fp16") else wanted
 
 
-def executes_natively(device: str, precision: str) -> bool:
+def device_executes(device: str, precision: str) -> bool:
     """OpenVINO's own word: the device's OPTIMIZATION_CAPABILITIES (BF16, FP16) name what it runs in hardware."""
     import openvino as ov
 

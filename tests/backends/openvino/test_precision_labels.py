@@ -47,10 +47,10 @@ def test_fp32_artifacts_compute_in_fp32(report: dict) -> None:
 
 
 def test_bf16_is_its_own_precision_where_the_cpu_executes_it(report: dict) -> None:
-    from edgeconv.backends.openvino.backend import executes_natively
+    from edgeconv.backends.openvino.backend import device_executes
 
     bf16 = row(report, "x86-cpu-openvino", "bf16")
-    if not executes_natively("CPU", "bf16"):
+    if not device_executes("CPU", "bf16"):
         assert bf16["status"] == "skipped" and "does not execute bf16 natively" in bf16["reason"]
         return
     assert bf16["status"] in ("passed", "failed"), bf16["reason"]  # built and verified, held to the budgets
