@@ -49,7 +49,7 @@ def eager_model(spec: Any) -> Any:
     import transformers
     from peft import PeftModel
 
-    from edgeconv.models import resolve_model_path
+    from edgeconv.spec.source import resolve_model_path
 
     path = resolve_model_path(spec.model.path)
     model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(spec.model.labels))

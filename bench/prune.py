@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edgeconv.compress.sweep import parse_ratios, run_sweep
+from edgeconv.api.sweep import parse_ratios, run_sweep
 from edgeconv.report.prune import render_sweep_markdown
 from edgeconv.spec import load_spec
 

@@ -68,10 +68,11 @@ def build_model(name: str, out: Path, threads: int) -> Any:
 
 def retime(result: Any, rounds: int, runs: int, threads: int) -> dict[str, float]:
     """p50 ms of the reference and of every verified artifact, interleaved in this process."""
-    from edgeconv.api import REFERENCE_RUNNER
-    from edgeconv.backends import BuiltArtifact, RunnerSpec, get_backend
+    from edgeconv.api.pipeline import REFERENCE_RUNNER
+    from edgeconv.backends import BuiltArtifact, get_backend
     from edgeconv.data.feeds import FeedSet
-    from edgeconv.targets import get_profile
+    from edgeconv.results import RunnerSpec
+    from edgeconv.spec.targets import get_profile
     from edgeconv.verify.worker import load_runner
 
     example = FeedSet.load(Path(result.out_dir) / "data" / "eval.npz").example(0)

@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgeconv.results import PASSED, ArtifactResult
-
-SLOWER_MARGIN = 0.95  # "slower" also needs the median under 0.95x: a 2% difference is no reason to warn
+from edgeconv.verify.timing import SLOWER_MARGIN
 
 
 def speed_interval(a: ArtifactResult) -> tuple[float, float, float]:
@@ -92,7 +91,7 @@ def selections_of(artifacts: list[ArtifactResult], device: str | None, auto_targ
                   left_out: list[str], pruned: dict[str, Any]) -> list[dict[str, Any]]:
     """Every choice a build makes: one across runtimes for a device build, else one per ``auto`` target (with
     its prune.auto candidates ``<target>@prune-...``)."""
-    from edgeconv.compress.prune_auto import candidate_of
+    from edgeconv.results import candidate_of
 
     if device is not None:
         return [{**choose_for_device(device, artifacts), "left_out": left_out, **pruned}]

@@ -9,7 +9,7 @@ from typing import Any
 
 from edgeconv import versions
 from edgeconv.backends import get_backend
-from edgeconv.targets import all_profiles
+from edgeconv.spec.targets import all_profiles
 
 OPTIONAL = {
     "tensorrt": "TensorRT: JetPack on Jetson; on x86 `pip install tensorrt --extra-index-url https://pypi.nvidia.com`",

@@ -3,12 +3,87 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgeconv.verify.budgets import BudgetCheck
-
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+
+
+def candidate_of(target: str, row_target: str) -> bool:
+    """``row_target`` is ``target``'s own row or one of its pruned candidates (not a board of a pool)."""
+    return row_target == target or row_target.startswith(f"{target}@prune-")
+
+
+@dataclass
+class RunnerSpec:
+    """A runner named by import path plus JSON-able arguments, so a worker process can build it."""
+
+    runner: str  # "package.module:Class"
+    kwargs: dict[str, Any]
+
+
+@dataclass
+class BudgetCheck:
+    name: str
+    limit: float
+    value: float
+    passed: bool
+
+    @property
+    def shortfall(self) -> str:
+        """How far off a failed budget is, in the budget's unit, for report.md."""
+        if self.name == "accuracy_drop":
+            return f"dropped {self.value * 100:.2f} points, {(self.value - self.limit) * 100:.2f} over the limit"
+        if self.name == "min_agreement":
+            return f"agreement {self.value:.4f}, {self.limit - self.value:.4f} under the limit"
+        if self.name == "p90_latency_ms":
+            return f"p90 {self.value:.2f} ms, {self.value - self.limit:.2f} ms over the limit"
+        if self.name in ("map_drop", "miou_drop"):
+            what = "mAP@0.5:0.95" if self.name == "map_drop" else "mIoU"
+            return f"{what} dropped {self.value * 100:.1f} points, {(self.value - self.limit) * 100:.1f} over the limit"
+        worst = "the worst example's " if self.name.endswith(".worst") else ""
+        if self.name.startswith("min_cosine"):
+            return f"{worst}cosine {self.value:.6f}, {self.limit - self.value:.6f} under the limit"
+        if self.name.startswith("min_snr_db"):
+            return f"{worst}SNR {self.value:.1f} dB, {self.limit - self.value:.1f} dB under the limit"
+        if self.name.startswith("max_mismatch"):
+            return f"{self.value * 100:.3f}% of elements outside the tolerance, limit {self.limit * 100:.3f}%"
+        return f"{self.value:.2f} MB, {self.value - self.limit:.2f} MB over the limit"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PruneRecord:
+    """What pruning did: goes into every pruned artifact's report entry as ``prune``."""
+
+    mode: str
+    ratio: float | None
+    params_before: int
+    params_after: int
+    scope_params_before: int  # parameters of the layers pruning was allowed to touch
+    scope_params_after: int
+    sparsity: float | None = None  # fraction of zeros in the pruned layers' weights
+    macs_before: int | None = None
+    macs_after: int | None = None
+    heads_before: int | None = None
+    heads_after: int | None = None
+    layers: int = 0
+    importance: str | None = None
+    channel_ratio: float | None = None  # structured: the per-layer channel/head ratio that reached ``ratio``
+    block_stack: str | None = None  # drop_blocks: the ModuleList blocks were removed from
+    blocks_before: int | None = None
+    blocks_after: int | None = None
+    dropped_blocks: list[int] | None = None  # original indices, in the order they were removed
+    block_influence: list[float] | None = None  # KL from the unpruned output that each removal left
+    note: str | None = None
+    recover: dict[str, Any] | None = None
+    layer_names: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if v is not None and k != "layer_names"}
+        return out
 
 
 @dataclass
@@ -129,8 +204,7 @@ _OWN = ("target", "backend", "precision", "path", "sha256", "size_bytes", "statu
 def artifact_from_dict(entry: dict[str, Any]) -> ArtifactResult:
     """An ArtifactResult read back from its report.json entry (``edgeconv merge`` joins shards' reports): the
     inverse of ``to_dict``, every key it does not own going back to ``extra``."""
-    from edgeconv.verify.budgets import BudgetCheck
-
+    
     measurement = None
     if entry.get("latency_ms") is not None:
         measurement = Measurement(**{k: entry[k] if entry.get(k) is not None else _MISSING.get(k) for k in _MEASURED})

@@ -103,7 +103,7 @@ RUNNER = {"runner": "edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner", "k
 
 
 def _device_assets(root: Path) -> None:
-    """out/device/ as edgeconv.bundle.assets writes it for an .npz evaluation set."""
+    """out/device/ as edgeconv.api.device_assets writes it for an .npz evaluation set."""
     device = root / "device"
     device.mkdir()
     tolerance = {"atol": 1e-3, "rtol": 1e-3, "max_mismatch": 0.0}

@@ -64,8 +64,8 @@ def test_bad_device_classes_are_one_line(tiny_project: Path) -> None:
 def test_a_device_target_in_the_spec_is_one_class_alone() -> None:
     from pydantic import ValidationError
 
+    from edgeconv.api.device_class import device_targets
     from edgeconv.spec import Spec, TargetRef
-    from edgeconv.targets import device_targets
 
     with pytest.raises(ValidationError, match=r"one profile .* or one device class"):
         TargetRef(name="x86-cpu-ort", device="x86-64")

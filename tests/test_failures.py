@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgeconv.backends.backend import RunnerSpec
 from edgeconv.cli import main
 from edgeconv.errors.failures import contain, library_of, node_of, one_line
+from edgeconv.results import RunnerSpec
 
 ORT_NODE_ERROR = ("[ONNXRuntimeError] : 1 : FAIL : Load model from m.onnx failed:Node (conv1_quant) Op (QLinearConv) "
                   "[ShapeInferenceError] Incompatible dimensions")
@@ -153,12 +153,12 @@ def test_an_export_failure_before_any_artifact_is_exit_4_and_one_line(
 def test_a_crash_outside_any_stage_is_exit_4_with_a_log_and_debug_shows_it(
     tiny_project: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import edgeconv.api
+    import edgeconv.api.pipeline
 
     def broken(spec: object) -> None:
         raise KeyError("input_ids")
 
-    monkeypatch.setattr(edgeconv.api, "prepare", broken)
+    monkeypatch.setattr(edgeconv.api.pipeline, "prepare", broken)
     code, _, err = build(tiny_project)
     assert code == 4 and "Traceback" not in err
     assert "edgeconv build failed in edgeconv: KeyError: 'input_ids'" in err

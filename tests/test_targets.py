@@ -6,7 +6,7 @@ import pytest
 
 from edgeconv.errors import SpecError
 from edgeconv.spec import Spec
-from edgeconv.targets import all_profiles, get_profile
+from edgeconv.spec.targets import all_profiles, get_profile
 
 
 def spec(**extra: object) -> Spec:

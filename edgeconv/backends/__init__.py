@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from edgeconv.backends.backend import Backend, BuildContext, BuiltArtifact, RunnerSpec
+from edgeconv.backends.backend import Backend, BuildContext, BuiltArtifact
 
 BACKENDS: dict[str, str] = {
     "openvino": "edgeconv.backends.openvino.backend:OpenVINOBackend",
@@ -27,4 +27,4 @@ def get_backend(name: str) -> Backend:
     return getattr(importlib.import_module(module), cls)()
 
 
-__all__ = ["BACKENDS", "Backend", "BuildContext", "BuiltArtifact", "RunnerSpec", "get_backend"]
+__all__ = ["BACKENDS", "Backend", "BuildContext", "BuiltArtifact", "get_backend"]

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from edgeconv.results import RunnerSpec
+
 if TYPE_CHECKING:
     from edgeconv.cache.stages import Stages
     from edgeconv.data.feeds import FeedSet
     from edgeconv.models.family import ModelFamily
     from edgeconv.models.loaded import LoadedModel
     from edgeconv.spec import Spec
-    from edgeconv.targets import TargetProfile
+    from edgeconv.spec.targets import TargetProfile
 
 
 @dataclass
@@ -43,12 +45,7 @@ class BuiltArtifact:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class RunnerSpec:
-    """A runner named by import path plus JSON-able arguments, so a worker process can build it."""
 
-    runner: str  # "package.module:Class"
-    kwargs: dict[str, Any]
 
 
 class Backend(Protocol):

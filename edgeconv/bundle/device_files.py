@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.bundle.assets import ASSETS, GOLDEN_RAW, PREPROCESSING
+from edgeconv.api.device_assets import ASSETS, GOLDEN_RAW, PREPROCESSING
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import SpecError
 from edgeconv.remote.bundle import module_file

@@ -29,8 +29,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from edgeconv import versions
+from edgeconv.api.device_assets import ASSETS
 from edgeconv.bundle.archive import write_archive
-from edgeconv.bundle.assets import ASSETS
 from edgeconv.bundle.device_files import RUN_PY, device_assets, golden, requirements, runnable, vendored
 from edgeconv.bundle.metadata import artifact_metadata
 from edgeconv.compare.load import read_report

@@ -26,14 +26,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from edgeconv.errors import EdgeconvError, StageError
 from edgeconv.errors.failures import contain
 from edgeconv.fsutil import sha256_json
-
-if TYPE_CHECKING:
-    from edgeconv.cache.remote import RemoteCache
 
 STAGE_FILE = "stage.json"
 
@@ -46,10 +43,18 @@ def cache_root() -> Path:
     return Path(base) / "edgeconv"
 
 
+class RemoteTier(Protocol):
+    """A shared cache behind the local one (cache/remote.py): entries fetched before producing, pushed after."""
+
+    def fetch(self, stage: str, entry: Path, on_event: Callable[[str, str], None]) -> bool: ...
+
+    def push(self, stage: str, entry: Path, on_event: Callable[[str, str], None]) -> None: ...
+
+
 class Stages:
     def __init__(
         self, out: Path, use_cache: bool = True, on_event: Callable[[str, str], None] | None = None,
-        cache: Path | None = None, remote: RemoteCache | None = None,
+        cache: Path | None = None, remote: RemoteTier | None = None,
     ) -> None:
         self.out = Path(out)
         self.cache = Path(cache) if cache else cache_root()

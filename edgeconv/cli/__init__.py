@@ -1,4 +1,4 @@
-"""The `edgeconv` command line: a thin Click layer over edgeconv.api.
+"""The `edgeconv` command line: a thin Click layer over edgeconv.api.pipeline.
 
 Errors become one line on stderr and the documented exit code (see edgeconv.errors.ExitCode);
 `--debug` shows the traceback instead.
@@ -165,9 +165,9 @@ def build(spec: Path, out: Path | None, targets: tuple[str, ...], device: str | 
     """Build and verify every target of SPEC; exit 0 only if every budget is met (and, with --baseline,
     nothing regressed beyond noise)."""
     from edgeconv.api import build as run_build
+    from edgeconv.api.shard import Shard
+    from edgeconv.compress.trials import on_ray
     from edgeconv.progress.display import StageProgress
-    from edgeconv.scale.shard import Shard
-    from edgeconv.scale.trials import on_ray
 
     loaded = _load(spec, overrides, out)
     if device and targets:
@@ -296,7 +296,7 @@ def quantize(ctx: click.Context, spec: Path, precision: str, sensitivity: bool, 
 
     from rich.table import Table
 
-    from edgeconv.api_sensitivity import sensitivity as rank
+    from edgeconv.api.sensitivity import sensitivity as rank
     from edgeconv.progress.display import StageProgress
 
     if not sensitivity:

@@ -16,7 +16,7 @@ from edgeconv.remote.errors import UNMET_REQUIREMENTS, RemoteError
 from edgeconv.remote.probe import unmet_requirements
 from edgeconv.remote.verify import device_of, probe_device, verify_remote
 from edgeconv.spec import LatencySpec
-from edgeconv.targets import get_profile
+from edgeconv.spec.targets import get_profile
 
 
 @click.group("device")

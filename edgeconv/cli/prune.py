@@ -36,12 +36,12 @@ PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8-static")
 def prune_command(spec: Path, sweep: str, mode: str | None, precisions: tuple[str, ...], out: Path | None,
                   overrides: tuple[str, ...], no_cache: bool, as_json: bool, ray_address: str | None) -> None:
     """Prune SPEC's model at each ratio of --sweep, build and verify each, and mark the Pareto-optimal rows."""
-    from edgeconv.compress.sweep import parse_ratios, run_sweep
+    from edgeconv.api.sweep import parse_ratios, run_sweep
+    from edgeconv.compress.trials import on_ray
     from edgeconv.fsutil import write_text
     from edgeconv.progress.display import StageProgress
     from edgeconv.report import render_html, write_reports
     from edgeconv.report.prune import SWEEP_HEADERS, render_sweep_markdown, sweep_cells
-    from edgeconv.scale.trials import on_ray
     from edgeconv.spec import load_spec
 
     ratios = parse_ratios(sweep)

@@ -41,7 +41,7 @@ def matrix_command(spec: Path, shards: int | None, targets: tuple[str, ...], dev
     """Print the build's shards as a CI job matrix (JSON, one line: GitHub Actions' `fromJSON`), each entry
     `{"shard": "I/N", "cells": [...]}` for `edgeconv build SPEC --shard I/N`."""
     from edgeconv.api import plan
-    from edgeconv.scale.shard import ci_matrix
+    from edgeconv.api.shard import ci_matrix
 
     loaded = _load(spec, overrides)
     click.echo(json.dumps(ci_matrix(plan(loaded, list(targets) or None, device).selected, shards)))

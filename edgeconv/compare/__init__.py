@@ -1,7 +1,8 @@
 """Compare two builds: the noise-aware regression gate (``compare_paths``: every metric of compare/metrics.py's
 table with its interval), per-example evidence, renderers, the determinism check."""
 
-from edgeconv.compare.core import ArtifactComparison, Comparison, MetricChange, compare_reports, compare_sides
+from edgeconv.compare.change import MetricChange
+from edgeconv.compare.core import ArtifactComparison, Comparison, compare_reports, compare_sides
 from edgeconv.compare.determinism import DeterminismReport, compare_builds
 from edgeconv.compare.load import Side, load_side
 from edgeconv.compare.metrics import METRICS, MetricDef, Thresholds

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeconv.compare.change import NOT_COMPARED, OK, REGRESSION, MetricChange
 from edgeconv.compare.load import Key, PerExample, Side, entries
 from edgeconv.compare.metrics import Thresholds, limit_text, regressed
 from edgeconv.compare.stats import newcombe_diff, paired_bootstrap_mean_diff
@@ -22,24 +23,6 @@ from edgeconv.errors import SpecError
 
 if TYPE_CHECKING:
     from edgeconv.compare.evidence import Evidence, Metric
-
-OK, REGRESSION, NOT_COMPARED = "ok", "regression", "not compared"
-MIN_TIMINGS = 5
-
-
-@dataclass
-class MetricChange:
-    metric: str  # accuracy | agreement | latency_p50 | size_bytes | the evaluation metric (macro_f1, module:function)
-    status: str
-    baseline: float | None = None
-    candidate: float | None = None
-    change: float | None = None  # accuracy/agreement: difference; latency: ratio - 1; size: fraction
-    low: float | None = None
-    high: float | None = None
-    threshold: float | None = None
-    method: str = ""
-    note: str = ""
-
 
 @dataclass
 class ArtifactComparison:

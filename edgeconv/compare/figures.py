@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edgeconv.compare.core import NOT_COMPARED, OK, REGRESSION, MetricChange
+from edgeconv.compare.change import NOT_COMPARED, OK, REGRESSION, MetricChange
 from edgeconv.compare.evidence import SNR_CEILING_DB, Evidence, Figures
 from edgeconv.compare.load import Key
 from edgeconv.compare.metrics import DETECTION, SEGMENTATION, Thresholds, regressed

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.compare.core import MIN_TIMINGS, NOT_COMPARED, OK, REGRESSION, MetricChange
+from edgeconv.compare.change import MIN_TIMINGS, NOT_COMPARED, OK, REGRESSION, MetricChange
 from edgeconv.compare.metrics import Thresholds, regressed
 from edgeconv.compare.stats import bootstrap_median_ratio
 

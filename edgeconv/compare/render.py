@@ -7,7 +7,8 @@ import json
 import xml.etree.ElementTree as ET
 from collections import Counter
 
-from edgeconv.compare.core import NOT_COMPARED, REGRESSION, Comparison, MetricChange
+from edgeconv.compare.change import NOT_COMPARED, REGRESSION, MetricChange
+from edgeconv.compare.core import Comparison
 from edgeconv.compare.metrics import definition, limit_text
 
 

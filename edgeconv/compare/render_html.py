@@ -6,7 +6,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from edgeconv.compare.core import REGRESSION, Comparison
+from edgeconv.compare.change import REGRESSION
+from edgeconv.compare.core import Comparison
 from edgeconv.compare.metrics import BYTES, MS, POINTS, definition
 from edgeconv.report.html import page
 

@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgeconv.backends.backend import RunnerSpec
 from edgeconv.compare.load import Key, Side, entries
+from edgeconv.results import RunnerSpec
 from edgeconv.spec import LatencySpec
 from edgeconv.verify.measure import run_worker
 

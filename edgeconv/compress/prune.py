@@ -17,50 +17,20 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import torch
 from torch import nn
 
 from edgeconv.compress.depth import DepthRecord, drop_blocks
 from edgeconv.errors import SpecError, StageError
+from edgeconv.results import PruneRecord
 from edgeconv.spec import PruneSpec
 
 NO_SPEEDUP_NOTE = ("unstructured sparsity keeps every tensor dense: the file shrinks only when compressed, "
                    "and dense kernels (ONNX Runtime CPU, TensorRT without sparse kernels) run no faster")
 
 
-@dataclass
-class PruneRecord:
-    """What pruning did: goes into every pruned artifact's report entry as ``prune``."""
 
-    mode: str
-    ratio: float | None
-    params_before: int
-    params_after: int
-    scope_params_before: int  # parameters of the layers pruning was allowed to touch
-    scope_params_after: int
-    sparsity: float | None = None  # fraction of zeros in the pruned layers' weights
-    macs_before: int | None = None
-    macs_after: int | None = None
-    heads_before: int | None = None
-    heads_after: int | None = None
-    layers: int = 0
-    importance: str | None = None
-    channel_ratio: float | None = None  # structured: the per-layer channel/head ratio that reached ``ratio``
-    block_stack: str | None = None  # drop_blocks: the ModuleList blocks were removed from
-    blocks_before: int | None = None
-    blocks_after: int | None = None
-    dropped_blocks: list[int] | None = None  # original indices, in the order they were removed
-    block_influence: list[float] | None = None  # KL from the unpruned output that each removal left
-    note: str | None = None
-    recover: dict[str, Any] | None = None
-    layer_names: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if v is not None and k != "layer_names"}
-        return out
 
 
 def inner(module: nn.Module) -> nn.Module:

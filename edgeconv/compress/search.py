@@ -22,13 +22,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from edgeconv.choose import SLOWER_MARGIN
+from edgeconv.compress.judge import DETECTION, SEGMENTATION, TASK_FIGURES
 from edgeconv.errors import StageError
 from edgeconv.progress.steps import Task
 from edgeconv.spec import FallbackSpec
+from edgeconv.verify.timing import SLOWER_MARGIN
 
 if TYPE_CHECKING:
-    from edgeconv.compress.fallback import Judge
+    from edgeconv.compress.judge import Judge
 
 R = TypeVar("R")
 # (destination, units kept in float, the settings the remedies so far change) -> the candidate's record
@@ -62,7 +63,7 @@ class Trial:
     @property
     def slower(self) -> bool:
         """Slower than the fp32 reference it was timed beside, past the timing noise the build's warnings allow
-        (choose.SLOWER_MARGIN: under 0.95x its speed); unknown: not slower."""
+        (timing.SLOWER_MARGIN: under 0.95x its speed); unknown: not slower."""
         return self.reference_p50_ms is not None and self.p50_ms * SLOWER_MARGIN > self.reference_p50_ms
 
 
@@ -176,9 +177,6 @@ def describe(trial: Trial) -> str:
     return ", ".join(figures) + (": meets the budgets" if trial.passed else ": misses a budget")
 
 
-DETECTION = "__detection__"  # the judge's figures: decoded boxes' mAP beside the per-output fidelity
-SEGMENTATION = "__segmentation__"  # and per-pixel classes' mIoU
-TASK_FIGURES = (DETECTION, SEGMENTATION)
 
 
 def trial_fidelity(outputs: dict[str, dict[str, Any]]) -> dict[str, Any] | None:

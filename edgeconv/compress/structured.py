@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeconv.compress.prune import PruneRecord
 from edgeconv.errors import SpecError, StageError
+from edgeconv.results import PruneRecord
 from edgeconv.spec import PruneSpec
 
 MAX_RATIO = 0.9  # never remove more than this of any group's channels (keeps every layer alive)

@@ -1,5 +1,5 @@
 """Raw input (a text, a text pair, an image) into a model's feeds by a build's preprocessing recipe
-(``out/device/preprocessing.json``, edgeconv.bundle.assets): what a bundle's run.py and ``edgeconv serve`` do
+(``out/device/preprocessing.json``, edgeconv.api.device_assets): what a bundle's run.py and ``edgeconv serve`` do
 with what a user sends.
 
 Imports only numpy, the ``tokenizers`` library, Pillow and ``edgeconv.data.pixels``, never the rest of edgeconv:

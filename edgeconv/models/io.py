@@ -13,9 +13,10 @@ from typing import Any
 from edgeconv.errors import SpecError
 from edgeconv.fsutil import sha256_tree
 from edgeconv.models.family import ModelFamily
-from edgeconv.models.load import hub_or_local, load_preprocessor, resolve_model_path
+from edgeconv.models.load import hub_or_local, load_preprocessor
 from edgeconv.models.tasks import TASKS, TensorInfo
 from edgeconv.spec import ModelSpec
+from edgeconv.spec.source import resolve_model_path
 
 ONNX_DTYPES = {1: "float32", 10: "float16", 7: "int64", 6: "int32", 9: "bool"}
 

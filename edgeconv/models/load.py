@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -10,25 +9,7 @@ from edgeconv.errors import RuntimeUnavailable, SpecError
 from edgeconv.models.loaded import LoadedModel
 from edgeconv.models.tasks import TASKS, TensorInfo
 from edgeconv.spec import ModelSpec
-
-
-def resolve_model_path(value: str) -> str:
-    """A local path for ``pkg://module/sub/dir`` (a model a Python package ships); else ``value``.
-
-    ``find_spec`` locates the package without importing it (some packages that ship data have
-    imports we do not want to pay for).
-    """
-    if not value.startswith("pkg://"):
-        return value
-    module, _, sub = value.removeprefix("pkg://").partition("/")
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise SpecError(f"model.path '{value}': Python package '{module}' is not installed",
-                        fix=f"pip install {module.replace('_', '-')}")
-    path = Path(next(iter(spec.submodule_search_locations))) / sub
-    if not path.exists():
-        raise SpecError(f"model.path '{value}': '{sub}' not found inside package '{module}'")
-    return str(path)
+from edgeconv.spec.source import resolve_model_path
 
 
 def load_model(spec: ModelSpec) -> LoadedModel:
@@ -109,7 +90,7 @@ def _load_torch_file(spec: ModelSpec) -> LoadedModel:
     path = Path(resolve_model_path(spec.path))
     if not path.is_file():
         raise SpecError(f"model.path '{spec.path}' does not exist", fix="point it at a .pt2 or TorchScript file")
-    from edgeconv.models.sniff import sniff
+    from edgeconv.spec.source import sniff
 
     try:
         if sniff(str(path)) == "torch-export":

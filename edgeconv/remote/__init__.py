@@ -2,14 +2,14 @@
 
 Entry points: ``verify_remote`` (same result.json as a local run), ``probe_device``, and
 ``run_on_device`` (the seam for other remote commands such as ``trtexec``). Imported lazily so that
-``edgeconv.targets`` can use ``DeviceConfig`` without pulling in the verify stack (or asyncssh).
+``edgeconv.spec.targets`` can use ``DeviceConfig`` without pulling in the verify stack (or asyncssh).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from edgeconv.remote.config import DeviceConfig, JumpHost
+from edgeconv.spec.device import DeviceConfig, JumpHost
 
 _LAZY = {
     "verify_remote": "edgeconv.remote.verify", "probe_device": "edgeconv.remote.verify",

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv.errors import RuntimeUnavailable, SpecError
-from edgeconv.remote.config import DeviceConfig
 from edgeconv.remote.errors import (
     AUTH_FAILED,
     CONNECTION_LOST,
@@ -26,6 +25,7 @@ from edgeconv.remote.errors import (
     UNREACHABLE,
     RemoteError,
 )
+from edgeconv.spec.device import DeviceConfig
 
 TIMEOUT_EXIT = 124  # coreutils/busybox `timeout` exit status when it stopped the command
 LOCAL_GRACE_S = 30.0  # local backstop beyond the remote `timeout`, for a link that goes silent

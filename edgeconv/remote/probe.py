@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from edgeconv.remote.config import DeviceConfig
 from edgeconv.remote.connection import Device
 from edgeconv.remote.errors import UNMET_REQUIREMENTS, RemoteError
 from edgeconv.remote.jetson import parse_nv_tegra_release, parse_nvpmodel
+from edgeconv.spec.device import DeviceConfig
 
 RUNTIME_MODULES = {
     "onnxruntime": ["onnxruntime"], "tensorrt": ["tensorrt"], "tflite": ["ai_edge_litert", "tflite_runtime"],

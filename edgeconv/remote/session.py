@@ -16,10 +16,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from edgeconv.remote.bundle import Item
-from edgeconv.remote.config import DeviceConfig
 from edgeconv.remote.connection import Device, connect
 from edgeconv.remote.errors import CONNECTION_LOST, DISK_FULL, UNREACHABLE, RemoteError
 from edgeconv.remote.probe import probe
+from edgeconv.spec.device import DeviceConfig
 
 RETRYABLE = {UNREACHABLE, CONNECTION_LOST}
 DISK_MARGIN_BYTES = 64 << 20  # room for outputs, logs and bytecode beyond what is pushed

@@ -13,16 +13,16 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from edgeconv.backends.backend import RunnerSpec
 from edgeconv.errors import SpecError
 from edgeconv.fsutil import write_json
 from edgeconv.remote import bundle
-from edgeconv.remote.config import DeviceConfig
 from edgeconv.remote.errors import DISK_FULL, REMOTE_FAILED, RemoteError
 from edgeconv.remote.probe import check_requirements
 from edgeconv.remote.session import RunContext, push, put_json, run_sync, with_retries
 from edgeconv.remote.tegrastats import parse_line, summarize
+from edgeconv.results import RunnerSpec
 from edgeconv.spec import LatencySpec
+from edgeconv.spec.device import DeviceConfig
 from edgeconv.verify.measure import worker_request
 
 # $1 tegrastats, $2 interval ms, $3 log file: start it in the background, print its pid

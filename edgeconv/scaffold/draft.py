@@ -14,7 +14,7 @@ import yaml
 
 from edgeconv.scaffold.data_facts import DataFacts
 from edgeconv.scaffold.model_facts import ModelFacts
-from edgeconv.targets import CALIBRATED
+from edgeconv.spec.targets import CALIBRATED
 
 CALIBRATION_COUNT = 300  # ORT's calibrators and the zoo's sets: a few hundred examples settle the ranges
 DEFAULT_FIELDS = {"text_field": "text", "label_field": "label"}

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeconv.errors import SpecError
-from edgeconv.models.load import resolve_model_path
-from edgeconv.models.sniff import ACCEPTED, sniff
 from edgeconv.scaffold.data_facts import DataFacts, input_decls
 from edgeconv.scaffold.onnx_metadata import Metadata, read_metadata
+from edgeconv.spec.source import ACCEPTED, resolve_model_path, sniff
 
 PLACEHOLDER_LABEL = re.compile(r"^LABEL_\d+$")
 TEXT_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")

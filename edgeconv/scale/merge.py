@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeconv.api.shard import cell
 from edgeconv.cache.stages import place_tree
 from edgeconv.choose import selections_of
 from edgeconv.compare.load import read_report
 from edgeconv.errors import SpecError
 from edgeconv.results import ArtifactResult, BuildResult, artifact_from_dict
-from edgeconv.scale.shard import cell
 
 SAME_BUILD_FIX = "rebuild every shard from the same spec, model, data and edgeconv version, then merge again"
 

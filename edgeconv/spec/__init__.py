@@ -103,8 +103,7 @@ class ModelSpec(StrictModel):
 
     def _source_by_content(self) -> str | None:
         """hf / onnx / torch by what the path holds; None for a hub id, a missing path or an absent pkg://."""
-        from edgeconv.models.load import resolve_model_path
-        from edgeconv.models.sniff import source_of
+        from edgeconv.spec.source import resolve_model_path, source_of
 
         try:
             local = resolve_model_path(self.path)

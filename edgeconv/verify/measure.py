@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.backends.backend import RunnerSpec
 from edgeconv.errors import StageError
-from edgeconv.results import Measurement
+from edgeconv.results import Measurement, RunnerSpec
 from edgeconv.spec import DetectionSpec, LatencySpec, SegmentationSpec
 from edgeconv.spec.budgets import Budgets
 from edgeconv.verify.budgets import tolerances

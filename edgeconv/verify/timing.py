@@ -13,6 +13,9 @@ from typing import Any
 
 import numpy as np
 
+# "slower" also needs the median under 0.95x: a 2% difference is no reason to warn (choose.py, the int8 search)
+SLOWER_MARGIN = 0.95
+
 
 def time_interleaved(
     rows: dict[Any, Callable[[], Any]], rounds: int, runs: int, warmup: int = 20

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgeconv.compare import Thresholds, compare_reports, compare_sides, load_side
-from edgeconv.compare.core import NOT_COMPARED, OK, REGRESSION
+from edgeconv.compare.change import NOT_COMPARED, OK, REGRESSION
 from edgeconv.errors import SpecError
 from tests.fakebuild import TARGET, report_of
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgeconv.compare import compare_paths
-from edgeconv.compare.core import OK, REGRESSION
+from edgeconv.compare.change import OK, REGRESSION
 from edgeconv.compare.render import render_junit
 from tests.compare.helpers import compare, metric
 from tests.zoo.test_zoo import Built, build, ort_only

@@ -15,7 +15,7 @@ import yaml
 from click.testing import CliRunner
 
 from edgeconv.compare import Thresholds, compare_paths, compare_reports
-from edgeconv.compare.core import NOT_COMPARED, OK, REGRESSION
+from edgeconv.compare.change import NOT_COMPARED, OK, REGRESSION
 from tests.compare.helpers import compare as run
 from tests.compare.helpers import metric as change
 from tests.fakebuild import CUSTOM_MEAN_METRIC, CUSTOM_METRIC, TARGET, make_build, recall_of_a, report_of, top1_match

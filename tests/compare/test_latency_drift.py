@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from edgeconv.cli import main
 from edgeconv.compare import compare_paths
-from edgeconv.compare.core import NOT_COMPARED, OK, REGRESSION
+from edgeconv.compare.change import NOT_COMPARED, OK, REGRESSION
 from tests.compare.helpers import metric
 
 

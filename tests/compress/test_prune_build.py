@@ -32,7 +32,7 @@ def tiny_bert_project(folder: Path, prune: dict) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize(("mode", "blocks"), [("structured", 0), ("structured", 1), ("unstructured", 0), ("2:4", 0)])
 def test_build_prunes_exports_and_verifies(tmp_path: Path, mode: str, blocks: int) -> None:
-    from edgeconv import api
+    from edgeconv.api import pipeline as api
     from edgeconv.report import write_reports
     from edgeconv.spec import load_spec
 

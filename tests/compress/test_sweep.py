@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeconv.compress.sweep import SweepRow, mark_pareto
+from edgeconv.api.sweep import SweepRow, mark_pareto
 from tests.compress.test_prune_build import tiny_bert_project
 
 pytest.importorskip("torch_pruning", reason="Torch-Pruning is not installed (pip install edgeconv[prune])")

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from edgeconv.errors import SpecError
-from edgeconv.models import load_model, resolve_model_path
+from edgeconv.models import load_model
 from edgeconv.models.io import describe_model
 from edgeconv.spec import ModelSpec, TensorDecl
+from edgeconv.spec.source import resolve_model_path
 
 
 @pytest.fixture(scope="module")

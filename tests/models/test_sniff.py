@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from edgeconv.cli import main
 from edgeconv.errors import SpecError
-from edgeconv.models.sniff import sniff
 from edgeconv.spec import load_spec
+from edgeconv.spec.source import sniff
 from tests.conftest import make_tiny_onnx
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeconv.remote.config import DeviceConfig
+from edgeconv.spec.device import DeviceConfig
 from tests.remote.sshd import MISSING, Sshd, make_sshd
 
 

@@ -11,11 +11,11 @@ import yaml
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from edgeconv import targets
 from edgeconv.cli.device import device_group
-from edgeconv.remote.config import DeviceConfig
 from edgeconv.remote.connection import command_line
-from edgeconv.targets import TargetProfile
+from edgeconv.spec import targets
+from edgeconv.spec.device import DeviceConfig
+from edgeconv.spec.targets import TargetProfile
 
 JETSON = {
     "name": "jetson-orin-nano", "backend": "onnxruntime", "providers": ["CPUExecutionProvider"],

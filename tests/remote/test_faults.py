@@ -11,12 +11,12 @@ import numpy as np
 import psutil
 import pytest
 
-from edgeconv.backends.backend import RunnerSpec
 from edgeconv.remote import verify_remote
-from edgeconv.remote.config import DeviceConfig
 from edgeconv.remote.errors import RemoteError
+from edgeconv.results import RunnerSpec
 from edgeconv.spec import LatencySpec
-from edgeconv.targets import get_profile
+from edgeconv.spec.device import DeviceConfig
+from edgeconv.spec.targets import get_profile
 from tests.conftest import make_tiny_onnx
 from tests.remote.sshd import Sshd, free_port, keygen
 

@@ -17,8 +17,8 @@ import yaml
 from click.testing import CliRunner
 
 from edgeconv.cli import main
-from edgeconv.remote.config import DeviceConfig
-from edgeconv.targets import all_profiles
+from edgeconv.spec.device import DeviceConfig
+from edgeconv.spec.targets import all_profiles
 
 FIXTURE = Path(__file__).resolve().parents[1] / "backends" / "tensorrt" / "fixtures" / "trtexec_10_fp16.log"
 

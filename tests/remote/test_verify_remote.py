@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeconv.backends.backend import RunnerSpec
 from edgeconv.remote import verify_remote
-from edgeconv.remote.config import DeviceConfig
+from edgeconv.results import RunnerSpec
 from edgeconv.spec import LatencySpec
-from edgeconv.targets import get_profile
+from edgeconv.spec.device import DeviceConfig
+from edgeconv.spec.targets import get_profile
 from edgeconv.verify.measure import run_worker, score
 from tests.conftest import make_tiny_onnx, tiny_logits
 from tests.remote import samples
@@ -153,7 +153,7 @@ def test_build_verifies_on_a_device_and_on_each_board_of_a_pool(
     from click.testing import CliRunner
 
     from edgeconv.cli import main
-    from edgeconv.targets import all_profiles
+    from edgeconv.spec.targets import all_profiles
 
     boards = [device.model_copy(update={"name": name, "workdir": f"{device.workdir}-{name}"}).model_dump(mode="json")
               for name in ("board-a", "board-b")]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from edgeconv.compress.trials import map_trials, on_ray
 from edgeconv.progress.steps import Task
-from edgeconv.scale.trials import map_trials, on_ray
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'edgeconv[ray]')")
 
@@ -45,7 +45,7 @@ def test_trials_come_back_in_order_and_are_counted(local_ray: object) -> None:
 @pytest.mark.slow
 def test_the_int8_full_ranking_on_ray_equals_the_sequential_one(local_ray: object, tmp_path: Path) -> None:
     pytest.importorskip("litert_torch", reason="the TFLite extra is not installed")
-    from edgeconv import api
+    from edgeconv.api import pipeline as api
     from edgeconv.spec import load_spec
     from tests.backends.tflite.test_tflite import write_tiny_project
 
@@ -70,7 +70,7 @@ def test_a_prune_sweep_on_ray_equals_the_sequential_one(local_ray: object, tmp_p
     """Each ratio's pruning and distillation runs as a Ray task; building, verification and timing stay here;
     the pruned models and every score are the sequential run's."""
     pytest.importorskip("torch_pruning", reason="Torch-Pruning is not installed")
-    from edgeconv.compress.sweep import run_sweep
+    from edgeconv.api.sweep import run_sweep
     from edgeconv.spec import load_spec
     from tests.compress.test_prune_build import tiny_bert_project
 

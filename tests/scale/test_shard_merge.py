@@ -127,9 +127,9 @@ def test_ci_matrix_deals_every_cell_once(tiny_project: Path) -> None:
 
 
 def test_a_pools_boards_are_cells_of_their_own(tmp_path: Path) -> None:
-    from edgeconv.remote.config import DeviceConfig
-    from edgeconv.scale.shard import Shard, cells, take
-    from edgeconv.targets import get_profile
+    from edgeconv.api.shard import Shard, cells, take
+    from edgeconv.spec.device import DeviceConfig
+    from edgeconv.spec.targets import get_profile
 
     board = {"user": "ci", "key_file": tmp_path / "key", "known_hosts": tmp_path / "known_hosts"}
     pool = get_profile("x86-cpu-ort").model_copy(update={"name": "pool", "devices": [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeconv import api
+from edgeconv.api import pipeline as api
 from edgeconv.machine import fingerprint
 from edgeconv.report.markdown import render_markdown
 from edgeconv.spec import load_spec
@@ -36,7 +36,7 @@ def test_cached_latency_is_reused_only_on_the_same_machine(tiny_project: Path, m
     assert "Latency reused from the stage cache" in render_markdown(again)
 
     other = {**fingerprint(), "cpu": "Some Other CPU", "int8_flags": ["avx2", "avx512_vnni"]}
-    monkeypatch.setattr("edgeconv.verify.artifact.fingerprint", lambda: other)
+    monkeypatch.setattr("edgeconv.api.measure.fingerprint", lambda: other)
     third = _timings(_build(tiny_project, "three"))  # another machine: every figure is measured again
     assert all(t["fresh"] and t["machine"] == other for t in third.values())
 

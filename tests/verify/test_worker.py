@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeconv.backends.backend import RunnerSpec
 from edgeconv.errors import StageError
+from edgeconv.results import RunnerSpec
 from edgeconv.spec import LatencySpec
 from edgeconv.verify.measure import run_worker, score
 from tests.conftest import make_tiny_onnx, tiny_logits

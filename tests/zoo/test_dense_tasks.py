@@ -82,7 +82,7 @@ def test_dense_task_specs_that_cannot_be_measured_are_exit_2(tmp_path: Path, nam
 
 def zoo_photos() -> object:
     """The zoo's 24 photos, preprocessed as the YOLOv8n spec says."""
-    from edgeconv.prepare import prepare
+    from edgeconv.api.prepare import prepare
     from edgeconv.spec import load_spec
 
     return prepare(load_spec(Path(__file__).parents[2] / "samples" / "zoo" / "nudenet-yolov8n" / "edgeconv.yaml"))

@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv import versions
-from edgeconv.backends.backend import BuildContext, BuiltArtifact, RunnerSpec
+from edgeconv.backends.backend import BuildContext, BuiltArtifact
 from edgeconv.compress import qdq_error, quantize
 from edgeconv.compress.architecture import weight_counts
-from edgeconv.compress.fallback import budget_judge, quantize_with_fallback
+from edgeconv.compress.fallback import quantize_with_fallback
+from edgeconv.compress.judge import budget_judge
 from edgeconv.compress.remedies import static_ladder
 from edgeconv.errors import NothingToDo
 from edgeconv.fsutil import sha256_file
 from edgeconv.machine import physical_cores, u8s8_saturates
+from edgeconv.results import RunnerSpec
 from edgeconv.spec import QuantizeSpec
-from edgeconv.targets import TargetProfile
+from edgeconv.spec.targets import TargetProfile
 
 
 class OnnxRuntimeBackend:

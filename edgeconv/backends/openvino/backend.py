@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv import versions
-from edgeconv.backends.backend import BuildContext, BuiltArtifact, RunnerSpec
+from edgeconv.backends.backend import BuildContext, BuiltArtifact
 from edgeconv.errors import NothingToDo
 from edgeconv.fsutil import sha256_file
 from edgeconv.machine import physical_cores
-from edgeconv.targets import TargetProfile
+from edgeconv.results import RunnerSpec
+from edgeconv.spec.targets import TargetProfile
 
 INSTALL = "pip install 'edgeconv[openvino]'"
 # The arithmetic of each precision's float operations (int8 artifacts: the operations left float run in fp32).

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgeconv.backends.backend import BuildContext
 from edgeconv.compress.architecture import is_convolutional
-from edgeconv.compress.fallback import Judge, budget_judge, first_output
+from edgeconv.compress.judge import Judge, budget_judge, first_output
 from edgeconv.compress.search import Trial, closeness, trial_fidelity
 from edgeconv.progress.steps import Task
 from edgeconv.verify.worker import stack_outputs

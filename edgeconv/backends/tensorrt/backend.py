@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv import versions
-from edgeconv.backends.backend import BuildContext, BuiltArtifact, RunnerSpec
+from edgeconv.backends.backend import BuildContext, BuiltArtifact
 from edgeconv.backends.tensorrt import env as trt_env
 from edgeconv.backends.tensorrt.check import check_onnx
 from edgeconv.backends.tensorrt.engine_meta import EngineMeta, write_meta
 from edgeconv.backends.tensorrt.plan import make_plan, onnx_inputs, settings_of
 from edgeconv.errors import RuntimeUnavailable, SpecError
 from edgeconv.fsutil import sha256_file
-from edgeconv.targets import TargetProfile
+from edgeconv.results import RunnerSpec
+from edgeconv.spec.targets import TargetProfile
 
 RUNNER = "edgeconv.backends.tensorrt.runner:TensorRTRunner"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv.errors import SpecError
-from edgeconv.targets import TargetProfile, TensorRTSettings
+from edgeconv.spec.targets import TargetProfile, TensorRTSettings
 
 # Builder flags per precision (names of trt.BuilderFlag members). int8-static is explicit
 # quantization: the QDQ nodes fix which layers run int8; FP16 is not added so the rest stays fp32,

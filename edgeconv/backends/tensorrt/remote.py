@@ -16,8 +16,8 @@ from edgeconv.backends.tensorrt.engine_meta import EngineMeta, write_meta
 from edgeconv.backends.tensorrt.plan import BuilderConfigPlan
 from edgeconv.backends.tensorrt.trtexec import display, parse_summary, trtexec_argv
 from edgeconv.fsutil import sha256_file
-from edgeconv.remote.config import DeviceConfig
 from edgeconv.remote.errors import UNMET_REQUIREMENTS, RemoteError
+from edgeconv.spec.device import DeviceConfig
 
 ENGINE = "model.engine"
 

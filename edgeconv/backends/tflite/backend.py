@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv import versions
-from edgeconv.backends.backend import BuildContext, BuiltArtifact, RunnerSpec
+from edgeconv.backends.backend import BuildContext, BuiltArtifact
 from edgeconv.backends.onnxruntime.backend import threads_for
 from edgeconv.backends.tflite.convert import convert, sample_args, static_shapes
 from edgeconv.backends.tflite.fallback import LiteRTJudge
-from edgeconv.compress.fallback import budget_judge
+from edgeconv.compress.judge import budget_judge
 from edgeconv.errors import SpecError, StageError
 from edgeconv.fsutil import sha256_file
-from edgeconv.targets import TargetProfile
+from edgeconv.results import RunnerSpec
+from edgeconv.spec.targets import TargetProfile
 
 RUNNER = "edgeconv.backends.tflite.runner:TFLiteRunner"
 PACKAGES = ("litert-torch", "ai-edge-quantizer", "ai-edge-litert", "torch")

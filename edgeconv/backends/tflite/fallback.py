@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.compress.fallback import Judge
+from edgeconv.compress.judge import Judge
 from edgeconv.progress.steps import Task
 
 SCOPE_INDEX = re.compile(r";\d*$")
@@ -85,7 +85,7 @@ def op_groups(float_model: Path) -> list[OpGroup]:
 def rank_groups(groups: list[OpGroup], score: Callable[[OpGroup], float], threads: int) -> list[GroupSensitivity]:
     """Each group quantized alone and scored by ``score`` (its logit MSE against the float model), worst first.
     The trials are independent: with --ray they run as Ray tasks (scale/trials.py), with the same scores."""
-    from edgeconv.scale.trials import map_trials
+    from edgeconv.compress.trials import map_trials
 
     progress = Task("group ranking: module group", len(groups))
     scores = map_trials(score, groups, threads, progress,

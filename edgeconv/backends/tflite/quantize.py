@@ -31,7 +31,7 @@ from edgeconv.spec import FallbackSpec
 
 if TYPE_CHECKING:
     from edgeconv.backends.tflite.fallback import OpGroup
-    from edgeconv.compress.fallback import Judge
+    from edgeconv.compress.judge import Judge
 
 NO_QUANTIZE = "no_quantize"  # AEQ's AlgorithmName.NO_QUANTIZE
 WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "BATCH_MATMUL", "EMBEDDING_LOOKUP")

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from edgeconv.cli import main
 from edgeconv.errors import SpecError
 from edgeconv.spec import TargetRef
-from edgeconv.targets import OpenVINOSettings, get_profile
+from edgeconv.spec.targets import OpenVINOSettings, get_profile
 from tests.conftest import write_spec
 
 pytest.importorskip("openvino", reason="OpenVINO is not installed (pip install 'edgeconv[openvino]')")

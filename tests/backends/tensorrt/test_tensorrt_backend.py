@@ -12,7 +12,7 @@ from edgeconv.backends import get_backend
 from edgeconv.backends.tensorrt import env as trt_env
 from edgeconv.errors import ExitCode, RuntimeUnavailable
 from edgeconv.results import SKIPPED
-from edgeconv.targets import get_profile
+from edgeconv.spec.targets import get_profile
 
 HAVE_TRT = trt_env.tensorrt_version() is not None and bool(trt_env.gpus())
 

@@ -16,8 +16,8 @@ SAMPLE_SPEC = Path(__file__).resolve().parents[3] / "samples" / "tweet-sentiment
 def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object, Path]:
     """The sample's reference ONNX (exported here), 16 calibration feeds, and its default uint8 QDQ model."""
     from edgeconv.api import export_only
+    from edgeconv.api.prepare import prepare
     from edgeconv.compress.quantize import make_int8_static
-    from edgeconv.prepare import prepare
     from edgeconv.spec import StaticQuantSpec, load_spec
 
     out = tmp_path_factory.mktemp("sample")

@@ -6,7 +6,7 @@ import pytest
 
 from edgeconv.backends.tensorrt.plan import PRECISION_FLAGS, cache_key, make_plan, onnx_inputs, shape_ranges
 from edgeconv.errors import SpecError
-from edgeconv.targets import get_profile
+from edgeconv.spec.targets import get_profile
 
 TRT_TARGETS = ("gpu-trt", "jetson-orin-nano", "jetson-agx-orin")
 TEXT_INPUTS = [(n, ("batch", "sequence")) for n in ("input_ids", "attention_mask", "token_type_ids")]

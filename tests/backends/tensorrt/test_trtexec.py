@@ -9,7 +9,7 @@ import pytest
 from edgeconv.backends.tensorrt.plan import make_plan
 from edgeconv.backends.tensorrt.trtexec import display, parse_summary, run_trtexec, trtexec_argv
 from edgeconv.errors import StageError
-from edgeconv.targets import get_profile
+from edgeconv.spec.targets import get_profile
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TEXT_INPUTS = [(n, ("batch", "sequence")) for n in ("input_ids", "attention_mask")]

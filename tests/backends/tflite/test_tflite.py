@@ -65,7 +65,7 @@ def tiny_torch_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def built(tiny_torch_project: Path) -> dict:
-    from edgeconv import api
+    from edgeconv.api import pipeline as api
     from edgeconv.spec import load_spec
 
     spec = load_spec(tiny_torch_project / "edgeconv.yaml")

@@ -98,7 +98,7 @@ def _feeds_rows(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
 
 
 def test_the_search_keeps_the_most_sensitive_groups_float_until_the_budget_holds(tiny_project: Path) -> None:
-    from edgeconv import api
+    from edgeconv.api import pipeline as api
     from edgeconv.progress.steps import Step, listening
     from edgeconv.spec import load_spec
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeconv.errors import SpecError
-from edgeconv.targets import TargetProfile
+from edgeconv.spec.targets import TargetProfile
 
 Selected = list[tuple[TargetProfile, list[str]]]
 

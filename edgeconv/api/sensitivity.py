@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgeconv.api import Event, export_reference, stages_for
+from edgeconv.api.prepare import prepare
+from edgeconv.api.session import Event, export_reference, stages_for
 from edgeconv.errors import SpecError
-from edgeconv.prepare import prepare
 from edgeconv.spec import Spec
-from edgeconv.targets import get_profile
+from edgeconv.spec.targets import get_profile
 
 
 def sensitivity(spec: Spec, precision: str, out: Path | None = None, on_event: Event | None = None) -> list[Any]:

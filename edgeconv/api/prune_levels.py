@@ -20,8 +20,8 @@ from edgeconv.results import ERROR, ArtifactResult
 from edgeconv.spec import PruneSpec
 
 if TYPE_CHECKING:
-    from edgeconv.api import Session
-    from edgeconv.targets import TargetProfile
+    from edgeconv.api.session import Session
+    from edgeconv.spec.targets import TargetProfile
 
 BuildRows = Callable[["Session", list[tuple["TargetProfile", list[str]]]], list[ArtifactResult]]
 
@@ -37,7 +37,7 @@ def pruned_candidates(session: Session, selected: list[tuple[TargetProfile, list
                       ) -> tuple[list[ArtifactResult], list[dict[str, Any]]]:
     """Every level's artifacts (unjudged: the build times and judges them with the others), and what each level
     cost: {prune, build_s, rows, error}."""
-    from edgeconv.api import with_pruned
+    from edgeconv.api.session import with_pruned
 
     prune = session.spec.prune
     assert prune is not None
@@ -64,8 +64,3 @@ def pruned_candidates(session: Session, selected: list[tuple[TargetProfile, list
         costs.append(cost)
         rows += mine
     return rows, costs
-
-
-def candidate_of(target: str, row_target: str) -> bool:
-    """``row_target`` is ``target``'s own row or one of its pruned candidates (not a board of a pool)."""
-    return row_target == target or row_target.startswith(f"{target}@prune-")

@@ -22,8 +22,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from edgeconv.api.prepare import Prepared
 from edgeconv.fsutil import atomic_path
-from edgeconv.prepare import Prepared
 from edgeconv.spec import Spec
 from edgeconv.verify.budgets import tolerances
 

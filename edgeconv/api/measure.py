@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 
 from edgeconv import versions
-from edgeconv.backends import RunnerSpec
+from edgeconv.api.prepare import Prepared
 from edgeconv.cache.stages import Stages
 from edgeconv.machine import fingerprint
 from edgeconv.models.tasks import is_classification
-from edgeconv.prepare import Prepared
+from edgeconv.results import RunnerSpec
 from edgeconv.spec import Spec
-from edgeconv.targets import TargetProfile
+from edgeconv.spec.targets import TargetProfile
 from edgeconv.verify.measure import load_outputs, run_worker, score
 
 

@@ -9,6 +9,7 @@ Only the names in the zip and the protobuf's header are read: nothing is unpickl
 
 from __future__ import annotations
 
+import importlib.util
 import zipfile
 from pathlib import Path
 
@@ -67,3 +68,22 @@ def _is_onnx(path: Path) -> bool:
     except Exception:  # protobuf raises several types for bytes that are not a ModelProto
         return False
     return model.ir_version > 0 and len(model.graph.node) > 0
+
+
+def resolve_model_path(value: str) -> str:
+    """A local path for ``pkg://module/sub/dir`` (a model a Python package ships); else ``value``.
+
+    ``find_spec`` locates the package without importing it (some packages that ship data have
+    imports we do not want to pay for).
+    """
+    if not value.startswith("pkg://"):
+        return value
+    module, _, sub = value.removeprefix("pkg://").partition("/")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise SpecError(f"model.path '{value}': Python package '{module}' is not installed",
+                        fix=f"pip install {module.replace('_', '-')}")
+    path = Path(next(iter(spec.submodule_search_locations))) / sub
+    if not path.exists():
+        raise SpecError(f"model.path '{value}': '{sub}' not found inside package '{module}'")
+    return str(path)

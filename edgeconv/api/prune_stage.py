@@ -23,8 +23,8 @@ from edgeconv.fsutil import sha256_file, sha256_tree
 from edgeconv.spec import PruneSpec, Spec
 
 if TYPE_CHECKING:
+    from edgeconv.api.prepare import Prepared
     from edgeconv.models.loaded import LoadedModel
-    from edgeconv.prepare import Prepared
 
 VERSIONS = ("torch", "transformers", "peft", "torch_pruning", "onnx")
 
@@ -67,7 +67,7 @@ def _train_feeds(spec: Spec, prune: PruneSpec, prepared: Prepared) -> FeedSet | 
 
 
 def _feeds_sha(feeds: FeedSet | None) -> str | None:
-    from edgeconv.prepare import feeds_sha256
+    from edgeconv.api.prepare import feeds_sha256
 
     return feeds_sha256(feeds) if feeds is not None else None
 

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeconv.compress.trials import on_ray_now
 from edgeconv.errors import SpecError
 from edgeconv.results import ArtifactResult, BuildResult
-from edgeconv.scale.trials import on_ray_now
 from edgeconv.spec import PruneSpec, Spec
 
 
@@ -56,9 +56,10 @@ def run_sweep(
     use_cache: bool = True, on_event: Callable[[str, str], None] | None = None,
 ) -> tuple[BuildResult, list[SweepRow]]:
     """Build and verify the unpruned artifacts (ratio 0) and one pruned set per ratio."""
-    from edgeconv import api
+    from edgeconv.api.pipeline import build_artifacts, result_of
+    from edgeconv.api.session import reference_session, with_pruned
     from edgeconv.cache.stages import Stages
-    from edgeconv.targets import get_profile
+    from edgeconv.spec.targets import get_profile
 
     base = spec.prune or PruneSpec(mode=mode or "structured", ratio=ratios[0])
     if mode and base.mode != mode:
@@ -75,18 +76,18 @@ def run_sweep(
                         fix="use a spec with targets: [x86-cpu-ort] (or --set) for the sweep")
     profile, _ = get_profile(target.name).for_build(target)
     selected = [(profile, precisions)]
-    session = api.reference_session(unpruned, out, use_cache=use_cache, on_event=on_event)
+    session = reference_session(unpruned, out, use_cache=use_cache, on_event=on_event)
     levels = [(PruneSpec.model_validate({**base.model_dump(), "ratio": r, "auto": None}),
                Path(out) / "sweep" / f"ratio-{r:g}") for r in ratios]
     on_ray = on_ray_now()
     if on_ray:  # each ratio's pruning and distillation as a Ray task, into this build's stage cache
         _prune_on_ray(unpruned, session, levels, use_cache)
-    results: list[tuple[float, ArtifactResult]] = [(0.0, a) for a in api.build_artifacts(session, selected)]
+    results: list[tuple[float, ArtifactResult]] = [(0.0, a) for a in build_artifacts(session, selected)]
     for ratio, (prune, folder) in zip(ratios, levels, strict=True):
         # On Ray, the tasks just made (or, without --no-cache, reused) each ratio's pruned model: use it here.
         stages = Stages(folder, use_cache=use_cache or on_ray, on_event=on_event, remote=session.stages.remote)
-        pruned = api.with_pruned(session, prune, stages)
-        for artifact in api.build_artifacts(pruned, selected):
+        pruned = with_pruned(session, prune, stages)
+        for artifact in build_artifacts(pruned, selected):
             artifact.target = f"{profile.name}@prune-{ratio:g}"
             results.append((ratio, artifact))
     rows = mark_pareto([_row(ratio, a) for ratio, a in results])
@@ -94,7 +95,7 @@ def run_sweep(
     for row in rows:
         if row.ratio == 0:
             row.params = unpruned_params
-    build = api.result_of(unpruned, Path(out), session, [a for _, a in results])
+    build = result_of(unpruned, Path(out), session, [a for _, a in results])
     return build, rows
 
 
@@ -103,9 +104,9 @@ def _prune_on_ray(spec: Spec, session: Any, levels: list[tuple[PruneSpec, Path]]
     stages into this build's cache; the loop that follows finds them there and builds, verifies and times the
     artifacts here, so no latency comes from a Ray worker. Each task asks for this machine's cores, the threads
     torch uses here, so the distillation's arithmetic (and its result) is the same as in the sequential run."""
+    from edgeconv.compress.trials import map_trials
     from edgeconv.machine import physical_cores
     from edgeconv.progress.steps import Task
-    from edgeconv.scale.trials import map_trials
 
     trial = functools.partial(prune_level, spec=spec, prepared=session.prepared, cache=session.stages.cache,
                               remote=session.stages.remote, use_cache=use_cache)
@@ -117,9 +118,9 @@ def prune_level(level: tuple[PruneSpec, Path], spec: Spec, prepared: Any, cache:
                 use_cache: bool) -> str:
     """One ratio's pruned and distilled fp32 ONNX (a Ray task: a module-level function); its sha256. With a
     remote cache, a node that does not share this machine's disk uploads it there, and the build downloads it."""
-    from edgeconv.api import torch_loader
+    from edgeconv.api.prune_stage import pruned_reference
+    from edgeconv.api.session import torch_loader
     from edgeconv.cache.stages import Stages
-    from edgeconv.compress.prune_stage import pruned_reference
 
     prune, folder = level
     stages = Stages(folder, use_cache=use_cache, cache=cache, remote=remote)

@@ -11,8 +11,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeconv.errors import SpecError
-from edgeconv.remote.config import DeviceConfig
 from edgeconv.spec import AUTO, Precision, QuantizeSpec, TargetRef
+from edgeconv.spec.device import DeviceConfig
 from edgeconv.spec.errors import describe_validation_error
 
 
@@ -105,9 +105,9 @@ def targets_dirs() -> list[Path]:
     device section), then the repository's targets/ (editable installs) or the wheel's copy."""
     import os
 
-    here = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     own = [Path(p).expanduser() for p in os.environ.get("EDGECONV_TARGETS", "").split(os.pathsep) if p]
-    return [d for d in (*own, here.parent / "targets", here / "_targets") if d.is_dir()]
+    return [d for d in (*own, package.parent / "targets", package / "_targets") if d.is_dir()]
 
 
 @cache
@@ -133,39 +133,3 @@ def get_profile(name: str) -> TargetProfile:
 
 
 CALIBRATED = ("int8-static", "int8-full")  # precisions that need the spec's calibration set
-
-
-def device_targets(device_class: str, calibrated: bool, wanted: list[str] | None = None,
-                   ) -> tuple[list[TargetRef], list[str]]:
-    """``build --device CLASS``: every profile of that class whose runtime this machine has, each with every
-    precision it builds (``auto``'s candidates; calibrated ones only when the spec has calibration data; only
-    those in ``wanted`` unless it is None or ``[auto]``), and why each other profile of the class is left out.
-    Unknown class: SpecError; none runnable here: RuntimeUnavailable."""
-    from edgeconv.backends import get_backend
-    from edgeconv.errors import RuntimeUnavailable
-
-    profiles = all_profiles().values()
-    classes = sorted({p.device_class for p in profiles if p.device_class})
-    if device_class not in classes:
-        close = difflib.get_close_matches(device_class, classes, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(classes)}"
-        raise SpecError(f"unknown device class '{device_class}' ({hint})",
-                        fix="run `edgeconv targets` to see each profile's device class")
-    refs, left_out = [], []
-    for profile in profiles:
-        if profile.device_class != device_class:
-            continue
-        reason = get_backend(profile.backend).unavailable_reason(profile)
-        if reason:
-            left_out.append(f"{profile.name}: {reason}")
-            continue
-        precisions = [p for p in profile.precisions if p != "best" and (calibrated or p not in CALIBRATED)
-                      and (not wanted or AUTO in wanted or p in wanted)]
-        if not precisions:
-            left_out.append(f"{profile.name}: builds none of {', '.join(wanted or [])}")
-            continue
-        refs.append(TargetRef(name=profile.name, precisions=precisions))
-    if not refs:
-        raise RuntimeUnavailable(f"no runtime for device class '{device_class}' is installed here: "
-                                 + "; ".join(left_out), fix="install one of them, or build on the device")
-    return refs, left_out

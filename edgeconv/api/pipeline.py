@@ -5,37 +5,35 @@ The CLI is a thin layer over this module; nothing here prints (progress goes thr
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgeconv import versions
-from edgeconv.backends import BuildContext, BuiltArtifact, RunnerSpec, get_backend
-from edgeconv.bundle.assets import write_device_assets
-from edgeconv.cache.remote import remote_cache
-from edgeconv.cache.stages import Stages
+from edgeconv.api.device_class import device_targets
+from edgeconv.api.measure import measure_artifact
+from edgeconv.api.prepare import prepare
+from edgeconv.api.session import (
+    Event,
+    Session,
+    artifact_size,
+    export_reference,
+    open_session,
+    stages_for,
+)
+from edgeconv.api.shard import Shard, take
+from edgeconv.backends import BuiltArtifact, get_backend
 from edgeconv.choose import oversubscribed, selections_of, slower_than_reference
-from edgeconv.data.feeds import TARGETS_FILE, save_targets, targets_sha256
 from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
 from edgeconv.errors.failures import contained
-from edgeconv.export.parity import PARITY_FIGURES
 from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
 from edgeconv.machine import cpu, native_precisions, physical_cores
-from edgeconv.prepare import Prepared, prepare
-from edgeconv.results import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, BuildResult
-from edgeconv.scale.shard import Shard, take
+from edgeconv.results import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, BuildResult, RunnerSpec
 from edgeconv.spec import AUTO, Spec, TargetRef
-from edgeconv.targets import CALIBRATED, TargetProfile, device_targets, get_profile
-from edgeconv.verify.artifact import FIRST, measure_artifact, without_first
+from edgeconv.spec.targets import CALIBRATED, TargetProfile, get_profile
 from edgeconv.verify.budgets import check_budgets
 from edgeconv.verify.measure import verify_stage
 from edgeconv.verify.retime import retime
-
-Event = Callable[[str, str], None]
-REFERENCE_RUNNER = "edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner"
 
 
 def select_targets(spec: Spec, names: list[str] | None) -> list[tuple[TargetProfile, list[str]]]:
@@ -45,103 +43,6 @@ def select_targets(spec: Spec, names: list[str] | None) -> list[tuple[TargetProf
         by_name = {t.name: t for t in spec.targets}
         refs = [by_name.get(n, TargetRef(name=n)) for n in names]
     return [get_profile(ref.name).for_build(ref) for ref in refs]
-
-
-def export_reference(spec: Spec, prepared: Prepared, stages: Stages) -> tuple[Path, dict[str, Any]]:
-    """The fp32 ONNX reference: exported from torch (with parity) or the given ONNX file."""
-    key = {
-        # Content, not paths: the same model in another clone or folder hits the same cache entry.
-        "model": spec.model.model_dump(exclude={"text", "path", "adapter", "preprocessor", "image"}, mode="json"),
-        "sources": prepared.io.source_sha256,
-        "export": spec.export.model_dump(), "eval": prepared.eval_sha256, "parity": PARITY_FIGURES,
-        "versions": {p: versions.of(p) for p in ("edgeconv", "torch", "transformers", "peft", "onnx", "onnxslim")},
-    }
-
-    def produce(folder: Path) -> dict[str, Any]:
-        out = folder / "model.onnx"
-        if spec.model.source == "onnx":
-            from edgeconv.export.onnx_import import import_onnx
-            from edgeconv.models.load import resolve_model_path
-
-            record = import_onnx(Path(resolve_model_path(spec.model.path)), out, prepared.evaluation, spec.model.task)
-            return {"file": out.name, "parity": record.pop("parity"), "import": record}
-        from edgeconv.export import export_onnx
-        from edgeconv.models import load_model
-
-        loaded = load_model(spec.model)
-        result = export_onnx(loaded, prepared.evaluation, out, spec.export, task=spec.model.task)
-        return {"file": out.name, "parity": result.parity}
-
-    folder, meta = stages.run("export", key, produce)
-    return folder / meta["file"], meta
-
-
-@dataclass
-class Session:
-    """The shared state of one build: stages, feeds, the reference and its outputs."""
-
-    spec: Spec
-    prepared: Prepared
-    stages: Stages
-    feeds_file: Path
-    reference: ArtifactResult
-    reference_outputs: dict[str, np.ndarray]  # every output of the reference (FIRST: the first, whole)
-    export_meta: dict[str, Any]
-    ctx: BuildContext
-    prune: dict[str, Any] | None = None  # the PruneRecord when the backends build from a pruned model
-    timing: dict[str, Any] | None = None  # the last interleaved pass's record (rounds, load)
-
-
-def _session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
-    """Data, export and the reference's own verification: what every artifact is compared with."""
-
-    def save_feeds(folder: Path) -> dict[str, Any]:
-        prepared.evaluation.save(folder / "eval.npz")
-        if prepared.calibration is not None:
-            prepared.calibration.save(folder / "calibration.npz")
-        if prepared.evaluation.targets:  # the labelled boxes or masks: `compare` scores builds image by image
-            save_targets(prepared.evaluation.targets, folder / TARGETS_FILE)
-        return {"eval_sha256": prepared.eval_sha256, "calibration_sha256": prepared.calib_sha256}
-
-    key = {"eval": prepared.eval_sha256, "calib": prepared.calib_sha256}
-    key.update({"targets": targets_sha256(prepared.evaluation.targets)} if prepared.evaluation.targets else {})
-    data_folder, _ = stages.run("data", key, save_feeds)
-    write_device_assets(spec, prepared, stages.out)
-    feeds_file = data_folder / "eval.npz"
-    reference_path, export_meta = export_reference(spec, prepared, stages)
-    reference_sha = sha256_file(reference_path)
-    runner = RunnerSpec(REFERENCE_RUNNER, {"path": str(reference_path), "threads": physical_cores()})
-    measurement, outputs, facts = measure_artifact(stages, "reference", runner, reference_sha, feeds_file, prepared,
-                                                spec, None)
-    reference = ArtifactResult(
-        target="reference", backend="onnxruntime", precision="fp32", path=str(reference_path),
-        sha256=reference_sha, size_bytes=_size(reference_path), measurement=measurement,
-        accuracy_delta=None if measurement.metric_value is None else 0.0,
-        speedup_vs_reference=1.0,
-        extra={"timing": facts["timing"], "runner": {"runner": runner.runner, "kwargs": {"threads": physical_cores()}}},
-    )
-    ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.family,
-                       prepared.calibration, prepared.calib_sha256, prepared.evaluation, prepared.eval_sha256,
-                       outputs[FIRST], torch_loader(spec), without_first(outputs))
-    session = Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
-    if spec.prune is None or spec.prune.auto is not None:  # prune.auto: the levels are candidates beside it
-        return session
-    return with_pruned(session, spec.prune, stages)
-
-
-def with_pruned(session: Session, prune: Any, stages: Stages) -> Session:
-    """The session whose backends build from the pruned model's ONNX; the reference stays the unpruned one.
-
-    ``stages`` is where the pruned model and its artifacts go (a sweep gives each ratio its own folder).
-    """
-    from edgeconv.compress.prune_stage import pruned_reference
-
-    pruned = pruned_reference(session.spec, prune, session.prepared, stages, session.ctx.torch_model)
-    # Pruned heads no longer match the config's head count: let ORT's optimizer read them per layer.
-    family = replace(session.ctx.family, num_heads=0, hidden_size=0)
-    ctx = replace(session.ctx, stages=stages, reference_onnx=pruned.onnx, reference_sha256=pruned.sha256,
-                  family=family)
-    return replace(session, stages=stages, ctx=ctx, prune=pruned.record)
 
 
 def build(
@@ -158,11 +59,11 @@ def build(
     if shard is not None:
         selected, shard_record = take(selected, shard)
     prepared = prepare(spec)
-    session = _session(spec, prepared, stages_for(spec, out, use_cache, on_event))
+    session = open_session(spec, prepared, stages_for(spec, out, use_cache, on_event))
     rows = build_artifacts(session, selected, judge=False)
     pruned: dict[str, Any] = {}
     if spec.prune is not None and spec.prune.auto is not None:
-        from edgeconv.compress.prune_auto import pruned_candidates
+        from edgeconv.api.prune_levels import pruned_candidates
 
         more, pruned["prune_candidates"] = pruned_candidates(
             session, selected, lambda level, chosen: build_artifacts(level, chosen, judge=False))
@@ -175,12 +76,6 @@ def build(
         return result
     result.selections = selections_of(artifacts, device, auto_targets, left_out, pruned)
     return result
-
-
-def stages_for(spec: Spec, out: Path, use_cache: bool, on_event: Event | None) -> Stages:
-    """The build's stages: the local cache, and the spec's (or $EDGECONV_CACHE_URL's) remote cache if any."""
-    return Stages(out, use_cache=use_cache, on_event=on_event,
-                  remote=remote_cache(spec.cache.url if spec.cache else None))
 
 
 @dataclass
@@ -227,11 +122,6 @@ def _judge_all(session: Session, rows: list[ArtifactResult]) -> list[ArtifactRes
         if row.measurement is not None and row.status != ERROR:
             _judge(session, row)
     return rows
-
-
-def reference_session(spec: Spec, out: Path, use_cache: bool = True, on_event: Event | None = None) -> Session:
-    """Data, export and the verified reference (and the pruned model if ``spec.prune``): a build's shared start."""
-    return _session(spec, prepare(spec), stages_for(spec, Path(out), use_cache, on_event))
 
 
 def result_of(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactResult]) -> BuildResult:
@@ -311,12 +201,12 @@ def _measure_built(
     """
     result = ArtifactResult(
         target=f"{profile.name}@{board}" if board else profile.name, backend=profile.backend, precision=precision,
-        path=str(built.path), sha256=sha256_file(built.path), size_bytes=_size(built.path),
+        path=str(built.path), sha256=sha256_file(built.path), size_bytes=artifact_size(built.path),
         quantization=built.quantization, extra=dict(built.extra),
     )
     stage = verify_stage(result.target, precision)
     if session.prune is not None:
-        from edgeconv.compress.prune_stage import artifact_prune_facts
+        from edgeconv.api.prune_stage import artifact_prune_facts
 
         result.extra["prune"] = artifact_prune_facts(session.prune, built.path, Path(session.reference.path or ""))
     try:
@@ -362,21 +252,6 @@ def _judge(session: Session, result: ArtifactResult) -> ArtifactResult:
     return result
 
 
-def torch_loader(spec: Spec) -> Callable[[], Any]:
-    """Load the torch model once, on first use (cached builds never pay for it; a Ray task builds its own)."""
-    from functools import cache
-
-    from edgeconv.models import load_model
-
-    return cache(lambda: load_model(spec.model))
-
-
-def _size(path: Path) -> int:
-    """Bytes of an artifact file plus its sidecar, if any: ONNX external data, or an OpenVINO IR's weights."""
-    sidecar = path.with_suffix(".bin") if path.suffix == ".xml" else path.with_name(path.name + ".data")
-    return path.stat().st_size + (sidecar.stat().st_size if sidecar.exists() else 0)
-
-
 def export_only(spec: Spec, out: Path | None = None, on_event: Event | None = None) -> tuple[Path, dict[str, Any]]:
     """Run the stages up to the fp32 ONNX reference (for `edgeconv export`)."""
     prepared = prepare(spec)
@@ -395,7 +270,7 @@ def verify_artifact(
     out = Path(out or spec.output)
     prepared = prepare(spec)
     stages = stages_for(spec, out, True, on_event)
-    session = _session(spec, prepared, stages)
+    session = open_session(spec, prepared, stages)
     built = BuiltArtifact(Path(artifact).resolve())
     result = _measure_built(session, profile, precision, built, backend.runner_spec(built, profile))
     return _result(spec, out, session, _judge_all(session, [result]))
