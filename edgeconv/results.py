@@ -170,6 +170,9 @@ class BuildResult:
     ray: dict[str, Any] | None = None  # --ray: where the searches' trials ran (scale/trials.py); never timings
     timing: dict[str, Any] | None = None  # the interleaved pass: rounds, order, load (verify/retime.py)
     machine: dict[str, Any] | None = None  # the CPU that built and timed: which precisions it executes natively
+    # build --baseline: compare's Comparison with the earlier build (compare.md); part of the exit code, not of
+    # report.json. Typed Any: results sits below compare.
+    gate: Any = field(default=None, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:

@@ -27,8 +27,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("remote",),  # the link to a board (SSH, files, probes)
     ("backends",),  # one folder per runtime: build steps and runners
     ("choose", "report"),  # picking among measured rows, and writing them down
-    ("api",),  # build orchestration: plan, prepare, session, measure, prune levels, sweeps
-    ("compare", "bundle", "serve", "scaffold", "scale", "doctor"),  # features built on builds
+    ("compare",),  # two builds' reports held against each other: `build --baseline`'s gate is part of a build
+    ("api",),  # build orchestration: plan, prepare, session, measure, prune levels, sweeps, reports and the gate
+    ("bundle", "serve", "scaffold", "scale", "doctor"),  # features built on builds
     ("cli",),  # one command per module: options and printing
 ]
 RANK = {unit: i for i, units in enumerate(LAYERS) for unit in units}

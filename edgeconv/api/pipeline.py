@@ -1,4 +1,4 @@
-"""The library entry point: ``build(spec)`` runs every stage and returns what it measured.
+"""The library entry point: ``build(spec)`` runs every stage, writes its reports and returns what it measured.
 
 The CLI is a thin layer over this module; nothing here prints (progress goes through ``on_event``).
 """
@@ -12,6 +12,7 @@ from typing import Any
 from edgeconv import versions
 from edgeconv.api.device_class import device_targets
 from edgeconv.api.measure import measure_artifact
+from edgeconv.api.outcome import finish, within_ray
 from edgeconv.api.prepare import prepare
 from edgeconv.api.session import (
     Event,
@@ -48,11 +49,25 @@ def select_targets(spec: Spec, names: list[str] | None) -> list[tuple[TargetProf
 def build(
     spec: Spec, out: Path | None = None, targets: list[str] | None = None, use_cache: bool = True,
     on_event: Event | None = None, device: str | None = None, shard: Shard | None = None,
+    baseline: Path | None = None, ray: str | None = None,
 ) -> BuildResult:
     """Build and verify ``targets`` (default: the spec's); ``device``: every profile of that device class this
     machine can build, every precision each builds, and one choice across them all; ``shard``: only this
-    shard's cells, the choices left to `edgeconv merge`."""
-    out = Path(out or spec.output)
+    shard's cells, the choices left to `edgeconv merge`.
+
+    Writes every report into ``out``, as `edgeconv build` does; ``baseline`` (an earlier report.json or build
+    folder): then the gate against it (``result.gate``, compare.md). ``ray``: the searches' trials on Ray at this
+    address ("local": a Ray started here). ``outcome.exit_code(result)`` is the command's exit code.
+    """
+    if device and targets:
+        raise SpecError("--device and --target both choose the targets", fix="give one of them")
+    with within_ray(ray):
+        return finish(_build(spec, Path(out or spec.output), targets, use_cache, on_event, device, shard),
+                      spec, baseline)
+
+
+def _build(spec: Spec, out: Path, targets: list[str] | None, use_cache: bool, on_event: Event | None,
+           device: str | None, shard: Shard | None) -> BuildResult:
     matrix = plan(spec, targets, device)
     selected, device, left_out, auto_targets = matrix.selected, matrix.device, matrix.left_out, matrix.auto_targets
     shard_record = None
@@ -261,7 +276,8 @@ def export_only(spec: Spec, out: Path | None = None, on_event: Event | None = No
 def verify_artifact(
     spec: Spec, artifact: Path, target: str, precision: str, out: Path | None = None, on_event: Event | None = None,
 ) -> BuildResult:
-    """Verify a given artifact (built elsewhere) on a target, against the spec's reference and budgets."""
+    """Verify a given artifact (built elsewhere) on a target, against the spec's reference and budgets; writes
+    the reports into ``out`` as `edgeconv verify` does."""
     profile = get_profile(target)
     backend = get_backend(profile.backend)
     reason = backend.unavailable_reason(profile)
@@ -273,4 +289,4 @@ def verify_artifact(
     session = open_session(spec, prepared, stages)
     built = BuiltArtifact(Path(artifact).resolve())
     result = _measure_built(session, profile, precision, built, backend.runner_spec(built, profile))
-    return _result(spec, out, session, _judge_all(session, [result]))
+    return finish(_result(spec, out, session, _judge_all(session, [result])), spec)

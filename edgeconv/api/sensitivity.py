@@ -1,5 +1,5 @@
-"""`edgeconv quantize --sensitivity`: rank the nodes an int8 recipe quantizes by the error each adds, on the
-spec's exported reference (the library entry point beside api.build)."""
+"""`edgeconv quantize`: with --sensitivity, rank the nodes an int8 recipe quantizes by the error each adds, on the
+spec's exported reference (the library entry point beside api.build); without, a build of one precision."""
 
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ from edgeconv.api.session import Event, export_reference, stages_for
 from edgeconv.errors import SpecError
 from edgeconv.spec import Spec
 from edgeconv.spec.targets import get_profile
+
+
+def only_precision(precision: str) -> str:
+    """The ``--set`` override that makes a build `edgeconv quantize`: the spec's first target, at ``precision``
+    only (``load_spec(path, [only_precision(p)])``, then ``api.build``)."""
+    return f"targets.0.precisions=[{precision}]"
 
 
 def sensitivity(spec: Spec, precision: str, out: Path | None = None, on_event: Event | None = None) -> list[Any]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from edgeconv.cli import _load, json_option, print_result, set_option, spec_argument
+from edgeconv.cli.options import json_option, load, set_option, spec_argument
+from edgeconv.cli.show import exit_with, print_build
 
 
 @click.command("merge")
@@ -22,7 +22,8 @@ def merge_command(shards: tuple[Path, ...], out: Path, as_json: bool) -> None:
 
     click.get_current_context().obj["out"] = out
     result = merge(list(shards), out)
-    sys.exit(int(print_result(result, as_json)))
+    print_build(result, as_json)
+    exit_with(result)
 
 
 @click.group("ci")
@@ -43,5 +44,5 @@ def matrix_command(spec: Path, shards: int | None, targets: tuple[str, ...], dev
     from edgeconv.api import plan
     from edgeconv.api.shard import ci_matrix
 
-    loaded = _load(spec, overrides)
+    loaded = load(spec, overrides)
     click.echo(json.dumps(ci_matrix(plan(loaded, list(targets) or None, device).selected, shards)))

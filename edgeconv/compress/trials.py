@@ -60,6 +60,11 @@ def on_ray_now() -> bool:
     return _ray.get() is not None
 
 
+def ray_record() -> dict[str, Any] | None:
+    """Inside ``on_ray``: the record the report keeps (where trials ran, how many so far); else None."""
+    return _ray.get()
+
+
 def _reachable(address: str | None) -> None:
     """Fail in seconds on a cluster address nothing listens at: ray.init itself waits minutes for one."""
     import re

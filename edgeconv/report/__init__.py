@@ -12,13 +12,18 @@ from edgeconv.report.markdown import render_markdown
 from edgeconv.results import BuildResult
 
 
-def write_reports(result: BuildResult, out: Path) -> dict[str, Path]:
-    """Write every report atomically into ``out``; returns their paths by kind."""
+def report_paths(out: Path) -> dict[str, Path]:
+    """Where a build's reports are, by kind."""
     out = Path(out)
-    paths = {
+    return {
         "json": out / "report.json", "markdown": out / "report.md",
         "junit": out / "junit.xml", "manifest": out / "manifest.json", "html": out / "report.html",
     }
+
+
+def write_reports(result: BuildResult, out: Path) -> dict[str, Path]:
+    """Write every report atomically into ``out``; returns their paths by kind."""
+    paths = report_paths(out)
     report = result.to_dict()
     write_json(paths["json"], report)
     write_text(paths["markdown"], render_markdown(result))
@@ -28,4 +33,4 @@ def write_reports(result: BuildResult, out: Path) -> dict[str, Path]:
     return paths
 
 
-__all__ = ["render_html", "render_junit", "render_markdown", "write_reports"]
+__all__ = ["render_html", "render_junit", "render_markdown", "report_paths", "write_reports"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeconv.api.outcome import finish
 from edgeconv.api.shard import cell
 from edgeconv.cache.stages import place_tree
 from edgeconv.choose import selections_of
@@ -50,7 +51,8 @@ class ShardReport:
 
 
 def merge(folders: list[Path], out: Path) -> BuildResult:
-    """One BuildResult (reports written by the caller) from every shard of a build."""
+    """One BuildResult from every shard of a build, its reports written into ``out`` as `edgeconv merge` does
+    (``api.exit_code`` of it: the command's exit code)."""
     shards = sorted((_read(Path(f)) for f in folders), key=lambda s: s.record["index"])
     _check(shards)
     first = shards[0]
@@ -83,7 +85,7 @@ def merge(folders: list[Path], out: Path) -> BuildResult:
         "timing": "each shard timed its cells interleaved with the reference in its own pass: every speed-up is "
                   "over the reference of that pass (artifacts' timing_pass), and `auto` ranks those speed-ups",
     }
-    return result
+    return finish(result)
 
 
 def _read(folder: Path) -> ShardReport:
