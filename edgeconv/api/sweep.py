@@ -51,6 +51,44 @@ def parse_ratios(text: str) -> list[float]:
     return sorted(set(ratios))
 
 
+DEFAULT_PRECISIONS = ["fp32", "int8-dynamic"]
+
+
+@dataclass
+class Sweep:
+    """A finished `prune --sweep`: the build of every row (its reports written), the rows, and the mode swept."""
+
+    result: BuildResult
+    rows: list[SweepRow]
+    mode: str
+
+
+def sweep(
+    spec: Spec, ratios: list[float], precisions: list[str] | None = None, out: Path | None = None,
+    mode: str | None = None, use_cache: bool = True, on_event: Callable[[str, str], None] | None = None,
+    ray: str | None = None,
+) -> Sweep:
+    """`edgeconv prune --sweep` as one call: ``run_sweep`` (on Ray at ``ray`` when given), then every report a
+    build writes, report.md with the sweep's table (Pareto rows marked) and report.html with its chart."""
+    from edgeconv.api.outcome import finish, within_ray
+    from edgeconv.fsutil import write_text
+    from edgeconv.report import render_html, report_paths
+    from edgeconv.report.prune import render_sweep_markdown
+
+    folder = Path(out or spec.output)
+    with within_ray(ray):
+        result, rows = run_sweep(spec, ratios, precisions or DEFAULT_PRECISIONS, folder, mode, use_cache=use_cache,
+                                 on_event=on_event)
+        finish(result)
+    chosen = mode or (spec.prune.mode if spec.prune else "structured")
+    paths = report_paths(folder)
+    markdown = paths["markdown"].read_text(encoding="utf-8")
+    write_text(paths["markdown"], markdown.rstrip() + "\n\n" + render_sweep_markdown(
+        rows, chosen, spec.prune.drop_blocks if spec.prune and chosen == "structured" else 0))
+    write_text(paths["html"], render_html(result.to_dict(), sweep=[r.to_dict() for r in rows]))
+    return Sweep(result, rows, chosen)
+
+
 def run_sweep(
     spec: Spec, ratios: list[float], precisions: list[str], out: Path, mode: str | None = None,
     use_cache: bool = True, on_event: Callable[[str, str], None] | None = None,
