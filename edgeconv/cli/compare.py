@@ -1,5 +1,7 @@
 """`edgeconv compare BASELINE CANDIDATE`: exit 1 on a regression whose interval clears the limit, 0 otherwise, 2 on
-bad input (missing file, not a report, no artifact in common)."""
+bad input (missing file, not a report, no artifact in common).
+
+The flags' types and help live here; the comparison is one library call (``edgeconv.compare.run.compare``)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,8 @@ from typing import Any
 
 import click
 
-from edgeconv.compare.metrics import Thresholds
 from edgeconv.compare.render import RENDERERS
-from edgeconv.compare.run import compare_paths
-from edgeconv.errors import ExitCode
+from edgeconv.compare.run import compare, exit_code
 from edgeconv.fsutil import write_text
 
 
@@ -106,14 +106,7 @@ def compare_command(baseline: Path, candidate: Path, limits: tuple[tuple[str, fl
     Build folders give paired intervals over the evaluation examples (images for mAP and mIoU); report files
     alone give unpaired ones where they can. Exit 1 on a regression, 0 otherwise, 2 on bad input.
     """
-    budgets, metric = None, None
-    if spec_file is not None:
-        from edgeconv.compare.run import spec_facts
-        from edgeconv.spec import load_spec
-
-        budgets, metric = spec_facts(load_spec(spec_file))
-    thresholds = Thresholds.from_budgets(budgets, limits=dict(limits), **flags)
-    result = compare_paths(baseline, candidate, thresholds, repeat=repeat, metric=metric)
+    result = compare(baseline, candidate, spec=spec_file, limits=dict(limits), repeat=repeat, **flags)
     text = RENDERERS[fmt](result)
     if output is None:
         click.echo(text, nl=False)
@@ -121,4 +114,4 @@ def compare_command(baseline: Path, candidate: Path, limits: tuple[tuple[str, fl
         write_text(output, text)
         verdict = f"{len(result.regressions)} regression(s)" if result.regressed else "no regression"
         click.echo(f"{verdict}; {fmt} written to {output}", err=True)
-    sys.exit(int(ExitCode.BUDGET_FAILED if result.regressed else ExitCode.OK))
+    sys.exit(int(exit_code(result)))

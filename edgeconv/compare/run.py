@@ -1,4 +1,5 @@
-"""The gate as one library call: `edgeconv compare` and `build --baseline` are thin layers over ``compare_paths``."""
+"""The gate as one library call: `edgeconv compare` is ``compare``, `build --baseline` goes through
+``compare_paths``; ``exit_code`` is the command's exit code."""
 
 from __future__ import annotations
 
@@ -9,6 +10,26 @@ from edgeconv.compare.core import Comparison, compare_sides
 from edgeconv.compare.evidence import Metric
 from edgeconv.compare.load import Side, load_side
 from edgeconv.compare.metrics import Thresholds
+from edgeconv.errors import ExitCode
+
+
+def compare(baseline: Path, candidate: Path, *, spec: Path | None = None, limits: dict[str, float] | None = None,
+            repeat: int | None = None, **flags: Any) -> Comparison:
+    """`edgeconv compare BASELINE CANDIDATE` as one call: the limits from ``spec``'s budgets (an edgeconv.yaml),
+    then ``flags`` (``max_accuracy_drop=``…, ``confidence=``, ``resamples=``, ``seed=``; None: not given), then
+    ``limits`` by metric or family name; the spec's custom metric recomputed per example when it trusts that code."""
+    budgets, metric = None, None
+    if spec is not None:
+        from edgeconv.spec import load_spec
+
+        budgets, metric = spec_facts(load_spec(spec))
+    thresholds = Thresholds.from_budgets(budgets, limits=dict(limits or {}), **flags)
+    return compare_paths(baseline, candidate, thresholds, repeat=repeat, metric=metric)
+
+
+def exit_code(comparison: Comparison) -> ExitCode:
+    """1 when a regression's whole interval clears its limit, else 0 (bad input raised SpecError before: 2)."""
+    return ExitCode.BUDGET_FAILED if comparison.regressed else ExitCode.OK
 
 
 def compare_paths(baseline: Path | Side, candidate: Path | Side, thresholds: Thresholds | None = None, *,
