@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from edgeconv.bundle.make import make_bundle, targets_of, verify_bundle
-from edgeconv.compare.load import read_report
-from edgeconv.errors import SpecError
+from edgeconv.bundle.every import make_bundles
+from edgeconv.bundle.make import verify_bundle
 
 
 class BundleGroup(click.Group):
@@ -38,20 +37,11 @@ def make_command(out_dir: Path, targets: tuple[str, ...], precisions: tuple[str,
                  dest: Path | None, include_failed: bool) -> None:
     """Write OUT_DIR's chosen artifact per target, with run.py, its requirements, the preprocessing files and
     a golden set, as <name>-<target>.tar.gz; print each path (and its size on stderr)."""
-    names = list(targets) or targets_of(read_report(out_dir / "report.json"))
-    made = []
-    for target in names:
-        try:
-            made.append(make_bundle(out_dir, target, dest or out_dir / "bundles", include_failed,
-                                    list(precisions) or None, every))
-        except SpecError as exc:
-            if targets or "passed its budgets" not in exc.message:
-                raise
-            click.echo(f"skipped {target}: {exc.message}", err=True)
-    if not made:
-        raise SpecError(f"no target of '{out_dir}' has an artifact that passed its budgets",
-                        fix="fix the build, or pass --include-failed")
-    for path in made:  # stdout: one path per line, for scripts; the sizes go to stderr
+    done = make_bundles(out_dir, list(targets) or None, dest, include_failed, list(precisions) or None, every)
+    for target, why in done.skipped:
+        click.echo(f"skipped {target}: {why}", err=True)
+    done.check()
+    for path in done.made:  # stdout: one path per line, for scripts; the sizes go to stderr
         click.echo(f"{path.name}: {path.stat().st_size / 1e6:.1f} MB", err=True)
         click.echo(str(path))
 
