@@ -1,12 +1,11 @@
-"""`edgeconv init MODEL`: write a commented spec for MODEL that builds as it is where the files tell enough."""
+"""`edgeconv init MODEL`: write a commented spec for MODEL that builds as it is where the files tell enough (one
+library call, ``edgeconv.scaffold.init.init_spec``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-
-from edgeconv.errors import SpecError
 
 TASKS = ("text-classification", "image-classification", "classification", "detection", "segmentation", "generic")
 
@@ -27,35 +26,9 @@ def init_command(model: str, evaluation: Path | None, calibration: Path | None, 
                  adapter: Path | None, spec_path: Path, force: bool) -> None:
     """Inspect MODEL (a Hugging Face folder, an ONNX, TorchScript or torch.export file, or pkg://...) and its
     data, and write a commented spec: the fields the files decide are filled in, TODO marks the rest."""
-    import yaml
-    from pydantic import ValidationError
+    from edgeconv.scaffold.init import init_spec
 
-    from edgeconv.fsutil import write_text
-    from edgeconv.scaffold.data_facts import inspect_data
-    from edgeconv.scaffold.model_facts import inspect_model, read_torch_output
-    from edgeconv.scaffold.render import render_spec
-    from edgeconv.spec import Spec
-
-    facts = inspect_model(model)
-    if spec_path.exists() and not force:
-        raise SpecError(f"'{spec_path}' exists", fix="pass --force to overwrite it, or --out another path")
-    evaluation_facts = inspect_data(evaluation) if evaluation else None
-    if facts.kind in ("torchscript", "torch-export") and evaluation_facts is not None and not task \
-            and evaluation_facts.format == "npz" and evaluation_facts.labelled:  # labels: a classifier, if [batch, C]
-        read_torch_output(facts, evaluation_facts)
-    calibration_facts = inspect_data(calibration) if calibration else None
-    if evaluation and calibration and evaluation.resolve() == calibration.resolve():
-        raise SpecError("--calibration is the evaluation set: int8 ranges fitted to it flatter the results",
-                        fix="give a separate set of representative inputs")
-    if adapter is not None and not (adapter / "adapter_config.json").is_file():
-        raise SpecError(f"--adapter '{adapter}' has no adapter_config.json", fix="give a PEFT adapter folder")
-    draft = render_spec(facts, evaluation_facts, calibration_facts, spec_path, task, adapter)
-    text = draft.text()
-    try:  # what init writes must be a valid spec: a failure here is edgeconv's bug, not the user's
-        Spec.model_validate(yaml.safe_load(text))
-    except ValidationError as exc:
-        raise AssertionError(f"edgeconv init wrote an invalid spec: {exc}") from exc
-    write_text(spec_path, text)
+    draft = init_spec(model, spec_path, evaluation, calibration, task, adapter, force)
     todo = f"; {draft.todos} TODO line(s) to decide" if draft.todos else ""
     click.echo(f"wrote {spec_path}{todo}")
     click.echo(f"next: edgeconv build {spec_path}")
