@@ -130,6 +130,11 @@ def stage_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
 @pytest.fixture
 def tiny_project(tmp_path: Path) -> Path:
     """A spec folder with a tiny ONNX model, npz calibration and labelled npz evaluation sets."""
+    return write_tiny_project(tmp_path)
+
+
+def write_tiny_project(tmp_path: Path) -> Path:
+    """``tiny_project``'s files written into ``tmp_path`` (for fixtures of a wider scope)."""
     model = tmp_path / "tiny.onnx"
     make_tiny_onnx(model)
     rng = np.random.default_rng(1)
