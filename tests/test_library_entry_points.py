@@ -12,16 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import yaml
 from click.testing import CliRunner, Result
 
 from edgeconv import api
 from edgeconv.cli import main
 from edgeconv.spec import load_spec
-from tests.conftest import make_tiny_onnx, tiny_logits, write_tiny_project
-from tests.remote.conftest import device, sshd  # noqa: F401  (the local sshd as a board)
+from tests.conftest import write_tiny_project
+from tests.remote.conftest import board_profile, device, sshd  # noqa: F401  (the local sshd as a board)
 
 # Figures of a timing pass: the only fields two runs of one build may not reproduce (paths are made relative).
 VOLATILE = {"latency_ms", "timings_ms", "speedup_vs_reference", "speedup_interval", "margin", "peak_memory_mb",
@@ -163,26 +161,13 @@ def test_prune_sweep(tmp_path: Path) -> None:
 
 def test_device_verify(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     from edgeconv.api.on_device import verify_on_device
-    from edgeconv.spec import targets
 
     profile = {"name": "here", "backend": "onnxruntime", "providers": ["CPUExecutionProvider"],
-               "precisions": ["fp32"], "requires": ["onnxruntime"], "device": json.loads(device.model_dump_json())}
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "here.yaml").write_text(yaml.safe_dump(profile))
-    monkeypatch.setenv("EDGECONV_TARGETS", str(tmp_path / "profiles"))
-    targets.all_profiles.cache_clear()
-    try:
-        make_tiny_onnx(tmp_path / "m.onnx")
-        x = np.random.default_rng(0).normal(size=(12, 8)).astype(np.float32)
-        labels = tiny_logits(tmp_path / "m.onnx", x).argmax(-1)
-        labels[:3] = (labels[:3] + 1) % 3
-        np.savez(tmp_path / "eval.npz", x=x, __labels__=labels)
-        ran = cli("device", "verify", "here", tmp_path / "m.onnx", "--feeds", tmp_path / "eval.npz", "--out",
-                  tmp_path / "cli", "--runs", 11)
+               "precisions": ["fp32"], "requires": ["onnxruntime"]}
+    with board_profile(profile, device, tmp_path, monkeypatch, flipped=3) as (model, feeds):
+        ran = cli("device", "verify", "here", model, "--feeds", feeds, "--out", tmp_path / "cli", "--runs", 11)
         assert ran.exit_code == 0, ran.output
-        summary = verify_on_device("here", tmp_path / "m.onnx", tmp_path / "eval.npz", tmp_path / "lib", runs=11)
-    finally:
-        targets.all_profiles.cache_clear()
+        summary = verify_on_device("here", model, feeds, tmp_path / "lib", runs=11)
     printed = json.loads(ran.stdout)
     assert summary["accuracy"] == printed["accuracy"] == 0.75
     assert summary["device"] == printed["device"] and summary.keys() == printed.keys()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -16,6 +15,7 @@ from edgeconv.remote.connection import command_line
 from edgeconv.spec import targets
 from edgeconv.spec.device import DeviceConfig
 from edgeconv.spec.targets import TargetProfile
+from tests.remote.conftest import board_profile
 
 JETSON = {
     "name": "jetson-orin-nano", "backend": "onnxruntime", "providers": ["CPUExecutionProvider"],
@@ -61,25 +61,12 @@ def test_own_profiles_from_edgeconv_targets(tmp_path: Path, monkeypatch: pytest.
 
 def test_device_commands_on_the_local_sshd(device: DeviceConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           ) -> None:
-    from tests.conftest import make_tiny_onnx, tiny_logits
-
-    profile = {**JETSON, "device": json.loads(device.model_dump_json())}
-    profile["device"]["arch"] = None
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "here.yaml").write_text(yaml.safe_dump(profile))
-    monkeypatch.setenv("EDGECONV_TARGETS", str(tmp_path / "profiles"))
-    targets.all_profiles.cache_clear()
-    try:
-        make_tiny_onnx(tmp_path / "m.onnx")
-        x = np.random.default_rng(0).normal(size=(12, 8)).astype(np.float32)
-        np.savez(tmp_path / "eval.npz", x=x, __labels__=tiny_logits(tmp_path / "m.onnx", x).argmax(-1))
+    with board_profile(JETSON, device, tmp_path, monkeypatch) as (model, feeds):
         probed = CliRunner().invoke(device_group, ["probe", "jetson-orin-nano"])
         assert probed.exit_code == 0, probed.output
         assert json.loads(probed.output)["gaps"] == []
-        args = ["verify", "jetson-orin-nano", str(tmp_path / "m.onnx"), "--feeds", str(tmp_path / "eval.npz"),
-                "--out", str(tmp_path / "o"), "--runs", "11"]
+        args = ["verify", "jetson-orin-nano", str(model), "--feeds", str(feeds), "--out", str(tmp_path / "o"),
+                "--runs", "11"]
         ran = CliRunner().invoke(device_group, args)
         assert ran.exit_code == 0, ran.output
         assert json.loads(ran.output)["accuracy"] == 1.0 and (tmp_path / "o" / "outputs.npy").is_file()
-    finally:
-        targets.all_profiles.cache_clear()
