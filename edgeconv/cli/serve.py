@@ -1,14 +1,12 @@
-"""`edgeconv serve OUT_DIR|ARTIFACT`: serve a verified artifact on loopback (Open Inference Protocol v2)."""
+"""`edgeconv serve OUT_DIR|ARTIFACT`: serve a verified artifact on loopback (Open Inference Protocol v2), one
+library call (``edgeconv.serve.run.serve``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
-
-from edgeconv.errors import RuntimeUnavailable
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @click.command("serve")
@@ -26,19 +24,13 @@ def serve_command(source: Path, target: str | None, precision: str | None, host:
     """Serve SOURCE (a build folder's chosen artifact, or an .onnx/.tflite file) over HTTP: /v2/health/live,
     /v2/health/ready, /v2/models/NAME, /v2/models/NAME/infer, /v2/models/NAME/predict (raw text or an image),
     /metrics."""
-    try:
-        import fastapi  # noqa: F401
-        import prometheus_client  # noqa: F401
-        import uvicorn
-    except ImportError as exc:
-        raise RuntimeUnavailable(f"edgeconv serve needs the serve extra ({exc.name} is missing)",
-                                 fix="pip install 'edgeconv[serve]'") from exc
-    from edgeconv.serve.app import create_app
-    from edgeconv.serve.model import load_model
+    from edgeconv.serve.run import exposed, serve
 
-    model = load_model(source, target, precision, threads)
-    if host not in LOOPBACK:
-        click.echo(f"warning: binding {host}: the model is reachable from the network, with no authentication",
+    def announce(model: Any) -> None:
+        if exposed(host):
+            click.echo(f"warning: binding {host}: the model is reachable from the network, with no authentication",
+                       err=True)
+        click.echo(f"serving '{model.name}' ({model.platform}) on http://{host}:{port}/v2/models/{model.name}",
                    err=True)
-    click.echo(f"serving '{model.name}' ({model.platform}) on http://{host}:{port}/v2/models/{model.name}", err=True)
-    uvicorn.run(create_app(model, int(max_request_mb * 1e6)), host=host, port=port, log_level="warning")
+
+    serve(source, target, precision, host, port, max_request_mb, threads, on_ready=announce)
