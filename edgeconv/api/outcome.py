@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from edgeconv.compress.trials import on_ray, ray_record
 from edgeconv.errors import ExitCode
 from edgeconv.report import write_reports
 from edgeconv.results import ERROR, BuildResult
+from edgeconv.spec import Spec
 
 
 @contextlib.contextmanager
@@ -25,7 +25,7 @@ def within_ray(address: str | None) -> Iterator[None]:
         yield
 
 
-def finish(result: BuildResult, spec: Any = None, baseline: Path | None = None) -> BuildResult:
+def finish(result: BuildResult, spec: Spec | None = None, baseline: Path | None = None) -> BuildResult:
     """Write every report of ``result`` into its folder, then, with a ``baseline`` (an earlier report.json or
     build folder), hold it to that build: compare.md and compare-junit.xml beside the reports, the comparison in
     ``result.gate``. The spec gives the gate its default limits and its trusted custom metric."""
