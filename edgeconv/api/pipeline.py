@@ -24,7 +24,7 @@ from edgeconv.api.session import (
 from edgeconv.api.shard import Shard, take
 from edgeconv.backends import BuiltArtifact, get_backend
 from edgeconv.choose import oversubscribed, selections_of, slower_than_reference
-from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
+from edgeconv.errors import NothingToDo, RuntimeUnavailable
 from edgeconv.errors.failures import contained
 from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
 from edgeconv.machine import cpu, native_precisions, physical_cores
@@ -171,8 +171,6 @@ def _build_one(session: Session, profile: TargetProfile, precision: str) -> list
     try:
         built = backend.build(session.ctx, profile, precision)
         runner = backend.runner_spec(built, profile)
-    except (SpecError, RuntimeUnavailable):
-        raise
     except NothingToDo as exc:
         return [ArtifactResult(target=profile.name, backend=backend.name, precision=precision, status=SKIPPED,
                                reason=str(exc))]
@@ -214,8 +212,6 @@ def _measure_built(
             session.stages, stage, runner, result.sha256 or "", session.feeds_file,
             session.prepared, session.spec, session.reference_outputs, profile,
         )
-    except (SpecError, RuntimeUnavailable):
-        raise
     except Exception as exc:  # contained: a runtime refusing the graph, a killed worker, NaN outputs
         result.status, result.reason = ERROR, str(contained(f"verify {stage}", exc, session.stages.out))
         if hasattr(exc, "status"):  # a device fault (edgeconv.remote.RemoteError): its own status and facts
