@@ -37,8 +37,8 @@ SHARE = Unit(lambda v: f"{v:.3%}", lambda c: f"{c:+.3%}", lambda s: f"{s:.3%}") 
 DB = Unit(lambda v: f"{v:.1f} dB", lambda c: f"{c:+.2f} dB", lambda s: f"{s:.1f}", "dB")
 COSINE = Unit(lambda v: f"{v:.6f}", lambda c: f"{c:+.6g}", lambda s: f"{s:.6g}")  # near 1: six decimals matter
 PLAIN = Unit(lambda v: f"{v:.4g}", lambda c: f"{c:+.4g}", lambda s: f"{s:g}")
-MS = Unit(lambda v: f"{v:.2f} ms", lambda c: f"{c:+.2f} ms", lambda s: f"{s:.2f}", "ms")
-MB = Unit(lambda v: f"{v:.2f} MB", lambda c: f"{c:+.2f} MB", lambda s: f"{s:.2f}", "MB")
+MS = Unit(lambda v: f"{v:.4g} ms", lambda c: f"{c:+.4g} ms", lambda s: f"{s:.4g}", "ms")  # sub-ms models too
+MB = Unit(lambda v: f"{v:.4g} MB", lambda c: f"{c:+.4g} MB", lambda s: f"{s:.4g}", "MB")
 BYTES = Unit(lambda v: f"{int(v):,} B", lambda c: f"{int(c):+,} B", lambda s: f"{int(s):,}", "B")
 UNITS = {"points": POINTS, "share": SHARE, "db": DB, "cosine": COSINE, "plain": PLAIN, "ms": MS, "mb": MB,
          "bytes": BYTES}

@@ -35,8 +35,8 @@ def test_a_budget_holds_its_metric_in_the_metrics_direction(budget: str, value: 
 def test_a_shortfall_is_written_in_its_metrics_unit() -> None:
     assert shortfall("accuracy_drop", 0.02, 0.01) == "accuracy dropped 2.00 pts, 1.00 over the limit"
     assert shortfall("min_snr_db[out].worst", 30.0, 40.0) == "the worst example's SNR 30.0 dB, 10.0 dB under the limit"
-    assert shortfall("p90_latency_ms", 12.5, 10.0) == "p90 latency 12.50 ms, 2.50 ms over the limit"
-    assert shortfall("max_size_mb", 12.0, 10.0) == "size 12.00 MB, 2.00 MB over the limit"
+    assert shortfall("p90_latency_ms", 12.5, 10.0) == "p90 latency 12.5 ms, 2.5 ms over the limit"
+    assert shortfall("max_size_mb", 12.3, 10.0) == "size 12.3 MB, 2.3 MB over the limit"
     assert shortfall("some_new_budget", 3.0, 2.0) == "3, limit 2"
 
 
