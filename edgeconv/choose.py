@@ -49,14 +49,28 @@ def clearly_slower(a: ArtifactResult) -> bool:
     return verdict(a) == "slower" and speed_interval(a)[0] < SLOWER_MARGIN
 
 
-def speedup_text(a: ArtifactResult) -> str:
-    """``2.10x (1.95-2.30)``; ``= reference`` for a byte-identical file."""
+def speed_text(s: float | None, low: float | None, high: float | None, identical_to: str | None = None, *,
+               reference: bool = False, cell: bool = False) -> str:
+    """A speed-up over the reference, written one way everywhere: ``2.10x (1.95-2.30)`` in a sentence (a choice's
+    reason, a warning); in a table ``cell``, ``2.10× (1.95–2.30)``, with ``≈`` before one whose interval contains
+    1 (not distinguishable from the reference) and ``= <row>`` for a byte-identical file, which shares that row's
+    figure."""
+    if s is None:
+        return "–" if cell else "speed-up unknown"
+    if identical_to:
+        return f"= {identical_to}" if cell else f"{s:.2f}x (identical to {identical_to})"
+    times, dash = ("×", "–") if cell else ("x", "-")
+    low, high = (s, s) if low is None or high is None else (low, high)
+    text = f"{s:.2f}{times}" + (f" ({low:.2f}{dash}{high:.2f})" if (low, high) != (s, s) else "")
+    same = cell and not reference and (low, high) != (s, s) and verdict_of(low, high) == "same"
+    return "≈" + text if same else text
+
+
+def speedup_text(a: ArtifactResult, cell: bool = False) -> str:
+    """``speed_text`` of an artifact: its interval from the interleaved pass, else its timings' notch."""
     if a.speedup_vs_reference is None:
-        return "speed-up unknown"
-    if a.identical_to:
-        return f"{a.speedup_vs_reference:.2f}x (identical to {a.identical_to})"
-    s, low, high = speed_interval(a)
-    return f"{s:.2f}x ({low:.2f}-{high:.2f})" if (low, high) != (s, s) else f"{s:.2f}x"
+        return speed_text(None, None, None, cell=cell)
+    return speed_text(*speed_interval(a), a.identical_to, reference=a.target == "reference", cell=cell)
 
 
 def pick(eligible: list[ArtifactResult]) -> tuple[ArtifactResult, list[ArtifactResult], dict[str, Any]]:

@@ -40,11 +40,14 @@ def sha256_json(value: Any) -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary sibling path; rename it onto ``target`` only if the block succeeds."""
+def atomic_path(target: Path, folder: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling path (an empty folder with ``folder``); it replaces ``target``, a file or a whole
+    folder, only if the block succeeds, so no reader ever sees half of it. Every stage-then-rename goes here."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)) / target.name
+    if folder:
+        tmp.mkdir()
     try:
         yield tmp
         if target.is_dir() and not target.is_symlink():

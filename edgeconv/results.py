@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from edgeconv import metric_table
+
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
 
 
@@ -31,24 +33,8 @@ class BudgetCheck:
 
     @property
     def shortfall(self) -> str:
-        """How far off a failed budget is, in the budget's unit, for report.md."""
-        if self.name == "accuracy_drop":
-            return f"dropped {self.value * 100:.2f} points, {(self.value - self.limit) * 100:.2f} over the limit"
-        if self.name == "min_agreement":
-            return f"agreement {self.value:.4f}, {self.limit - self.value:.4f} under the limit"
-        if self.name == "p90_latency_ms":
-            return f"p90 {self.value:.2f} ms, {self.value - self.limit:.2f} ms over the limit"
-        if self.name in ("map_drop", "miou_drop"):
-            what = "mAP@0.5:0.95" if self.name == "map_drop" else "mIoU"
-            return f"{what} dropped {self.value * 100:.1f} points, {(self.value - self.limit) * 100:.1f} over the limit"
-        worst = "the worst example's " if self.name.endswith(".worst") else ""
-        if self.name.startswith("min_cosine"):
-            return f"{worst}cosine {self.value:.6f}, {self.limit - self.value:.6f} under the limit"
-        if self.name.startswith("min_snr_db"):
-            return f"{worst}SNR {self.value:.1f} dB, {self.limit - self.value:.1f} dB under the limit"
-        if self.name.startswith("max_mismatch"):
-            return f"{self.value * 100:.3f}% of elements outside the tolerance, limit {self.limit * 100:.3f}%"
-        return f"{self.value:.2f} MB, {self.value - self.limit:.2f} MB over the limit"
+        """How far off a failed budget is, in the budget's unit, for report.md (edgeconv.metric_table's rule)."""
+        return metric_table.shortfall(self.name, self.value, self.limit)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

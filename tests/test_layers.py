@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "edgeconv"
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "fsutil", "versions", "machine", "progress"),  # no edgeconv knowledge beyond the basics
     ("spec",),  # what the user asked for: the spec, target profiles, device configs, model sources
-    ("results",),  # what a build measured: typed rows and the report.json contract
+    ("results", "metric_table"),  # what a build measured: typed rows, the report.json contract, each figure's rule
     ("cache",),  # the content-addressed stage cache and its remote tier
     ("models", "data"),  # a model without its weights loaded, and the feeds every runtime sees
     ("verify",),  # measuring: fidelity, task metrics, timing, the worker that runs one artifact

@@ -186,8 +186,6 @@ def _build_one(session: Session, profile: TargetProfile, precision: str) -> list
     try:
         built = backend.build(session.ctx, profile, precision)
         runner = backend.runner_spec(built, profile)
-    except (SpecError, RuntimeUnavailable):
-        raise
     except NothingToDo as exc:
         return [ArtifactResult(target=profile.name, backend=backend.name, precision=precision, status=SKIPPED,
                                reason=str(exc))]
@@ -229,8 +227,6 @@ def _measure_built(
             session.stages, stage, runner, result.sha256 or "", session.feeds_file,
             session.prepared, session.spec, session.reference_outputs, profile,
         )
-    except (SpecError, RuntimeUnavailable):
-        raise
     except Exception as exc:  # contained: a runtime refusing the graph, a killed worker, NaN outputs
         result.status, result.reason = ERROR, str(contained(f"verify {stage}", exc, session.stages.out))
         if hasattr(exc, "status"):  # a device fault (edgeconv.remote.RemoteError): its own status and facts

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from edgeconv.cache.stages import Stages
-from edgeconv.errors import RuntimeUnavailable, SpecError
 from edgeconv.errors.failures import contained
 from edgeconv.results import ERROR, ArtifactResult
 from edgeconv.spec import PruneSpec
@@ -51,8 +50,6 @@ def pruned_candidates(session: Session, selected: list[tuple[TargetProfile, list
         cost: dict[str, Any] = {"prune": tag}
         try:
             mine = build_rows(with_pruned(session, level, stages), selected)
-        except (SpecError, RuntimeUnavailable):
-            raise
         except Exception as exc:  # contained: one level's failure costs that level, not the build
             cost["error"] = str(contained(f"prune {tag}", exc, session.stages.out))
             mine = [ArtifactResult(target=profile.name, backend=profile.backend, precision=precision,

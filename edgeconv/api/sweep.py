@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,12 @@ from edgeconv.spec import PruneSpec, Spec
 
 @dataclass
 class SweepRow:
+    """One ratio x precision of the sweep: the figures its artifact measured, flat, for sweep.json and the plot."""
+
     ratio: float
     precision: str
     status: str
+    _: KW_ONLY  # the figures are named: each row is made from its ArtifactResult by ``_row``
     params: int | None = None
     size_bytes: int | None = None
     size_gzip_bytes: int | None = None

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from edgeconv.cache.stages import STAGE_FILE, seal
 from edgeconv.errors import RuntimeUnavailable, SpecError
-from edgeconv.fsutil import sha256_file, sha256_json
+from edgeconv.fsutil import atomic_path, sha256_file, sha256_json
 
 Event = Callable[[str, str], None]
 _OBJECT = re.compile(r"[0-9a-f]{64}\.tar")
@@ -37,6 +36,10 @@ def remote_cache(url: str | None) -> RemoteCache | None:
     """The spec's remote cache, else ``$EDGECONV_CACHE_URL``'s, else none."""
     url = url or os.environ.get("EDGECONV_CACHE_URL")
     return RemoteCache(url) if url else None
+
+
+class _Refused(Exception):
+    """A downloaded entry that failed its checks: it is dropped, and the stage runs here."""
 
 
 class RemoteCache:
@@ -72,34 +75,30 @@ class RemoteCache:
             self.unreachable = _short(exc)
             on_event(stage, f"remote: cannot read {self.url} ({self.unreachable}); this build goes on without it")
             return False
-        tmp = Path(tempfile.mkdtemp(prefix=".remote.", dir=entry.parent))
         try:
-            problem = self._download(stage, entry.name, pointer, tmp)
-            if problem:
-                on_event(stage, f"remote: refused the entry from {self.url}: {problem}; building here")
-                return False
-            if entry.exists():
-                shutil.rmtree(entry)
-            os.replace(tmp / "entry", entry)
+            with atomic_path(entry) as staged:
+                problem = self._download(stage, entry.name, pointer, staged)
+                if problem:
+                    raise _Refused(problem)
             return True
+        except _Refused as refused:
+            on_event(stage, f"remote: refused the entry from {self.url}: {refused}; building here")
         except Exception as exc:
             on_event(stage, f"remote: download from {self.url} failed ({_short(exc)}); building here")
-            return False
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        return False
 
-    def _download(self, stage: str, key: str, pointer: dict, tmp: Path) -> str | None:
-        """Fetch and unpack into ``tmp/entry``; returns why the entry is refused, or None."""
+    def _download(self, stage: str, key: str, pointer: dict, folder: Path) -> str | None:
+        """Fetch and unpack into ``folder`` (the archive lands beside it); returns why the entry is refused, or
+        None."""
         name = str(pointer.get("object", ""))
         if not _OBJECT.fullmatch(name):
             return f"a malformed pointer ({name!r})"
-        archive = tmp / "entry.tar"
+        archive = folder.with_name("entry.tar")
         self.fs.get_file(f"{self.root}/stages/{stage}/{key}/{name}", str(archive))
         size, digest = archive.stat().st_size, sha256_file(archive)
         if size != pointer.get("size") or digest != pointer.get("sha256") or name != f"{digest}.tar":
             return f"corrupted or truncated ({size} bytes, sha256 {digest[:12]}; expected {pointer.get('size')} " \
                    f"bytes, {str(pointer.get('sha256'))[:12]})"
-        folder = tmp / "entry"
         with tarfile.open(archive) as tar:
             tar.extractall(folder, filter="data")  # no absolute paths, no links out of the folder
         record = folder / STAGE_FILE

@@ -22,7 +22,6 @@ import fcntl
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any, Protocol
 
 from edgeconv.errors import EdgeconvError, StageError
 from edgeconv.errors.failures import contain
-from edgeconv.fsutil import sha256_json
+from edgeconv.fsutil import atomic_path, sha256_json
 
 STAGE_FILE = "stage.json"
 
@@ -88,8 +87,7 @@ class Stages:
     def _produce(
         self, name: str, entry: Path, key: dict[str, Any], produce: Callable[[Path], dict[str, Any]],
     ) -> dict:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name[:12]}.", dir=entry.parent))
-        try:
+        with atomic_path(entry, folder=True) as tmp:  # --no-cache over an existing entry: replaced whole
             try:
                 meta = produce(tmp)
             except StageError as exc:
@@ -102,11 +100,6 @@ class Stages:
                 raise contain(name, exc, self.out) from exc
             (tmp / STAGE_FILE).write_text(json.dumps({"key": key, "meta": meta, "created": time.time()}, default=str))
             seal(tmp)
-            if entry.exists():  # --no-cache over an existing entry: replace it
-                shutil.rmtree(entry)
-            os.replace(tmp, entry)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return meta
 
 
@@ -145,9 +138,7 @@ def place_tree(entry: Path, dest: Path) -> Path:
     there."""
     if dest.is_dir() and _same_entry(dest, entry):
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with atomic_path(dest, folder=True) as tmp:
         for source in entry.rglob("*"):
             target = tmp / source.relative_to(entry)
             if source.is_dir():
@@ -158,11 +149,6 @@ def place_tree(entry: Path, dest: Path) -> Path:
                 os.link(source, target)
             except OSError:  # another file system, or links not allowed
                 shutil.copy2(source, target)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 

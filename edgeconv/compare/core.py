@@ -1,11 +1,12 @@
 """Compare a candidate build with a baseline, artifact by artifact, knowing about noise.
 
-A metric regresses only when its whole confidence interval lies beyond its limit (compare/metrics.py: one table
-of every metric's direction, unit and limit): a noisy runner widens the interval and cannot fail a pull request
-on its own. Accuracy and agreement get a paired bootstrap over examples (or Newcombe's interval from report.json
-alone); the task figures and per-output fidelity report.json holds only as totals (mAP, mIoU, SNR, a custom
-metric) are recomputed per example from the build folders (compare/figures.py); latency compares raw timings,
-or each build's speed-up over its own reference when a build was timed on a loaded machine; size is exact.
+A metric regresses only when its whole confidence interval lies beyond its limit (compare/metrics.py, by
+edgeconv.metric_table's direction, unit and limit of every metric): a noisy runner widens the interval and cannot
+fail a pull request on its own. Accuracy and agreement get a paired bootstrap over examples (or Newcombe's
+interval from report.json alone); the task figures and per-output fidelity report.json holds only as totals (mAP,
+mIoU, SNR, a custom metric) are recomputed per example from the build folders (compare/figures.py); latency
+compares raw timings, or each build's speed-up over its own reference when a build was timed on a loaded machine;
+size is exact.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from collections import Counter
 
 from edgeconv.compare.change import NOT_COMPARED, REGRESSION, MetricChange
 from edgeconv.compare.core import Comparison
-from edgeconv.compare.metrics import definition, limit_text
+from edgeconv.compare.metrics import limit_text
+from edgeconv.metric_table import BYTES, definition
 
 
 def _value(metric: str, value: float | None) -> str:
@@ -19,13 +20,13 @@ def _value(metric: str, value: float | None) -> str:
 def _change(m: MetricChange) -> str:
     if m.change is None:
         return "–"
-    unit = definition(m.metric).unit
+    d = definition(m.metric)
     if m.metric == "size_bytes" and m.candidate is not None and m.baseline is not None:
-        return f"{m.change:+.2%} ({int(m.candidate - m.baseline):+,} B)"
-    text = unit.change(m.change)
+        return f"{m.change:+.2%} ({BYTES.change(m.candidate - m.baseline)})"
+    text = d.change(m.change)
     if m.low is None or m.high is None or m.low == m.high == m.change:
         return text
-    return f"{text} [{unit.change(m.low)}, {unit.change(m.high)}]"
+    return f"{text} [{d.change(m.low)}, {d.change(m.high)}]"
 
 
 def _limit(m: MetricChange) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from edgeconv.compare.change import REGRESSION
 from edgeconv.compare.core import Comparison
-from edgeconv.compare.metrics import BYTES, MS, POINTS, definition
+from edgeconv.metric_table import POINTS, definition
 from edgeconv.report.html import page
 
 
@@ -26,9 +26,9 @@ def _figure(result: Comparison, metric: str) -> Any:
     import plotly.graph_objects as go
 
     d = definition(metric)
-    title = d.title if d.family != "metric" else f"{metric} change (candidate - baseline)"
-    title += f": {metric[len(d.family):]}" if metric.startswith(d.family + "[") else ""
-    sign, scale = -d.direction, 100.0 if d.unit in (POINTS, MS, BYTES) else 1.0
+    title = d.title if d.name != "metric" else f"{metric} change (candidate - baseline)"
+    title += f": {metric[len(d.name):]}" if metric.startswith(d.name + "[") else ""
+    sign, scale = -d.direction, 100.0 if d.unit is POINTS or d.relative else 1.0  # points and percent
     points = [(a.label, m) for a in result.artifacts for m in a.metrics if m.metric == metric and m.change is not None]
     if not points:
         return None

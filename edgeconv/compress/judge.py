@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgeconv.data.feeds import FeedSet
+from edgeconv.metric_table import meets
 from edgeconv.spec import DetectionSpec, SegmentationSpec
 from edgeconv.spec.budgets import FIDELITY_BUDGETS, Budgets
 from edgeconv.verify.budgets import fidelity_checks, task_drop_checks, tolerances
@@ -109,10 +110,10 @@ class Judge:
         return self._reference
 
     def passes(self, score: float, agreement: float, outputs: dict[str, dict[str, Any]] | None = None) -> bool:
-        # the same float tolerance as verification's budget check (verify/budgets.py): 0.955 - 0.945 > 0.01
-        drop = self.budgets.accuracy_drop
-        drop_ok = drop is None or self.reference_score - score <= drop + 1e-12
-        agree_ok = self.budgets.min_agreement is None or agreement >= self.budgets.min_agreement
+        # held by the same rule as verification's budget checks (edgeconv.metric_table.meets)
+        drop, floor = self.budgets.accuracy_drop, self.budgets.min_agreement
+        drop_ok = drop is None or meets("accuracy_drop", self.reference_score - score, drop)
+        agree_ok = floor is None or meets("min_agreement", agreement, floor)
         named = {k: v for k, v in (outputs or {}).items() if k not in TASK_FIGURES}
         fidelity_ok = all(check.passed for name, figures in named.items()
                           for check in fidelity_checks(name, figures, self.budgets.for_output(name)))

@@ -12,7 +12,7 @@ import re
 import traceback
 from pathlib import Path
 
-from edgeconv.errors import EdgeconvError, StageError
+from edgeconv.errors import EdgeconvError, RuntimeUnavailable, SpecError, StageError
 from edgeconv.fsutil import write_text
 
 LOG_FOLDER = "logs"
@@ -116,7 +116,14 @@ def contain(stage: str, exc: BaseException, out: Path) -> StageError:
 
 
 def contained(stage: str, exc: BaseException, out: Path) -> StageError:
-    """``exc`` as the one-line StageError of an artifact row, its log written (one already logged is kept)."""
+    """``exc`` as the one-line StageError of an artifact row, its log written (one already logged is kept): the
+    one rule of containment, so a failure costs its own row and the other artifacts and the reports survive.
+
+    A SpecError or RuntimeUnavailable is re-raised instead: the user's to fix, it stops the build (exit 2 or 3)
+    rather than becoming a row. Call it from ``except Exception as exc:``.
+    """
+    if isinstance(exc, SpecError | RuntimeUnavailable):
+        raise exc
     if isinstance(exc, StageError) and getattr(exc, "log", None):
         return exc
     return contain(stage, exc, out)

@@ -1,29 +1,38 @@
-"""Number formatting shared by the Markdown report and the terminal table."""
+"""The report's cells, shared by report.md, report.html and the terminal table: each figure written by its unit in
+edgeconv.metric_table, as ``compare`` and the budgets write it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from edgeconv.choose import speed_interval, verdict_of
+from edgeconv.choose import speedup_text
+from edgeconv.metric_table import DB, MB, MS, POINTS, definition
 from edgeconv.results import ArtifactResult
 from edgeconv.verify.fidelity import worst
 from edgeconv.verify.retime import ROUNDS
 
 
+def cell(format_: Callable[[float], str], value: float | None) -> str:
+    """A table cell: ``value`` written by one of edgeconv.metric_table's unit formatters, "–" where there is none
+    (None, or NaN)."""
+    return "–" if value is None or value != value else format_(value)
+
+
 def pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.2f}%"
+    return cell(POINTS.value, value)
 
 
 def delta_points(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:+.2f} pt"
+    return cell(POINTS.change, value)
 
 
 def ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
+    return cell(MS.number, value)
 
 
 def mb(size_bytes: int | None) -> str:
-    return "–" if size_bytes is None else f"{size_bytes / 1e6:.1f}"
+    return cell(MB.number, None if size_bytes is None else size_bytes / 1e6)
 
 
 def snr(figures: dict[str, Any] | None, key: str = "snr_db") -> str:
@@ -31,10 +40,7 @@ def snr(figures: dict[str, Any] | None, key: str = "snr_db") -> str:
     report has none (an older report, or null for -inf)."""
     if not figures:
         return "–"
-    if figures.get("exact"):
-        return "exact"
-    value = figures.get(key)
-    return "–" if value is None else f"{value:.1f}"
+    return "exact" if figures.get("exact") else cell(DB.number, figures.get(key))
 
 
 def _agreement(m: Any) -> str:
@@ -43,10 +49,10 @@ def _agreement(m: Any) -> str:
     if m is None:
         return "–"
     if m.agreement is not None:
-        return f"{m.agreement:.4f}"
+        return pct(m.agreement)
     if m.detection:
-        return f"mAP {m.detection['map50_95_vs_reference']:.3f}"
-    return f"mIoU {m.segmentation['miou_vs_reference']:.3f}" if m.segmentation else "–"
+        return f"mAP {pct(m.detection['map50_95_vs_reference'])}"
+    return f"mIoU {pct(m.segmentation['miou_vs_reference'])}" if m.segmentation else "–"
 
 
 def task_metric(m: Any) -> tuple[str, float | None, float | None]:
@@ -70,43 +76,21 @@ def row(a: ArtifactResult, metric: str = "accuracy") -> list[str]:
         _agreement(m),
         snr(lowest[1] if lowest else None),
         ms(m.latency_ms["p50"] if m else None), ms(m.latency_ms["p90"] if m else None),
-        speedup(a),
+        speedup_text(a, cell=True),
         mb(a.size_bytes), a.status,
     ]
-
-
-def speedup(a: ArtifactResult) -> str:
-    """The speed-up cell of an artifact (``speedup_cell``), its interval from the interleaved pass or its notch."""
-    if a.speedup_vs_reference is None:
-        return "–"
-    return speedup_cell(*speed_interval(a), a.identical_to, a.target == "reference")
-
-
-def speedup_cell(s: float | None, low: float | None, high: float | None, identical_to: str | None = None,
-                 reference: bool = False) -> str:
-    """``2.10× (1.95–2.30)``; ``≈0.98× (0.90–1.07)`` when the interval contains 1 (not distinguishable from the
-    reference); ``= reference/fp32`` for a file identical to another row, which shares its figure."""
-    if s is None:
-        return "–"
-    if identical_to:
-        return f"= {identical_to}"
-    low, high = (s, s) if low is None or high is None else (low, high)
-    text = f"{s:.2f}×" + (f" ({low:.2f}–{high:.2f})" if (low, high) != (s, s) else "")
-    same = not reference and (low, high) != (s, s) and verdict_of(low, high) == "same"
-    return "≈" + text if same else text
 
 
 def _task_cells(a: ArtifactResult, metric: str) -> list[str]:
     m = a.measurement
     if metric != "accuracy" and m is not None and m.metric_value is not None:  # macro-F1, or the user's function
-        if metric == "macro_f1":
-            return [f"{m.metric_value:.4f}", delta_points(a.accuracy_delta)]
-        return [f"{m.metric_value:.4g}", "–" if a.accuracy_delta is None else f"{a.accuracy_delta:+.4g}"]
+        unit = definition(metric).unit
+        return [unit.value(m.metric_value), cell(unit.change, a.accuracy_delta)]
     name, value, reference = task_metric(m)
     if not name:
         return [pct(value), delta_points(a.accuracy_delta)]
     assert value is not None and reference is not None
-    return [f"{name} {value:.3f}", delta_points(value - reference)]
+    return [f"{name} {pct(value)}", delta_points(value - reference)]
 
 
 HEADERS = ["target", "precision", "accuracy", "Δ vs fp32", "agreement", "SNR dB", "p50 ms", "p90 ms", "speed-up", "MB",

@@ -11,10 +11,11 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from edgeconv.report.format import loaded_note, precisions_note, speedup_cell
+from edgeconv.choose import speed_text
+from edgeconv.metric_table import is_drop
+from edgeconv.report.format import loaded_note, mb, ms, precisions_note
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-DROP_BUDGETS = {"accuracy_drop": "accuracy", "map_drop": "mAP", "miou_drop": "mIoU"}
 
 
 def render_html(report: dict[str, Any], sweep: list[dict[str, Any]] | None = None) -> str:
@@ -112,7 +113,7 @@ def quality_vs_latency(report: dict[str, Any]) -> Any:
                                  marker={"symbol": "star", "size": 22, "color": "gold", "line": {"width": 1}}))
     for name, limit in _limits(report).items():
         reference = quality(report["reference"])[0]
-        if name in DROP_BUDGETS and kind == "metric" and reference is not None:
+        if is_drop(name) and kind == "metric" and reference is not None:
             fig.add_hline(y=reference - limit, line_dash="dash", line_color="red",
                           annotation_text=f"budget: {name} {limit:g}", name=f"budget {name}")
         elif name == "min_cosine" and kind == "cosine":
@@ -265,10 +266,10 @@ def _table(report: dict[str, Any]) -> str:
         speed = r.get("speedup_vs_reference") or (1.0 if reference else None)
         low, high = r.get("speedup_interval") or (None, None)
         star = " ★ auto" if (r["target"], r["precision"]) in _chosen(report) else ""
+        speedup = speed_text(speed, low, high, r.get("identical_to"), reference=reference, cell=True)
         cells.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-            r["target"], r["precision"] + star, "–" if value is None else f"{value:.4f}",
-            "–" if p50 is None else f"{p50:.2f}", speedup_cell(speed, low, high, r.get("identical_to"), reference),
-            "–" if not r.get("size_bytes") else f"{r['size_bytes'] / 1e6:.1f}", r.get("status") or "reference",
+            r["target"], r["precision"] + star, "–" if value is None else f"{value:.4f}", ms(p50), speedup,
+            mb(r.get("size_bytes") or None), r.get("status") or "reference",
         )) + "</tr>")
     choices = "".join(f"<li><b>{html.escape(str(c.get('target')))}: {html.escape(str(c.get('precision') or 'none'))}"
                       f"</b>: {html.escape(str(c.get('reason', '')))}</li>" for c in report.get("selections") or [])

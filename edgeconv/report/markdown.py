@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgeconv.export.parity import parity_text
-from edgeconv.report.format import headers, loaded_note, precisions_note, row, snr
+from edgeconv.report.format import delta_points, headers, loaded_note, mb, ms, pct, precisions_note, row, snr
 from edgeconv.report.int8_search import search_lines
 from edgeconv.results import ArtifactResult, BuildResult
 from edgeconv.verify.custom_metric import is_custom
@@ -163,9 +163,9 @@ def _device_ranking(selections: list[dict]) -> list[str]:
                       "| why |",
                       "|---|---|---|---|---|---|---|---|---|---|"]
             lines += [f"| `{r['artifact']}` | {r['speedup']:.2f}× | {r['speedup_interval'][0]:.2f}–"
-                      f"{r['speedup_interval'][1]:.2f} | {_ms(r.get('p50_ms'))} | {_ms(r.get('p90_ms'))} | "
-                      f"{_points(r.get('accuracy_delta'))} | {_fraction(r.get('agreement'))} | "
-                      f"{(r['size_bytes'] or 0) / 1e6:.1f} | {r['status']} | {r['why']} |" for r in s["ranking"]]
+                      f"{r['speedup_interval'][1]:.2f} | {ms(r.get('p50_ms'))} | {ms(r.get('p90_ms'))} | "
+                      f"{delta_points(r.get('accuracy_delta'))} | {pct(r.get('agreement'))} | "
+                      f"{mb(r['size_bytes'])} | {r['status']} | {r['why']} |" for r in s["ranking"]]
             lines += [f"- left out: {why}" for why in s.get("left_out") or []]
             lines.append("")
     costs = next((s["prune_candidates"] for s in selections if s.get("prune_candidates")), [])
@@ -175,18 +175,6 @@ def _device_ranking(selections: list[dict]) -> list[str]:
                   + (f"; failed: {c['error']}" if c.get("error") else "") for c in costs]
         lines.append("")
     return lines
-
-
-def _ms(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
-
-
-def _points(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:+.2f} pt"
-
-
-def _fraction(value: float | None) -> str:
-    return "–" if value is None or value != value else f"{value:.4f}"
 
 
 def _scale_note(result: BuildResult) -> list[str]:

@@ -4,28 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgeconv.choose import speed_text
 from edgeconv.compress.prune import NO_SPEEDUP_NOTE
+from edgeconv.report.format import delta_points, mb, ms, pct
 from edgeconv.results import BuildResult
 
 SWEEP_HEADERS = ["ratio", "precision", "params", "size MB", "gzip MB", "accuracy", "Δ acc", "agreement",
                  "p50 ms", "speed-up", "Pareto"]
 
 
-def _num(value: Any, fmt: str) -> str:
-    return "–" if value is None else format(value, fmt)
-
-
 def sweep_cells(row: Any) -> list[str]:
-    """One sweep row as table cells (shared by the markdown and the terminal table)."""
+    """One sweep row as table cells (shared by the markdown and the terminal table), in the report's units."""
     return [
         "unpruned" if row.ratio == 0 else f"{row.ratio:g}", row.precision,
-        _num(row.params / 1e6 if row.params else None, ".2f") + ("M" if row.params else ""),
-        _num(row.size_bytes / 1e6 if row.size_bytes else None, ".1f"),
-        _num(row.size_gzip_bytes / 1e6 if row.size_gzip_bytes else None, ".1f"),
-        _num(row.accuracy, ".4f"), _num(row.accuracy_delta * 100 if row.accuracy_delta is not None else None, "+.2f")
-        + (" pt" if row.accuracy_delta is not None else ""),
-        _num(row.agreement, ".3f"), _num(row.p50_ms, ".2f"), _num(row.speedup, ".2f") + ("×" if row.speedup else ""),
-        "★" if row.pareto else "",
+        "–" if not row.params else f"{row.params / 1e6:.2f}M",
+        mb(row.size_bytes or None), mb(row.size_gzip_bytes or None),
+        pct(row.accuracy), delta_points(row.accuracy_delta), pct(row.agreement), ms(row.p50_ms),
+        speed_text(row.speedup or None, None, None, cell=True), "★" if row.pareto else "",
     ]
 
 

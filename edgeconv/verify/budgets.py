@@ -5,26 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from edgeconv.metric_table import meets
 from edgeconv.results import BudgetCheck
 from edgeconv.spec.budgets import Budgets, OutputBudgets, mean_and_worst
 from edgeconv.verify.fidelity import DEFAULT_ATOL, DEFAULT_RTOL
 
 
+def check(budget: str, limit: float, value: float) -> BudgetCheck:
+    """One budget's check; whether it passed is the metric table's rule for that budget (edgeconv.metric_table)."""
+    return BudgetCheck(budget, limit, value, meets(budget, value, limit))
+
+
 def check_budgets(budgets: Budgets, measured: dict[str, Any]) -> list[BudgetCheck]:
     """``measured`` holds accuracy_drop, agreement, latency_ms.p90 and size_bytes of one artifact."""
-    checks: list[BudgetCheck] = []
-    if budgets.accuracy_drop is not None and measured["accuracy_drop"] is not None:
-        drop = measured["accuracy_drop"]
-        checks.append(BudgetCheck("accuracy_drop", budgets.accuracy_drop, drop, drop <= budgets.accuracy_drop + 1e-12))
-    if budgets.min_agreement is not None and measured["agreement"] is not None:
-        value = measured["agreement"]
-        checks.append(BudgetCheck("min_agreement", budgets.min_agreement, value, value >= budgets.min_agreement))
-    if budgets.p90_latency_ms is not None:
-        value = measured["latency_ms"]["p90"]
-        checks.append(BudgetCheck("p90_latency_ms", budgets.p90_latency_ms, value, value <= budgets.p90_latency_ms))
-    if budgets.max_size_mb is not None:
-        value = measured["size_bytes"] / 1e6
-        checks.append(BudgetCheck("max_size_mb", budgets.max_size_mb, value, value <= budgets.max_size_mb))
+    size = measured.get("size_bytes")
+    values = {"accuracy_drop": measured.get("accuracy_drop"), "min_agreement": measured.get("agreement"),
+              "p90_latency_ms": (measured.get("latency_ms") or {}).get("p90"),
+              "max_size_mb": None if size is None else size / 1e6}
+    checks = [check(budget, getattr(budgets, budget), value) for budget, value in values.items()
+              if getattr(budgets, budget) is not None and value is not None]
     checks += task_drop_checks(budgets, measured.get("detection"), measured.get("segmentation"))
     for name, figures in (measured.get("outputs") or {}).items():
         checks += fidelity_checks(name, figures, budgets.for_output(name))
@@ -44,7 +43,7 @@ def task_drop_checks(budgets: Budgets, detected: dict[str, Any] | None,
             loss = max(0.0, figures[f"reference_{key}"] - figures[key])
         else:
             loss = 1.0 - figures[f"{key}_vs_reference"]
-        checks.append(BudgetCheck(budget, limit, loss, loss <= limit + 1e-12))
+        checks.append(check(budget, limit, loss))
     return checks
 
 
@@ -68,9 +67,7 @@ def fidelity_checks(output: str, figures: dict[str, Any], budgets: OutputBudgets
     for budget, keys in HELD.items():
         for limit, key, suffix in zip(mean_and_worst(getattr(budgets, budget)), keys, ("", ".worst"), strict=True):
             if limit is not None:
-                checks.append(BudgetCheck(f"{budget}[{output}]{suffix}", limit, figures[key], figures[key] >= limit))
+                checks.append(check(f"{budget}[{output}]{suffix}", limit, figures[key]))
     if budgets.max_mismatch is not None:
-        mismatch = 1.0 - figures["within_tolerance"]
-        checks.append(BudgetCheck(f"max_mismatch[{output}]", budgets.max_mismatch, mismatch,
-                                  mismatch <= budgets.max_mismatch + 1e-12))
+        checks.append(check(f"max_mismatch[{output}]", budgets.max_mismatch, 1.0 - figures["within_tolerance"]))
     return checks

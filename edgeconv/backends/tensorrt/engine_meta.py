@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,17 +56,12 @@ def _sha256(path: Path) -> str:
 
 
 def write_meta(engine: Path, meta: EngineMeta) -> Path:
-    """Write ``<engine>.json`` atomically (temp file then rename)."""
+    """Write ``<engine>.json`` atomically. Only the build writes it, so fsutil is imported here and this module
+    still travels to a device with the standard library and edgeconv.errors alone."""
+    from edgeconv.fsutil import write_json
+
     target = meta_path(engine)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(meta.to_dict(), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_json(target, meta.to_dict())
     return target
 
 

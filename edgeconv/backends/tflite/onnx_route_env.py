@@ -15,7 +15,6 @@ import fcntl
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv.errors import StageError
+from edgeconv.fsutil import atomic_path
 
 ONNX2TORCH = "onnx2torch==1.5.15"
 # The sha256 of onnx2torch-1.5.15-py3-none-any.whl on PyPI (pip --require-hashes checks it).
@@ -60,14 +60,9 @@ def ensure_route() -> Path | None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (folder / READY).is_file():
             return folder
-        staging = Path(tempfile.mkdtemp(prefix=".install-", dir=folder.parent))
-        try:
+        with atomic_path(folder, folder=True) as staging:
             _pip_install(staging)
             (staging / READY).write_text(json.dumps({"package": ONNX2TORCH, "sha256": ONNX2TORCH_SHA256}))
-            shutil.rmtree(folder, ignore_errors=True)
-            staging.rename(folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
+from edgeconv.fsutil import atomic_path
 from edgeconv.spec import FallbackSpec
 
 if TYPE_CHECKING:
@@ -171,9 +172,8 @@ def _write(float_model: Path, dst: Path, quant_recipe: Any, qsvs: dict[str, Any]
                             enable_progress_report=False)
     except (ValueError, RuntimeError) as exc:
         raise StageError(f"tflite: ai-edge-quantizer failed: {str(exc).splitlines()[0][:300]}") from exc
-    tmp = dst.with_name(dst.name + ".tmp")
-    tmp.write_bytes(result.quantized_model)
-    tmp.replace(dst)
+    with atomic_path(dst) as tmp:
+        tmp.write_bytes(result.quantized_model)
 
 
 def _describe(precision: str) -> dict[str, Any]:
