@@ -88,9 +88,9 @@ class BuildResult:
 _ADAPTER = TypeAdapter(BuildResult)
 
 
-def read_report(path: Path) -> BuildResult:
-    """A build's report.json as a typed BuildResult (``out_dir``: its folder); refused in one line (exit 2) when
-    it is not an edgeconv report."""
+def report_json(path: Path) -> dict[str, Any]:
+    """report.json as its JSON dict, refused in one line (exit 2) when it is not an edgeconv report (``compare``
+    reads reports of older edgeconv versions key by key through it)."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"no report at '{path}'", fix="pass a report.json file or a build folder that holds one")
@@ -102,8 +102,15 @@ def read_report(path: Path) -> BuildResult:
     if not isinstance(report, dict) or not isinstance(report.get("artifacts"), list):
         raise SpecError(f"'{path}' is not an edgeconv report: no 'artifacts' list",
                         fix="pass the report.json written by `edgeconv build`")
+    return report
+
+
+def read_report(path: Path) -> BuildResult:
+    """A build's report.json as a typed BuildResult (``out_dir``: its folder): how bundle, serve and merge read
+    a build back."""
+    path = Path(path)
     try:
-        return BuildResult.from_report(report, path.parent)
+        return BuildResult.from_report(report_json(path), path.parent)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
