@@ -66,6 +66,9 @@ class RunnerRecord(Facts):
     def of(cls, spec: RunnerSpec) -> RunnerRecord:
         return cls(runner=spec.runner, kwargs={k: v for k, v in spec.kwargs.items() if k != "path"})
 
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()  # both keys always: run.py and serve read kwargs unconditionally
+
 
 class Timing(Facts):
     """``timing``: whether the worker's figures were measured in this build or reused from the stage cache, when,
