@@ -79,7 +79,7 @@ def rows_for(name: str, result: Any, seconds: float) -> list[list[str]]:
     share = f"{1 / static.speedup_vs_reference:.2f}" if static.speedup_vs_reference else "–"
     agreement = f"{m.agreement:.3f}" if m is not None and m.agreement is not None else "–"
     why = static.reason or "; ".join(f"{b.name} {b.shortfall}" for b in static.budgets if not b.passed)
-    why = "; ".join([why, *static.extra.get("warnings", [])]).strip("; ")  # e.g. slower than fp32, and why
+    why = "; ".join([why, *static.warnings]).strip("; ")  # e.g. slower than fp32, and why
     rows.append([name, f"**final** ({static.status}; build {seconds:.0f} s)", delta, agreement, share,
                  why or "within budgets"])
     return rows

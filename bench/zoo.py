@@ -127,7 +127,7 @@ def rows_for(name: str, kind: str, source: str, result: Any, p50: dict[str, floa
         speed = f"{p50['reference'] / p50[a.label]:.2f}×" if a.label in p50 else "–"
         size = f"{a.size_bytes / 1e6:.1f}" if a.size_bytes else "–"
         why = a.reason or "; ".join(f"{b.name} {b.shortfall}" for b in a.budgets if not b.passed)
-        if a.extra.get("selected"):
+        if a.selected:
             why = ("auto's choice; " + why).rstrip("; ")
         rows.append([name, kind, source, a.label, a.status, quality(a), speed, size, (why or "")[:160]])
     return rows

@@ -80,7 +80,7 @@ def pick(eligible: list[ArtifactResult]) -> tuple[ArtifactResult, list[ArtifactR
     floor = speed_interval(fastest)[1]
     ties = [a for a in eligible if speed_interval(a)[2] >= floor]
     best = min(ties, key=lambda a: (a.size_bytes or 0, -faithfulness(a), -speed_interval(a)[0]))
-    best.extra["selected"] = True
+    best.selected = True
     margin: dict[str, Any] = {"tied_with": [a.label for a in ties if a is not best]}
     rest = [a for a in eligible if a not in ties]
     if rest:
@@ -152,8 +152,8 @@ def slower_than_reference(result: ArtifactResult) -> str | None:
 def oversubscribed(result: ArtifactResult, physical_cores: int) -> str | None:
     """A warning when an artifact timed here ran with more threads than this machine has cores (a 4-core board's
     profile on a 2-core build machine): its latency is then neither this machine's best nor the board's."""
-    threads = ((result.extra.get("runner") or {}).get("kwargs") or {}).get("threads")
-    if not isinstance(threads, int) or threads <= physical_cores or result.extra.get("remote"):
+    threads = result.runner.kwargs.get("threads") if result.runner is not None else None
+    if not isinstance(threads, int) or threads <= physical_cores or result.remote is not None:
         return None
     return (f"timed with {threads} threads on this machine's {physical_cores} physical cores (oversubscribed: "
             f"neither this machine's latency nor the board's); set the target's threads: {physical_cores} here, "

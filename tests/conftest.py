@@ -65,6 +65,30 @@ def session_stage_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
 
 
 @pytest.fixture(scope="session", autouse=True)
+def reports_round_trip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every report.json the suite writes reads back into edgeconv.results' typed models and dumps to the same
+    bytes (issue 33): each BuildResult dumped in this process is checked as it is dumped, and at the end every
+    report.json a build left under the session's temporary folders (builds run in a subprocess too)."""
+    from edgeconv.results import BuildResult
+    from tests.roundtrip import as_written, assert_round_trips, written_by_edgeconv
+
+    dump = BuildResult.to_dict
+
+    def checked(self: BuildResult) -> dict:
+        report = dump(self)
+        assert_round_trips(as_written(report), dump, f"the report of {self.spec_name}")
+        return report
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BuildResult, "to_dict", checked)
+        yield
+    for path in sorted(tmp_path_factory.getbasetemp().rglob("report.json")):
+        text = written_by_edgeconv(path)
+        if text is not None:
+            assert_round_trips(text, dump, str(path))
+
+
+@pytest.fixture(scope="session", autouse=True)
 def route_environments(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Route environments (onnx2torch for ONNX -> TFLite) are installed once per test session, never into
     the user's own ~/.cache."""

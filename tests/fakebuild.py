@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from edgeconv.fsutil import sha256_file
-from edgeconv.results import ArtifactResult, BuildResult, Measurement
+from edgeconv.results import ArtifactResult, BuildResult, Measurement, RunnerRecord
 from edgeconv.verify.metrics import agreement, classification_metrics, latency_summary
 from tests.conftest import make_tiny_onnx, tiny_logits
 
@@ -88,7 +88,7 @@ def make_build(
         artifacts.append(ArtifactResult(TARGET, "onnxruntime", precision, str(path), sha256_file(path),
                                         path.stat().st_size, measurement=m,
                                         accuracy_delta=m.metric_value - reference.measurement.metric_value,
-                                        quantization=quantization, extra={"runner": RUNNER}))
+                                        quantization=quantization, runner=RunnerRecord(**RUNNER)))
     result = BuildResult(
         "tiny", str(root), reference, artifacts, {"parity": None},
         {"versions": {"edgeconv": "test"}, "spec_sha256": "0" * 64},

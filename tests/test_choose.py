@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from edgeconv.choose import choose_precision, slower_than_reference, verdict
 from edgeconv.report.markdown import render_markdown
-from edgeconv.results import FAILED, PASSED, ArtifactResult, BuildResult, Measurement
+from edgeconv.results import FAILED, PASSED, ArtifactResult, BuildResult, Measurement, RemoteFacts, RunnerRecord
 
 
 def artifact(precision: str, p50: float, reference_p50: float = 10.0, status: str = PASSED,
@@ -16,7 +16,7 @@ def artifact(precision: str, p50: float, reference_p50: float = 10.0, status: st
                        speedup_vs_reference=reference_p50 / p50, accuracy_delta=0.0, speedup_interval=interval)
     warning = slower_than_reference(a)
     if warning:
-        a.extra["warnings"] = [warning]
+        a.warnings = [warning]
     return a
 
 
@@ -38,8 +38,8 @@ def test_auto_says_why_when_only_slower_artifacts_passed() -> None:
 
 def test_a_slower_artifact_is_warned_about_in_the_report() -> None:
     slow, fast = artifact("int8-dynamic", 40.0), artifact("int8-static", 9.0)
-    assert fast.extra == {} and artifact("fp32", 10.2).extra == {}  # within the timing margin: no warning
-    assert slow.extra["warnings"] == ["runs at 0.25x the fp32 reference's speed (slower) on this machine; "
+    assert fast.warnings == [] and artifact("fp32", 10.2).warnings == []  # within the timing margin: no warning
+    assert slow.warnings == ["runs at 0.25x the fp32 reference's speed (slower) on this machine; "
                                       "`precision: auto` does not choose it"]
     result = BuildResult("m", "out", artifact("fp32", 10.0), [slow, fast], {}, {},
                          {"examples": 10, "metric": "accuracy", "labels": []})
@@ -51,10 +51,10 @@ def test_a_board_profile_timed_with_more_threads_than_this_machine_has_cores_is_
     from edgeconv.choose import oversubscribed
 
     board = artifact("int8-full", 5.0)
-    board.extra["runner"] = {"runner": "tflite", "kwargs": {"threads": 4}}
+    board.runner = RunnerRecord(runner="tflite", kwargs={"threads": 4})
     assert "timed with 4 threads on this machine's 2 physical cores" in oversubscribed(board, 2)
     assert oversubscribed(board, 4) is None  # as many cores as threads: a real measurement
-    board.extra["remote"] = {"device": "pi5"}  # timed on the board itself
+    board.remote = RemoteFacts(device={"label": "pi5"})  # timed on the board itself
     assert oversubscribed(board, 2) is None
 
 

@@ -29,7 +29,21 @@ from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
 from edgeconv.errors.failures import contained
 from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
 from edgeconv.machine import cpu, native_precisions, physical_cores
-from edgeconv.results import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, BuildResult, RunnerSpec
+from edgeconv.results import (
+    ERROR,
+    FAILED,
+    PASSED,
+    SKIPPED,
+    ArtifactResult,
+    BackendFacts,
+    BuildResult,
+    PruneFacts,
+    RemoteFacts,
+    RunnerRecord,
+    RunnerSpec,
+    Timing,
+    row_label,
+)
 from edgeconv.spec import AUTO, Spec, TargetRef
 from edgeconv.spec.targets import CALIBRATED, TargetProfile, get_profile
 from edgeconv.verify.budgets import check_budgets
@@ -213,15 +227,16 @@ def _measure_built(
     ``board`` names a pool member: its rows are ``<target>@<board>``.
     """
     result = ArtifactResult(
-        target=f"{profile.name}@{board}" if board else profile.name, backend=profile.backend, precision=precision,
+        target=row_label(profile.name, board), backend=profile.backend, precision=precision,
         path=str(built.path), sha256=sha256_file(built.path), size_bytes=artifact_size(built.path),
-        quantization=built.quantization, extra=dict(built.extra),
+        quantization=built.quantization, built=BackendFacts.model_validate(built.extra),
     )
     stage = verify_stage(result.target, precision)
     if session.prune is not None:
         from edgeconv.api.prune_stage import artifact_prune_facts
 
-        result.extra["prune"] = artifact_prune_facts(session.prune, built.path, Path(session.reference.path or ""))
+        result.prune = PruneFacts.model_validate(
+            artifact_prune_facts(session.prune, built.path, Path(session.reference.path or "")))
     try:
         measurement, _, facts = measure_artifact(
             session.stages, stage, runner, result.sha256 or "", session.feeds_file,
@@ -230,14 +245,13 @@ def _measure_built(
     except Exception as exc:  # contained: a runtime refusing the graph, a killed worker, NaN outputs
         result.status, result.reason = ERROR, str(contained(f"verify {stage}", exc, session.stages.out))
         if hasattr(exc, "status"):  # a device fault (edgeconv.remote.RemoteError): its own status and facts
-            result.extra["remote"] = exc.to_dict()  # type: ignore[attr-defined]
+            result.remote = RemoteFacts.model_validate(exc.to_dict())  # type: ignore[attr-defined]
         return result
-    result.extra["timing"] = facts.pop("timing")
+    result.timing = Timing.model_validate(facts.pop("timing"))
     if facts:
-        result.extra["remote"] = facts
+        result.remote = RemoteFacts.model_validate(facts)
     # What a bundle's run.py loads the artifact with: the runner verification used, and its arguments.
-    kwargs = {k: v for k, v in runner.kwargs.items() if k != "path"}
-    result.extra["runner"] = {"runner": runner.runner, "kwargs": kwargs}
+    result.runner = RunnerRecord.of(runner)
     result.measurement = measurement
     return result
 
@@ -252,7 +266,7 @@ def _judge(session: Session, result: ArtifactResult) -> ArtifactResult:
         result.speedup_vs_reference = ref.latency_ms["p50"] / measurement.latency_ms["p50"]
     for warning in (slower_than_reference(result), oversubscribed(result, physical_cores())):
         if warning:
-            result.extra.setdefault("warnings", []).append(warning)
+            result.warnings.append(warning)
     result.budgets = check_budgets(session.spec.budgets, {
         "accuracy_drop": None if result.accuracy_delta is None else max(0.0, -result.accuracy_delta),
         "agreement": measurement.agreement, "latency_ms": measurement.latency_ms, "size_bytes": result.size_bytes,

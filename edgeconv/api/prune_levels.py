@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeconv.cache.stages import Stages
 from edgeconv.errors.failures import contained
-from edgeconv.results import ERROR, ArtifactResult
+from edgeconv.results import ERROR, ArtifactResult, pruned_label
 from edgeconv.spec import PruneSpec
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def pruned_candidates(session: Session, selected: list[tuple[TargetProfile, list
                                    status=ERROR, reason=cost["error"])
                     for profile, precisions in selected for precision in precisions]
         for row in mine:
-            row.target = f"{row.target}@{tag}"
+            row.target = pruned_label(row.target, tag)
         cost.update(build_s=round(time.perf_counter() - start, 1), rows=len(mine))
         costs.append(cost)
         rows += mine

@@ -23,7 +23,7 @@ from edgeconv.data.feeds import TARGETS_FILE, save_targets, targets_sha256
 from edgeconv.export.parity import PARITY_FIGURES
 from edgeconv.fsutil import sha256_file
 from edgeconv.machine import physical_cores
-from edgeconv.results import ArtifactResult, RunnerSpec
+from edgeconv.results import ArtifactResult, RunnerRecord, RunnerSpec, Timing
 from edgeconv.spec import Spec
 
 Event = Callable[[str, str], None]
@@ -101,7 +101,7 @@ def open_session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
         sha256=reference_sha, size_bytes=artifact_size(reference_path), measurement=measurement,
         accuracy_delta=None if measurement.metric_value is None else 0.0,
         speedup_vs_reference=1.0,
-        extra={"timing": facts["timing"], "runner": {"runner": runner.runner, "kwargs": {"threads": physical_cores()}}},
+        timing=Timing.model_validate(facts["timing"]), runner=RunnerRecord.of(runner),
     )
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.family,
                        prepared.calibration, prepared.calib_sha256, prepared.evaluation, prepared.eval_sha256,

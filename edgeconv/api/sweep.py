@@ -15,7 +15,7 @@ from typing import Any
 
 from edgeconv.compress.trials import on_ray_now
 from edgeconv.errors import SpecError
-from edgeconv.results import ArtifactResult, BuildResult
+from edgeconv.results import PRUNE, ArtifactResult, BuildResult, row_label
 from edgeconv.spec import PruneSpec, Spec
 
 
@@ -129,10 +129,10 @@ def run_sweep(
         stages = Stages(folder, use_cache=use_cache or on_ray, on_event=on_event, remote=session.stages.remote)
         pruned = with_pruned(session, prune, stages)
         for artifact in build_artifacts(pruned, selected):
-            artifact.target = f"{profile.name}@prune-{ratio:g}"
+            artifact.target = row_label(profile.name, prune=f"{PRUNE}{ratio:g}")
             results.append((ratio, artifact))
     rows = mark_pareto([_row(ratio, a) for ratio, a in results])
-    unpruned_params = next((a.extra["prune"]["params_before"] for _, a in results if a.extra.get("prune")), None)
+    unpruned_params = next((a.prune.params_before for _, a in results if a.prune is not None), None)
     for row in rows:
         if row.ratio == 0:
             row.params = unpruned_params
@@ -171,11 +171,12 @@ def prune_level(level: tuple[PruneSpec, Path], spec: Spec, prepared: Any, cache:
 def _row(ratio: float, a: ArtifactResult) -> SweepRow:
     from edgeconv.compress.sparsity import gzip_size
 
-    m, prune = a.measurement, a.extra.get("prune") or {}
+    m, prune = a.measurement, a.prune
     path = Path(a.path) if a.path else None
+    gzip_bytes = (prune.size_gzip_bytes if prune else None) or (gzip_size(path) if path else None)
     return SweepRow(
-        ratio=ratio, precision=a.precision, status=a.status, params=prune.get("params_after"),
-        size_bytes=a.size_bytes, size_gzip_bytes=prune.get("size_gzip_bytes") or (gzip_size(path) if path else None),
+        ratio=ratio, precision=a.precision, status=a.status, params=prune.params_after if prune else None,
+        size_bytes=a.size_bytes, size_gzip_bytes=gzip_bytes,
         accuracy=m.accuracy if m else None, accuracy_delta=a.accuracy_delta, agreement=m.agreement if m else None,
         p50_ms=m.latency_ms["p50"] if m else None, speedup=a.speedup_vs_reference, path=a.path,
     )

@@ -21,6 +21,7 @@ from edgeconv.api.device_assets import ASSETS, GOLDEN_RAW, PREPROCESSING
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import SpecError
 from edgeconv.remote.bundle import module_file
+from edgeconv.results import ArtifactResult
 from edgeconv.verify.measure import example_rows, load_outputs, verify_stage
 from edgeconv.verify.worker import SHAPE_SUFFIX
 
@@ -55,7 +56,7 @@ def vendored(runners: set[str]) -> dict[str, bytes | Path]:
     return files
 
 
-def requirements(recipe: dict[str, Any], entries: list[dict[str, Any]]) -> bytes:
+def requirements(recipe: dict[str, Any], entries: list[ArtifactResult]) -> bytes:
     """requirements.txt: the runtime at the version verification ran, numpy, and the preprocessing library at
     the build's version (a different tokenizer or resize is how on-device results drift from the report)."""
     lines = ["# What run.py needs on the board (pip install -r requirements.txt): the runtime this artifact was",
@@ -71,30 +72,30 @@ def requirements(recipe: dict[str, Any], entries: list[dict[str, Any]]) -> bytes
     return ("\n".join(lines) + "\n").encode()
 
 
-def _runtime_requirement(entry: dict[str, Any]) -> str:
-    runtime = entry.get("runtime") or {}
+def _runtime_requirement(entry: ArtifactResult) -> str:
+    runtime = entry.measurement.runtime if entry.measurement else {}
     name, version = runtime.get("runtime") or "", runtime.get("version") or ""
     if name == "onnxruntime" and any("CUDA" in p or "Tensorrt" in p for p in runtime.get("providers") or []):
         name = "onnxruntime-gpu"
     if not name or not version:
-        raise SpecError(f"report.json does not say which runtime verified {entry['target']}/{entry['precision']}",
+        raise SpecError(f"report.json does not say which runtime verified {entry.label}",
                         fix="rebuild it with this edgeconv, then bundle it")
     return f"{name}=={version}"
 
 
-def runnable(entry: dict[str, Any]) -> str | None:
+def runnable(entry: ArtifactResult) -> str | None:
     """Why run.py cannot run this artifact, or None when it can."""
-    runner = (entry.get("runner") or {}).get("runner")
+    runner = entry.runner.runner if entry.runner else None
     if runner is None:
         return "report.json does not record its runner (built by an older edgeconv): rebuild it"
     if runner not in RUNTIMES:
-        return (f"run.py runs ONNX Runtime, LiteRT and OpenVINO artifacts; this one runs in {entry.get('backend')} "
+        return (f"run.py runs ONNX Runtime, LiteRT and OpenVINO artifacts; this one runs in {entry.backend} "
                 "(for a TensorRT engine: trtexec --loadEngine=FILE)")
     return None
 
 
 def golden(build_dir: Path, recipe: dict[str, Any], raw: dict[str, Any],
-           entries: list[dict[str, Any]]) -> tuple[bytes, dict[str, Any]]:
+           entries: list[ArtifactResult]) -> tuple[bytes, dict[str, Any]]:
     """golden.npz (feeds and verified outputs by index) and its description for metadata.json: per artifact,
     its outputs as its runtime names them (LiteRT says output_0 where the model says logits) and each one's
     tolerances, the model's output at the same place when the names differ."""
@@ -109,10 +110,10 @@ def golden(build_dir: Path, recipe: dict[str, Any], raw: dict[str, Any],
     tolerances: dict[str, list[dict[str, float]]] = {}
     model_names = list(recipe["tolerances"])
     for entry in entries:
-        precision = entry["precision"]
-        folder = build_dir / "verify" / verify_stage(entry["target"], precision)
+        precision = entry.precision
+        folder = build_dir / "verify" / verify_stage(entry.target, precision)
         if not (folder / "outputs.npz").is_file():
-            raise SpecError(f"'{folder}' holds no verified outputs of {entry['target']}/{precision}",
+            raise SpecError(f"'{folder}' holds no verified outputs of {entry.label}",
                             fix="bundle the build folder that report.json came from")
         recorded = load_outputs(folder)
         outputs[precision] = [n for n in recorded if not n.endswith(SHAPE_SUFFIX)]

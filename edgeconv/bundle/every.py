@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeconv.bundle.make import make_bundle, targets_of
-from edgeconv.compare.load import read_report
 from edgeconv.errors import SpecError
+from edgeconv.results import read_report
 
 
 @dataclass

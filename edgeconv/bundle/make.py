@@ -25,6 +25,7 @@ import hashlib
 import json
 import tarfile
 import zlib
+from math import inf
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -33,9 +34,9 @@ from edgeconv.api.device_assets import ASSETS
 from edgeconv.bundle.archive import write_archive
 from edgeconv.bundle.device_files import RUN_PY, device_assets, golden, requirements, runnable, vendored
 from edgeconv.bundle.metadata import artifact_metadata
-from edgeconv.compare.load import read_report
 from edgeconv.errors import DataError, SpecError
 from edgeconv.fsutil import CHUNK, atomic_path, sha256_file
+from edgeconv.results import ArtifactResult, BuildResult, read_report
 
 FORMAT = "edgeconv-bundle/1"
 MANIFEST, METADATA, REPORT = "manifest.json", "metadata.json", "report.json"
@@ -45,70 +46,69 @@ def _json(value: Any) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode()
 
 
-def targets_of(report: dict[str, Any]) -> list[str]:
-    return sorted({str(a.get("target")) for a in report["artifacts"]})
+def targets_of(report: BuildResult) -> list[str]:
+    return sorted({a.target for a in report.artifacts})
 
 
-def artifact_files(build_dir: Path, entry: dict[str, Any]) -> list[Path]:
+def artifact_files(build_dir: Path, entry: ArtifactResult) -> list[Path]:
     """The artifact where the build left it (re-rooted under build_dir if the folder moved), checked by hash."""
-    recorded = Path(entry.get("path") or "")
-    local = build_dir / "artifacts" / f"{entry['target']}-{entry['precision']}" / recorded.name
+    recorded = Path(entry.path or "")
+    local = build_dir / "artifacts" / f"{entry.target}-{entry.precision}" / recorded.name
     path = local if local.is_file() else recorded
-    label = f"{entry['target']}/{entry['precision']}"
+    label = entry.label
     if not path.is_file():
         raise SpecError(f"artifact file of {label} not found (looked for '{local}' and '{recorded}')",
                         fix="bundle the build folder that report.json came from")
-    if entry.get("sha256") and sha256_file(path) != entry["sha256"]:
+    if entry.sha256 and sha256_file(path) != entry.sha256:
         raise DataError(f"artifact file '{path}' of {label} does not match the sha256 in report.json",
                         fix="rebuild: the file changed after the build")
     sidecar = path.with_suffix(".bin") if path.suffix == ".xml" else path.with_name(path.name + ".data")
     return [path, sidecar] if sidecar.is_file() else [path]  # ONNX external data, or an OpenVINO IR's weights
 
 
-def select(report: dict[str, Any], target: str, precisions: list[str] | None, every: bool,
-           include_failed: bool) -> list[dict[str, Any]]:
+def select(report: BuildResult, target: str, precisions: list[str] | None, every: bool,
+           include_failed: bool) -> list[ArtifactResult]:
     """The artifacts of ``target`` to bundle: those named, every one that passed (``every``), or by default the
     build's choice: ``precision: auto``'s, else by auto's rule (the fastest that passed, never a reduced
     precision slower than the fp32 reference)."""
-    rows = [a for a in report["artifacts"] if a.get("target") == target]
+    rows = [a for a in report.artifacts if a.target == target]
     if not rows:
         raise SpecError(f"target '{target}' is not in the build's report.json",
                         fix=f"use one of: {', '.join(targets_of(report)) or 'none'}")
     allowed = ("passed", "failed") if include_failed else ("passed",)
     if precisions:
-        unknown = [p for p in precisions if p not in {a.get("precision") for a in rows}]
+        unknown = [p for p in precisions if p not in {a.precision for a in rows}]
         if unknown:
             raise SpecError(f"target '{target}' has no {unknown[0]} artifact",
-                            fix=f"use one of: {', '.join(str(a.get('precision')) for a in rows)}")
-        rows = [a for a in rows if a.get("precision") in precisions]
-        refused = [a for a in rows if a.get("status") not in allowed]
+                            fix=f"use one of: {', '.join(a.precision for a in rows)}")
+        rows = [a for a in rows if a.precision in precisions]
+        refused = [a for a in rows if a.status not in allowed]
         if refused:
-            raise SpecError(f"{target}/{refused[0].get('precision')} did not pass its budgets "
-                            f"({refused[0].get('status')})", fix="pass --include-failed to bundle it anyway")
-    entries = [a for a in rows if a.get("status") in allowed]
+            raise SpecError(f"{target}/{refused[0].precision} did not pass its budgets "
+                            f"({refused[0].status})", fix="pass --include-failed to bundle it anyway")
+    entries = [a for a in rows if a.status in allowed]
     if not entries:
-        states = ", ".join(f"{a.get('precision')}: {a.get('status')}" for a in rows)
+        states = ", ".join(f"{a.precision}: {a.status}" for a in rows)
         raise SpecError(f"no artifact of target '{target}' passed its budgets ({states})",
                         fix="fix the build, or pass --include-failed to bundle failed artifacts too")
     if precisions or every:
         return entries
     chosen = choice(report, target, entries)
-    return [a for a in entries if a.get("precision") == chosen]
+    return [a for a in entries if a.precision == chosen]
 
 
-def choice(report: dict[str, Any], target: str, entries: list[dict[str, Any]]) -> str:
+def choice(report: BuildResult, target: str, entries: list[ArtifactResult]) -> str:
     """``precision: auto``'s pick when the build made one among ``entries``, else auto's own rule
     (choose.choose_precision, across a merged build's timing passes too), else the fastest entry."""
     from edgeconv.choose import choose_precision
-    from edgeconv.results import artifact_from_dict
 
-    picked = {s.get("precision") for s in report.get("selections") or [] if s.get("target") == target}
-    among = [a for a in entries if a.get("precision") in picked]
+    picked = {s.get("precision") for s in report.selections if s.get("target") == target}
+    among = [a for a in entries if a.precision in picked]
     if among:
-        return str(among[0]["precision"])
-    chosen = choose_precision(target, [artifact_from_dict(a) for a in entries])["precision"]
-    fastest = min(entries, key=lambda a: (a.get("latency_ms") or {}).get("p50", float("inf")))
-    return str(chosen or fastest["precision"])
+        return among[0].precision
+    chosen = choose_precision(target, entries)["precision"]
+    fastest = min(entries, key=lambda a: a.measurement.latency_ms.get("p50", inf) if a.measurement else inf)
+    return str(chosen or fastest.precision)
 
 
 def make_bundle(build_dir: Path, target: str, dest: Path, include_failed: bool = False,
@@ -119,18 +119,18 @@ def make_bundle(build_dir: Path, target: str, dest: Path, include_failed: bool =
     report = read_report(report_file)
     entries = select(report, target, precisions, every, include_failed)
     recipe, raw = device_assets(build_dir)
-    cannot = {e["precision"]: runnable(e) for e in entries}
-    name = f"{report.get('name', 'model')}-{target}"
+    cannot = {e.precision: runnable(e) for e in entries}
+    name = f"{report.spec_name or 'model'}-{target}"
     files: dict[str, bytes | Path] = {REPORT: report_file.read_bytes()}
     artifacts: dict[str, Any] = {}
     for entry in entries:
         paths = artifact_files(build_dir, entry)
         for path in paths:
-            files[f"artifacts/{entry['precision']}/{path.name}"] = path
-        artifacts[entry["precision"]] = {"file": f"artifacts/{entry['precision']}/{paths[0].name}",
-                                         "runner": entry.get("runner"), "run_py": cannot[entry["precision"]] or "ok",
-                                         **artifact_metadata(paths[0], entry)}
-    runnable_entries = [e for e in entries if cannot[e["precision"]] is None]
+            files[f"artifacts/{entry.precision}/{path.name}"] = path
+        artifacts[entry.precision] = {"file": f"artifacts/{entry.precision}/{paths[0].name}",
+                                      "runner": entry.runner.to_dict() if entry.runner else None,
+                                      "run_py": cannot[entry.precision] or "ok", **artifact_metadata(paths[0], entry)}
+    runnable_entries = [e for e in entries if cannot[e.precision] is None]
     recipe = dict(recipe)
     if recipe["kind"] == "text":
         files[f"preprocessing/{recipe['tokenizer']}"] = build_dir / ASSETS / recipe["tokenizer"]
@@ -144,17 +144,17 @@ def make_bundle(build_dir: Path, target: str, dest: Path, include_failed: bool =
                 files[rel] = build_dir / ASSETS / rel
         files["run.py"] = RUN_PY
         files["requirements.txt"] = requirements(recipe, runnable_entries)
-        files.update(vendored({e["runner"]["runner"] for e in runnable_entries}))
+        files.update(vendored({e.runner.runner for e in runnable_entries if e.runner}))
     files[METADATA] = _json({
-        "format": FORMAT, "name": report.get("name"), "target": target, "task": recipe.get("task"),
-        "labels": recipe.get("labels") or (report.get("evaluation") or {}).get("labels"),
+        "format": FORMAT, "name": report.spec_name, "target": target, "task": recipe.get("task"),
+        "labels": recipe.get("labels") or report.evaluation.get("labels"),
         "default": choice(report, target, runnable_entries or entries),
         "preprocessing": recipe, "artifacts": artifacts, "golden": golden_meta,
     })
     files[MANIFEST] = _json({
-        "format": FORMAT, "bundle": name, "spec_sha256": report.get("spec_sha256"),
+        "format": FORMAT, "bundle": name, "spec_sha256": report.spec_sha256,
         "files": {n: _hash(data) for n, data in sorted(files.items())},
-        "versions": {"build": report.get("versions"), "bundle": versions.all_versions()},
+        "versions": {"build": report.versions, "bundle": versions.all_versions()},
     })
     out = Path(dest) / f"{name}.tar.gz"
     with atomic_path(out) as tmp:

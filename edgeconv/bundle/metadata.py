@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv.errors import StageError
+from edgeconv.results import ArtifactResult, json_safe
 
 
 def onnx_io(path: Path) -> dict[str, list[dict[str, Any]]]:
@@ -31,12 +32,13 @@ def onnx_io(path: Path) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def artifact_metadata(path: Path, entry: dict[str, Any]) -> dict[str, Any]:
+def artifact_metadata(path: Path, entry: ArtifactResult) -> dict[str, Any]:
     """Runtime facts of one artifact; non-ONNX artifacts (engines, flatbuffers) carry only the report's facts."""
+    row = json_safe(entry.to_dict())  # the figures as report.json holds them
     meta: dict[str, Any] = {
-        "precision": entry.get("precision"), "backend": entry.get("backend"),
-        "quantization": entry.get("quantization"), "runtime": entry.get("runtime"),
-        "measured": {k: entry.get(k) for k in ("accuracy", "agreement", "latency_ms", "size_bytes", "status")},
+        "precision": entry.precision, "backend": entry.backend,
+        "quantization": entry.quantization, "runtime": row["runtime"],
+        "measured": {k: row[k] for k in ("accuracy", "agreement", "latency_ms", "size_bytes", "status")},
     }
     if path.suffix == ".onnx":
         meta.update(onnx_io(path))

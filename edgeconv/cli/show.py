@@ -36,7 +36,7 @@ def print_build(result: BuildResult, as_json: bool, table_only: bool = False) ->
     if note:
         stdout.print(f"[yellow]timing[/] {escape(note)}", highlight=False)
     for a in result.artifacts:
-        for warning in a.extra.get("warnings", []):
+        for warning in a.warnings:
             stdout.print(f"[yellow]warning[/] {escape(f'{a.label}: {warning}')}", highlight=False)
     for choice in result.selections:
         stdout.print(f"[bold]auto[/] {choice['target']}: {choice['precision'] or 'none'}: {choice['reason']}")

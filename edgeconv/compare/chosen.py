@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeconv.compare.load import Key
+from edgeconv.results import parse_row
 
 
 @dataclass
@@ -56,7 +57,7 @@ def chosen_pairs(baseline: dict[str, Any], candidate: dict[str, Any]) -> list[Pi
 def _selection(choice: dict[str, Any]) -> str:
     if choice.get("device"):
         return f"device {choice['device']}"
-    return str(choice.get("target", "")).partition("@")[0]  # a pruned candidate "<target>@prune-..." is its target's
+    return parse_row(str(choice.get("target", ""))).target  # a pruned candidate "<target>@prune-..." is its target's
 
 
 def _picked(choice: dict[str, Any]) -> str:

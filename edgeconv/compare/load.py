@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from edgeconv.errors import SpecError
+from edgeconv.results import report_json
 
 REPORT = "report.json"
 Key = tuple[str, str]  # (target, precision)
@@ -45,17 +45,8 @@ def entries(report: dict[str, Any]) -> dict[Key, dict[str, Any]]:
 
 
 def read_report(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise SpecError(f"no report at '{path}'", fix="pass a report.json file or a build folder that holds one")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecError(f"'{path}' is not an edgeconv report: not JSON ({exc})",
-                        fix="pass the report.json written by `edgeconv build`") from exc
-    if not isinstance(report, dict) or not isinstance(report.get("artifacts"), list):
-        raise SpecError(f"'{path}' is not an edgeconv report: no 'artifacts' list",
-                        fix="pass the report.json written by `edgeconv build`")
-    return report
+    """A side's report.json as JSON: a comparison reads older reports too, key by key (edgeconv.results)."""
+    return report_json(path)
 
 
 def load_side(path: Path) -> Side:

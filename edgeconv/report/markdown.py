@@ -28,7 +28,7 @@ def render_markdown(result: BuildResult) -> str:
         lines += [f"- `{s['target']}`: **{s['precision'] or 'none'}**: {s['reason']}" for s in result.selections]
         lines.append("")
         lines += _device_ranking(result.selections)
-    warned = [(a, w) for a in result.artifacts for w in a.extra.get("warnings", [])]
+    warned = [(a, w) for a in result.artifacts for w in a.warnings]
     if warned:
         lines += ["## Warnings", ""] + [f"- `{a.label}`: {w}" for a, w in warned] + [""]
     problems = [a for a in result.artifacts if a.status in ("error", "skipped")]
@@ -136,10 +136,9 @@ def _fidelity(outputs: dict[str, dict]) -> list[str]:
 def _timing_note(rows: list) -> list[str]:
     """Which latency figures were measured in this build and which the stage cache gave back (same machine
     fingerprint, same artifact, runtime, threads and settings), with when they were taken."""
-    reused = [(a.label, a.extra["timing"].get("measured_at")) for a in rows
-              if a.extra.get("timing") and not a.extra["timing"]["fresh"]]
+    reused = [(a.label, a.timing.measured_at) for a in rows if a.timing is not None and not a.timing.fresh]
     if not reused:
-        return ["Every latency above was measured in this build.", ""] if rows[0].extra.get("timing") else []
+        return ["Every latency above was measured in this build.", ""] if rows[0].timing is not None else []
     listed = ", ".join(f"`{label}` ({when or 'time unknown'})" for label, when in reused)
     return [f"Latency reused from the stage cache, measured earlier on this machine (same CPU, ISA flags, cores, "
             f"runtime versions and threads): {listed}; `--no-cache` measures them again.", ""]

@@ -41,30 +41,32 @@ def render_sweep_markdown(rows: list[Any], mode: str | None = None, drop_blocks:
 
 def render_prune_markdown(result: BuildResult) -> str:
     """What pruning did to each pruned artifact (params, raw and gzip size), for report.md; '' if nothing was pruned."""
-    pruned = [a for a in result.artifacts if a.extra.get("prune")]
+    pruned = [a for a in result.artifacts if a.prune is not None]
     if not pruned:
         return ""
-    first = pruned[0].extra["prune"]
+    first = pruned[0].prune
+    assert first is not None
     lines = ["## Pruning", "",
-             f"Mode {first['mode']}, ratio {first.get('ratio')}; parameters {first['params_before']:,} → "
-             f"{first['params_after']:,}. Every pruned artifact is compared with the unpruned fp32 reference "
-             f"({first['reference_size_bytes']:,} bytes, {first['reference_size_gzip_bytes']:,} gzip).", ""]
-    if first["mode"] == "unstructured":
+             f"Mode {first.mode}, ratio {first.ratio}; parameters {first.params_before:,} → "
+             f"{first.params_after:,}. Every pruned artifact is compared with the unpruned fp32 reference "
+             f"({first.reference_size_bytes:,} bytes, {first.reference_size_gzip_bytes:,} gzip).", ""]
+    if first.mode == "unstructured":
         lines += [f"**Note:** {NO_SPEEDUP_NOTE}.", ""]
-    if first.get("dropped_blocks"):
-        lines += [f"Blocks of `{first['block_stack']}`: {first['blocks_before']} → {first['blocks_after']}; removed "
+    if first.dropped_blocks:
+        lines += [f"Blocks of `{first.block_stack}`: {first.blocks_before} → {first.blocks_after}; removed "
                   f"(original index, KL from the unpruned output left by each removal): "
-                  + ", ".join(f"{i} ({kl:.4f})" for i, kl in zip(first["dropped_blocks"], first["block_influence"],
+                  + ", ".join(f"{i} ({kl:.4f})" for i, kl in zip(first.dropped_blocks, first.block_influence or [],
                                                                   strict=True)) + ".", ""]
-    recover = first.get("recover")
+    recover = first.recover
     if recover:
         lines += [f"Recovered by distillation: {recover['steps']} steps in {recover['seconds']:.0f} s "
                   f"(stopped by {recover['stopped_by']}), student-teacher KL {recover['gap_before']:.4f} → "
                   f"{recover['gap_after']:.4f}.", ""]
     lines += ["| artifact | size bytes | gzip bytes | 2:4 weights |", "|---|---|---|---|"]
     for a in pruned:
-        facts = a.extra["prune"]
-        pattern = facts.get("pattern_2_4")
+        facts = a.prune
+        assert facts is not None
+        pattern = facts.pattern_2_4
         held = f"{pattern['weights_2_4']}/{pattern['weights_checked']}" if pattern else "–"
-        lines.append(f"| {a.label} | {facts['size_bytes']:,} | {facts['size_gzip_bytes']:,} | {held} |")
+        lines.append(f"| {a.label} | {facts.size_bytes:,} | {facts.size_gzip_bytes:,} | {held} |")
     return "\n".join(lines) + "\n"

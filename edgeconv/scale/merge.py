@@ -19,9 +19,8 @@ from edgeconv.api.outcome import finish
 from edgeconv.api.shard import cell
 from edgeconv.cache.stages import place_tree
 from edgeconv.choose import selections_of
-from edgeconv.compare.load import read_report
 from edgeconv.errors import SpecError
-from edgeconv.results import ArtifactResult, BuildResult, artifact_from_dict
+from edgeconv.results import ArtifactResult, BuildResult, TimingPass, parse_row, read_report
 
 SAME_BUILD_FIX = "rebuild every shard from the same spec, model, data and edgeconv version, then merge again"
 
@@ -29,12 +28,13 @@ SAME_BUILD_FIX = "rebuild every shard from the same spec, model, data and edgeco
 @dataclass
 class ShardReport:
     folder: Path
-    report: dict[str, Any]
+    report: BuildResult
     manifest: dict[str, Any]
 
     @property
     def record(self) -> dict[str, Any]:
-        return self.report["shard"]
+        assert self.report.shard is not None  # _read refuses a report without one
+        return self.report.shard
 
     @property
     def label(self) -> str:
@@ -47,7 +47,8 @@ class ShardReport:
     @property
     def reference_p50(self) -> float | None:
         """The reference's p50 in this shard's interleaved pass: every speed-up of the shard is over it."""
-        return (self.report["reference"].get("latency_ms") or {}).get("p50")
+        measured = self.report.reference.measurement
+        return measured.latency_ms.get("p50") if measured is not None else None
 
 
 def merge(folders: list[Path], out: Path) -> BuildResult:
@@ -58,13 +59,13 @@ def merge(folders: list[Path], out: Path) -> BuildResult:
     first = shards[0]
     out = Path(out)
     placed: dict[Path, Path] = {}
-    reference = artifact_from_dict(first.report["reference"])
+    reference = first.report.reference
     _relocate(reference, first.folder, out, placed)
     rows: list[ArtifactResult] = []
     for shard in shards:
-        for entry in shard.report["artifacts"]:
-            row = artifact_from_dict(entry)
-            row.extra["timing_pass"] = {"shard": shard.label, "reference_p50_ms": shard.reference_p50}
+        for row in shard.report.artifacts:
+            row.selected = False  # the merge chooses again, over every shard's rows
+            row.timing_pass = TimingPass(shard=shard.label, reference_p50_ms=shard.reference_p50)
             _relocate(row, shard.folder, out, placed)
             rows.append(row)
     artifacts = sorted(rows, key=lambda r: _order(r, first.record))
@@ -72,16 +73,17 @@ def merge(folders: list[Path], out: Path) -> BuildResult:
     pruned = [c for s in shards for c in s.record.get("prune_candidates", [])]
     manifest = {**first.manifest, "reference": {"path": reference.path, "sha256": reference.sha256},
                 "artifacts": {a.label: {"path": a.path, "sha256": a.sha256} for a in artifacts if a.path}}
-    machines = [s.report.get("machine") for s in shards]  # the CPU each shard built on: one, or said unknown
-    result = BuildResult(first.report["name"], str(out), reference, artifacts, first.report.get("export", {}),
-                         manifest, first.report["evaluation"],
+    machines = [s.report.machine for s in shards]  # the CPU each shard built on: one, or said unknown
+    result = BuildResult(first.report.spec_name, str(out), reference, artifacts, first.report.export,
+                         manifest, first.report.evaluation,
                          machine=machines[0] if all(m == machines[0] for m in machines) else None)
     result.selections = selections_of(artifacts, record.get("device"), record.get("auto_targets", []),
                                       record.get("left_out", []), {"prune_candidates": pruned} if pruned else {})
     result.merged = {
         "shards": [{"shard": s.label, "folder": str(s.folder), "cells": s.record["cells"],
                     "reference_p50_ms": s.reference_p50,
-                    "machine": (s.report["reference"].get("timing") or {}).get("machine")} for s in shards],
+                    "machine": s.report.reference.timing.machine if s.report.reference.timing else None}
+                   for s in shards],
         "timing": "each shard timed its cells interleaved with the reference in its own pass: every speed-up is "
                   "over the reference of that pass (artifacts' timing_pass), and `auto` ranks those speed-ups",
     }
@@ -90,7 +92,7 @@ def merge(folders: list[Path], out: Path) -> BuildResult:
 
 def _read(folder: Path) -> ShardReport:
     report = read_report(folder / "report.json")
-    if not isinstance(report.get("shard"), dict):
+    if not isinstance(report.shard, dict):
         raise SpecError(f"'{folder}' is not a shard: its report.json has no 'shard' record",
                         fix="merge the folders of `edgeconv build SPEC --shard I/N`")
     manifest_file = folder / "manifest.json"
@@ -123,12 +125,12 @@ def _provenance(shard: ShardReport, first: ShardReport) -> list[tuple[str, Any, 
     def data(s: ShardReport, kind: str) -> Any:
         return (s.manifest.get(kind) or {}).get("sha256")
 
-    pairs = [("spec", shard.report.get("spec_sha256"), first.report.get("spec_sha256")),
+    pairs = [("spec", shard.report.spec_sha256, first.report.spec_sha256),
              ("model", shard.manifest.get("model"), first.manifest.get("model")),
              ("evaluation set", data(shard, "evaluation"), data(first, "evaluation")),
              ("calibration set", data(shard, "calibration"), data(first, "calibration")),
-             ("reference export", shard.report["reference"].get("sha256"), first.report["reference"].get("sha256"))]
-    versions, theirs = shard.report.get("versions") or {}, first.report.get("versions") or {}
+             ("reference export", shard.report.reference.sha256, first.report.reference.sha256)]
+    versions, theirs = shard.report.versions or {}, first.report.versions or {}
     pairs += [(f"{package} version", versions.get(package), theirs.get(package))
               for package in sorted(set(versions) | set(theirs))]
     return pairs
@@ -141,13 +143,12 @@ def _brief(value: Any) -> str:
 
 def _order(row: ArtifactResult, record: dict[str, Any]) -> tuple:
     """One build's order: the matrix's cells, then the pruned candidates level by level."""
-    target, _, level = row.target.partition("@prune-")
-    base, _, board = target.partition("@")  # a pool's row: <target>@<board>
-    name = cell(base, row.precision, board or None)
+    parts = parse_row(row.target)
+    name = cell(parts.target, row.precision, parts.board)
     index = record["matrix"].index(name) if name in record["matrix"] else len(record["matrix"])
-    if level:
+    if parts.prune:
         levels = [c["prune"] for c in record.get("prune_candidates", [])]
-        return (1, levels.index(f"prune-{level}") if f"prune-{level}" in levels else len(levels), index)
+        return (1, levels.index(parts.prune) if parts.prune in levels else len(levels), index)
     return (0, index)
 
 

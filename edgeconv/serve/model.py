@@ -63,7 +63,7 @@ def load_model(source: Path, target: str | None, precision: str | None, threads:
 
 def _from_build(folder: Path, target: str | None, precision: str | None, threads: int | None) -> ServedModel:
     from edgeconv.bundle.make import artifact_files, select, targets_of
-    from edgeconv.compare.load import read_report
+    from edgeconv.results import read_report
     from edgeconv.verify.worker import load_runner
 
     report = read_report(folder / "report.json")
@@ -71,17 +71,16 @@ def _from_build(folder: Path, target: str | None, precision: str | None, threads
     if target is None:
         raise SpecError(f"'{folder}' holds no artifacts", fix="build first")
     entry = select(report, target, [precision] if precision else None, False, False)[0]
-    if not entry.get("runner"):
-        raise SpecError(f"report.json does not record how {target}/{entry['precision']} runs",
-                        fix="rebuild it with this edgeconv")
+    if entry.runner is None:
+        raise SpecError(f"report.json does not record how {entry.label} runs", fix="rebuild it with this edgeconv")
     path = artifact_files(folder, entry)[0]
-    kwargs = {**entry["runner"]["kwargs"], "path": str(path)}
+    kwargs = {**entry.runner.kwargs, "path": str(path)}
     if threads:
         kwargs["threads"] = threads
     recipe_file = folder / "device" / "preprocessing.json"
     recipe = json.loads(recipe_file.read_text()) if recipe_file.is_file() else None
-    model = ServedModel(f"{report.get('name', 'model')}", _platform(path.suffix),
-                        load_runner(entry["runner"]["runner"], kwargs), [], recipe, folder / "device",
+    model = ServedModel(report.spec_name or "model", _platform(path.suffix),
+                        load_runner(entry.runner.runner, kwargs), [], recipe, folder / "device",
                         list((recipe or {}).get("labels") or []))
     return _describe(model)
 

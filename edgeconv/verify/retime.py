@@ -25,7 +25,7 @@ import numpy as np
 
 from edgeconv.data.feeds import FeedSet
 from edgeconv.progress.steps import Task
-from edgeconv.results import ArtifactResult
+from edgeconv.results import ArtifactResult, Timing
 from edgeconv.spec import LatencySpec
 from edgeconv.verify.metrics import latency_summary
 from edgeconv.verify.timing import median_interval
@@ -38,15 +38,15 @@ SEED = 0  # the rounds' orders: shuffled, and the same in every build
 
 
 def retimable(row: ArtifactResult) -> bool:
-    return (row.measurement is not None and row.path is not None and "runner" in row.extra
-            and "remote" not in row.extra and row.status != "error")
+    return (row.measurement is not None and row.path is not None and row.runner is not None
+            and row.remote is None and row.status != "error")
 
 
 def identity(row: ArtifactResult) -> tuple[Any, ...]:
     """Two rows with the same bytes run by the same runtime with the same settings are the same measurement."""
     runtime = {k: v for k, v in (row.measurement.runtime if row.measurement else {}).items()
                if k not in ("conditions", "warmup_calls")}
-    return row.sha256, (row.extra.get("runner") or {}).get("runner"), repr(sorted(runtime.items()))
+    return row.sha256, row.runner.runner if row.runner else None, repr(sorted(runtime.items()))
 
 
 def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec) -> dict[str, Any] | None:
@@ -70,8 +70,9 @@ def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec
         runners: dict[int, Any] = {}
         for i in timed:
             try:
-                spec = local[i].extra["runner"]
-                runners[i] = stack.enter_context(load_runner(spec["runner"], {**spec["kwargs"], "path": local[i].path}))
+                spec = local[i].runner
+                assert spec is not None  # retimable
+                runners[i] = stack.enter_context(load_runner(spec.runner, {**spec.kwargs, "path": local[i].path}))
             except Exception as exc:  # the worker ran it: keep its figures and say why this pass could not
                 _note([local[j] for j in (i, *shares.get(i, []))], f"not loaded: {exc}"[:300])
         if 0 not in runners:  # the reference (alone, when every row is identical to it) sets every figure
@@ -108,7 +109,8 @@ def _apply(row: ArtifactResult, per_round: list[list[float]], reference: list[li
     """A row's latency from its rounds, and its speed-up: the median paired ratio against the reference."""
     assert row.measurement is not None
     timings = [t for r in per_round for t in r]
-    row.extra.setdefault("worker_latency_ms", row.measurement.latency_ms)  # a sweep re-times the reference
+    if row.worker_latency_ms is None:  # a sweep re-times the reference: keep the worker's own figures
+        row.worker_latency_ms = row.measurement.latency_ms
     row.measurement.latency_ms = latency_summary(timings)
     row.measurement.timings_ms = [round(t * 1e3, 4) for t in timings]
     row.identical_to = identical_to.label if identical_to is not None else None
@@ -118,12 +120,19 @@ def _apply(row: ArtifactResult, per_round: list[list[float]], reference: list[li
         ratios = [float(np.median(ref) / np.median(own)) for ref, own in zip(reference, per_round, strict=True)]
         estimate, low, high = median_interval(ratios)
         row.speedup_vs_reference, row.speedup_interval = estimate, [low, high]
-    row.extra["timing"] = {**row.extra.get("timing", {}), "interleaved": record}
+    _interleaved(row, record)
 
 
 def _note(rows: list[ArtifactResult], why: str) -> None:
     for row in rows:
-        row.extra["timing"] = {**row.extra.get("timing", {}), "interleaved": why}
+        _interleaved(row, why)
+
+
+def _interleaved(row: ArtifactResult, record: dict[str, Any] | str) -> None:
+    """The interleaved pass's record (or why it could not time the row) in the row's timing facts."""
+    if row.timing is None:
+        row.timing = Timing()
+    row.timing.interleaved = record
 
 
 class Pass:

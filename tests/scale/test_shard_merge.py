@@ -159,12 +159,13 @@ def test_across_timing_passes_the_choice_ranks_speedups_not_milliseconds() -> No
     """Shard 2 ran on a busier (or slower) runner: its artifact took more milliseconds but is the faster one
     beside its own pass's reference; merged choices must pick it, for `auto` and for `--device` alike."""
     from edgeconv.choose import choose_for_device, choose_precision
+    from edgeconv.results import TimingPass
     from tests.test_device_build import row
 
     quick_runner = row("x86-cpu-ort", "int8-dynamic", [5.0] * 40, size_mb=23, speedup=10.0 / 5.0)
-    quick_runner.extra["timing_pass"] = {"shard": "1/2", "reference_p50_ms": 10.0}
+    quick_runner.timing_pass = TimingPass(shard="1/2", reference_p50_ms=10.0)
     busy_runner = row("x86-cpu-ort", "int8-static", [8.0] * 40, size_mb=23, speedup=20.0 / 8.0)
-    busy_runner.extra["timing_pass"] = {"shard": "2/2", "reference_p50_ms": 20.0}
+    busy_runner.timing_pass = TimingPass(shard="2/2", reference_p50_ms=20.0)
     assert choose_precision("x86-cpu-ort", [quick_runner, busy_runner])["precision"] == "int8-static"
     device = choose_for_device("x86-64", [quick_runner, busy_runner])
     assert device["precision"] == "int8-static"

@@ -154,10 +154,11 @@ def sample(sample_build: tuple[int, Path]) -> Iterator[tuple[str, Path]]:
 def test_tritonclient_gets_the_verified_logits(sample: tuple[str, Path], binary: bool) -> None:
     httpclient = pytest.importorskip("tritonclient.http", reason="tritonclient[http] is in the dev extra")
     url, out = sample
-    report = json.loads((out / "report.json").read_text())
     from edgeconv.bundle.make import choice
+    from edgeconv.results import read_report
 
-    precision = choice(report, "x86-cpu-ort", [a for a in report["artifacts"] if a["status"] == "passed"])
+    report = read_report(out / "report.json")
+    precision = choice(report, "x86-cpu-ort", [a for a in report.artifacts if a.status == "passed"])
     verified = load_outputs(out / "verify" / f"x86-cpu-ort-{precision}")["logits"]
     feeds = np.load(out / "data" / "eval.npz")
     client = httpclient.InferenceServerClient(url.removeprefix("http://"))

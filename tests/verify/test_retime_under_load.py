@@ -18,7 +18,7 @@ import pytest
 from edgeconv.choose import slower_than_reference, verdict
 from edgeconv.data.feeds import FeedSet
 from edgeconv.fsutil import sha256_file
-from edgeconv.results import ArtifactResult, Measurement
+from edgeconv.results import ArtifactResult, Measurement, RunnerRecord
 from edgeconv.spec import LatencySpec
 from edgeconv.verify.retime import retime
 
@@ -69,7 +69,7 @@ def row(name: str, path: Path) -> ArtifactResult:
     return ArtifactResult("reference" if name == "reference" else "x86-cpu-ort", "onnxruntime",
                           "fp32" if name == "reference" else name, path=str(path), sha256=sha256_file(path),
                           size_bytes=path.stat().st_size, measurement=m,
-                          extra={"runner": {"runner": RUNNER, "kwargs": {"threads": 2}}})
+                          runner=RunnerRecord(runner=RUNNER, kwargs={"threads": 2}))
 
 
 def test_under_load_identical_is_not_slower_and_half_the_layers_is_faster(models: dict[str, Path],

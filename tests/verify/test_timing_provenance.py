@@ -20,7 +20,7 @@ def _build(project: Path, out: str) -> api.BuildResult:
 
 
 def _timings(result: api.BuildResult) -> dict[str, dict]:
-    return {a.label: a.extra["timing"] for a in [result.reference, *result.artifacts]}
+    return {a.label: a.timing.to_dict() for a in [result.reference, *result.artifacts] if a.timing}
 
 
 def test_cached_latency_is_reused_only_on_the_same_machine(tiny_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,7 +32,7 @@ def test_cached_latency_is_reused_only_on_the_same_machine(tiny_project: Path, m
     second = _timings(again)
     assert not any(t["fresh"] for t in second.values())
     assert {k: t["measured_at"] for k, t in second.items()} == {k: t["measured_at"] for k, t in first.items()}
-    assert again.reference.extra["worker_latency_ms"] == built.reference.extra["worker_latency_ms"]
+    assert again.reference.worker_latency_ms == built.reference.worker_latency_ms
     assert "Latency reused from the stage cache" in render_markdown(again)
 
     other = {**fingerprint(), "cpu": "Some Other CPU", "int8_flags": ["avx2", "avx512_vnni"]}
@@ -51,12 +51,12 @@ def test_a_stale_cached_timing_does_not_reach_the_speed_ups(tiny_project: Path, 
     record.write_text(json.dumps(stage))
 
     again = _build(tiny_project, "two")
-    stale = again.reference.extra["worker_latency_ms"]["p50"]
-    assert stale > 4 * first.reference.extra["worker_latency_ms"]["p50"]  # the stale figure was reused ...
+    stale = again.reference.worker_latency_ms["p50"]
+    assert stale > 4 * first.reference.worker_latency_ms["p50"]  # the stale figure was reused ...
     fp32 = next(a for a in again.artifacts if a.precision == "fp32")  # ... but not timed against
-    assert fp32.speedup_vs_reference < 2.5 < stale / fp32.extra["worker_latency_ms"]["p50"]
+    assert fp32.speedup_vs_reference < 2.5 < stale / fp32.worker_latency_ms["p50"]
     assert again.reference.measurement.latency_ms["p50"] < stale / 2
-    assert fp32.extra["timing"]["interleaved"]["rows"] == 3  # the reference, fp32, int8-dynamic
+    assert fp32.timing.interleaved["rows"] == 3  # the reference, fp32, int8-dynamic
 
 
 def test_artifacts_too_large_to_load_together_keep_their_own_figures(tiny_project: Path,
@@ -69,7 +69,7 @@ def test_artifacts_too_large_to_load_together_keep_their_own_figures(tiny_projec
     monkeypatch.setattr(psutil, "virtual_memory", lambda: Tight())
     built = _build(tiny_project, "one")
     fp32 = next(a for a in built.artifacts if a.precision == "fp32")
-    assert "worker_latency_ms" not in fp32.extra and fp32.extra["timing"]["interleaved"].startswith("skipped")
+    assert fp32.worker_latency_ms is None and fp32.timing.interleaved.startswith("skipped")
 
 
 def test_an_artifact_identical_to_the_reference_shares_its_figure_even_alone(tiny_project: Path) -> None:
@@ -81,4 +81,4 @@ def test_an_artifact_identical_to_the_reference_shares_its_figure_even_alone(tin
     assert fp32.sha256 == built.reference.sha256  # the ORT fp32 artifact of this model is the plain export
     assert fp32.identical_to == "reference/fp32" and fp32.speedup_vs_reference == 1.0
     assert fp32.measurement.latency_ms == built.reference.measurement.latency_ms
-    assert "warnings" not in fp32.extra and built.timing is not None and built.timing["timed"] == 1
+    assert fp32.warnings == [] and built.timing is not None and built.timing["timed"] == 1

@@ -113,7 +113,7 @@ def test_static_shapes_are_batch_one_and_the_data_length(built: dict) -> None:
     details = Interpreter(model_path=artifact.path).get_signature_runner().get_input_details()
     assert sorted(details) == ["args_0", "args_1", "args_2"]
     assert all(list(d["shape"]) == [1, SEQ] for d in details.values())
-    assert artifact.extra["input_names"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert artifact.built.input_names == ["input_ids", "attention_mask", "token_type_ids"]
 
 
 def test_runner_maps_names_casts_int64_and_runs_batches_row_by_row(built: dict) -> None:
