@@ -60,15 +60,19 @@ class GenerationRunner:
     def deactivate(self) -> None:
         """Release the runtime's resources (default: nothing to release)."""
 
-    def _generate(self, input_ids: list[int], max_new_tokens: int, on_token: TokenCallback | None) -> Generation:
+    def _generate(self, input_ids: list[int], max_new_tokens: int, on_token: TokenCallback | None,
+                  min_new_tokens: int) -> Generation:
         raise NotImplementedError
 
-    def generate(self, input_ids: list[int], max_new_tokens: int,
-                 on_token: TokenCallback | None = None) -> Generation:
-        """Greedy continuation of ``input_ids``; ``on_token`` sees each new token as soon as it exists."""
+    def generate(self, input_ids: list[int], max_new_tokens: int, on_token: TokenCallback | None = None,
+                 min_new_tokens: int = 0) -> Generation:
+        """Greedy continuation of ``input_ids``; ``on_token`` sees each new token as soon as it exists.
+
+        ``min_new_tokens`` holds the stop token back until that many exist (timing a fixed decode length).
+        """
         if not input_ids:
             raise ValueError("generate needs at least one prompt token")
-        return self._generate(list(input_ids), max_new_tokens, on_token)
+        return self._generate(list(input_ids), max_new_tokens, on_token, min(min_new_tokens, max_new_tokens))
 
     def stream(self, input_ids: list[int], max_new_tokens: int) -> Iterator[int]:
         """The new tokens as an iterator, produced in a thread while the caller consumes them."""

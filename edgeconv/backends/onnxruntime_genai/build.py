@@ -46,6 +46,11 @@ class GenaiRecipe:
         if self.block_size not in (16, 32, 64, 128, 256):
             raise SpecError(f"int block size {self.block_size} is not one the builder takes",
                             fix="use 16, 32, 64, 128 or 256")
+        if self.precision == "int4" and not self.symmetric and self.embeddings != "float":
+            # measured with onnxruntime-genai 0.18: the tied embedding's GatherBlockQuantized gets uint4 data where
+            # ORT expects float ("Type (tensor(uint8)) of output arg (/model/embed_tokens/Reshape/output_0)")
+            raise SpecError("asymmetric int4 with a quantized embedding makes a model ONNX Runtime cannot load "
+                            "(onnxruntime-genai 0.18's builder)", fix="keep the embeddings float for asymmetric int4")
         options = {"block_size": str(self.block_size), "is_symmetric": str(self.symmetric).lower(),
                    "algo_config": self.algo}
         if self.accuracy_level is not None:

@@ -58,15 +58,16 @@ class GenaiRunner(GenerationRunner):
     def decode(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(np.asarray(tokens, dtype=np.int32))
 
-    def _generator(self, total_length: int) -> Any:
+    def _generator(self, total_length: int, min_length: int = 0) -> Any:
         import onnxruntime_genai as og
 
         params = og.GeneratorParams(self.model)
-        params.set_search_options(max_length=total_length, do_sample=False)
+        params.set_search_options(max_length=total_length, min_length=min_length, do_sample=False)
         return og.Generator(self.model, params)
 
-    def _generate(self, input_ids: list[int], max_new_tokens: int, on_token: TokenCallback | None) -> Generation:
-        generator = self._generator(len(input_ids) + max_new_tokens)
+    def _generate(self, input_ids: list[int], max_new_tokens: int, on_token: TokenCallback | None,
+                  min_new_tokens: int) -> Generation:
+        generator = self._generator(len(input_ids) + max_new_tokens, len(input_ids) + min_new_tokens)
         tokens: list[int] = []
         times: list[float] = []
         stopped = False
