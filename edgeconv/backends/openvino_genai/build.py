@@ -31,13 +31,22 @@ class OpenVINORecipe:
     symmetric: bool = True
     ratio: float = 1.0  # share of the int4-eligible layers at int4 (the rest int8)
     all_layers: bool = False  # also the embedding and lm_head at int4 (NNCF's default keeps them int8)
+    awq: bool = False  # data-aware: activation-aware scales, on the calibration texts
+    scale_estimation: bool = False  # data-aware: scales fitted to the layer's outputs on the calibration texts
+
+    @property
+    def data_aware(self) -> bool:
+        return self.awq or self.scale_estimation
 
     def nncf_arguments(self) -> dict[str, Any]:
         """compress_weights' arguments (recorded with the artifact)."""
         if self.precision == "int8":
             return {"mode": "INT8_SYM" if self.symmetric else "INT8_ASYM"}
-        return {"mode": "INT4_SYM" if self.symmetric else "INT4_ASYM", "group_size": self.group_size,
-                "ratio": self.ratio, "all_layers": self.all_layers}
+        arguments: dict[str, Any] = {"mode": "INT4_SYM" if self.symmetric else "INT4_ASYM",
+                                     "group_size": self.group_size, "ratio": self.ratio, "all_layers": self.all_layers}
+        if self.data_aware:
+            arguments |= {"awq": self.awq, "scale_estimation": self.scale_estimation}
+        return arguments
 
 
 @dataclass
@@ -77,8 +86,15 @@ def export_ir(hf_folder: Path, out: Path, timeout_s: float = 1800) -> Path:
     return out
 
 
-def build_openvino(fp32_ir: Path, out: Path, recipe: OpenVINORecipe) -> OpenVINOArtifact:
-    """Compress the fp32 IR's weights with NNCF (data-free) into ``out`` (tokenizer IRs and configs copied)."""
+def build_openvino(fp32_ir: Path, out: Path, recipe: OpenVINORecipe,
+                   calibration: list[list[int]] | None = None) -> OpenVINOArtifact:
+    """Compress the fp32 IR's weights with NNCF into ``out`` (tokenizer IRs and configs copied).
+
+    A data-aware recipe (AWQ, scale estimation) runs the model on ``calibration`` (token id sequences: the
+    spec's calibration texts), each as one prefill of the stateful IR.
+    """
+    if recipe.data_aware and not calibration:
+        raise StageError("AWQ / scale estimation need calibration texts", fix="give the spec a calibration set")
     import nncf
     import openvino as ov
 
@@ -93,6 +109,8 @@ def build_openvino(fp32_ir: Path, out: Path, recipe: OpenVINORecipe) -> OpenVINO
         model = ov.Core().read_model(str(fp32_ir / IR))
         if arguments:
             kwargs = {k: v for k, v in arguments.items() if k != "mode"}
+            if recipe.data_aware:
+                kwargs["dataset"] = nncf.Dataset([_prefill_inputs(ids) for ids in calibration or []])
             model = nncf.compress_weights(model, mode=getattr(nncf.CompressWeightsMode, arguments["mode"]), **kwargs)
         ov.save_model(model, str(work / IR), compress_to_fp16=False)
         if out.exists():
@@ -104,6 +122,15 @@ def build_openvino(fp32_ir: Path, out: Path, recipe: OpenVINORecipe) -> OpenVINO
     size = sum(p.stat().st_size for p in out.iterdir() if p.is_file() and p.name.startswith("openvino_model."))
     return OpenVINOArtifact(folder=out, recipe=recipe, arguments=arguments, build_s=time.perf_counter() - start,
                             size_bytes=size, weights=weights, kept_float=kept_float)
+
+
+def _prefill_inputs(ids: list[int]) -> dict[str, Any]:
+    """One calibration sequence as the stateful IR's inputs (a prefill from an empty KV cache)."""
+    import numpy as np
+
+    n = len(ids)
+    return {"input_ids": np.asarray([ids], dtype=np.int64), "attention_mask": np.ones((1, n), dtype=np.int64),
+            "position_ids": np.arange(n, dtype=np.int64)[None], "beam_idx": np.zeros(1, dtype=np.int32)}
 
 
 def describe_weights(xml: Path) -> tuple[dict[str, int], list[str]]:
