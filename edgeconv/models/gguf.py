@@ -90,9 +90,8 @@ def plain_config(model: Any) -> None:
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.architectures = [type(model).__name__]
-    for name in ("_pre_quantization_dtype",):
-        if hasattr(config, name):
-            delattr(config, name)
+    if hasattr(config, "_pre_quantization_dtype"):
+        del config._pre_quantization_dtype
     if hasattr(model, "hf_quantizer"):
         model.hf_quantizer = None
     model.is_quantized = False
