@@ -78,3 +78,24 @@ def test_missing_package_or_path_is_exit_2(tmp_path: Path) -> None:
         load_causal_lm("pkg://no_such_llm_package/model.gguf")
     with pytest.raises(SpecError, match="does not exist"):
         load_causal_lm(str(tmp_path / "absent.gguf"))
+
+
+def test_the_samples_lora_adapter_is_merged(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    import sys
+
+    from edgeconv.models.causal_lm import greedy_generate, load_causal_lm
+
+    sample = Path(__file__).resolve().parents[2] / "samples" / "smollm2-sentiment"
+    sys.path.insert(0, str(sample))
+    try:
+        from train import LABELS, prompt_of
+    finally:
+        sys.path.remove(str(sample))
+    folder = llm_shared.hf_folder(tmp_path_factory)
+    tuned = load_causal_lm(str(folder), adapter=str(sample / "adapter"))
+    assert str(sample / "adapter") in tuned.files
+    ids = tuned.tokenizer(prompt_of(tuned.tokenizer, "I hate waiting two hours for a delayed flight"),
+                          add_special_tokens=False).input_ids
+    assert tuned.tokenizer.decode(greedy_generate(tuned, ids, 4)).strip() in LABELS
+    with pytest.raises(SpecError, match="not a PEFT adapter folder"):
+        load_causal_lm(str(folder), adapter=str(tmp_path))
