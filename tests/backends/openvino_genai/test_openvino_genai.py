@@ -1,0 +1,70 @@
+"""OpenVINO GenAI artifacts: optimum-intel's stateful IR (in its own environment), NNCF int4, LLMPipeline.
+
+A tiny random Llama (2 layers, width 64) with SmolLM2's tokenizer keeps the export to seconds; the real
+model's figures come from bench/llm_genai.py. optimum-intel needs transformers < 5.6, so it lives in an
+environment edgeconv creates on first use (~1.5 GB; or $EDGECONV_OPTIMUM_ENV): without it the test says so and
+skips.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests import llm_shared
+
+
+@pytest.fixture(scope="module")
+def tiny_ir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    pytest.importorskip("openvino_genai")
+    pytest.importorskip("nncf")
+    from edgeconv.backends.openvino_genai.env import READY, env_folder
+
+    if not (env_folder() / READY).is_file():
+        pytest.skip(f"optimum-intel's environment is not created at {env_folder()} (edgeconv makes it on the first "
+                    "OpenVINO LLM build: pip, ~1.5 GB)")
+    import torch
+    import transformers
+
+    from edgeconv.backends.openvino_genai.build import export_ir
+
+    llm_shared.need_llm_packages()
+    from edgeconv.models.load import resolve_model_path
+
+    gguf = Path(resolve_model_path(llm_shared.GGUF))
+    tiny = tmp_path_factory.mktemp("tiny-llama")
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                                      num_key_value_heads=2, vocab_size=49152, tie_word_embeddings=True,
+                                      bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    transformers.LlamaForCausalLM(config).eval().save_pretrained(tiny)
+    transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(tiny)
+    return tiny, export_ir(tiny, tmp_path_factory.mktemp("ov") / "fp32")
+
+
+@pytest.mark.slow  # the export alone is ~60 s on 2 busy cores
+def test_fp32_ir_matches_torch_and_int4_is_reported_by_weight(tiny_ir, tmp_path: Path) -> None:
+    from edgeconv.backends.openvino_genai.build import OpenVINORecipe, build_openvino
+    from edgeconv.backends.openvino_genai.runner import OpenVINOGenaiRunner
+    from edgeconv.models.causal_lm import load_causal_lm
+    from edgeconv.verify.language import teacher_forced, torch_logits
+
+    hf, ir = tiny_ir
+    lm = load_causal_lm(str(hf))
+    texts = [[1, 504, 3575, 282, 4649, 314, 7042, 30], [1, 4093, 198, 1780, 314]]
+    fp32 = build_openvino(ir, tmp_path / "fp32", OpenVINORecipe("fp32"))
+    with OpenVINOGenaiRunner(str(fp32.folder), threads=2) as run:
+        fid = teacher_forced(torch_logits(lm.model), run.logits, texts)
+        assert fid.token_agreement == 1.0 and fid.kl_mean < 1e-6
+        seen: list[int] = []
+        generation = run.generate(texts[0], 8, on_token=seen.append, min_new_tokens=8)
+        assert seen == generation.tokens and len(generation.tokens) == 8
+        assert list(run.stream(texts[0], 8)) == run.generate(texts[0], 8).tokens
+        assert generation.speed()["decode_tokens_per_s"] > 0
+    int4 = build_openvino(ir, tmp_path / "int4", OpenVINORecipe("int4", group_size=32))
+    assert int4.arguments == {"mode": "INT4_SYM", "group_size": 32, "ratio": 1.0, "all_layers": False}
+    assert int4.weights.get("i4", 0) > 0 and int4.size_bytes < fp32.size_bytes
+    with OpenVINOGenaiRunner(str(int4.folder), threads=2) as run:
+        assert np.isfinite(run.logits(texts[0])).all()
