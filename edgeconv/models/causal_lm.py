@@ -19,7 +19,8 @@ from typing import Any
 
 from edgeconv.errors import RuntimeUnavailable, SpecError
 from edgeconv.models.gguf import load_gguf, plain_config
-from edgeconv.models.load import TOKENIZER_FILES, resolve_model_path
+from edgeconv.models.load import TOKENIZER_FILES
+from edgeconv.spec.source import resolve_model_path
 
 TOKENIZER_FIX = "copy tokenizer.json and tokenizer_config.json next to the weights, or use the GGUF file (it holds one)"
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.backends.generation import Generation, GenerationRunner, TokenCallback
 from edgeconv.models.causal_lm import CausalLM, stop_token_ids
+from edgeconv.verify.generation import Generation, GenerationRunner, TokenCallback
 
 
 class _Timed:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.backends.generation import Generation, GenerationRunner, TokenCallback
+from edgeconv.verify.generation import Generation, GenerationRunner, TokenCallback
 
 
 class GenaiRunner(GenerationRunner):

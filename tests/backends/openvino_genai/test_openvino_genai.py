@@ -31,7 +31,7 @@ def tiny_ir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from edgeconv.backends.openvino_genai.build import export_ir
 
     llm_shared.need_llm_packages()
-    from edgeconv.models.load import resolve_model_path
+    from edgeconv.spec.source import resolve_model_path
 
     gguf = Path(resolve_model_path(llm_shared.GGUF))
     tiny = tmp_path_factory.mktemp("tiny-llama")
