@@ -54,6 +54,11 @@ class GenerationRunner:
 
     name = "generation"
 
+    def __init__(self, path: str, threads: int | None = None) -> None:
+        self.path = path  # the artifact's folder
+        self.threads = threads  # None: the runtime's own default
+        self.load_s: float | None = None  # set by activate
+
     def activate(self) -> None:
         raise NotImplementedError
 

@@ -49,8 +49,8 @@ class TorchLMRunner(GenerationRunner):
     name = "torch"
 
     def __init__(self, lm: CausalLM, threads: int | None = None) -> None:
+        super().__init__(lm.files[0] if lm.files else "", threads)  # the file the reference was made from
         self.lm = lm
-        self.threads = threads
 
     def activate(self) -> None:
         import torch

@@ -22,12 +22,10 @@ class GenaiRunner(GenerationRunner):
     name = "onnxruntime-genai"
 
     def __init__(self, path: str, threads: int | None = None, provider: str = "cpu") -> None:
-        self.path = path
-        self.threads = threads
+        super().__init__(path, threads)
         self.provider = provider
         self.model: Any = None
         self.tokenizer: Any = None
-        self.load_s: float | None = None
         self.stop_ids: set[int] = set()
 
     def activate(self) -> None:

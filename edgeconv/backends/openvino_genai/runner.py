@@ -25,13 +25,11 @@ class OpenVINOGenaiRunner(GenerationRunner):
 
     def __init__(self, path: str, threads: int | None = None, device: str = "CPU",
                  inference_precision: str | None = "f32") -> None:
-        self.path = path
-        self.threads = threads
+        super().__init__(path, threads)
         self.device = device
         self.inference_precision = inference_precision
         self.pipe: Any = None
         self.request: Any = None
-        self.load_s: float | None = None
 
     def _properties(self) -> dict[str, Any]:
         props: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
