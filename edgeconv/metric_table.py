@@ -84,6 +84,12 @@ snr_db                | higher | db       | SNR                           | min_
 within_tolerance      | higher | points   | share within atol + rtol      | -              | max_within_tolerance_drop
 mismatch              | lower  | share    | share outside atol + rtol     | max_mismatch   | -
 max_abs_error         | lower  | plain    | max abs error                 | -              | max_abs_error_increase
+perplexity_increase   | lower  | points   | perplexity increase           | max_perplexity_increase | -
+kl_mean               | lower  | plain    | mean per-token KL             | max_kl         | -
+token_agreement       | higher | points   | token agreement               | min_token_agreement | -
+greedy_agreement      | higher | points   | greedy-generation agreement   | -              | -
+decode_tokens_per_s   | higher | plain +  | decode tokens/s               | -              | -
+ttft_ms               | lower  | ms +     | time to first token           | -              | -
 latency_p50           | lower  | ms +     | p50 latency                   | -              | max_latency_increase
 latency_p90           | lower  | ms       | p90 latency                   | p90_latency_ms | -
 size_bytes            | lower  | bytes +  | size                          | -              | max_size_increase

@@ -42,7 +42,7 @@ def test_hub_ids_and_package_paths_are_left_as_they_are(tmp_path: Path) -> None:
     ({**BASE, "budgets": {"acuracy_drop": 0.01}}, ["budgets.acuracy_drop", "did you mean 'accuracy_drop'"]),
     ({**BASE, "modle": {}}, ["unknown key 'modle'", "did you mean 'model'"]),
     ({"model": {"path": "m.onnx"}}, ["'evaluation' is required"]),
-    ({**BASE, "targets": [{"name": "x", "precisions": ["int4"]}]}, ["targets.0.precisions.0", "'int4'", "fp32"]),
+    ({**BASE, "targets": [{"name": "x", "precisions": ["int3"]}]}, ["targets.0.precisions.0", "'int3'", "fp32"]),
     ({**BASE, "targets": [{"name": "x", "precisions": ["int8-static"]}]}, ["int8-static needs a calibration set"]),
     ({**BASE, "evaluation": {"path": "e.txt"}}, ["cannot tell the format", "format: jsonl, csv, npz, npy or images"]),
     ({**BASE, "budgets": {"accuracy_drop": 2}}, ["budgets.accuracy_drop", "less than or equal to 1"]),

@@ -75,6 +75,14 @@ def build(
     """
     if device and targets:
         raise SpecError("--device and --target both choose the targets", fix="give one of them")
+    if spec.model.task == "text-generation":  # decoder LMs: their own stages and measurements (api/generative)
+        from edgeconv.api.generative import build_generative
+
+        if shard is not None:
+            raise SpecError("--shard does not cover task text-generation yet", fix="build without --shard")
+        matrix = plan(spec, targets, device)
+        return finish(build_generative(spec, Path(out or spec.output), matrix.selected, matrix.auto_targets,
+                                       matrix.device if device else None, use_cache, on_event), spec, baseline)
     with within_ray(ray):
         return finish(_build(spec, Path(out or spec.output), targets, use_cache, on_event, device, shard),
                       spec, baseline)

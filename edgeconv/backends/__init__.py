@@ -13,6 +13,7 @@ from edgeconv.backends.backend import Backend, BuildContext, BuiltArtifact
 BACKENDS: dict[str, str] = {
     "openvino": "edgeconv.backends.openvino.backend:OpenVINOBackend",
     "onnxruntime": "edgeconv.backends.onnxruntime.backend:OnnxRuntimeBackend",
+    "onnxruntime_genai": "edgeconv.backends.onnxruntime_genai.backend:GenaiBackend",
     "tensorrt": "edgeconv.backends.tensorrt.backend:TensorRTBackend",
     "tflite": "edgeconv.backends.tflite.backend:TFLiteBackend",
 }

@@ -21,13 +21,14 @@ from edgeconv.results.facts import (
     TimingPass,
     json_safe,
 )
+from edgeconv.results.generation import GenerationFigures
 from edgeconv.results.labels import PRUNE, RowLabel, candidate_of, parse_row, pruned_label, row_label
 from edgeconv.results.report_file import BuildResult, read_report, report_json
 from edgeconv.results.rows import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, Measurement
 
 __all__ = [
     "ERROR", "FAILED", "PASSED", "PRUNE", "SKIPPED", "ArtifactResult", "BackendFacts", "BudgetCheck", "BuildResult",
-    "Facts", "Figure", "Measurement", "Num", "PruneFacts", "PruneRecord", "RemoteFacts", "RowLabel", "RunnerRecord",
-    "RunnerSpec", "Timing", "TimingPass", "candidate_of", "json_safe", "parse_row", "pruned_label", "read_report",
-    "report_json", "row_label",
+    "Facts", "Figure", "GenerationFigures", "Measurement", "Num", "PruneFacts", "PruneRecord", "RemoteFacts",
+    "RowLabel", "RunnerRecord", "RunnerSpec", "Timing", "TimingPass", "candidate_of", "json_safe", "parse_row",
+    "pruned_label", "read_report", "report_json", "row_label",
 ]

@@ -24,6 +24,7 @@ from edgeconv.results.facts import (
     Timing,
     TimingPass,
 )
+from edgeconv.results.generation import GenerationFigures
 
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
 
@@ -46,12 +47,14 @@ class Measurement:
     metric_value: float | None = None  # the spec's evaluation.metric (accuracy, macro_f1 or a custom one)
     detection: dict[str, Any] | None = None  # task: detection: mAP against the labels and the reference's boxes
     segmentation: dict[str, Any] | None = None  # task: segmentation: mIoU against the masks and the reference
+    generation: GenerationFigures | None = None  # task: text-generation: perplexity, KL, agreement, tokens/s
 
 
 # The row's own keys, then the measurement's, in report.json's order (the facts follow them).
 _HEAD = ("target", "backend", "precision", "path", "sha256", "size_bytes", "status", "reason")
 _MEASURED = ("accuracy", "macro_f1", "per_class", "agreement", "max_abs_error", "latency_ms", "timings_ms",
-             "peak_memory_mb", "load_s", "runtime", "outputs", "metric_value", "detection", "segmentation")
+             "peak_memory_mb", "load_s", "runtime", "outputs", "metric_value", "detection", "segmentation",
+             "generation")
 # What a container field of a measured row holds when an older report has no key (or null) there.
 _EMPTY: dict[str, Any] = {"per_class": {}, "outputs": {}, "timings_ms": [], "runtime": {}}
 _OWN = ("accuracy_delta", "speedup_vs_reference", "speedup_interval", "identical_to", "quantization", "budgets")
@@ -126,6 +129,8 @@ class ArtifactResult:
             "timings_ms": m.timings_ms if m else None,
             **self.built.to_dict(),
         }
+        if m is not None and m.generation is not None:  # only decoder LMs' rows: older reports keep their shape
+            out["generation"] = m.generation.to_dict()
         for name, value in (("prune", self.prune), ("timing", self.timing), ("remote", self.remote),
                             ("runner", self.runner)):
             if value is not None:

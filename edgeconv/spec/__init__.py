@@ -17,20 +17,24 @@ from edgeconv.spec.base import StrictModel
 from edgeconv.spec.budgets import Budgets
 from edgeconv.spec.data import DatasetSpec, EvaluationSpec
 from edgeconv.spec.errors import describe_validation_error
+from edgeconv.spec.generation import GenerationSpec
 from edgeconv.spec.io import DetectionSpec, ImagePreprocess, SegmentationSpec, TextPreprocess
 from edgeconv.spec.prune import PruneAutoSpec, PruneSpec, RecoverSpec
 from edgeconv.spec.quantize import DynamicQuantSpec, FallbackSpec, QuantizeSpec, StaticQuantSpec
 from edgeconv.spec.run import CacheSpec, LatencySpec
 
 __all__ = ["CacheSpec", "DatasetSpec", "DetectionSpec", "DynamicQuantSpec", "EvaluationSpec",  # re-exported:
-           "FallbackSpec", "LatencySpec", "PruneAutoSpec", "PruneSpec", "QuantizeSpec", "RecoverSpec",  # spec.*
-           "SegmentationSpec", "StaticQuantSpec"]
+           "FallbackSpec", "GenerationSpec", "LatencySpec", "PruneAutoSpec", "PruneSpec", "QuantizeSpec",  # spec.*
+           "RecoverSpec", "SegmentationSpec", "StaticQuantSpec"]
 
 # "best": TensorRT picks fp32/fp16/int8 kernels per layer (trtexec --best); only TensorRT targets list it.
 # "int8-full": TFLite full-integer (int8 weights and activations); only TFLite targets list it.
 # "int8-weights": int8 weights, float compute (OpenVINO/NNCF weight-only compression); only OpenVINO targets list it.
 # "bf16": bfloat16 arithmetic, built only where the CPU executes it natively (AMX, AVX-512 BF16); OpenVINO only.
-Precision = Literal["fp32", "bf16", "fp16", "int8-dynamic", "int8-static", "int8-full", "int8-weights", "best"]
+# "int4": 4-bit weight-only quantization (grouped, float or int8 activations); decoder LM targets only
+# (task: text-generation), where int8-weights is their 8-bit weight-only precision.
+Precision = Literal["fp32", "bf16", "fp16", "int8-dynamic", "int8-static", "int8-full", "int8-weights", "int4",
+                    "best"]
 PRECISIONS: tuple[str, ...] = Precision.__args__  # type: ignore[attr-defined]
 AUTO = "auto"  # in a target's precisions: build every precision, pick the fastest that meets every budget
 
@@ -49,11 +53,13 @@ class ModelSpec(StrictModel):
     )
     path: str = Field(description="a folder, a file, pkg://module/subdir, or a Hugging Face hub id")
     task: Literal["text-classification", "image-classification", "classification", "detection", "segmentation",
-                  "generic"] = Field(
+                  "generic", "text-generation"] = Field(
         "text-classification", description="classification tasks score the first output against labels when the "
         "evaluation set has them; detection: boxes decoded (evaluation.detection), mAP against labelled boxes and "
         "the reference's detections; segmentation: per-pixel classes (evaluation.segmentation), mIoU against label "
-        "masks and the reference's; generic: numeric fidelity of every output only (ONNX / torch files)")
+        "masks and the reference's; generic: numeric fidelity of every output only (ONNX / torch files); "
+        "text-generation: a decoder LM (a Hugging Face folder or a .gguf file) verified by perplexity, KL, token "
+        "agreement and its answers (the spec's generation section)")
     adapter: str | None = Field(None, description="a PEFT (LoRA) adapter folder merged onto the model")
     preprocessor: str | None = Field(None, description="tokenizer / image processor folder; default: path")
     revision: str | None = None
@@ -76,6 +82,9 @@ class ModelSpec(StrictModel):
         return self
 
     def _check_task(self) -> None:
+        if self.task == "text-generation" and self.source != "hf":
+            raise ValueError("task text-generation takes a Hugging Face folder, a .gguf file or pkg://, not an "
+                             f"{self.source} file")
         if self.source == "hf" and self.task in ("classification", "detection", "segmentation", "generic"):
             raise ValueError(f"task {self.task} is for ONNX and torch files; a Hugging Face model needs "
                              "text-classification or image-classification (the head edgeconv loads)")
@@ -157,6 +166,7 @@ class Spec(StrictModel):
     _folder: Path | None = PrivateAttr(None)  # the spec file's folder (a custom metric's module is imported from it)
     budgets: Budgets = Field(default_factory=Budgets)
     latency: LatencySpec = Field(default_factory=LatencySpec)
+    generation: GenerationSpec | None = Field(None, description="task: text-generation: prompts, lengths, timing")
     cache: CacheSpec | None = None
     output: Path = Path("out")
 
@@ -172,6 +182,14 @@ class Spec(StrictModel):
         wants = [p for t in self.targets for p in t.precisions or [] if p in ("int8-static", "int8-full")]
         if wants and self.calibration is None:
             raise ValueError(f"{wants[0]} needs a calibration set: add calibration.path")
+        return self
+
+    @model_validator(mode="after")
+    def _generation_for_generators(self) -> Spec:
+        if self.model.task == "text-generation" and self.generation is None:
+            self.generation = GenerationSpec()
+        elif self.model.task != "text-generation" and self.generation is not None:
+            raise ValueError("the generation section is for task: text-generation")
         return self
 
     @model_validator(mode="after")

@@ -92,6 +92,13 @@ class Budgets(OutputBudgets):
     miou_drop: float | None = Field(None, ge=0, le=1, description="task: segmentation: largest loss of mIoU against "
                                     "the label masks (else against the reference's classes), a fraction")
     min_agreement: float | None = Field(None, ge=0, le=1, description="min top-1 agreement with fp32")
+    max_perplexity_increase: float | None = Field(
+        None, ge=0, description="task: text-generation: largest rise of perplexity on the evaluation texts against "
+        "the fp32 reference, as a fraction (0.05 = 5%)")
+    max_kl: float | None = Field(None, ge=0, description="task: text-generation: largest mean per-token KL "
+                                 "divergence KL(reference || artifact), nats")
+    min_token_agreement: float | None = Field(
+        None, ge=0, le=1, description="task: text-generation: least teacher-forced top-1 token agreement with fp32")
     p90_latency_ms: float | None = Field(None, gt=0)
     max_size_mb: float | None = Field(None, gt=0)
     max_latency_increase: float | None = Field(

@@ -17,11 +17,12 @@ from edgeconv.errors import SpecError
 
 ACCEPTED = ("a Hugging Face model folder (config.json), an ONNX file, a TorchScript archive (torch.jit.save), "
             "a torch.export archive (torch.export.save), or an org/name hub id")
-KINDS = {"hf": "hf", "onnx": "onnx", "torchscript": "torch", "torch-export": "torch"}
+KINDS = {"hf": "hf", "onnx": "onnx", "torchscript": "torch", "torch-export": "torch", "gguf": "hf"}
 
 
 def sniff(path: str) -> str | None:
-    """'hf', 'onnx', 'torchscript' or 'torch-export' for a local path; None when nothing is there.
+    """'hf', 'onnx', 'torchscript', 'torch-export' or 'gguf' (a decoder LM that transformers dequantizes, so
+    its source is hf) for a local path; None when nothing is there.
 
     Raises SpecError for a file that is none of these (a weights-only checkpoint included).
     """
@@ -32,6 +33,9 @@ def sniff(path: str) -> str | None:
         return None
     if zipfile.is_zipfile(local):
         return _torch_archive(local)
+    with local.open("rb") as f:
+        if f.read(4) == b"GGUF":
+            return "gguf"
     if _is_onnx(local):
         return "onnx"
     raise SpecError(f"model.path '{local.name}' is not a model edgeconv can read", fix=f"give it {ACCEPTED}")

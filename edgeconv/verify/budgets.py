@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from edgeconv.metric_table import meets
-from edgeconv.results import BudgetCheck
+from edgeconv.results import BudgetCheck, GenerationFigures
 from edgeconv.spec.budgets import Budgets, OutputBudgets, mean_and_worst
 from edgeconv.verify.fidelity import DEFAULT_ATOL, DEFAULT_RTOL
 
@@ -25,6 +25,7 @@ def check_budgets(budgets: Budgets, measured: dict[str, Any]) -> list[BudgetChec
     checks = [check(budget, getattr(budgets, budget), value) for budget, value in values.items()
               if getattr(budgets, budget) is not None and value is not None]
     checks += task_drop_checks(budgets, measured.get("detection"), measured.get("segmentation"))
+    checks += generation_checks(budgets, measured.get("generation"))
     for name, figures in (measured.get("outputs") or {}).items():
         checks += fidelity_checks(name, figures, budgets.for_output(name))
     return checks
@@ -45,6 +46,16 @@ def task_drop_checks(budgets: Budgets, detected: dict[str, Any] | None,
             loss = 1.0 - figures[f"{key}_vs_reference"]
         checks.append(check(budget, limit, loss))
     return checks
+
+
+def generation_checks(budgets: Budgets, figures: GenerationFigures | None) -> list[BudgetCheck]:
+    """task: text-generation: perplexity increase (a fraction), mean KL and teacher-forced token agreement."""
+    if figures is None:
+        return []
+    values = {"max_perplexity_increase": figures.perplexity_increase, "max_kl": figures.kl_mean,
+              "min_token_agreement": figures.token_agreement}
+    return [check(budget, getattr(budgets, budget), value) for budget, value in values.items()
+            if getattr(budgets, budget) is not None and value is not None]
 
 
 def tolerances(budgets: Budgets, names: Iterable[str]) -> dict[str, tuple[float, float]]:

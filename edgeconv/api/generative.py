@@ -1,0 +1,221 @@
+"""``edgeconv build`` for decoder language models (task: text-generation), dispatched from ``api.pipeline.build``.
+
+The flow mirrors the classifier build's with its own stages: the merged fp32 reference folder (stage
+``reference``), one artifact per (target, precision) from it (stage ``artifacts/<target>-<precision>``, keyed by
+the folder's content, the recipe and the converter's version), then verification here against the fp32 torch
+reference on the evaluation texts, one interleaved timing pass over the reference and every artifact, the
+budgets (metric_table's rules), ``precision: auto``'s choice, and every report.
+
+Verification runs in this process, not the worker process the classifier path uses: every runner stays loaded
+for the interleaved pass and the reference's logits are computed once for all. ``rss_mb`` is therefore the
+memory each artifact added to this process, not a process of its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from pathlib import Path
+from typing import Any
+
+from edgeconv import versions
+from edgeconv.api.generative_data import lm_evaluation, reference_folder
+from edgeconv.api.session import Event, stages_for
+from edgeconv.backends import get_backend
+from edgeconv.cache.stages import Stages
+from edgeconv.choose import selections_of
+from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
+from edgeconv.errors.failures import contained
+from edgeconv.fsutil import sha256_json, sha256_tree
+from edgeconv.machine import cpu, native_precisions, physical_cores
+from edgeconv.results import (
+    ERROR,
+    FAILED,
+    PASSED,
+    SKIPPED,
+    ArtifactResult,
+    BackendFacts,
+    BuildResult,
+    Measurement,
+    RunnerRecord,
+    RunnerSpec,
+)
+from edgeconv.spec import Spec
+from edgeconv.spec.targets import TargetProfile
+from edgeconv.verify.budgets import check_budgets
+from edgeconv.verify.generation import GenerationRunner
+from edgeconv.verify.lm_measure import (
+    Answers,
+    LMEvaluation,
+    latency_of,
+    measure_candidate,
+    measure_reference,
+    speedup,
+    time_interleaved,
+    with_speed,
+)
+
+
+def _rss_mb() -> float | None:
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil.Process().memory_info().rss / 1e6
+
+
+def folder_size(path: Path) -> int:
+    """Bytes of an artifact folder (a GenAI model: graph, weights, tokenizer, genai_config.json) or one file."""
+    path = Path(path)
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def _runner_of(spec: RunnerSpec) -> GenerationRunner:
+    module, _, cls = spec.runner.partition(":")
+    return getattr(importlib.import_module(module), cls)(**spec.kwargs)
+
+
+class _Candidate:
+    """One built artifact being verified: its row, its loaded runner, what it measured, its memory."""
+
+    def __init__(self, row: ArtifactResult, runner: GenerationRunner, answers: Answers, rss_mb: float | None):
+        self.row, self.runner, self.answers, self.rss_mb = row, runner, answers, rss_mb
+
+
+def build_generative(spec: Spec, out: Path, selected: list[tuple[TargetProfile, list[str]]],
+                     auto_targets: list[str], device: str | None = None, use_cache: bool = True,
+                     on_event: Event | None = None) -> BuildResult:
+    """Build, verify, time and judge every (target, precision) of ``selected`` (``api.pipeline.plan``'s matrix)
+    for a decoder LM; ``auto_targets``: the targets whose precision the build chooses."""
+    if device is not None:
+        raise SpecError("build --device does not cover task text-generation yet", fix="name the targets instead")
+    stages = stages_for(spec, out, use_cache, on_event)
+    hf, hf_sha = reference_folder(spec, stages)
+    from edgeconv.models.causal_lm import load_causal_lm
+    from edgeconv.verify.reference_lm import TorchLMRunner
+
+    start = time.perf_counter()
+    lm = load_causal_lm(str(hf))
+    evaluation = lm_evaluation(spec, lm)
+    reference_runner = TorchLMRunner(lm, threads=physical_cores())
+    reference_runner.activate()
+    reference_runner.load_s = time.perf_counter() - start  # the saved fp32 folder, as a user loads it
+    reference_answers = measure_reference(reference_runner, evaluation)
+    rows: list[ArtifactResult] = []
+    candidates: list[_Candidate] = []
+    for profile, precisions in selected:
+        for precision in precisions:
+            row, candidate = _build_and_verify(stages, hf, hf_sha, profile, precision, evaluation,
+                                               reference_answers)
+            rows.append(row)
+            if candidate is not None:
+                candidates.append(candidate)
+    reference_row = _reference_row(hf, hf_sha, reference_runner)
+    _time_and_judge(spec, reference_row, reference_runner, reference_answers, candidates, evaluation)
+    result = _result(spec, out, reference_row, rows, hf_sha, evaluation)
+    result.selections = selections_of(rows, None, auto_targets, [], {})
+    for selection in result.selections:
+        for row in rows:
+            row.selected = row.selected or (row.target, row.precision) == (selection.get("target"),
+                                                                           selection.get("precision"))
+    return result
+
+
+def _build_and_verify(stages: Stages, hf: Path, hf_sha: str, profile: TargetProfile, precision: str,
+                      evaluation: LMEvaluation, reference: Answers) -> tuple[ArtifactResult, _Candidate | None]:
+    backend = get_backend(profile.backend)
+    row = ArtifactResult(target=profile.name, backend=backend.name, precision=precision)
+    reason = backend.unavailable_reason(profile)
+    if not hasattr(backend, "build_generative"):
+        raise SpecError(f"target '{profile.name}' ({backend.name}) does not build decoder language models",
+                        fix="use a text-generation target such as x86-cpu-ort-genai (`edgeconv targets`)")
+    if reason:
+        if profile.required:
+            raise RuntimeUnavailable(f"required target '{profile.name}' cannot run here: {reason}")
+        row.status, row.reason = SKIPPED, reason
+        return row, None
+    try:
+        built = backend.build_generative(stages, hf, hf_sha, profile, precision)  # type: ignore[attr-defined]
+        runner_spec = backend.runner_spec(built, profile)
+    except NothingToDo as exc:
+        row.status, row.reason = SKIPPED, str(exc)
+        return row, None
+    except Exception as exc:  # contained: this artifact is an error row, the others still build
+        row.status, row.reason = ERROR, str(contained(f"build {profile.name}-{precision}", exc, stages.out))
+        return row, None
+    row.path, row.sha256, row.size_bytes = str(built.path), sha256_tree(built.path), folder_size(built.path)
+    row.quantization, row.built = built.quantization, BackendFacts.model_validate(built.extra)
+    row.runner = RunnerRecord.of(runner_spec)
+    try:
+        before = _rss_mb()
+        runner = _runner_of(runner_spec)
+        runner.activate()
+        answers = measure_candidate(runner, evaluation, reference)
+        after = _rss_mb()
+    except Exception as exc:  # contained: a runtime refusing the model, NaN logits
+        row.status, row.reason = ERROR, str(contained(f"verify {profile.name}-{precision}", exc, stages.out))
+        return row, None
+    return row, _Candidate(row, runner, answers, None if before is None or after is None else after - before)
+
+
+def _reference_row(hf: Path, hf_sha: str, runner: GenerationRunner) -> ArtifactResult:
+    """The fp32 torch reference's row (transformers ``generate`` with its KV cache: the baseline users know)."""
+    return ArtifactResult(target="reference", backend="torch", precision="fp32", path=str(hf), sha256=hf_sha,
+                          size_bytes=folder_size(hf), runner=RunnerRecord(
+                              runner="edgeconv.verify.reference_lm:TorchLMRunner", kwargs={"threads": runner.threads}))
+
+
+def _measurement(answers: Answers, runner: GenerationRunner, latency: dict[str, Any], rss: float | None,
+                 timed: Any, spec: Spec, prompt_tokens: int) -> Measurement:
+    gen = spec.generation
+    assert gen is not None
+    figures = with_speed(answers.figures, timed, prompt_tokens, gen.new_tokens, gen.timing_rounds, runner.load_s,
+                         rss)
+    return Measurement(
+        accuracy=figures.task_accuracy, macro_f1=None, per_class={}, agreement=figures.token_agreement,
+        max_abs_error=float("nan"), latency_ms=latency, timings_ms=[], peak_memory_mb=float("nan"),
+        load_s=float("nan") if runner.load_s is None else runner.load_s,
+        runtime={**runner.describe(), "warmup_calls": 1, "latency": "inter-token latency of greedy decoding"},
+        metric_value=figures.task_accuracy, generation=figures)
+
+
+def _time_and_judge(spec: Spec, reference: ArtifactResult, reference_runner: GenerationRunner,
+                    reference_answers: Answers, candidates: list[_Candidate], evaluation: LMEvaluation) -> None:
+    """One interleaved pass over the reference and every verified artifact; then each row against the budgets."""
+    gen = spec.generation
+    assert gen is not None
+    prompt = evaluation.prompts[0]
+    timed = time_interleaved([reference_runner, *(c.runner for c in candidates)], prompt, gen.new_tokens,
+                             gen.timing_rounds)
+    reference.measurement = _measurement(reference_answers, reference_runner, latency_of(timed[0]), None,
+                                         timed[0], spec, len(prompt))
+    ref_m = reference.measurement
+    for candidate, own in zip(candidates, timed[1:], strict=True):
+        row = candidate.row
+        row.measurement = m = _measurement(candidate.answers, candidate.runner, latency_of(own), candidate.rss_mb,
+                                           own, spec, len(prompt))
+        row.speedup_vs_reference, row.speedup_interval = speedup(timed[0], own)
+        if m.accuracy is not None and ref_m.accuracy is not None:
+            row.accuracy_delta = m.accuracy - ref_m.accuracy
+        row.budgets = check_budgets(spec.budgets, {
+            "accuracy_drop": None if row.accuracy_delta is None else max(0.0, -row.accuracy_delta),
+            "latency_ms": m.latency_ms, "size_bytes": row.size_bytes, "generation": m.generation})
+        row.status = PASSED if all(b.passed for b in row.budgets) else FAILED
+        candidate.runner.deactivate()
+
+
+def _result(spec: Spec, out: Path, reference: ArtifactResult, rows: list[ArtifactResult], hf_sha: str,
+            evaluation: LMEvaluation) -> BuildResult:
+    manifest = {
+        "spec_sha256": sha256_json(spec.model_dump(mode="json")), "versions": versions.all_versions(),
+        "model": hf_sha, "evaluation": {"path": str(spec.evaluation.path), "examples": len(evaluation.prompts)},
+        "calibration": None, "reference": {"path": reference.path, "sha256": reference.sha256},
+        "artifacts": {a.label: {"path": a.path, "sha256": a.sha256} for a in rows if a.path},
+    }
+    gen = spec.generation
+    assert gen is not None
+    ev = {"examples": len(evaluation.prompts), "metric": "accuracy", "labels": evaluation.labels or None,
+          "labelled": evaluation.truth is not None, "task": spec.model.task, "outputs": ["logits"],
+          "generation": gen.model_dump(mode="json")}
+    machine = {"cpu": cpu()["model"], "arch": cpu()["arch"], "precisions": native_precisions()}
+    return BuildResult(spec.name, str(out), reference, rows, {}, manifest, ev, machine=machine)
