@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgeconv.export.parity import parity_text
 from edgeconv.report.format import delta_points, headers, loaded_note, mb, ms, pct, precisions_note, row, snr
+from edgeconv.report.generation import generation_markdown, is_generative
 from edgeconv.report.int8_search import search_lines
 from edgeconv.results import ArtifactResult, BuildResult
 from edgeconv.verify.custom_metric import is_custom
@@ -35,6 +36,8 @@ def render_markdown(result: BuildResult) -> str:
     if problems:
         lines += ["## Not verified", ""] + [f"- `{a.label}` {a.status}: {a.reason}" for a in problems] + [""]
     ev = result.evaluation
+    if is_generative(result):  # decoder LMs: their own figures first; the generic table's latency is per token
+        lines += generation_markdown(result)
     lines += [
         "## Artifacts", "", f"{_evaluated_on(ev)}; latency at batch 1 after warm-up, from one interleaved pass over "
         "the reference and every artifact measured here (in one process, in rounds whose order is shuffled every "

@@ -67,9 +67,11 @@ class GenaiBackend:
                     "options": built.options, "quantized": len(built.quantized), "kept_float": built.kept_float}
 
         folder, meta = stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
-        quantization = {"method": "onnxruntime-genai model builder", "builder": meta["builder"],
-                        **{k: v for k, v in asdict(recipe).items()}, "options": meta["options"],
-                        "quantized_weights": meta["quantized"], "kept_float": meta["kept_float"]}
+        quantization: dict[str, Any] = {"method": "onnxruntime-genai model builder", "builder": meta["builder"],
+                                        "precision": recipe.precision}
+        if precision != "fp32":  # every weight of fp32 is float: the list would name them all
+            quantization.update({**asdict(recipe), "options": meta["options"], "quantized_weights": meta["quantized"],
+                                 "kept_float": meta["kept_float"]})
         return BuiltArtifact(folder / meta["file"], quantization=quantization,
                              extra={"convert_seconds": meta["build_s"], "route": "onnxruntime-genai builder"})
 
