@@ -14,6 +14,7 @@ memory each artifact added to this process, not a process of its own.
 from __future__ import annotations
 
 import importlib
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -90,13 +91,19 @@ def build_generative(spec: Spec, out: Path, selected: list[tuple[TargetProfile, 
     if device is not None:
         raise SpecError("build --device does not cover task text-generation yet", fix="name the targets instead")
     stages = stages_for(spec, out, use_cache, on_event)
+    fresh = not out.exists()
     hf, hf_sha = reference_folder(spec, stages)
     from edgeconv.models.causal_lm import load_causal_lm
     from edgeconv.verify.reference_lm import TorchLMRunner
 
     start = time.perf_counter()
     lm = load_causal_lm(str(hf))
-    evaluation = lm_evaluation(spec, lm)
+    try:
+        evaluation = lm_evaluation(spec, lm)  # needs the reference's tokenizer, so it follows its stage
+    except SpecError:
+        if fresh:  # bad input leaves nothing behind (the reference stays in the cache for the next try)
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     reference_runner = TorchLMRunner(lm, threads=physical_cores())
     reference_runner.activate()
     reference_runner.load_s = time.perf_counter() - start  # the saved fp32 folder, as a user loads it
