@@ -46,6 +46,9 @@ def feeds_sha256(feeds: FeedSet) -> str:
 
 def prepare(spec: Spec) -> Prepared:
     """Describe the model and make the evaluation and calibration feeds (fails fast on bad data)."""
+    if spec.model.task == "text-generation":  # a decoder LM has no feeds: api/generative builds it
+        raise SpecError("task text-generation is built by `edgeconv build` only, so far",
+                        fix="run `edgeconv build` on this spec")
     io = describe_model(spec.model)
 
     def feeds(ds: DatasetSpec, role: str, truth: Truth | None = None) -> FeedSet:
