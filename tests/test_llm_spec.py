@@ -90,3 +90,12 @@ def test_the_genai_target_maps_precisions_to_builder_recipes() -> None:
     odd, _ = profile.for_build(TargetRef(name=profile.name, quantize={"group": 64}))
     with pytest.raises(SpecError, match="unknown key 'group'"):
         recipe_for(odd, "int4")
+
+
+def test_a_classifier_target_refuses_a_decoder_lm_before_any_work(tmp_path: Path) -> None:
+    from edgeconv.api import build
+
+    spec = load_spec(_spec(tmp_path), ["model.path=missing-model-folder", "targets=[x86-cpu-ort]"])
+    with pytest.raises(SpecError, match="does not build decoder language models"):
+        build(spec, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -90,6 +90,10 @@ def build_generative(spec: Spec, out: Path, selected: list[tuple[TargetProfile, 
     for a decoder LM; ``auto_targets``: the targets whose precision the build chooses."""
     if device is not None:
         raise SpecError("build --device does not cover task text-generation yet", fix="name the targets instead")
+    for profile, _ in selected:  # before any work: a classifier target cannot take a decoder LM
+        if not hasattr(get_backend(profile.backend), "build_generative"):
+            raise SpecError(f"target '{profile.name}' ({profile.backend}) does not build decoder language models",
+                            fix="use a text-generation target such as x86-cpu-ort-genai (`edgeconv targets`)")
     stages = stages_for(spec, out, use_cache, on_event)
     fresh = not out.exists()
     hf, hf_sha = reference_folder(spec, stages)
@@ -133,9 +137,6 @@ def _build_and_verify(stages: Stages, hf: Path, hf_sha: str, profile: TargetProf
     backend = get_backend(profile.backend)
     row = ArtifactResult(target=profile.name, backend=backend.name, precision=precision)
     reason = backend.unavailable_reason(profile)
-    if not hasattr(backend, "build_generative"):
-        raise SpecError(f"target '{profile.name}' ({backend.name}) does not build decoder language models",
-                        fix="use a text-generation target such as x86-cpu-ort-genai (`edgeconv targets`)")
     if reason:
         if profile.required:
             raise RuntimeUnavailable(f"required target '{profile.name}' cannot run here: {reason}")
