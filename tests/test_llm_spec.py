@@ -99,3 +99,15 @@ def test_a_classifier_target_refuses_a_decoder_lm_before_any_work(tmp_path: Path
     with pytest.raises(SpecError, match="does not build decoder language models"):
         build(spec, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_openvino_genai_target_maps_precisions_to_nncf_recipes() -> None:
+    from edgeconv.backends.openvino_genai.backend import recipe_for as nncf_recipe
+
+    profile = get_profile("x86-cpu-openvino-genai")
+    assert nncf_recipe(profile, "int4").nncf_arguments()["group_size"] == 64
+    tuned, _ = profile.for_build(TargetRef(name=profile.name, quantize={"group_size": 128, "ratio": 0.8}))
+    assert nncf_recipe(tuned, "int4").nncf_arguments()["ratio"] == 0.8
+    aware, _ = profile.for_build(TargetRef(name=profile.name, quantize={"awq": True}))
+    with pytest.raises(SpecError, match="calibration texts"):
+        nncf_recipe(aware, "int4")

@@ -12,6 +12,7 @@ from edgeconv.backends.backend import Backend, BuildContext, BuiltArtifact
 
 BACKENDS: dict[str, str] = {
     "openvino": "edgeconv.backends.openvino.backend:OpenVINOBackend",
+    "openvino_genai": "edgeconv.backends.openvino_genai.backend:OpenVINOGenaiBackend",
     "onnxruntime": "edgeconv.backends.onnxruntime.backend:OnnxRuntimeBackend",
     "onnxruntime_genai": "edgeconv.backends.onnxruntime_genai.backend:GenaiBackend",
     "tensorrt": "edgeconv.backends.tensorrt.backend:TensorRTBackend",

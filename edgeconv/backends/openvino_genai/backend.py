@@ -1,0 +1,86 @@
+"""OpenVINO GenAI as a build target for decoder LMs (task: text-generation): optimum-intel's stateful fp32 IR
+(stage ``export/openvino-genai``, exported once from the merged fp32 folder in optimum-intel's own environment,
+made on first use: env.py), then NNCF ``compress_weights`` per precision (stage ``artifacts/<target>-<precision>``).
+
+Like ONNX Runtime GenAI it takes no ONNX reference: ``build`` refuses, ``build_generative`` is the LLM build's.
+A target's ``quantize`` section overrides the recipe (group_size, symmetric, ratio, all_layers); the data-aware
+methods (awq, scale_estimation) need calibration texts, which the text-generation spec does not take yet.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeconv import versions
+from edgeconv.backends.backend import BuildContext, BuiltArtifact
+from edgeconv.backends.openvino_genai.build import OpenVINORecipe, build_openvino, export_ir
+from edgeconv.backends.openvino_genai.env import PACKAGES
+from edgeconv.errors import SpecError
+from edgeconv.results import RunnerSpec
+
+if TYPE_CHECKING:
+    from edgeconv.cache.stages import Stages
+    from edgeconv.spec.targets import TargetProfile
+
+# int4: NNCF's default for LLMs (group 64, symmetric; embedding and lm_head kept int8), docs/llm.md's bench row.
+RECIPES = {"fp32": OpenVINORecipe("fp32"), "int8-weights": OpenVINORecipe("int8"), "int4": OpenVINORecipe("int4")}
+NOT_YET = ("awq", "scale_estimation")  # data-aware: calibration texts are not in the text-generation spec yet
+
+
+def recipe_for(profile: TargetProfile, precision: str) -> OpenVINORecipe:
+    """The NNCF recipe of ``precision``, with the target's quantize overrides (unknown keys: one line)."""
+    if precision not in RECIPES:
+        raise SpecError(f"target '{profile.name}' builds {', '.join(RECIPES)}, not {precision}")
+    overrides = {**profile.quantize, **profile.build_quantize}
+    known = {f.name for f in fields(OpenVINORecipe)} - {"precision", *NOT_YET}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise SpecError(f"target '{profile.name}' quantize: '{unknown[0]}' is not a setting of this target"
+                        + (" yet (it needs calibration texts)" if unknown[0] in NOT_YET else ""),
+                        fix=f"use {', '.join(sorted(known))}")
+    return replace(RECIPES[precision], **overrides) if precision != "fp32" else RECIPES[precision]
+
+
+class OpenVINOGenaiBackend:
+    name = "openvino_genai"
+
+    def unavailable_reason(self, profile: TargetProfile) -> str | None:
+        missing = [m for m in ("openvino_genai", "nncf") if importlib.util.find_spec(m) is None]
+        if missing:
+            return f"{' and '.join(missing)} not installed (pip install 'edgeconv[llm]')"
+        return None
+
+    def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
+        raise SpecError(f"target '{profile.name}' builds decoder language models only",
+                        fix="set model.task: text-generation, or choose a target such as x86-cpu-openvino")
+
+    def build_generative(self, stages: Stages, hf_folder: Path, hf_sha256: str, profile: TargetProfile,
+                         precision: str) -> BuiltArtifact:
+        """The fp32 IR (one export for every precision), then NNCF's compression of ``precision``."""
+        recipe = recipe_for(profile, precision)
+        export_key = {"reference": hf_sha256, "optimum": PACKAGES, "edgeconv": versions.of("edgeconv")}
+        ir, _ = stages.run("export/openvino-genai", export_key,
+                           lambda folder: {"ir": str(export_ir(hf_folder, folder / "ir").name)})
+        key: dict[str, Any] = {"export": export_key, "recipe": asdict(recipe), "openvino": versions.of("openvino"),
+                               "nncf": versions.of("nncf"), "edgeconv": versions.of("edgeconv")}
+
+        def produce(folder: Path) -> dict[str, Any]:
+            built = build_openvino(ir / "ir", folder / "model", recipe)
+            return {"file": "model", "build_s": built.build_s, "arguments": built.arguments,
+                    "weights": built.weights, "kept_float": built.kept_float}
+
+        folder, meta = stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
+        quantization: dict[str, Any] = {"method": "NNCF compress_weights", "precision": recipe.precision}
+        if precision != "fp32":
+            quantization.update({**asdict(recipe), "arguments": meta["arguments"], "weights": meta["weights"],
+                                 "kept_float": meta["kept_float"]})
+        return BuiltArtifact(folder / meta["file"], quantization=quantization,
+                             extra={"convert_seconds": meta["build_s"], "route": "optimum-intel IR + NNCF"})
+
+    def runner_spec(self, artifact: BuiltArtifact, profile: TargetProfile) -> RunnerSpec:
+        """f32 inference precision: the CPU plugin would otherwise run bf16 on AMX, which is not this artifact."""
+        return RunnerSpec("edgeconv.backends.openvino_genai.runner:OpenVINOGenaiRunner",
+                          {"path": str(artifact.path), "threads": profile.threads, "inference_precision": "f32"})
