@@ -21,12 +21,14 @@ OPTIONAL = {
 def target_rows() -> list[dict[str, Any]]:
     rows = []
     for profile in all_profiles().values():
-        reason = get_backend(profile.backend).unavailable_reason(profile)
+        backend = get_backend(profile.backend)
+        reason = backend.unavailable_reason(profile)
         rows.append({
             "name": profile.name, "backend": profile.backend, "device_class": profile.device_class,
             "description": profile.description,
             "precisions": list(profile.precisions), "requires": list(profile.requires),
             "available": reason is None, "reason": reason,
+            "generative": hasattr(backend, "build_generative"),  # builds decoder LMs (task: text-generation) only
         })
     return rows
 

@@ -102,7 +102,7 @@ def machine_targets(has_calibration: bool) -> list[tuple[dict[str, Any], str, bo
     flags = ", ".join(facts["int8_flags"]) or "no int8 dot-product instructions"  # type: ignore[arg-type]
     out = []
     for row in target_rows():
-        if not row["available"]:
+        if not row["available"] or row.get("generative"):  # init drafts specs for the tasks LLM targets cannot take
             continue
         name = row["name"]
         precisions = [p for p in row["precisions"] if p != "best" and (has_calibration or p not in CALIBRATED)]
