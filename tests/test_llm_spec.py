@@ -111,3 +111,11 @@ def test_the_openvino_genai_target_maps_precisions_to_nncf_recipes() -> None:
     aware, _ = profile.for_build(TargetRef(name=profile.name, quantize={"awq": True}))
     with pytest.raises(SpecError, match="calibration texts"):
         nncf_recipe(aware, "int4")
+
+
+def test_a_gguf_file_is_told_by_its_magic_bytes_as_an_hf_source(tmp_path: Path) -> None:
+    from edgeconv.spec.source import sniff, source_of
+
+    model = tmp_path / "weights.bin"  # any suffix: the header decides
+    model.write_bytes(b"GGUF" + bytes(60))
+    assert sniff(str(model)) == "gguf" and source_of(str(model)) == "hf"
