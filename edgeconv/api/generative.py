@@ -29,18 +29,9 @@ from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
 from edgeconv.errors.failures import contained
 from edgeconv.fsutil import sha256_json, sha256_tree
 from edgeconv.machine import cpu, native_precisions, physical_cores
-from edgeconv.results import (
-    ERROR,
-    FAILED,
-    PASSED,
-    SKIPPED,
-    ArtifactResult,
-    BackendFacts,
-    BuildResult,
-    Measurement,
-    RunnerRecord,
-    RunnerSpec,
-)
+from edgeconv.results.facts import BackendFacts, RunnerRecord, RunnerSpec
+from edgeconv.results.report_file import BuildResult
+from edgeconv.results.rows import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, Measurement
 from edgeconv.spec import Spec
 from edgeconv.spec.targets import TargetProfile
 from edgeconv.verify.budgets import check_budgets

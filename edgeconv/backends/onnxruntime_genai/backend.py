@@ -9,13 +9,13 @@ accuracy_level, algo, lm_head, embeddings).
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeconv import versions
-from edgeconv.backends.backend import BuildContext, BuiltArtifact
+from edgeconv.backends.backend import BuiltArtifact
+from edgeconv.backends.decoder_lm import DecoderLMBackend
 from edgeconv.backends.onnxruntime_genai.build import GenaiRecipe, build_genai, builder_version
 from edgeconv.errors import SpecError
 from edgeconv.results import RunnerSpec
@@ -42,17 +42,10 @@ def recipe_for(profile: TargetProfile, precision: str) -> GenaiRecipe:
     return replace(RECIPES[precision], **overrides) if precision != "fp32" else RECIPES[precision]
 
 
-class GenaiBackend:
+class GenaiBackend(DecoderLMBackend):
     name = "onnxruntime_genai"
-
-    def unavailable_reason(self, profile: TargetProfile) -> str | None:
-        if importlib.util.find_spec("onnxruntime_genai") is None:
-            return "onnxruntime-genai is not installed (pip install 'edgeconv[llm]')"
-        return None
-
-    def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
-        raise SpecError(f"target '{profile.name}' builds decoder language models only",
-                        fix="set model.task: text-generation, or choose a target such as x86-cpu-ort")
+    modules = ("onnxruntime_genai",)
+    classic_target = "x86-cpu-ort"
 
     def build_generative(self, stages: Stages, hf_folder: Path, hf_sha256: str, profile: TargetProfile,
                          precision: str) -> BuiltArtifact:
@@ -67,13 +60,11 @@ class GenaiBackend:
                     "options": built.options, "quantized": len(built.quantized), "kept_float": built.kept_float}
 
         folder, meta = stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
-        quantization: dict[str, Any] = {"method": "onnxruntime-genai model builder", "builder": meta["builder"],
-                                        "precision": recipe.precision}
-        if precision != "fp32":  # every weight of fp32 is float: the list would name them all
-            quantization.update({**asdict(recipe), "options": meta["options"], "quantized_weights": meta["quantized"],
-                                 "kept_float": meta["kept_float"]})
-        return BuiltArtifact(folder / meta["file"], quantization=quantization,
-                             extra={"convert_seconds": meta["build_s"], "route": "onnxruntime-genai builder"})
+        method = {"method": "onnxruntime-genai model builder", "builder": meta["builder"],
+                  "precision": recipe.precision}
+        return self.built(folder, meta, recipe, method,
+                          {"options": meta["options"], "quantized_weights": meta["quantized"],
+                           "kept_float": meta["kept_float"]}, "onnxruntime-genai builder")
 
     def runner_spec(self, artifact: BuiltArtifact, profile: TargetProfile) -> RunnerSpec:
         return RunnerSpec("edgeconv.backends.onnxruntime_genai.runner:GenaiRunner",

@@ -9,13 +9,13 @@ methods (awq, scale_estimation) need calibration texts, which the text-generatio
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeconv import versions
-from edgeconv.backends.backend import BuildContext, BuiltArtifact
+from edgeconv.backends.backend import BuiltArtifact
+from edgeconv.backends.decoder_lm import DecoderLMBackend
 from edgeconv.backends.openvino_genai.build import OpenVINORecipe, build_openvino, export_ir
 from edgeconv.backends.openvino_genai.env import PACKAGES
 from edgeconv.errors import SpecError
@@ -44,18 +44,10 @@ def recipe_for(profile: TargetProfile, precision: str) -> OpenVINORecipe:
     return replace(RECIPES[precision], **overrides) if precision != "fp32" else RECIPES[precision]
 
 
-class OpenVINOGenaiBackend:
+class OpenVINOGenaiBackend(DecoderLMBackend):
     name = "openvino_genai"
-
-    def unavailable_reason(self, profile: TargetProfile) -> str | None:
-        missing = [m for m in ("openvino_genai", "nncf") if importlib.util.find_spec(m) is None]
-        if missing:
-            return f"{' and '.join(missing)} not installed (pip install 'edgeconv[llm]')"
-        return None
-
-    def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
-        raise SpecError(f"target '{profile.name}' builds decoder language models only",
-                        fix="set model.task: text-generation, or choose a target such as x86-cpu-openvino")
+    modules = ("openvino_genai", "nncf")
+    classic_target = "x86-cpu-openvino"
 
     def build_generative(self, stages: Stages, hf_folder: Path, hf_sha256: str, profile: TargetProfile,
                          precision: str) -> BuiltArtifact:
@@ -73,12 +65,8 @@ class OpenVINOGenaiBackend:
                     "weights": built.weights, "kept_float": built.kept_float}
 
         folder, meta = stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
-        quantization: dict[str, Any] = {"method": "NNCF compress_weights", "precision": recipe.precision}
-        if precision != "fp32":
-            quantization.update({**asdict(recipe), "arguments": meta["arguments"], "weights": meta["weights"],
-                                 "kept_float": meta["kept_float"]})
-        return BuiltArtifact(folder / meta["file"], quantization=quantization,
-                             extra={"convert_seconds": meta["build_s"], "route": "optimum-intel IR + NNCF"})
+        return self.built(folder, meta, recipe, {"method": "NNCF compress_weights", "precision": recipe.precision},
+                          {k: meta[k] for k in ("arguments", "weights", "kept_float")}, "optimum-intel IR + NNCF")
 
     def runner_spec(self, artifact: BuiltArtifact, profile: TargetProfile) -> RunnerSpec:
         """f32 inference precision: the CPU plugin would otherwise run bf16 on AMX, which is not this artifact."""

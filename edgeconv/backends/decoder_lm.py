@@ -1,0 +1,42 @@
+"""What every decoder-LM backend (task: text-generation) shares: it needs its runtime's packages, and it takes no
+ONNX reference, so the classifier path's ``build`` refuses in one line; the LLM build (``api/generative``) calls
+``build_generative`` instead."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeconv.backends.backend import BuiltArtifact
+from edgeconv.errors import SpecError
+
+if TYPE_CHECKING:
+    from edgeconv.backends.backend import BuildContext
+    from edgeconv.spec.targets import TargetProfile
+
+
+class DecoderLMBackend:
+    modules: tuple[str, ...] = ()  # the runtime's Python modules, all needed
+    classic_target = "x86-cpu-ort"  # a target of the same runtime for other tasks, named in the refusal
+
+    def unavailable_reason(self, profile: TargetProfile) -> str | None:
+        missing = [m for m in self.modules if importlib.util.find_spec(m) is None]
+        if missing:
+            return f"{' and '.join(missing)} not installed (pip install 'edgeconv[llm]')"
+        return None
+
+    def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
+        raise SpecError(f"target '{profile.name}' builds decoder language models only",
+                        fix=f"set model.task: text-generation, or choose a target such as {self.classic_target}")
+
+    @staticmethod
+    def built(folder: Path, meta: dict[str, Any], recipe: Any, quantization: dict[str, Any],
+              details: dict[str, Any], route: str) -> BuiltArtifact:
+        """The artifact a cached stage made: its quantization record (with the recipe and what the runtime did to
+        each weight, except at fp32, where every weight is float and the list would name them all)."""
+        if recipe.precision != "fp32":
+            quantization = {**quantization, **asdict(recipe), **details}
+        return BuiltArtifact(folder / meta["file"], quantization=quantization,
+                             extra={"convert_seconds": meta["build_s"], "route": route})
