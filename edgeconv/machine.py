@@ -92,3 +92,8 @@ def fingerprint() -> dict[str, object]:
     return {"arch": facts["arch"], "cpu": facts["model"], "int8_flags": facts["int8_flags"],
             "float_flags": facts.get("float_flags", []), "physical_cores": physical_cores(),
             "logical_cores": psutil.cpu_count(logical=True)}
+
+
+def report_facts() -> dict[str, object]:
+    """report.json's ``machine``: the CPU, and which reduced precisions it executes natively."""
+    return {"cpu": cpu()["model"], "arch": cpu()["arch"], "precisions": native_precisions()}

@@ -13,7 +13,6 @@ memory each artifact added to this process, not a process of its own.
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import time
 from pathlib import Path
@@ -28,8 +27,8 @@ from edgeconv.choose import selections_of
 from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
 from edgeconv.errors.failures import contained
 from edgeconv.fsutil import sha256_json, sha256_tree
-from edgeconv.machine import cpu, native_precisions, physical_cores
-from edgeconv.results.facts import BackendFacts, RunnerRecord, RunnerSpec
+from edgeconv.machine import physical_cores, report_facts
+from edgeconv.results.facts import BackendFacts, RunnerRecord
 from edgeconv.results.report_file import BuildResult
 from edgeconv.results.rows import ERROR, FAILED, PASSED, SKIPPED, ArtifactResult, Measurement
 from edgeconv.spec import Spec
@@ -46,6 +45,7 @@ from edgeconv.verify.lm_measure import (
     time_interleaved,
     with_speed,
 )
+from edgeconv.verify.worker import load_runner
 
 
 def _rss_mb() -> float | None:
@@ -60,11 +60,6 @@ def folder_size(path: Path) -> int:
     """Bytes of an artifact folder (a GenAI model: graph, weights, tokenizer, genai_config.json) or one file."""
     path = Path(path)
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
-
-
-def _runner_of(spec: RunnerSpec) -> GenerationRunner:
-    module, _, cls = spec.runner.partition(":")
-    return getattr(importlib.import_module(module), cls)(**spec.kwargs)
 
 
 class _Candidate:
@@ -147,7 +142,7 @@ def _build_and_verify(stages: Stages, hf: Path, hf_sha: str, profile: TargetProf
     row.runner = RunnerRecord.of(runner_spec)
     try:
         before = _rss_mb()
-        runner = _runner_of(runner_spec)
+        runner = load_runner(runner_spec.runner, runner_spec.kwargs)
         runner.activate()
         answers = measure_candidate(runner, evaluation, reference)
         after = _rss_mb()
@@ -216,5 +211,5 @@ def _result(spec: Spec, out: Path, reference: ArtifactResult, rows: list[Artifac
     ev = {"examples": len(evaluation.prompts), "metric": "accuracy", "labels": evaluation.labels or None,
           "labelled": evaluation.truth is not None, "task": spec.model.task, "outputs": ["logits"],
           "generation": gen.model_dump(mode="json")}
-    machine = {"cpu": cpu()["model"], "arch": cpu()["arch"], "precisions": native_precisions()}
+    machine = report_facts()
     return BuildResult(spec.name, str(out), reference, rows, {}, manifest, ev, machine=machine)

@@ -28,7 +28,7 @@ from edgeconv.choose import oversubscribed, selections_of, slower_than_reference
 from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
 from edgeconv.errors.failures import contained
 from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
-from edgeconv.machine import cpu, native_precisions, physical_cores
+from edgeconv.machine import physical_cores, report_facts
 from edgeconv.results import (
     ERROR,
     FAILED,
@@ -183,7 +183,7 @@ def _result(spec: Spec, out: Path, session: Session, artifacts: list[ArtifactRes
                   "task": spec.model.task,
                   "outputs": prepared.io.output_names, **spec.evaluation.dense_settings(spec.model.task)}
     export = {k: v for k, v in session.export_meta.items() if k in ("parity", "import")}  # import: ONNX repairs
-    machine = {"cpu": cpu()["model"], "arch": cpu()["arch"], "precisions": native_precisions()}
+    machine = report_facts()
     return BuildResult(spec.name, str(out), reference, artifacts, export,
                        manifest, evaluation, timing=session.timing, machine=machine)
 
