@@ -77,15 +77,19 @@ class GenerativeModel:
                               "context_length_exceeded", "max_tokens")
         return room if max_tokens is None else max_tokens
 
-    async def generate(self, ids: list[int], max_tokens: int, stops: list[str]) -> AsyncIterator[str | Outcome]:
+    async def generate(self, ids: list[int], max_tokens: int, stops: list[str],
+                       count: Callable[[], None] | None = None) -> AsyncIterator[str | Outcome]:
         """Each token's text piece as it is generated (one item per token, maybe ''), then the Outcome. Waits its
-        turn for the model; closing the iterator (the client disconnected) stops the runner at its next token."""
+        turn for the model; closing the iterator (the client disconnected) stops the runner at its next token.
+        ``count`` runs in the generating thread for every token the runner made, read or not."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancel = threading.Event()
         text = TextStream(self.runner.decode, stops)
 
         def on_token(token: int) -> None:
+            if count is not None:
+                count()
             if cancel.is_set():
                 raise Cancelled
             piece, stopped = text.add(token)

@@ -37,7 +37,8 @@ class GenerationMetrics:
         from prometheus_client import Counter, Histogram
 
         self.prompt = Counter("edgeconv_prompt_tokens", "Prompt tokens read", registry=registry)
-        self.tokens = Counter("edgeconv_generated_tokens", "Tokens generated", registry=registry)
+        self.tokens = Counter("edgeconv_generated_tokens", "Tokens the runtime generated (after a disconnect too, "
+                              "until it stops)", registry=registry)
         self.ttft = Histogram("edgeconv_time_to_first_token_seconds", "From a generation request's arrival "
                               "(waiting for the model included) to its first generated token", registry=registry,
                               buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30))
@@ -85,7 +86,7 @@ def add_openai_routes(app: Any, model: GenerativeModel, registry: Any, counted: 
             raise OpenAIError(str(exc), param=exc.param or ("messages" if chat else "prompt"), code=exc.code) from exc
         metrics.prompt.inc(len(ids))
         rid = new_id(chat)
-        tokens = model.generate(ids, limit, req.stops)
+        tokens = model.generate(ids, limit, req.stops, metrics.tokens.inc)
         if req.stream:
             return counted(endpoint, StreamingResponse(events(req, rid, tokens, arrived),
                                                        media_type="text/event-stream"))
@@ -107,7 +108,8 @@ def add_openai_routes(app: Any, model: GenerativeModel, registry: Any, counted: 
                     if isinstance(item, Outcome):
                         metrics.ended.labels(item.finish_reason).inc()
                         return "".join(pieces) + item.rest, item
-                    counted_token(len(pieces) == 0, arrived)
+                    if not pieces:
+                        metrics.ttft.observe(time.perf_counter() - arrived)
                     pieces.append(item)
             except Exception as exc:
                 metrics.ended.labels("error").inc()
@@ -134,8 +136,9 @@ def add_openai_routes(app: Any, model: GenerativeModel, registry: Any, counted: 
                                             counts=usage(item.prompt_tokens, item.completion_tokens)))
                         yield "data: [DONE]\n\n"
                         return
-                    counted_token(first, arrived)
-                    first = False
+                    if first:
+                        metrics.ttft.observe(time.perf_counter() - arrived)
+                        first = False
                     if item:
                         yield sse(chunk(req, rid, model.name, item))
         except Exception as exc:  # headers are sent: the error goes in the stream, as OpenAI's does
@@ -145,11 +148,6 @@ def add_openai_routes(app: Any, model: GenerativeModel, registry: Any, counted: 
         finally:
             if not finished:  # the client went away (Starlette cancelled this stream)
                 metrics.ended.labels("cancelled").inc()
-
-    def counted_token(first: bool, arrived: float) -> None:
-        metrics.tokens.inc()
-        if first:
-            metrics.ttft.observe(time.perf_counter() - arrived)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
