@@ -19,7 +19,6 @@ def main() -> None:
     parser.add_argument("source", type=Path)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--port", type=int, default=18765)
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import openai
@@ -30,7 +29,7 @@ def main() -> None:
     model = load_model(args.source, None, None, None)  # the runner in this process: the artifact serve picks
     ids = model.chat_ids([{"role": "user", "content": QUESTION}])
     rows: dict[str, list[tuple[float, float]]] = {"runner": [], "serve (openai client, SSE)": []}
-    with server(args.source, "--port", str(args.port)) as url:
+    with server(args.source) as url:  # a free loopback port
         client = openai.OpenAI(base_url=url + "/v1", api_key="none")
         for round_ in range(args.rounds + 1):  # round 0 warms both up
             gen = model.runner.generate(ids, args.tokens)
