@@ -82,6 +82,17 @@ def test_a_streamed_chat_completion_yields_the_same_text_chunk_by_chunk(tmp_path
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == len(generation.tokens)
 
 
+def test_concurrent_requests_wait_their_turn_and_each_gets_its_own_answer(served: tuple[Any, Any, str]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, runner, _ = served
+    prompts = ["1, 2, 3,", "The capital of France is", "Red, green and"]
+    expected = [greedy(runner, runner.encode(p), 8)[0] for p in prompts]
+    with ThreadPoolExecutor(max_workers=3) as pool:  # one generation at a time on the server: they queue
+        answers = list(pool.map(lambda p: client.completions.create(model=NAME, prompt=p, max_tokens=8), prompts))
+    assert [a.choices[0].text for a in answers] == expected
+
+
 def test_a_completion_ends_at_a_stop_string(served: tuple[Any, Any, str]) -> None:
     client, runner, _ = served
     text, _ = greedy(runner, runner.encode(COUNTING), 30)
@@ -132,6 +143,15 @@ def test_a_disconnect_stops_generating_and_metrics_count_tokens_and_ttft(served:
     assert after_next.usage.completion_tokens <= made < 400 / 2  # the runner stopped, long before max_tokens
     ttft = "edgeconv_time_to_first_token_seconds_count"
     assert after[ttft] == before[ttft] + 2
+
+
+def test_only_onnx_runtime_genai_artifacts_are_served(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from edgeconv.errors import SpecError
+    from edgeconv.serve.generative import load_generative
+
+    folder = llm_shared.int4_artifact(tmp_path_factory).folder
+    with pytest.raises(SpecError, match=r"ONNX Runtime GenAI artifacts, not .*OpenVINOGenaiRunner"):
+        load_generative(folder, NAME, "edgeconv.backends.openvino_genai.runner:OpenVINOGenaiRunner")
 
 
 def test_text_pieces_hold_back_a_possible_stop_string_and_split_characters() -> None:
