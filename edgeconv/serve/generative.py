@@ -62,7 +62,11 @@ class GenerativeModel:
         """The messages through the artifact's chat template (with the assistant's turn opened), as token ids."""
         if not self.has_chat_template:
             raise PromptError(f"'{self.name}' has no chat template: send a plain prompt to /v1/completions")
-        text = self.runner.tokenizer.apply_chat_template(json.dumps(messages), add_generation_prompt=True)
+        try:
+            text = self.runner.tokenizer.apply_chat_template(json.dumps(messages), add_generation_prompt=True)
+        except Exception as exc:  # the template's own raise_exception (e.g. roles out of order) or a Jinja error
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise PromptError(f"the model's chat template refused these messages: {reason}") from exc
         return self.runner.encode(text)
 
     def check_room(self, prompt_tokens: int, max_tokens: int | None) -> int:
