@@ -85,3 +85,29 @@ def test_a_prompt_longer_than_the_context_is_one_line_and_exit_2(builds: dict[st
     errors = [line for line in err.splitlines() if line.startswith("error")]  # beside progress lines
     assert len(errors) == 1 and "context_length 40" in errors[0] and "Traceback" not in err, err
     assert not folder.exists(), "bad input leaves nothing behind"
+
+
+def test_serve_loads_the_builds_chosen_artifact_from_a_moved_build(builds: dict[str, Any], tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    from edgeconv.bundle.make import choice
+    from edgeconv.errors import SpecError
+    from edgeconv.results import read_report
+    from edgeconv.serve.generative import GenerativeModel
+    from edgeconv.serve.model import load_model
+
+    _, _, _, folder = builds["main"]
+    moved = tmp_path / "moved"
+    shutil.copytree(folder, moved, copy_function=os.link)  # report.json's paths still name the old place
+    report = read_report(moved / "report.json")
+    passed = [a for a in report.artifacts if a.status == "passed"]
+    if not passed:
+        with pytest.raises(SpecError, match="passed its budgets"):
+            load_model(moved, None, None, 1)
+        return
+    model = load_model(moved, None, None, 1)
+    chosen = choice(report, "x86-cpu-ort-genai", passed)
+    assert isinstance(model, GenerativeModel) and model.name == report.spec_name and model.context_length > 0
+    assert model.runner.path == str(moved / "artifacts" / f"x86-cpu-ort-genai-{chosen}" / "model")
+    assert model.runner.generate(model.chat_ids([{"role": "user", "content": "Hi!"}]), 3).tokens

@@ -1,7 +1,8 @@
 """The HTTP side of `edgeconv serve` (imported only by it: needs the serve extra): the Open Inference Protocol v2
 REST endpoints (health, metadata, infer; JSON and the binary tensor extension tritonclient sends), ``/predict``
-for raw text or an image through the build's own preprocessing, and Prometheus ``/metrics``. Bad requests are
-4xx with one line, never a dead server."""
+for raw text or an image through the build's own preprocessing, and Prometheus ``/metrics``; for a
+text-generation artifact the OpenAI-compatible /v1 endpoints instead of infer (``openai_api``). Bad requests are
+4xx with one line (in OpenAI's error shape under /v1), never a dead server."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import numpy as np
 from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations here
 
 from edgeconv import __version__
+from edgeconv.serve.generative import GenerativeModel
 from edgeconv.serve.model import NUMPY, ServedModel
+from edgeconv.serve.openai_schema import OpenAIError
 
 HEADER_LENGTH = "inference-header-content-length"  # the binary tensor extension's JSON header size
 
@@ -24,7 +27,7 @@ class BadRequest(Exception):
         self.status = status
 
 
-def create_app(model: ServedModel, max_request_bytes: int) -> Any:
+def create_app(model: ServedModel | GenerativeModel, max_request_bytes: int) -> Any:
     from fastapi import FastAPI
     from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import JSONResponse, Response
@@ -57,10 +60,15 @@ def create_app(model: ServedModel, max_request_bytes: int) -> Any:
         if name != model.name:
             raise BadRequest(f"unknown model '{name}'; this server serves '{model.name}'", 404)
 
+    def tensors_only() -> ServedModel:
+        if isinstance(model, GenerativeModel):
+            raise BadRequest(f"'{model.name}' generates text: POST /v1/chat/completions or /v1/completions")
+        return model
+
     async def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         start = time.perf_counter()
         try:
-            outputs = await run_in_threadpool(model.infer, feeds)
+            outputs = await run_in_threadpool(tensors_only().infer, feeds)
         except Exception as exc:  # the runtime refused these tensors: the client's problem, the server lives on
             first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise BadRequest(f"the runtime refused the request: {first_line}") from exc
@@ -70,7 +78,8 @@ def create_app(model: ServedModel, max_request_bytes: int) -> Any:
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest) -> Any:
         endpoint = request.url.path.rsplit("/", 1)[-1] or "root"
-        return counted(endpoint, JSONResponse({"error": str(exc)}, status_code=exc.status))
+        body = OpenAIError(str(exc)).body() if request.url.path.startswith("/v1/") else {"error": str(exc)}
+        return counted(endpoint, JSONResponse(body, status_code=exc.status))
 
     @app.get("/v2/health/live")
     async def live() -> Any:
@@ -99,12 +108,13 @@ def create_app(model: ServedModel, max_request_bytes: int) -> Any:
     @app.post("/v2/models/{name}/infer")
     async def infer(name: str, request: Request) -> Any:
         check_name(name)
+        served = tensors_only()
         body = await body_of(request)
         header_length = request.headers.get(HEADER_LENGTH)
         payload, blobs = split_binary(body, int(header_length) if header_length else None)
-        feeds = read_inputs(model, payload, blobs)
+        feeds = read_inputs(served, payload, blobs)
         outputs = await run(feeds)
-        return counted("infer", respond(model, payload, outputs))
+        return counted("infer", respond(served, payload, outputs))
 
     @app.post("/v2/models/{name}/predict")
     async def predict(name: str, request: Request) -> Any:
@@ -112,7 +122,8 @@ def create_app(model: ServedModel, max_request_bytes: int) -> Any:
         from edgeconv.data.raw_input import RawInputError, image_feeds, text_feeds
 
         check_name(name)
-        if model.recipe is None or model.folder is None:
+        served = tensors_only()
+        if served.recipe is None or served.folder is None:
             raise BadRequest("this server has no preprocessing recipe (serve a build folder, not a file); "
                              "use /infer with tensors")
         body = await body_of(request)
@@ -120,20 +131,26 @@ def create_app(model: ServedModel, max_request_bytes: int) -> Any:
             if (request.headers.get("content-type") or "").startswith("image/"):
                 import io
 
-                feeds = image_feeds(model.recipe, io.BytesIO(body))
+                feeds = image_feeds(served.recipe, io.BytesIO(body))
             else:
                 text = json.loads(body or b"{}")
                 if not isinstance(text, dict) or not isinstance(text.get("text"), str):
                     raise BadRequest('send JSON {"text": "..."} (and "pair" for a text-pair model), or an image')
                 raw = [text["text"], text["pair"]] if isinstance(text.get("pair"), str) else text["text"]
-                feeds = text_feeds(model.recipe, model.folder, raw)
+                feeds = text_feeds(served.recipe, served.folder, raw)
         except (RawInputError, json.JSONDecodeError) as exc:
             raise BadRequest(str(exc)) from exc
         outputs = await run(feeds)
         first = next(iter(outputs.values())).reshape(-1)
-        label = model.labels[int(np.argmax(first))] if model.labels and first.size == len(model.labels) else None
+        labels = served.labels
+        label = labels[int(np.argmax(first))] if labels and first.size == len(labels) else None
         answer = {"label": label, "outputs": {k: v.tolist() for k, v in outputs.items()}}
         return counted("predict", JSONResponse(answer))
+
+    if isinstance(model, GenerativeModel):
+        from edgeconv.serve.openai_api import add_openai_routes
+
+        add_openai_routes(app, model, registry, counted, body_of)
 
     @app.get("/metrics")
     async def metrics() -> Any:

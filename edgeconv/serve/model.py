@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.errors import SpecError
+from edgeconv.errors import DataError, SpecError
+from edgeconv.fsutil import sha256_tree
 from edgeconv.machine import physical_cores
+from edgeconv.serve.generative import GenerativeModel, is_genai_folder, load_generative
 
 # numpy dtype <-> the Open Inference Protocol's datatype names.
 DATATYPES = {"float32": "FP32", "float16": "FP16", "float64": "FP64", "int64": "INT64", "int32": "INT32",
@@ -47,21 +49,27 @@ class ServedModel:
             return self.runner.infer(feeds)
 
 
-def load_model(source: Path, target: str | None, precision: str | None, threads: int | None) -> ServedModel:
-    """A build folder (its chosen artifact for ``target``, or ``precision``) or one artifact file."""
+def load_model(source: Path, target: str | None, precision: str | None,
+               threads: int | None) -> ServedModel | GenerativeModel:
+    """A build folder (its chosen artifact for ``target``, or ``precision``), one artifact file, or one ONNX
+    Runtime GenAI folder (a text-generation artifact: served with the OpenAI-compatible endpoints)."""
     from edgeconv.verify.worker import load_runner
 
     source = Path(source)
+    if source.is_dir() and is_genai_folder(source):
+        name = source.parent.name if source.name == "model" else source.name  # a build's artifacts/<t>-<p>/model
+        return load_generative(source, name, kwargs={"threads": threads} if threads else None)
     if source.is_dir():
         return _from_build(source, target, precision, threads)
     if source.suffix not in RUNNERS or not source.is_file():
-        raise SpecError(f"cannot serve '{source}'", fix="give a build folder (with report.json) or an .onnx / "
-                        ".tflite artifact")
+        raise SpecError(f"cannot serve '{source}'", fix="give a build folder (with report.json), an .onnx / "
+                        ".tflite artifact or an ONNX Runtime GenAI folder (with genai_config.json)")
     runner = load_runner(RUNNERS[source.suffix], {"path": str(source), "threads": threads or physical_cores()})
     return _describe(ServedModel(source.stem, _platform(source.suffix), runner, []))
 
 
-def _from_build(folder: Path, target: str | None, precision: str | None, threads: int | None) -> ServedModel:
+def _from_build(folder: Path, target: str | None, precision: str | None,
+                threads: int | None) -> ServedModel | GenerativeModel:
     from edgeconv.bundle.make import artifact_files, select, targets_of
     from edgeconv.results import read_report
     from edgeconv.verify.worker import load_runner
@@ -73,16 +81,35 @@ def _from_build(folder: Path, target: str | None, precision: str | None, threads
     entry = select(report, target, [precision] if precision else None, False, False)[0]
     if entry.runner is None:
         raise SpecError(f"report.json does not record how {entry.label} runs", fix="rebuild it with this edgeconv")
-    path = artifact_files(folder, entry)[0]
-    kwargs = {**entry.runner.kwargs, "path": str(path)}
+    kwargs = {**entry.runner.kwargs}
     if threads:
         kwargs["threads"] = threads
+    if report.evaluation.get("task") == "text-generation":
+        return load_generative(artifact_folder(folder, entry), report.spec_name or "model", entry.runner.runner,
+                               kwargs)
+    path = artifact_files(folder, entry)[0]
+    kwargs["path"] = str(path)
     recipe_file = folder / "device" / "preprocessing.json"
     recipe = json.loads(recipe_file.read_text()) if recipe_file.is_file() else None
     model = ServedModel(report.spec_name or "model", _platform(path.suffix),
                         load_runner(entry.runner.runner, kwargs), [], recipe, folder / "device",
                         list((recipe or {}).get("labels") or []))
     return _describe(model)
+
+
+def artifact_folder(build_dir: Path, entry: Any) -> Path:
+    """A folder artifact (text generation) where the build left it, re-rooted under ``build_dir`` if the build
+    moved, checked against report.json's sha256 (bundle.make.artifact_files does this for single files)."""
+    recorded = Path(entry.path or "")
+    local = build_dir / "artifacts" / f"{entry.target}-{entry.precision}" / recorded.name
+    path = local if local.is_dir() else recorded
+    if not path.is_dir():
+        raise SpecError(f"artifact folder of {entry.label} not found (looked for '{local}' and '{recorded}')",
+                        fix="serve the build folder that report.json came from")
+    if entry.sha256 and sha256_tree(path) != entry.sha256:
+        raise DataError(f"artifact folder '{path}' of {entry.label} does not match the sha256 in report.json",
+                        fix="rebuild: the artifact changed after the build")
+    return path
 
 
 def _platform(suffix: str) -> str:

@@ -20,8 +20,9 @@ def exposed(host: str) -> bool:
 def serve(source: Path, target: str | None = None, precision: str | None = None, host: str = "127.0.0.1",
           port: int = 8080, max_request_mb: float = 16, threads: int | None = None,
           on_ready: Callable[[Any], None] | None = None) -> None:
-    """Serve ``source`` (a build folder's chosen artifact for ``target``/``precision``, or an .onnx/.tflite file)
-    on ``host:port``; ``on_ready(model)`` runs once it is loaded, before the server starts. Blocks until stopped."""
+    """Serve ``source`` (a build folder's chosen artifact for ``target``/``precision``, an .onnx/.tflite file or an
+    ONNX Runtime GenAI folder) on ``host:port``; ``on_ready(model)`` runs once it is loaded, before the server
+    starts. Blocks until stopped."""
     try:
         import fastapi  # noqa: F401
         import prometheus_client  # noqa: F401
