@@ -104,11 +104,18 @@ def lm_board(builds: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
     return {"build": folder, "bundle": bundle, "folder": unpacked, "python": python}
 
 
+def _board_env() -> dict[str, str]:
+    """The environment without PYTHONPATH, which may point at this checkout: a board has no edgeconv."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def _run_py(board: dict[str, Any], *args: str) -> Any:
     import subprocess
 
     return subprocess.run([str(board["python"]), "run.py", *args], cwd=board["folder"], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env=_board_env())
 
 
 def test_the_bundle_checks_its_golden_generations_without_edgeconv_or_torch(lm_board: dict[str, Any]) -> None:
@@ -120,7 +127,8 @@ def test_the_bundle_checks_its_golden_generations_without_edgeconv_or_torch(lm_b
     assert f"onnxruntime-genai=={og.__version__}" in (folder / "requirements.txt").read_text().splitlines()
     assert (folder / "artifacts" / "int4" / "model" / "genai_config.json").is_file()
     for module in ("edgeconv", "torch", "transformers"):
-        probe = subprocess.run([str(lm_board["python"]), "-c", f"import {module}"], capture_output=True)
+        probe = subprocess.run([str(lm_board["python"]), "-c", f"import {module}"], capture_output=True,
+                               cwd=folder.parent, env=_board_env())  # not the repository root either
         assert probe.returncode != 0, f"{module} is importable in the board's venv"
     ok = _run_py(lm_board, "--check")
     assert ok.returncode == 0 and ok.stdout.startswith("ok: 3 golden prompts of int4"), ok.stdout + ok.stderr
@@ -142,7 +150,7 @@ def test_run_py_streams_the_greedy_tokens_edgeconvs_runner_gives(lm_board: dict[
     tok = AutoTokenizer.from_pretrained(report["reference"]["path"])
     ids = tok(chat_prompt(tok, gen["prompt"].format(text=text), gen["system"]), add_special_tokens=False).input_ids
     row = next(a for a in report["artifacts"] if a["precision"] == "int4")
-    runner = load_runner(row["runner"]["runner"], row["runner"]["kwargs"])
+    runner = load_runner(row["runner"]["runner"], {**row["runner"]["kwargs"], "path": row["path"]})
     runner.activate()
     try:
         expected = runner.generate(ids, gen["new_tokens"]).tokens

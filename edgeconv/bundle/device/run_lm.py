@@ -8,7 +8,8 @@ are edgeconv's generation runner and its base, the very files verification ran, 
                                      wrapped in the chat template; the answer streams to stdout token by token
     python run.py --plain "question" the text is the whole user turn (still in the chat template)
     python run.py --check            each golden prompt must tokenize to the verified prompt ids and generate
-                                     exactly the greedy tokens recorded from the verified artifact
+                                     exactly the greedy tokens recorded from the verified artifact (the whole
+                                     generation length, the stop token held back)
 Options: --precision P (bundles holding several), --threads N, --max-new-tokens N, --json (ids and text, at the
 end). Exit codes: 0 ok, 1 the check found a difference, 2 bad input or no runtime.
 """
@@ -119,7 +120,8 @@ def check(meta: dict[str, Any], precision: str, runner: Any) -> int:
             k = first_difference(ids, prompt_ids)
             problems.append(f"golden prompt {i}: the tokenizer here gives {len(ids)} prompt tokens, verification "
                             f"{len(prompt_ids)}, first differing at position {k}")
-        got = runner.generate(prompt_ids, length).tokens  # the verified ids: the runtime is checked on its own
+        # from the verified ids (the runtime checked on its own), the stop token held back as when recorded
+        got = runner.generate(prompt_ids, length, min_new_tokens=length).tokens
         if got != want:
             k = first_difference(got, want)
             problems.append(f"golden prompt {i}: greedy token {k} is {token_at(runner, got, k)}, verified "
