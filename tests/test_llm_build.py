@@ -3,7 +3,8 @@
 One module-scoped fixture makes every build the tests read, in one stage cache of its own: the sample on 4
 evaluation tweets (fp32 and int4; ~2 min on 2 busy cores, most of it dequantizing the GGUF reference), then the
 same spec with a budget int4 cannot meet (the stages come back from the cache) and with a context too short for
-the prompts. Speed is only checked for being positive and ordered; figures come from the bench.
+the prompts. Speed is only checked for being positive and ordered; figures come from the bench. The bundle
+tests at the end bundle the main build's int4 artifact once and run it in a fresh venv (~35 s on a busy machine).
 """
 
 from __future__ import annotations
@@ -111,3 +112,118 @@ def test_serve_loads_the_builds_chosen_artifact_from_a_moved_build(builds: dict[
     assert isinstance(model, GenerativeModel) and model.name == report.spec_name and model.context_length > 0
     assert model.runner.path == str(moved / "artifacts" / f"x86-cpu-ort-genai-{chosen}" / "model")
     assert model.runner.generate(model.chat_ids([{"role": "user", "content": "Hi!"}]), 3).tokens
+
+
+# ---- `edgeconv bundle` of the build (run.py in a fresh venv: onnxruntime-genai, onnxruntime, numpy only) --------
+
+
+@pytest.fixture(scope="module")
+def lm_board(builds: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The int4 artifact's bundle unpacked beside a fresh venv holding only its requirements.txt (~30 s with pip's
+    cache; the board tests' shared cost)."""
+    from edgeconv.bundle import make_bundle
+    from tests.bundle.test_device_venv import device_venv
+
+    folder = builds["main"][3]
+    where = tmp_path_factory.mktemp("lm-board")
+    bundle = make_bundle(folder, "x86-cpu-ort-genai", where, include_failed=True, precisions=["int4"])
+    unpacked, python = device_venv(bundle, where)
+    return {"build": folder, "bundle": bundle, "folder": unpacked, "python": python}
+
+
+def _board_env() -> dict[str, str]:
+    """The environment without PYTHONPATH, which may point at this checkout: a board has no edgeconv."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def _run_py(board: dict[str, Any], *args: str) -> Any:
+    import subprocess
+
+    return subprocess.run([str(board["python"]), "run.py", *args], cwd=board["folder"], capture_output=True,
+                          text=True, timeout=300, env=_board_env())
+
+
+def test_the_bundle_checks_its_golden_generations_without_edgeconv_or_torch(lm_board: dict[str, Any]) -> None:
+    import subprocess
+
+    import onnxruntime_genai as og
+
+    folder = lm_board["folder"]
+    assert f"onnxruntime-genai=={og.__version__}" in (folder / "requirements.txt").read_text().splitlines()
+    assert (folder / "artifacts" / "int4" / "model" / "genai_config.json").is_file()
+    for module in ("edgeconv", "torch", "transformers"):
+        probe = subprocess.run([str(lm_board["python"]), "-c", f"import {module}"], capture_output=True,
+                               cwd=folder.parent, env=_board_env())  # not the repository root either
+        assert probe.returncode != 0, f"{module} is importable in the board's venv"
+    ok = _run_py(lm_board, "--check")
+    assert ok.returncode == 0 and ok.stdout.startswith("ok: 3 golden prompts of int4"), ok.stdout + ok.stderr
+    golden = json.loads((folder / "golden" / "golden.json").read_text())
+    assert all(e["tokens"]["int4"] for e in golden["examples"]), "every golden prompt generates something"
+
+
+def test_run_py_streams_the_greedy_tokens_edgeconvs_runner_gives(lm_board: dict[str, Any]) -> None:
+    """A text no golden prompt holds: the prompt run.py builds is the reference tokenizer's (transformers' chat
+    template), and its tokens are the ones edgeconv's runner generates from it."""
+    from transformers import AutoTokenizer
+
+    from edgeconv.models.causal_lm import chat_prompt
+    from edgeconv.verify.worker import load_runner
+
+    report = json.loads((lm_board["build"] / "report.json").read_text())
+    gen = report["evaluation"]["generation"]
+    text = "Finally got the new phone and it is wonderful, best day ever!"
+    tok = AutoTokenizer.from_pretrained(report["reference"]["path"])
+    ids = tok(chat_prompt(tok, gen["prompt"].format(text=text), gen["system"]), add_special_tokens=False).input_ids
+    row = next(a for a in report["artifacts"] if a["precision"] == "int4")
+    runner = load_runner(row["runner"]["runner"], {**row["runner"]["kwargs"], "path": row["path"]})
+    runner.activate()
+    try:
+        expected = runner.generate(ids, gen["new_tokens"]).tokens
+        words = runner.decode(expected)
+    finally:
+        runner.deactivate()
+    result = _run_py(lm_board, text, "--json")
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    assert got["prompt_ids"] == ids and got["tokens"] == expected and expected
+    streamed = _run_py(lm_board, text)
+    assert streamed.returncode == 0 and streamed.stdout == words + "\n", (streamed.stdout, words)
+
+
+def test_a_tampered_golden_file_fails_the_check_naming_the_token(lm_board: dict[str, Any]) -> None:
+    golden = lm_board["folder"] / "golden" / "golden.json"
+    original = golden.read_text()
+    try:
+        data = json.loads(original)
+        data["examples"][1]["tokens"]["int4"][0] += 1
+        golden.write_text(json.dumps(data))
+        bad = _run_py(lm_board, "--check")
+        golden.write_text(original[: len(original) // 2])
+        broken = _run_py(lm_board, "--check")
+    finally:
+        golden.write_text(original)
+    lines = bad.stdout.splitlines()
+    assert bad.returncode == 1 and len(lines) == 2, bad.stdout + bad.stderr
+    assert lines[0].startswith("golden prompt 1: greedy token 0 is ") and lines[1].startswith("FAILED: 1 difference")
+    assert broken.returncode == 2 and broken.stderr.startswith("error: the golden file golden/golden.json is "
+                                                               "unreadable") and len(broken.stderr.splitlines()) == 1
+
+
+def test_bundling_a_text_generation_build_without_its_artifact_is_one_line(builds: dict[str, Any],
+                                                                            tmp_path: Path) -> None:
+    import shutil
+
+    source = builds["main"][3]
+    shutil.copytree(source / "device", tmp_path / "device")
+    report = json.loads((source / "report.json").read_text())
+    for row in report["artifacts"]:
+        row["path"] = str(tmp_path / "gone" / "model")
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    result = CliRunner().invoke(main, ["bundle", str(tmp_path), "--target", "x86-cpu-ort-genai",
+                                       "--include-failed"])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert result.exit_code == 2 and len(errors) == 1 and "Traceback" not in result.stderr, result.output
+    assert "artifact folder of x86-cpu-ort-genai/" in errors[0] and "not found" in errors[0]
+    assert not (tmp_path / "bundles").exists() or not any((tmp_path / "bundles").iterdir())

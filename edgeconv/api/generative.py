@@ -20,6 +20,7 @@ from typing import Any
 
 from edgeconv import versions
 from edgeconv.api.generative_data import lm_evaluation, reference_folder
+from edgeconv.api.lm_device_assets import write_lm_device_assets
 from edgeconv.api.session import Event, stages_for
 from edgeconv.backends import get_backend
 from edgeconv.cache.stages import Stages
@@ -94,6 +95,7 @@ def build_generative(spec: Spec, out: Path, selected: list[tuple[TargetProfile, 
         if fresh:  # bad input leaves nothing behind (the reference stays in the cache for the next try)
             shutil.rmtree(out, ignore_errors=True)
         raise
+    write_lm_device_assets(spec, lm.tokenizer, evaluation, out)  # what `edgeconv bundle` prompts a board with
     reference_runner = TorchLMRunner(lm, threads=physical_cores())
     reference_runner.activate()
     reference_runner.load_s = time.perf_counter() - start  # the saved fp32 folder, as a user loads it

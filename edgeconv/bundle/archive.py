@@ -14,10 +14,11 @@ FIXED_MTIME = 0
 MODE = 0o644
 
 
-def write_archive(dest: Path, files: dict[str, bytes | Path]) -> None:
-    """Write ``files`` (archive name -> bytes or a file to read) to ``dest``, sorted by name."""
+def write_archive(dest: Path, files: dict[str, bytes | Path], compresslevel: int = 9) -> None:
+    """Write ``files`` (archive name -> bytes or a file to read) to ``dest``, sorted by name; any fixed
+    ``compresslevel`` keeps the bytes reproducible."""
     with dest.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=FIXED_MTIME,
-                                               compresslevel=9) as gz, \
+                                               compresslevel=compresslevel) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for name in sorted(files):
             data = files[name]

@@ -14,6 +14,11 @@ Layout inside ``<name>-<target>.tar.gz`` (all under the folder ``<name>-<target>
     report.json                    the build's report, byte for byte
     manifest.json                  sha256 and size of every other file, and the versions that made them
 
+A text-generation build's bundle (``lm_files``) holds instead ``artifacts/<precision>/<folder>/`` (the ONNX
+Runtime GenAI folder whole: graph, weights, genai_config.json, tokenizer files), its own run.py (streams greedy
+tokens for a prompt; ``--check`` replays the greedy generations recorded in ``golden/golden.json``) and the
+generation runner modules under ``pkg/``.
+
 ``verify_bundle`` refuses an archive whose files do not match the manifest: a corrupted or tampered
 bundle is bad input, exit code 2 (DataError), naming the first file that does not match.
 """
@@ -33,6 +38,7 @@ from edgeconv import versions
 from edgeconv.api.device_assets import ASSETS
 from edgeconv.bundle.archive import write_archive
 from edgeconv.bundle.device_files import RUN_PY, device_assets, golden, requirements, runnable, vendored
+from edgeconv.bundle.lm_files import lm_files
 from edgeconv.bundle.metadata import artifact_metadata
 from edgeconv.errors import DataError, SpecError
 from edgeconv.fsutil import CHUNK, atomic_path, sha256_file
@@ -118,10 +124,36 @@ def make_bundle(build_dir: Path, target: str, dest: Path, include_failed: bool =
     report_file = build_dir / REPORT
     report = read_report(report_file)
     entries = select(report, target, precisions, every, include_failed)
-    recipe, raw = device_assets(build_dir)
-    cannot = {e.precision: runnable(e) for e in entries}
     name = f"{report.spec_name or 'model'}-{target}"
     files: dict[str, bytes | Path] = {REPORT: report_file.read_bytes()}
+    if report.evaluation.get("task") == "text-generation":
+        own, meta = lm_files(build_dir, report, entries)
+        meta["default"] = choice(report, target, entries)
+    else:
+        own, meta = _model_files(build_dir, report, target, entries)
+    files.update(own)
+    files[METADATA] = _json({"format": FORMAT, "name": report.spec_name, "target": target, **meta})
+    files[MANIFEST] = _json({
+        "format": FORMAT, "bundle": name, "spec_sha256": report.spec_sha256,
+        "files": {n: _hash(data) for n, data in sorted(files.items())},
+        "versions": {"build": report.versions, "bundle": versions.all_versions()},
+    })
+    out = Path(dest) / f"{name}.tar.gz"
+    # A language model's quantized weights barely compress: on the int4 SmolLM2 folder gzip level 9 took 4x level
+    # 1's time for 1.5 % less (docs/llm.md), so its bundles use level 1.
+    level = 1 if report.evaluation.get("task") == "text-generation" else 9
+    with atomic_path(out) as tmp:
+        write_archive(tmp, {f"{name}/{n}": data for n, data in files.items()}, level)
+    return out
+
+
+def _model_files(build_dir: Path, report: BuildResult, target: str, entries: list[ArtifactResult]) -> tuple[
+        dict[str, bytes | Path], dict[str, Any]]:
+    """(archive files, metadata.json's content) of a classifier-style build: each artifact file, run.py with
+    edgeconv's runner modules, the preprocessing assets and the golden set."""
+    recipe, raw = device_assets(build_dir)
+    cannot = {e.precision: runnable(e) for e in entries}
+    files: dict[str, bytes | Path] = {}
     artifacts: dict[str, Any] = {}
     for entry in entries:
         paths = artifact_files(build_dir, entry)
@@ -145,21 +177,9 @@ def make_bundle(build_dir: Path, target: str, dest: Path, include_failed: bool =
         files["run.py"] = RUN_PY
         files["requirements.txt"] = requirements(recipe, runnable_entries)
         files.update(vendored({e.runner.runner for e in runnable_entries if e.runner}))
-    files[METADATA] = _json({
-        "format": FORMAT, "name": report.spec_name, "target": target, "task": recipe.get("task"),
-        "labels": recipe.get("labels") or report.evaluation.get("labels"),
-        "default": choice(report, target, runnable_entries or entries),
-        "preprocessing": recipe, "artifacts": artifacts, "golden": golden_meta,
-    })
-    files[MANIFEST] = _json({
-        "format": FORMAT, "bundle": name, "spec_sha256": report.spec_sha256,
-        "files": {n: _hash(data) for n, data in sorted(files.items())},
-        "versions": {"build": report.versions, "bundle": versions.all_versions()},
-    })
-    out = Path(dest) / f"{name}.tar.gz"
-    with atomic_path(out) as tmp:
-        write_archive(tmp, {f"{name}/{n}": data for n, data in files.items()})
-    return out
+    return files, {"task": recipe.get("task"), "labels": recipe.get("labels") or report.evaluation.get("labels"),
+                   "default": choice(report, target, runnable_entries or entries), "preprocessing": recipe,
+                   "artifacts": artifacts, "golden": golden_meta}
 
 
 def _hash(data: bytes | Path) -> dict[str, Any]:
