@@ -17,16 +17,15 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from edgeconv.backends.tflite.onnx_route_env import routes_dir
 from edgeconv.errors import StageError
+from edgeconv.fsutil import atomic_path
 
 # What must differ from edgeconv's environment (pins that optimum-intel 2.2.0 and transformers 5.5.4 accept).
 PINS = ["optimum-intel==2.2.0", "optimum==2.3.0", "transformers==5.5.4", "tokenizers==0.22.2",
@@ -77,8 +76,7 @@ def ensure_env(timeout_s: float = 900) -> list[str]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (folder / READY).is_file():
             return optimum_cli()
-        staging = Path(tempfile.mkdtemp(prefix=".optimum-", dir=folder.parent))
-        try:
+        with atomic_path(folder) as staging:
             _run([sys.executable, "-m", "venv", "--without-pip", str(staging)], timeout_s)
             python = staging / "bin" / "python"
             _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", *PINS],
@@ -88,10 +86,6 @@ def ensure_env(timeout_s: float = 900) -> list[str]:
             # addsitedir appends edgeconv's site-packages after this one and reads its .pth files (editable installs)
             (Path(site) / BASE_PTH).write_text(f"import site; site.addsitedir({base_site()!r})\n")
             (staging / READY).write_text(json.dumps({"packages": PINS, "base": base_site()}))
-            shutil.rmtree(folder, ignore_errors=True)
-            staging.rename(folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     return optimum_cli()
 
 
