@@ -93,7 +93,8 @@ def _run(command: list[str], timeout_s: float) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False,
                           env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip() and "is ignored" not in line]
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        lines = [line for line in lines if line.startswith("ERROR")] or lines  # pip's own error, not a warning
         raise StageError(f"openvino-genai: could not create optimum-intel's environment: "
                          f"{lines[-1] if lines else f'exit {done.returncode}'}",
                          fix=f"check that pip can reach its index; packages: {' '.join(PINS)}")

@@ -70,3 +70,17 @@ def test_fp32_ir_matches_torch_and_int4_is_reported_by_weight(tiny_ir, tmp_path:
     assert int4.weights.get("i4", 0) > 0 and int4.size_bytes < fp32.size_bytes
     with OpenVINOGenaiRunner(str(int4.folder), threads=2) as run:
         assert np.isfinite(run.logits(texts[0])).all()
+
+
+def test_an_environment_pip_cannot_make_is_one_stage_error_and_leaves_nothing(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgeconv.backends.openvino_genai import env
+    from edgeconv.errors import StageError
+
+    wheel = tmp_path / "missing" / "optimum_intel-2.2.0-py3-none-any.whl"  # fails at once, with no index
+    monkeypatch.setattr(env, "PINS", [str(wheel)])
+    monkeypatch.setenv("EDGECONV_ROUTES_DIR", str(tmp_path / "routes"))
+    with pytest.raises(StageError, match=r"could not create optimum-intel's environment: ERROR: .*No such file"):
+        env.ensure_env()
+    assert [p.name for p in (tmp_path / "routes").iterdir()] == [f".lock-{env.env_folder().name}"]
+    assert not env.env_status()["ready"]
