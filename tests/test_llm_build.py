@@ -9,6 +9,7 @@ too short for the prompts. Speed is only checked for being positive and ordered;
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ SPEC = Path(__file__).resolve().parents[1] / "samples" / "smollm2-sentiment" / "
 SMALL = ["--set", "evaluation.count=4", "--set", "generation.new_tokens=6", "--set", "generation.timing_rounds=1",
          "--set", "targets=[{device: x86-64, precisions: [fp32, int4]}]"]
 ORT, OPENVINO = "x86-cpu-ort-genai", "x86-cpu-openvino-genai"
+# the device build leaves out a runtime that is not installed (its left_out line says so)
+HAS_OPENVINO = all(importlib.util.find_spec(m) is not None for m in ("openvino_genai", "nncf"))
 
 
 def _build(out: Path, *args: str) -> tuple[int, str, str]:
@@ -49,7 +52,7 @@ def test_the_sample_builds_every_artifact_with_its_generation_figures(builds: di
     report = json.loads((folder / "report.json").read_text())
     assert report["evaluation"]["task"] == "text-generation"
     built = {(a["target"], a["precision"]): a for a in report["artifacts"]}
-    assert set(built) == {(t, p) for t in (ORT, OPENVINO) for p in ("fp32", "int4")}
+    assert set(built) == {(t, p) for t in (ORT, OPENVINO)[: 1 + HAS_OPENVINO] for p in ("fp32", "int4")}
     rows = {p: a for (t, p), a in built.items() if t == ORT}
     assert code == (0 if report["passed"] else 1), out + err
     for row in [report["reference"], *rows.values()]:
@@ -74,6 +77,8 @@ def test_the_sample_builds_every_artifact_with_its_generation_figures(builds: di
 
 
 def test_openvino_genai_artifacts_are_verified_and_one_choice_spans_both_runtimes(builds: dict[str, Any]) -> None:
+    if not HAS_OPENVINO:
+        pytest.skip("openvino-genai is not installed: pip install 'edgeconv[llm]'")
     folder = builds["main"][-1]
     report = json.loads((folder / "report.json").read_text())
     rows = {a["precision"]: a for a in report["artifacts"] if a["target"] == OPENVINO}
