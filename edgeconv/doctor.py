@@ -12,6 +12,8 @@ from edgeconv.backends import get_backend
 from edgeconv.spec.targets import all_profiles
 
 OPTIONAL = {
+    "onnxruntime-genai": "decoder LMs on ONNX Runtime GenAI (target x86-cpu-ort-genai): pip install 'edgeconv[llm]'",
+    "openvino-genai": "decoder LMs on OpenVINO GenAI (target x86-cpu-openvino-genai): pip install 'edgeconv[llm]'",
     "tensorrt": "TensorRT: JetPack on Jetson; on x86 `pip install tensorrt --extra-index-url https://pypi.nvidia.com`",
     "ai-edge-litert": "LiteRT (TFLite) interpreter: pip install edgeconv[tflite]",
     "tflite-runtime": "TFLite runtime (Raspberry Pi / older Jetson images): pip install tflite-runtime",
@@ -85,8 +87,10 @@ def diagnose() -> dict[str, dict[str, Any]]:
     runtimes["trtexec"] = shutil.which("trtexec") or "not on PATH"
     gpus = _gpus()
     devices = {"nvidia GPUs": "; ".join(gpus) if gpus else "none found (no nvidia-smi or no GPU)"}
+    from edgeconv.backends.openvino_genai.env import env_status
     from edgeconv.backends.tensorrt.env import tensorrt_status
     from edgeconv.backends.tflite.onnx_route_env import route_status
 
     return {"machine": machine, "packages": packages, "runtimes": runtimes, "devices": devices,
-            "tensorrt": tensorrt_status(), "onnx -> tflite route": route_status()}
+            "tensorrt": tensorrt_status(), "onnx -> tflite route": route_status(),
+            "openvino-genai export environment (optimum-intel)": env_status()}

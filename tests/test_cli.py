@@ -130,9 +130,12 @@ def test_targets_lists_the_cpu_profile_as_available() -> None:
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["x86-cpu-ort"]["available"] is True
     assert rows["x86-cpu-ort"]["device_class"] == rows["x86-cpu-tflite"]["device_class"] == "x86-64"  # --device
+    for llm in ("x86-cpu-ort-genai", "x86-cpu-openvino-genai"):  # decoder LMs: the same class, their own packages
+        assert rows[llm]["generative"] and rows[llm]["device_class"] == "x86-64"
+        assert rows[llm]["available"] or "pip install 'edgeconv[llm]'" in rows[llm]["reason"]
 
 
-def test_doctor_reports_onnxruntime() -> None:
+def test_doctor_reports_onnxruntime(route_environments: Path) -> None:
     code, out, _ = run("doctor", "--json")
     assert code == 0
     report = json.loads(out)
@@ -145,6 +148,10 @@ def test_doctor_reports_onnxruntime() -> None:
     route = report["onnx -> tflite route"]  # the route folder of this test session (conftest)
     assert route["onnx2torch"].startswith("onnx2torch==") and isinstance(route["ready"], bool)
     assert route["ready"] or "installed on the first ONNX -> TFLite build" in route["note"]
+    optimum = report["openvino-genai export environment (optimum-intel)"]  # also under the session's routes folder
+    assert "optimum-intel==" in optimum["packages"] and optimum["where"].startswith(str(route_environments))
+    assert optimum["ready"] or "made on the first OpenVINO GenAI build" in optimum["note"]
+    assert "openvino-genai" in report["packages"] and "onnxruntime-genai" in report["packages"]
 
 
 def test_version() -> None:

@@ -1,14 +1,16 @@
-"""`edgeconv build` of the LLM sample (task: text-generation, issue 29) on ONNX Runtime GenAI, end to end.
+"""`edgeconv build` of the LLM sample (task: text-generation, issue 29) on ONNX Runtime GenAI and OpenVINO GenAI.
 
 One module-scoped fixture makes every build the tests read, in one stage cache of its own: the sample on 4
-evaluation tweets (fp32 and int4; ~2 min on 2 busy cores, most of it dequantizing the GGUF reference), then the
-same spec with a budget int4 cannot meet (the stages come back from the cache) and with a context too short for
-the prompts. Speed is only checked for being positive and ordered; figures come from the bench. The bundle
+evaluation tweets as a device build (`targets: [{device: x86-64}]`, fp32 and int4 of both runtimes, one choice
+across them; most of its time is the GGUF reference's dequantization, OpenVINO's export environment and its
+export), then ONNX Runtime's int4 with a budget it cannot meet (the stages come back from the cache) and a context
+too short for the prompts. Speed is only checked for being positive and ordered; figures come from the bench. The bundle
 tests at the end bundle the main build's int4 artifact once and run it in a fresh venv (~35 s on a busy machine).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,10 @@ from tests.llm_shared import need_llm_packages
 
 SPEC = Path(__file__).resolve().parents[1] / "samples" / "smollm2-sentiment" / "edgeconv.yaml"
 SMALL = ["--set", "evaluation.count=4", "--set", "generation.new_tokens=6", "--set", "generation.timing_rounds=1",
-         "--set", "targets.0.precisions=[fp32, int4]"]
+         "--set", "targets=[{device: x86-64, precisions: [fp32, int4]}]"]
+ORT, OPENVINO = "x86-cpu-ort-genai", "x86-cpu-openvino-genai"
+# the device build leaves out a runtime that is not installed (its left_out line says so)
+HAS_OPENVINO = all(importlib.util.find_spec(m) is not None for m in ("openvino_genai", "nncf"))
 
 
 def _build(out: Path, *args: str) -> tuple[int, str, str]:
@@ -38,7 +43,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         patch.setenv("EDGECONV_CACHE_DIR", str(root / "cache"))
         made = {"main": (*_build(root / "main"), root / "main")}
         made["tight"] = (*_build(root / "tight", "--set", "budgets.max_perplexity_increase=0.001",
-                                 "--set", "targets.0.precisions=[int4]"), root / "tight")
+                                 "--set", f"targets=[{{name: {ORT}, precisions: [int4]}}]"), root / "tight")
         made["long"] = (*_build(root / "long", "--set", "generation.context_length=40"), root / "long")
     return made
 
@@ -47,8 +52,9 @@ def test_the_sample_builds_every_artifact_with_its_generation_figures(builds: di
     code, out, err, folder = builds["main"]
     report = json.loads((folder / "report.json").read_text())
     assert report["evaluation"]["task"] == "text-generation"
-    rows = {a["precision"]: a for a in report["artifacts"]}
-    assert set(rows) == {"fp32", "int4"} and all(a["target"] == "x86-cpu-ort-genai" for a in rows.values())
+    built = {(a["target"], a["precision"]): a for a in report["artifacts"]}
+    assert set(built) == {(t, p) for t in (ORT, OPENVINO)[: 1 + HAS_OPENVINO] for p in ("fp32", "int4")}
+    rows = {p: a for (t, p), a in built.items() if t == ORT}
     assert code == (0 if report["passed"] else 1), out + err
     for row in [report["reference"], *rows.values()]:
         g = row["generation"]
@@ -69,6 +75,34 @@ def test_the_sample_builds_every_artifact_with_its_generation_figures(builds: di
     assert (folder / "artifacts" / "x86-cpu-ort-genai-int4" / "model" / "genai_config.json").is_file()
     md = (folder / "report.md").read_text()
     assert "## Generation" in md and "decode tok/s" in md and "decode" in out  # the terminal wraps headers
+
+
+def test_openvino_genai_artifacts_are_verified_and_one_choice_spans_both_runtimes(builds: dict[str, Any]) -> None:
+    if not HAS_OPENVINO:
+        pytest.skip("openvino-genai is not installed: pip install 'edgeconv[llm]'")
+    folder = builds["main"][-1]
+    report = json.loads((folder / "report.json").read_text())
+    rows = {a["precision"]: a for a in report["artifacts"] if a["target"] == OPENVINO}
+    if any("optimum-intel's environment" in (a["reason"] or "") for a in rows.values()):
+        pytest.skip(f"optimum-intel's export environment could not be made here: {rows['int4']['reason']}")
+    assert all(a["status"] in ("passed", "failed") for a in rows.values()), [a["reason"] for a in rows.values()]
+    fp32, int4 = rows["fp32"]["generation"], rows["int4"]["generation"]
+    assert abs(fp32["perplexity_change_pct"]) < 0.1 and fp32["kl_mean"] < 1e-4 and fp32["token_agreement"] > 0.99
+    assert int4["kl_mean"] > fp32["kl_mean"] and int4["texts"] == 4 and int4["decode_tokens_per_s"] > 0
+    assert rows["int4"]["quantization"]["weights"].get("i4", 0) > 0  # NNCF's int4 weights, read from the IR
+    assert rows["int4"]["size_bytes"] < rows["fp32"]["size_bytes"] / 3
+    assert (folder / "artifacts" / f"{OPENVINO}-int4" / "model" / "openvino_model.xml").is_file()
+    (choice,) = report["selections"]  # the device build's one choice, across both runtimes
+    assert choice["device"] == "x86-64" and len(choice["ranking"]) == len(report["artifacts"])
+    assert {r["artifact"].split("/")[0] for r in choice["ranking"]} == {ORT, OPENVINO}
+    speeds = [r["speedup"] for r in choice["ranking"]]  # all over the reference timed in the same pass
+    assert speeds == sorted(speeds, reverse=True) and all(s > 0 for s in speeds)
+    if choice["precision"] is not None:  # the fastest row that met every budget, whichever runtime it is
+        chosen = next(r for r in choice["ranking"] if r["why"].startswith("chosen"))
+        assert chosen["artifact"] == f"{choice['target']}/{choice['precision']}" and chosen["status"] == "passed"
+        eligible = [r for r in choice["ranking"] if r["status"] == "passed" and "fp32 reference" not in r["why"]]
+        floor = eligible[0]["speedup_interval"][0]  # the fastest eligible row's low end: tied rows reach it
+        assert all(r["speedup_interval"][1] < floor for r in eligible if r["why"] == "slower")
 
 
 def test_a_budget_int4_cannot_meet_exits_1_naming_it(builds: dict[str, Any]) -> None:

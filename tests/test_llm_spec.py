@@ -119,3 +119,22 @@ def test_a_gguf_file_is_told_by_its_magic_bytes_as_an_hf_source(tmp_path: Path) 
     model = tmp_path / "weights.bin"  # any suffix: the header decides
     model.write_bytes(b"GGUF" + bytes(60))
     assert sniff(str(model)) == "gguf" and source_of(str(model)) == "hf"
+
+
+def test_device_x86_64_of_a_text_generation_spec_plans_the_decoder_lm_targets_of_every_runtime() -> None:
+    from edgeconv.api.device_class import device_targets
+    from edgeconv.api.pipeline import plan
+
+    llm = {"x86-cpu-ort-genai", "x86-cpu-openvino-genai"}
+    refs, left_out = device_targets("x86-64", calibrated=False, generative=True)
+    assert {r.name for r in refs} | {line.split(":")[0] for line in left_out} == llm
+    classifier, _ = device_targets("x86-64", calibrated=False)
+    assert not llm & {r.name for r in classifier} and {"x86-cpu-ort"} <= {r.name for r in classifier}
+    spec = load_spec(SAMPLE, ["model.path=missing-model-folder"])
+    matrix = plan(spec, device="x86-64")  # before any work: no model is read
+    assert matrix.device == "x86-64" and {p.name for p, _ in matrix.selected} == {r.name for r in refs}
+    assert all(precisions == ["fp32", "int8-weights", "int4"] for _, precisions in matrix.selected)
+    in_spec = load_spec(SAMPLE, ["model.path=missing-model-folder", "targets=[{device: x86-64, precisions: [int4]}]"])
+    assert all(precisions == ["int4"] for _, precisions in plan(in_spec).selected)
+    with pytest.raises(SpecError, match="unknown device class 'nvidia-gpu' for decoder language models"):
+        plan(spec, device="nvidia-gpu")  # a class of classifier profiles only

@@ -11,18 +11,21 @@ from edgeconv.spec import AUTO, TargetRef
 from edgeconv.spec.targets import CALIBRATED, all_profiles
 
 
-def device_targets(device_class: str, calibrated: bool, wanted: list[str] | None = None,
+def device_targets(device_class: str, calibrated: bool, wanted: list[str] | None = None, generative: bool = False,
                    ) -> tuple[list[TargetRef], list[str]]:
     """``build --device CLASS``: every profile of that class whose runtime this machine has, each with every
     precision it builds (``auto``'s candidates; calibrated ones only when the spec has calibration data; only
     those in ``wanted`` unless it is None or ``[auto]``), and why each other profile of the class is left out.
-    Unknown class: SpecError; none runnable here: RuntimeUnavailable."""
-    profiles = all_profiles().values()
+    ``generative``: the decoder-LM profiles (task text-generation), else the others (a class holds both kinds).
+    Unknown class (for that kind): SpecError; none runnable here: RuntimeUnavailable."""
+    profiles = [p for p in all_profiles().values()
+                if hasattr(get_backend(p.backend), "build_generative") == generative]
     classes = sorted({p.device_class for p in profiles if p.device_class})
     if device_class not in classes:
         close = difflib.get_close_matches(device_class, classes, n=1)
         hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(classes)}"
-        raise SpecError(f"unknown device class '{device_class}' ({hint})",
+        kind = " for decoder language models" if generative else ""
+        raise SpecError(f"unknown device class '{device_class}'{kind} ({hint})",
                         fix="run `edgeconv targets` to see each profile's device class")
     refs, left_out = [], []
     for profile in profiles:

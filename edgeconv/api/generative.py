@@ -71,12 +71,11 @@ class _Candidate:
 
 
 def build_generative(spec: Spec, out: Path, selected: list[tuple[TargetProfile, list[str]]],
-                     auto_targets: list[str], device: str | None = None, use_cache: bool = True,
-                     on_event: Event | None = None) -> BuildResult:
+                     auto_targets: list[str], device: str | None = None, left_out: list[str] | None = None,
+                     use_cache: bool = True, on_event: Event | None = None) -> BuildResult:
     """Build, verify, time and judge every (target, precision) of ``selected`` (``api.pipeline.plan``'s matrix)
-    for a decoder LM; ``auto_targets``: the targets whose precision the build chooses."""
-    if device is not None:
-        raise SpecError("build --device does not cover task text-generation yet", fix="name the targets instead")
+    for a decoder LM; ``auto_targets``: the targets whose precision the build chooses; ``device``: one choice
+    across every runtime instead (its profiles ``left_out`` and why), from the same interleaved pass."""
     for profile, _ in selected:  # before any work: a classifier target cannot take a decoder LM
         if not hasattr(get_backend(profile.backend), "build_generative"):
             raise SpecError(f"target '{profile.name}' ({profile.backend}) does not build decoder language models",
@@ -112,7 +111,7 @@ def build_generative(spec: Spec, out: Path, selected: list[tuple[TargetProfile, 
     reference_row = _reference_row(hf, hf_sha, reference_runner)
     _time_and_judge(spec, reference_row, reference_runner, reference_answers, candidates, evaluation)
     result = _result(spec, out, reference_row, rows, hf_sha, evaluation)
-    result.selections = selections_of(rows, None, auto_targets, [], {})
+    result.selections = selections_of(rows, device, auto_targets, left_out or [], {})
     for selection in result.selections:
         for row in rows:
             row.selected = row.selected or (row.target, row.precision) == (selection.get("target"),

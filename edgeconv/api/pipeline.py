@@ -82,7 +82,7 @@ def build(
             raise SpecError("--shard does not cover task text-generation yet", fix="build without --shard")
         matrix = plan(spec, targets, device)
         return finish(build_generative(spec, Path(out or spec.output), matrix.selected, matrix.auto_targets,
-                                       matrix.device if device else None, use_cache, on_event), spec, baseline)
+                                       matrix.device, matrix.left_out, use_cache, on_event), spec, baseline)
     with within_ray(ray):
         return finish(_build(spec, Path(out or spec.output), targets, use_cache, on_event, device, shard),
                       spec, baseline)
@@ -132,7 +132,8 @@ def plan(spec: Spec, targets: list[str] | None = None, device: str | None = None
         device = spec.device_class
     if device is not None:
         wanted = spec.targets[0].precisions if spec.device_class == device else None
-        refs, left_out = device_targets(device, spec.calibration is not None, wanted)
+        refs, left_out = device_targets(device, spec.calibration is not None, wanted,
+                                        generative=spec.model.task == "text-generation")
         selected = [get_profile(ref.name).for_build(ref) for ref in refs]
     else:
         selected = select_targets(spec, targets)

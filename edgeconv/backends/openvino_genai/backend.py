@@ -1,6 +1,7 @@
 """OpenVINO GenAI as a build target for decoder LMs (task: text-generation): optimum-intel's stateful fp32 IR
-(stage ``export/openvino-genai``, exported once from the merged fp32 folder in optimum-intel's own environment,
-made on first use: env.py), then NNCF ``compress_weights`` per precision (stage ``artifacts/<target>-<precision>``).
+(stage ``export/openvino-genai``, exported once from the merged fp32 folder in optimum-intel's own small
+environment, made on first use: env.py), then NNCF ``compress_weights`` per precision (stage
+``artifacts/<target>-<precision>``).
 
 Like ONNX Runtime GenAI it takes no ONNX reference: ``build`` refuses, ``build_generative`` is the LLM build's.
 A target's ``quantize`` section overrides the recipe (group_size, symmetric, ratio, all_layers); the data-aware
@@ -17,7 +18,7 @@ from edgeconv import versions
 from edgeconv.backends.backend import BuiltArtifact
 from edgeconv.backends.decoder_lm import DecoderLMBackend
 from edgeconv.backends.openvino_genai.build import OpenVINORecipe, build_openvino, export_ir
-from edgeconv.backends.openvino_genai.env import PACKAGES
+from edgeconv.backends.openvino_genai.env import PINS
 from edgeconv.errors import SpecError
 from edgeconv.results import RunnerSpec
 
@@ -53,7 +54,9 @@ class OpenVINOGenaiBackend(DecoderLMBackend):
                          precision: str) -> BuiltArtifact:
         """The fp32 IR (one export for every precision), then NNCF's compression of ``precision``."""
         recipe = recipe_for(profile, precision)
-        export_key = {"reference": hf_sha256, "optimum": PACKAGES, "edgeconv": versions.of("edgeconv")}
+        # the environment's own pins, and edgeconv's torch / openvino / nncf, which it reuses for the export
+        export_key = {"reference": hf_sha256, "optimum": PINS, "edgeconv": versions.of("edgeconv"),
+                      **{name: versions.of(name) for name in ("torch", "openvino", "nncf")}}
         ir, _ = stages.run("export/openvino-genai", export_key,
                            lambda folder: {"ir": str(export_ir(hf_folder, folder / "ir").name)})
         key: dict[str, Any] = {"export": export_key, "recipe": asdict(recipe), "openvino": versions.of("openvino"),

@@ -9,6 +9,7 @@ at int8 unless ``all_layers``; the graph is read back afterwards so the report n
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -111,7 +112,14 @@ def build_openvino(fp32_ir: Path, out: Path, recipe: OpenVINORecipe,
             kwargs = {k: v for k, v in arguments.items() if k != "mode"}
             if recipe.data_aware:
                 kwargs["dataset"] = nncf.Dataset([_prefill_inputs(ids) for ids in calibration or []])
-            model = nncf.compress_weights(model, mode=getattr(nncf.CompressWeightsMode, arguments["mode"]), **kwargs)
+            nncf_log = logging.getLogger("nncf")
+            level = nncf_log.level
+            nncf_log.setLevel(logging.WARNING)  # its bit-width table: the report names each weight (describe_weights)
+            try:
+                model = nncf.compress_weights(model, mode=getattr(nncf.CompressWeightsMode, arguments["mode"]),
+                                              **kwargs)
+            finally:
+                nncf_log.setLevel(level)
         ov.save_model(model, str(work / IR), compress_to_fp16=False)
         if out.exists():
             shutil.rmtree(out)

@@ -1,33 +1,51 @@
 """optimum-intel's own environment: the exporter of decoder LMs to stateful OpenVINO IRs.
 
 optimum-intel 2.2 (the release for OpenVINO 2026.4) requires transformers < 5.6, while edgeconv's
-environment has a newer transformers that it must not downgrade. So the export runs in a virtual
-environment of its own (created on first use under the routes folder, like the ONNX -> TFLite route's
-onnx2torch) and reads the reference's Hugging Face folder; everything after the export (NNCF weight
-compression, LLMPipeline) runs in edgeconv's environment on the IR it wrote.
+environment has a newer transformers that it must not downgrade. So the export runs in a small virtual
+environment of its own that holds only what must differ (optimum-intel, optimum, transformers and the
+tokenizers / huggingface-hub / httpx that transformers 5.5 accepts, installed with ``--no-deps``: ~125 MB, well
+under a minute) and reuses edgeconv's own torch, openvino, nncf and numpy through a ``.pth`` file that appends
+edgeconv's site-packages after its own (so its transformers wins). It is made on first use under the routes
+folder (or at ``$EDGECONV_OPTIMUM_ENV``) and reads the reference's Hugging Face folder; everything after the
+export (NNCF weight compression, LLMPipeline) runs in edgeconv's environment on the IR it wrote.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
+import sysconfig
 from pathlib import Path
+from typing import Any
 
 from edgeconv.backends.tflite.onnx_route_env import routes_dir
 from edgeconv.errors import StageError
+from edgeconv.fsutil import atomic_path
 
-PACKAGES = ["optimum-intel[openvino]==2.2.0", "openvino==2026.4.1", "nncf==3.4.0", "torch==2.13.0"]
+# What must differ from edgeconv's environment (pins that optimum-intel 2.2.0 and transformers 5.5.4 accept).
+PINS = ["optimum-intel==2.2.0", "optimum==2.3.0", "transformers==5.5.4", "tokenizers==0.22.2",
+        "huggingface-hub==1.21.0", "httpx==0.29.0", "httpcore==1.0.9"]
 READY = "edgeconv-route.json"
+BASE_PTH = "edgeconv-base.pth"
+
+
+def base_site() -> str:
+    """edgeconv's own site-packages (torch, openvino, nncf, numpy), which the environment reuses."""
+    return sysconfig.get_paths()["purelib"]
 
 
 def env_folder() -> Path:
-    """$EDGECONV_OPTIMUM_ENV (a virtual environment the user made with the same pins), else the routes folder's."""
-    return Path(os.environ.get("EDGECONV_OPTIMUM_ENV") or routes_dir() / "optimum-intel-2.2.0")
+    """$EDGECONV_OPTIMUM_ENV, else a folder under the routes folder named by the pins and the site-packages it
+    reuses (another edgeconv environment gets an environment of its own)."""
+    if os.environ.get("EDGECONV_OPTIMUM_ENV"):
+        return Path(os.environ["EDGECONV_OPTIMUM_ENV"])
+    digest = hashlib.sha256(json.dumps([PINS, base_site()]).encode()).hexdigest()[:12]
+    return routes_dir() / f"optimum-intel-2.2.0-{digest}"
 
 
 def optimum_cli() -> list[str]:
@@ -36,30 +54,38 @@ def optimum_cli() -> list[str]:
     return [str(env_folder() / "bin" / "python"), "-m", "optimum.commands.optimum_cli"]
 
 
-def ensure_env(timeout_s: float = 1800) -> list[str]:
+def env_status() -> dict[str, Any]:
+    """What ``edgeconv doctor`` prints about the export environment (like the ONNX -> TFLite route's)."""
+    folder = env_folder()
+    ready = (folder / READY).is_file()
+    return {"packages": " ".join(PINS), "reuses": base_site(), "where": str(folder), "ready": ready,
+            "note": None if ready else "made on the first OpenVINO GenAI build (pip --no-deps, ~125 MB, < 1 min)"}
+
+
+def ensure_env(timeout_s: float = 900) -> list[str]:
     """Create the environment unless it is complete; return its ``optimum-cli``. Locked and renamed into place,
     so concurrent builds wait for one install and never see half of one."""
     folder = env_folder()
     if (folder / READY).is_file():
         return optimum_cli()
+    if importlib.util.find_spec("pip") is None:
+        raise StageError("openvino-genai: edgeconv's environment has no pip to make optimum-intel's environment",
+                         fix=f"{sys.executable} -m ensurepip")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with (folder.parent / ".lock-optimum").open("w") as lock:
+    with (folder.parent / f".lock-{folder.name}").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (folder / READY).is_file():
             return optimum_cli()
-        staging = Path(tempfile.mkdtemp(prefix=".optimum-", dir=folder.parent))
-        try:
-            _run([sys.executable, "-m", "venv", str(staging)], timeout_s)
-            _run([str(staging / "bin" / "python"), "-m", "pip", "install", "--quiet", *PACKAGES], timeout_s)
-            # optimum-intel drags in PyPI's torchvision, built for CUDA torch: beside the CPU torch its import
-            # fails ("operator torchvision::nms does not exist") and takes transformers down; the export needs none
-            _run([str(staging / "bin" / "python"), "-m", "pip", "uninstall", "--yes", "--quiet", "torchvision"],
+        with atomic_path(folder) as staging:
+            _run([sys.executable, "-m", "venv", "--without-pip", str(staging)], timeout_s)
+            python = staging / "bin" / "python"
+            _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", *PINS],
                  timeout_s)
-            (staging / READY).write_text(json.dumps({"packages": PACKAGES}))
-            shutil.rmtree(folder, ignore_errors=True)
-            staging.rename(folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+            # addsitedir appends edgeconv's site-packages after this one and reads its .pth files (editable installs)
+            (Path(site) / BASE_PTH).write_text(f"import site; site.addsitedir({base_site()!r})\n")
+            (staging / READY).write_text(json.dumps({"packages": PINS, "base": base_site()}))
     return optimum_cli()
 
 
@@ -68,6 +94,7 @@ def _run(command: list[str], timeout_s: float) -> None:
                           env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
+        lines = [line for line in lines if line.startswith("ERROR")] or lines  # pip's own error, not a warning
         raise StageError(f"openvino-genai: could not create optimum-intel's environment: "
                          f"{lines[-1] if lines else f'exit {done.returncode}'}",
-                         fix=f"check that pip can reach its index; packages: {' '.join(PACKAGES)}")
+                         fix=f"check that pip can reach its index; packages: {' '.join(PINS)}")

@@ -1,9 +1,9 @@
 """OpenVINO GenAI artifacts: optimum-intel's stateful IR (in its own environment), NNCF int4, LLMPipeline.
 
 A tiny random Llama (2 layers, width 64) with SmolLM2's tokenizer keeps the export to seconds; the real
-model's figures come from bench/llm_genai.py. optimum-intel needs transformers < 5.6, so it lives in an
-environment edgeconv creates on first use (~1.5 GB; or $EDGECONV_OPTIMUM_ENV): without it the test says so and
-skips.
+model's figures come from bench/llm_genai.py. optimum-intel needs transformers < 5.6, so it lives in a small
+environment edgeconv makes on first use (pip, ~125 MB, ~25 s; once per test session, in its routes folder): where
+pip cannot reach its index, the test says so and skips.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from tests import llm_shared
 def tiny_ir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     pytest.importorskip("openvino_genai")
     pytest.importorskip("nncf")
-    from edgeconv.backends.openvino_genai.env import READY, env_folder
+    from edgeconv.backends.openvino_genai.env import ensure_env
+    from edgeconv.errors import StageError
 
-    if not (env_folder() / READY).is_file():
-        pytest.skip(f"optimum-intel's environment is not created at {env_folder()} (edgeconv makes it on the first "
-                    "OpenVINO LLM build: pip, ~1.5 GB)")
+    try:
+        ensure_env()
+    except StageError as exc:  # no package index here
+        pytest.skip(str(exc))
     import torch
     import transformers
 
@@ -68,3 +70,17 @@ def test_fp32_ir_matches_torch_and_int4_is_reported_by_weight(tiny_ir, tmp_path:
     assert int4.weights.get("i4", 0) > 0 and int4.size_bytes < fp32.size_bytes
     with OpenVINOGenaiRunner(str(int4.folder), threads=2) as run:
         assert np.isfinite(run.logits(texts[0])).all()
+
+
+def test_an_environment_pip_cannot_make_is_one_stage_error_and_leaves_nothing(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgeconv.backends.openvino_genai import env
+    from edgeconv.errors import StageError
+
+    wheel = tmp_path / "missing" / "optimum_intel-2.2.0-py3-none-any.whl"  # fails at once, with no index
+    monkeypatch.setattr(env, "PINS", [str(wheel)])
+    monkeypatch.setenv("EDGECONV_ROUTES_DIR", str(tmp_path / "routes"))
+    with pytest.raises(StageError, match=r"could not create optimum-intel's environment: ERROR: .*No such file"):
+        env.ensure_env()
+    assert [p.name for p in (tmp_path / "routes").iterdir()] == [f".lock-{env.env_folder().name}"]
+    assert not env.env_status()["ready"]
