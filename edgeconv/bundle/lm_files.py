@@ -30,6 +30,10 @@ GENAI_RUNNER = "edgeconv.backends.onnxruntime_genai.runner:GenaiRunner"
 VENDORED = ("edgeconv.verify.worker", "edgeconv.verify.generation", GENAI_RUNNER.partition(":")[0])
 
 
+# the refusal `edgeconv bundle OUT` (every target) turns into a skipped target with this reason
+NOT_BUNDLED = "run.py runs ONNX Runtime GenAI artifacts"
+
+
 def artifact_folder(build_dir: Path, entry: ArtifactResult) -> Path:
     """The artifact's folder where the build left it (re-rooted under build_dir if the folder moved), checked
     against report.json's hash of the whole tree."""
@@ -60,7 +64,7 @@ def lm_files(build_dir: Path, report: BuildResult, entries: list[ArtifactResult]
     runners = {}
     for entry in entries:
         if entry.runner is None or entry.runner.runner != GENAI_RUNNER:
-            raise SpecError(f"run.py runs ONNX Runtime GenAI artifacts; {entry.label} runs in {entry.backend}",
+            raise SpecError(f"{NOT_BUNDLED}; {entry.label} runs in {entry.backend}",
                             fix="bundle the x86-cpu-ort-genai target (`edgeconv bundle OUT --target ...`)")
         folder = artifact_folder(build_dir, entry)
         prefix = f"artifacts/{entry.precision}/{folder.name}"
