@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv.api.device_assets import ASSETS
+from edgeconv.backends.onnxruntime_genai import RUNNER as GENAI_RUNNER
 from edgeconv.bundle.device_files import device_assets
 from edgeconv.errors import DataError, SpecError
 from edgeconv.fsutil import sha256_tree
@@ -25,7 +26,6 @@ from edgeconv.verify.worker import load_runner
 
 RUN_LM_PY = Path(__file__).with_name("device") / "run_lm.py"
 GOLDEN_LM = "golden/golden.json"
-GENAI_RUNNER = "edgeconv.backends.onnxruntime_genai.runner:GenaiRunner"
 # What run.py imports from edgeconv: the runner, its generation base and the worker's load_runner (numpy only).
 VENDORED = ("edgeconv.verify.worker", "edgeconv.verify.generation", GENAI_RUNNER.partition(":")[0])
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeconv.backends.onnxruntime_genai import RUNNER as GENAI_RUNNER
 from edgeconv.errors import SpecError
-
-GENAI_RUNNER = "edgeconv.backends.onnxruntime_genai.runner:GenaiRunner"
 
 
 class PromptError(ValueError):

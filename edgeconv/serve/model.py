@@ -75,6 +75,8 @@ def _from_build(folder: Path, target: str | None, precision: str | None,
     from edgeconv.verify.worker import load_runner
 
     report = read_report(folder / "report.json")
+    if target is None and report.evaluation.get("task") == "text-generation":
+        target = _servable_lm_target(report, precision)
     target = target or next(iter(targets_of(report)), None)
     if target is None:
         raise SpecError(f"'{folder}' holds no artifacts", fix="build first")
@@ -95,6 +97,23 @@ def _from_build(folder: Path, target: str | None, precision: str | None,
                         load_runner(entry.runner.runner, kwargs), [], recipe, folder / "device",
                         list((recipe or {}).get("labels") or []))
     return _describe(model)
+
+
+def _servable_lm_target(report: Any, precision: str | None) -> str | None:
+    """The first target whose chosen (or named) artifact serve runs (ONNX Runtime GenAI): a build of both
+    decoder-LM runtimes is served without naming the target. None: the first target decides (and its refusal
+    names the fix)."""
+    from edgeconv.backends.onnxruntime_genai import RUNNER
+    from edgeconv.bundle.make import select, targets_of
+
+    for target in targets_of(report):
+        try:
+            entry = select(report, target, [precision] if precision else None, False, False)[0]
+        except SpecError:
+            continue
+        if entry.runner is not None and entry.runner.runner == RUNNER:
+            return target
+    return None
 
 
 def artifact_folder(build_dir: Path, entry: Any) -> Path:

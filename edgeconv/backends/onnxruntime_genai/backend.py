@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from edgeconv import versions
 from edgeconv.backends.backend import BuiltArtifact
 from edgeconv.backends.decoder_lm import DecoderLMBackend
+from edgeconv.backends.onnxruntime_genai import RUNNER
 from edgeconv.backends.onnxruntime_genai.build import GenaiRecipe, build_genai, builder_version
 from edgeconv.errors import SpecError
 from edgeconv.results import RunnerSpec
@@ -67,5 +68,4 @@ class GenaiBackend(DecoderLMBackend):
                            "kept_float": meta["kept_float"]}, "onnxruntime-genai builder")
 
     def runner_spec(self, artifact: BuiltArtifact, profile: TargetProfile) -> RunnerSpec:
-        return RunnerSpec("edgeconv.backends.onnxruntime_genai.runner:GenaiRunner",
-                          {"path": str(artifact.path), "threads": profile.threads})
+        return RunnerSpec(RUNNER, {"path": str(artifact.path), "threads": profile.threads})
