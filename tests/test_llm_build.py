@@ -139,7 +139,7 @@ def test_serve_loads_the_builds_chosen_artifact_from_a_moved_build(builds: dict[
     # serve runs ONNX Runtime GenAI artifacts: with no --target it takes that runtime's choice, whatever the order
     passed = [a for a in report.artifacts if a.status == "passed" and a.target == ORT]
     if not passed:
-        with pytest.raises(SpecError, match="passed its budgets|ONNX Runtime GenAI"):
+        with pytest.raises(SpecError, match=r"passed its budgets|ONNX Runtime GenAI"):
             load_model(moved, None, None, 1)
         return
     model = load_model(moved, None, None, 1)
