@@ -21,7 +21,7 @@ from edgeconv.backends.decoder_lm import DecoderLMBackend
 from edgeconv.backends.tensorrt_edgellm import device, export
 from edgeconv.backends.tensorrt_edgellm.quantize import HOW_TO_GET, modelopt_version, quantize_checkpoint
 from edgeconv.backends.tensorrt_edgellm.recipe import recipe_for
-from edgeconv.errors import NothingToDo, RuntimeUnavailable
+from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
 from edgeconv.fsutil import sha256_json, sha256_tree
 from edgeconv.spec.targets import EdgeLLMSettings
 
@@ -56,6 +56,10 @@ class EdgeLLMBackend(DecoderLMBackend):
                          precision: str, calibration: list[str] | None = None) -> BuiltArtifact:
         """Quantize here, export here, build the engine on the board; each step a cached stage."""
         recipe = recipe_for(profile, precision)
+        if recipe.quantization and not calibration:
+            raise SpecError(f"{precision} on '{profile.name}' is ModelOpt's AWQ, which calibrates on texts, and the "
+                            "build passed none", fix="the text-generation build does not hand calibration.path's "
+                            "texts to its targets yet (docs/llm.md, Jetson): build fp16 until it does")
         texts = (calibration or [])[: recipe.calibration_samples] if recipe.quantization else []
         label = f"{profile.name}-{precision}"
         key: dict[str, Any] = {"reference": hf_sha256, "recipe": asdict(recipe), "texts": sha256_json(texts),

@@ -55,8 +55,6 @@ def quantize_checkpoint(hf_folder: Path, out: Path, recipe: EdgeLLMRecipe, texts
     version = modelopt_version()
     if version is None:
         raise RuntimeUnavailable("NVIDIA ModelOpt is not installed", fix=HOW_TO_GET)
-    import torch
-
     from edgeconv.models.causal_lm import load_causal_lm
 
     start = time.perf_counter()
@@ -64,26 +62,33 @@ def quantize_checkpoint(hf_folder: Path, out: Path, recipe: EdgeLLMRecipe, texts
     model, tokenizer = lm.model.eval(), lm.tokenizer
     used = texts[: recipe.calibration_samples]
     if recipe.quantization is not None:
-        import modelopt.torch.quantization as mtq
-
-        linears = {name: (m.out_features, m.in_features) for name, m in model.named_modules()
-                   if isinstance(m, torch.nn.Linear)}
-        config = quant_config(recipe, linears, mtq.INT4_AWQ_CFG)
-        batches = [tokenizer(t, return_tensors="pt", truncation=True, max_length=recipe.max_length).input_ids
-                   for t in used]
-
-        def forward_loop(m: Any) -> None:
-            with torch.no_grad():
-                for ids in batches:
-                    m(ids)
-
-        mtq.quantize(model, config, forward_loop=forward_loop)
+        quantize_model(model, tokenizer, recipe, used)
     with atomic_path(Path(out)) as tmp:
         _export(model, tokenizer, tmp, recipe)
     quant = _read_quant(Path(out))
     return Checkpoint(Path(out), time.perf_counter() - start, version, quant.get("quant_algo"),
                       quant.get("group_size"), sorted(quant.get("exclude_modules") or []),
                       len(used) if recipe.quantization else 0)
+
+
+def quantize_model(model: Any, tokenizer: Any, recipe: EdgeLLMRecipe, texts: list[str]) -> Any:
+    """``mtq.quantize`` in place: the model then computes with the int4 weights it will export (ModelOpt's fake
+    quantizers), so its logits are the route's own on this machine (bench/llm_edgellm.py)."""
+    import modelopt.torch.quantization as mtq
+    import torch
+
+    linears = {name: (m.out_features, m.in_features) for name, m in model.named_modules()
+               if isinstance(m, torch.nn.Linear)}
+    config = quant_config(recipe, linears, mtq.INT4_AWQ_CFG)
+    batches = [tokenizer(t, return_tensors="pt", truncation=True, max_length=recipe.max_length).input_ids
+               for t in texts]
+
+    def forward_loop(m: Any) -> None:
+        with torch.no_grad():
+            for ids in batches:
+                m(ids)
+
+    return mtq.quantize(model, config, forward_loop=forward_loop)
 
 
 def _export(model: Any, tokenizer: Any, folder: Path, recipe: EdgeLLMRecipe) -> None:

@@ -191,3 +191,10 @@ def test_the_engine_is_built_on_the_board(tmp_path: Path) -> None:
     done = device.build_on_device(profile.device, profile.edgellm or EdgeLLMSettings(),
                                   sorted(p for p in onnx_dir.iterdir() if p.is_file()), tmp_path)
     assert done["built_on"] == profile.device.label and any((tmp_path / device.ENGINE_DIR).iterdir())
+
+
+def test_int4_without_calibration_texts_stops_before_any_work(tmp_path: Path) -> None:
+    backend, profile = get_backend("tensorrt_edgellm"), get_profile(TARGET)
+    with pytest.raises(SpecError, match="calibrates on texts"):
+        backend.build_generative(None, tmp_path / "hf", "sha", profile, "int4")  # type: ignore[attr-defined]
+    assert list(tmp_path.iterdir()) == []
