@@ -72,7 +72,7 @@ class EdgeLLMBackend(DecoderLMBackend):
 
         q_folder, q_meta = stages.run(f"quantized/{label}", key, quantized)
         o_folder, o_meta = stages.run(f"onnx/{label}", {"checkpoint": sha256_tree(q_folder / "checkpoint"),
-                                                        "exporter": export.exporter_path()},
+                                                        "exporter": export.exporter_version()},
                                       lambda folder: {"export_s": export.export_onnx(q_folder / "checkpoint",
                                                                                      folder / "onnx")})
         if profile.device is None:

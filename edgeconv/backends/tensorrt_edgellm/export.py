@@ -17,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from edgeconv import versions
 from edgeconv.errors import RuntimeUnavailable, StageError
 from edgeconv.fsutil import atomic_path
 
@@ -30,6 +31,11 @@ REQUIRED = ("model.onnx", "config.json")
 
 def exporter_path() -> str | None:
     return shutil.which(EXPORTER)
+
+
+def exporter_version() -> str | None:
+    """The installed tensorrt_edgellm's version (a stage key: another exporter writes another graph)."""
+    return versions.of("tensorrt_edgellm")
 
 
 def export_argv(checkpoint: Path, out: Path, exporter: str = EXPORTER) -> list[str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeconv import versions
 from edgeconv.backends.tensorrt_edgellm.recipe import EdgeLLMRecipe, quant_config
 from edgeconv.errors import RuntimeUnavailable, SpecError
 from edgeconv.fsutil import atomic_path
@@ -39,12 +40,7 @@ class Checkpoint:
 
 
 def modelopt_version() -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version("nvidia-modelopt")
-    except Exception:  # not installed, or metadata unreadable: either way not usable
-        return None
+    return versions.of("nvidia-modelopt")
 
 
 def quantize_checkpoint(hf_folder: Path, out: Path, recipe: EdgeLLMRecipe, texts: list[str]) -> Checkpoint:
