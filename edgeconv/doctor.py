@@ -17,6 +17,7 @@ OPTIONAL = {
     "tensorrt": "TensorRT: JetPack on Jetson; on x86 `pip install tensorrt --extra-index-url https://pypi.nvidia.com`",
     "ai-edge-litert": "LiteRT (TFLite) interpreter: pip install edgeconv[tflite]",
     "tflite-runtime": "TFLite runtime (Raspberry Pi / older Jetson images): pip install tflite-runtime",
+    "nvidia-modelopt": "Jetson LLM route (int4 AWQ): pip install nvidia-modelopt, no extras ([hf] pins transformers)",
 }
 
 
@@ -85,6 +86,7 @@ def diagnose() -> dict[str, dict[str, Any]]:
         runtimes["onnxruntime providers"] = "onnxruntime not installed"
     runtimes["openvino CPU executes"] = _openvino_cpu()
     runtimes["trtexec"] = shutil.which("trtexec") or "not on PATH"
+    runtimes["tensorrt-edgellm-export"] = shutil.which("tensorrt-edgellm-export") or "not on PATH (Jetson LLM route)"
     gpus = _gpus()
     devices = {"nvidia GPUs": "; ".join(gpus) if gpus else "none found (no nvidia-smi or no GPU)"}
     from edgeconv.backends.openvino_genai.env import env_status

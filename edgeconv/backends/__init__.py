@@ -16,6 +16,7 @@ BACKENDS: dict[str, str] = {
     "onnxruntime": "edgeconv.backends.onnxruntime.backend:OnnxRuntimeBackend",
     "onnxruntime_genai": "edgeconv.backends.onnxruntime_genai.backend:GenaiBackend",
     "tensorrt": "edgeconv.backends.tensorrt.backend:TensorRTBackend",
+    "tensorrt_edgellm": "edgeconv.backends.tensorrt_edgellm.backend:EdgeLLMBackend",
     "tflite": "edgeconv.backends.tflite.backend:TFLiteBackend",
 }
 

@@ -37,6 +37,18 @@ class OpenVINOSettings(BaseModel):
     hint: Literal["LATENCY", "THROUGHPUT"] = Field("LATENCY", description="OpenVINO's performance hint")
 
 
+class EdgeLLMSettings(BaseModel):
+    """How a TensorRT Edge-LLM target builds its engine on the board (read by edgeconv.backends.tensorrt_edgellm)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    builder: str = Field("llm_build", description="the board's llm_build (TensorRT-Edge-LLM/build/examples/llm/)")
+    plugin: str | None = Field(None, description="the board's libNvInfer_edgellm_plugin.so (EDGELLM_PLUGIN_PATH)")
+    max_batch_size: int = Field(1, gt=0, description="llm_build --maxBatchSize")
+    max_input_len: int = Field(1024, gt=0, description="llm_build --maxInputLen: the longest prompt")
+    max_kv_cache_capacity: int = Field(2048, gt=0, description="llm_build --maxKVCacheCapacity: prompt + answer")
+
+
 class TargetProfile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -58,6 +70,7 @@ class TargetProfile(BaseModel):
     devices: list[DeviceConfig] = Field(default_factory=list)  # a pool: verify on each board
     tensorrt: TensorRTSettings | None = None
     openvino: OpenVINOSettings | None = None
+    edgellm: EdgeLLMSettings | None = None
 
     def for_build(self, ref: TargetRef) -> tuple[TargetProfile, list[str]]:
         """This profile with the spec's per-build choices applied, and the precisions to build.
