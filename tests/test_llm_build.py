@@ -2,8 +2,10 @@
 
 One module-scoped fixture makes every build the tests read, in one stage cache of its own: the sample on 4
 evaluation tweets (fp32 and int4; ~2 min on 2 busy cores, most of it dequantizing the GGUF reference), then the
-same spec with a budget int4 cannot meet (the stages come back from the cache) and with a context too short for
-the prompts. Speed is only checked for being positive and ordered; figures come from the bench.
+same spec with a budget int4 cannot meet (the stages come back from the cache), with a context too short for
+the prompts, and with the GGUF named by its plain file path (every stage, verification included, comes back
+from the cache: only the interleaved timing runs again). Speed is only checked for being positive and ordered;
+figures come from the bench.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgeconv.cli import main
-from tests.llm_shared import need_llm_packages
+from edgeconv.spec.source import resolve_model_path
+from tests.llm_shared import GGUF, need_llm_packages
 
 SPEC = Path(__file__).resolve().parents[1] / "samples" / "smollm2-sentiment" / "edgeconv.yaml"
 SMALL = ["--set", "evaluation.count=4", "--set", "generation.new_tokens=6", "--set", "generation.timing_rounds=1",
@@ -39,6 +42,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         made["tight"] = (*_build(root / "tight", "--set", "budgets.max_perplexity_increase=0.001",
                                  "--set", "targets.0.precisions=[int4]"), root / "tight")
         made["long"] = (*_build(root / "long", "--set", "generation.context_length=40"), root / "long")
+        made["plain"] = (*_build(root / "plain", "--set", f"model.path={resolve_model_path(GGUF)}"), root / "plain")
     return made
 
 
@@ -85,3 +89,21 @@ def test_a_prompt_longer_than_the_context_is_one_line_and_exit_2(builds: dict[st
     errors = [line for line in err.splitlines() if line.startswith("error")]  # beside progress lines
     assert len(errors) == 1 and "context_length 40" in errors[0] and "Traceback" not in err, err
     assert not folder.exists(), "bad input leaves nothing behind"
+
+
+def test_a_plain_gguf_path_builds_reusing_every_stage_and_the_verification(builds: dict[str, Any]) -> None:
+    """The same GGUF by its file path: the stages are keyed by content, so the second build reuses the reference,
+    the artifacts and their verification (stage log), and measures only the interleaved timing again."""
+    code, out, err, folder = builds["plain"]
+    main_code, main_out, main_err, main_folder = builds["main"]
+    assert code == main_code, out + err
+    for stage in ("reference", "verification/reference", "verification/x86-cpu-ort-genai-fp32",
+                  "verification/x86-cpu-ort-genai-int4"):
+        assert f"✓ {stage} " in main_out + main_err, main_out + main_err  # measured by the first build
+        assert f"↺ {stage} (reused" in out + err and f"✓ {stage} " not in out + err, out + err
+    report, first = (json.loads((f / "report.json").read_text()) for f in (folder, main_folder))
+    assert report["reference"]["sha256"] == first["reference"]["sha256"]
+    for row, was in zip(report["artifacts"], first["artifacts"], strict=True):
+        g, w = row["generation"], was["generation"]
+        assert (g["kl_mean"], g["task_accuracy"], g["rss_mb"]) == (w["kl_mean"], w["task_accuracy"], w["rss_mb"])
+        assert g["decode_tokens_per_s"] > 0 and row["speedup_interval"][0] <= row["speedup_vs_reference"]
