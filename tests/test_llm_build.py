@@ -3,9 +3,11 @@
 One module-scoped fixture makes every build the tests read, in one stage cache of its own: the sample on 4
 evaluation tweets as a device build (`targets: [{device: x86-64}]`, fp32 and int4 of both runtimes, one choice
 across them; most of its time is the GGUF reference's dequantization, OpenVINO's export environment and its
-export), then ONNX Runtime's int4 with a budget it cannot meet (the stages come back from the cache) and a context
-too short for the prompts. Speed is only checked for being positive and ordered; figures come from the bench. The bundle
-tests at the end bundle the main build's int4 artifact once and run it in a fresh venv (~35 s on a busy machine).
+export), then ONNX Runtime's int4 with a budget it cannot meet (the stages come back from the cache), a context
+too short for the prompts, and the GGUF named by its plain file path (every stage, verification included, comes
+back from the cache: only the interleaved timing runs again). Speed is only checked for being positive and
+ordered; figures come from the bench. The bundle tests at the end bundle the main build's int4 artifact once and
+run it in a fresh venv (~35 s on a busy machine).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgeconv.cli import main
-from tests.llm_shared import need_llm_packages
+from edgeconv.spec.source import resolve_model_path
+from tests.llm_shared import GGUF, need_llm_packages
 
 SPEC = Path(__file__).resolve().parents[1] / "samples" / "smollm2-sentiment" / "edgeconv.yaml"
 SMALL = ["--set", "evaluation.count=4", "--set", "generation.new_tokens=6", "--set", "generation.timing_rounds=1",
@@ -45,6 +48,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         made["tight"] = (*_build(root / "tight", "--set", "budgets.max_perplexity_increase=0.001",
                                  "--set", f"targets=[{{name: {ORT}, precisions: [int4]}}]"), root / "tight")
         made["long"] = (*_build(root / "long", "--set", "generation.context_length=40"), root / "long")
+        made["plain"] = (*_build(root / "plain", "--set", f"model.path={resolve_model_path(GGUF)}"), root / "plain")
     return made
 
 
@@ -266,3 +270,21 @@ def test_bundling_a_text_generation_build_without_its_artifact_is_one_line(build
     assert result.exit_code == 2 and len(errors) == 1 and "Traceback" not in result.stderr, result.output
     assert "artifact folder of x86-cpu-ort-genai/" in errors[0] and "not found" in errors[0]
     assert not (tmp_path / "bundles").exists() or not any((tmp_path / "bundles").iterdir())
+
+
+def test_a_plain_gguf_path_builds_reusing_every_stage_and_the_verification(builds: dict[str, Any]) -> None:
+    """The same GGUF by its file path: the stages are keyed by content, so the second build reuses the reference,
+    the artifacts and their verification (stage log), and measures only the interleaved timing again."""
+    code, out, err, folder = builds["plain"]
+    main_code, main_out, main_err, main_folder = builds["main"]
+    assert code == main_code, out + err
+    for stage in ("reference", "verification/reference", "verification/x86-cpu-ort-genai-fp32",
+                  "verification/x86-cpu-ort-genai-int4"):
+        assert f"✓ {stage} " in main_out + main_err, main_out + main_err  # measured by the first build
+        assert f"↺ {stage} (reused" in out + err and f"✓ {stage} " not in out + err, out + err
+    report, first = (json.loads((f / "report.json").read_text()) for f in (folder, main_folder))
+    assert report["reference"]["sha256"] == first["reference"]["sha256"]
+    for row, was in zip(report["artifacts"], first["artifacts"], strict=True):
+        g, w = row["generation"], was["generation"]
+        assert (g["kl_mean"], g["task_accuracy"], g["rss_mb"]) == (w["kl_mean"], w["task_accuracy"], w["rss_mb"])
+        assert g["decode_tokens_per_s"] > 0 and row["speedup_interval"][0] <= row["speedup_vs_reference"]

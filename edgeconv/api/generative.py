@@ -8,7 +8,9 @@ budgets (metric_table's rules), ``precision: auto``'s choice, and every report.
 
 Verification runs in this process, not the worker process the classifier path uses: every runner stays loaded
 for the interleaved pass and the reference's logits are computed once for all. ``rss_mb`` is therefore the
-memory each artifact added to this process, not a process of its own.
+memory each artifact added to this process, not a process of its own. The verification figures are cached
+stages (``api/generative_verify``); the interleaved pass is always live. Bad input fails before any stage
+(``api/generative_checks``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv import versions
+from edgeconv.api.generative_checks import before_weights, preflight
 from edgeconv.api.generative_data import lm_evaluation, reference_folder
+from edgeconv.api.generative_verify import Verifier, rss_mb
 from edgeconv.api.lm_device_assets import write_lm_device_assets
 from edgeconv.api.session import Event, stages_for
 from edgeconv.backends import get_backend
@@ -40,21 +44,11 @@ from edgeconv.verify.lm_measure import (
     Answers,
     LMEvaluation,
     latency_of,
-    measure_candidate,
-    measure_reference,
     speedup,
     time_interleaved,
     with_speed,
 )
 from edgeconv.verify.worker import load_runner
-
-
-def _rss_mb() -> float | None:
-    try:
-        import psutil
-    except ImportError:
-        return None
-    return psutil.Process().memory_info().rss / 1e6
 
 
 def folder_size(path: Path) -> int:
@@ -80,15 +74,16 @@ def build_generative(spec: Spec, out: Path, selected: list[tuple[TargetProfile, 
         if not hasattr(get_backend(profile.backend), "build_generative"):
             raise SpecError(f"target '{profile.name}' ({profile.backend}) does not build decoder language models",
                             fix="use a text-generation target such as x86-cpu-ort-genai (`edgeconv targets`)")
+    preflight(spec)  # bad input: one line and exit 2 in seconds, before any stage (api/generative_checks)
     stages = stages_for(spec, out, use_cache, on_event)
     fresh = not out.exists()
-    hf, hf_sha = reference_folder(spec, stages)
     from edgeconv.models.causal_lm import load_causal_lm
     from edgeconv.verify.reference_lm import TorchLMRunner
 
-    start = time.perf_counter()
-    lm = load_causal_lm(str(hf))
     try:
+        hf, hf_sha = reference_folder(spec, stages, before_weights(spec))
+        start = time.perf_counter()
+        lm = load_causal_lm(str(hf))
         evaluation = lm_evaluation(spec, lm)  # needs the reference's tokenizer, so it follows its stage
     except SpecError:
         if fresh:  # bad input leaves nothing behind (the reference stays in the cache for the next try)
@@ -98,13 +93,13 @@ def build_generative(spec: Spec, out: Path, selected: list[tuple[TargetProfile, 
     reference_runner = TorchLMRunner(lm, threads=physical_cores())
     reference_runner.activate()
     reference_runner.load_s = time.perf_counter() - start  # the saved fp32 folder, as a user loads it
-    reference_answers = measure_reference(reference_runner, evaluation)
+    verifier = Verifier(spec, stages, evaluation, hf_sha, reference_runner)  # cached stages verification/*
+    reference_answers = verifier.reference
     rows: list[ArtifactResult] = []
     candidates: list[_Candidate] = []
     for profile, precisions in selected:
         for precision in precisions:
-            row, candidate = _build_and_verify(stages, hf, hf_sha, profile, precision, evaluation,
-                                               reference_answers)
+            row, candidate = _build_and_verify(stages, hf, hf_sha, profile, precision, verifier)
             rows.append(row)
             if candidate is not None:
                 candidates.append(candidate)
@@ -120,7 +115,7 @@ def build_generative(spec: Spec, out: Path, selected: list[tuple[TargetProfile, 
 
 
 def _build_and_verify(stages: Stages, hf: Path, hf_sha: str, profile: TargetProfile, precision: str,
-                      evaluation: LMEvaluation, reference: Answers) -> tuple[ArtifactResult, _Candidate | None]:
+                      verifier: Verifier) -> tuple[ArtifactResult, _Candidate | None]:
     backend = get_backend(profile.backend)
     row = ArtifactResult(target=profile.name, backend=backend.name, precision=precision)
     reason = backend.unavailable_reason(profile)
@@ -142,15 +137,14 @@ def _build_and_verify(stages: Stages, hf: Path, hf_sha: str, profile: TargetProf
     row.quantization, row.built = built.quantization, BackendFacts.model_validate(built.extra)
     row.runner = RunnerRecord.of(runner_spec)
     try:
-        before = _rss_mb()
+        before = rss_mb()
         runner = load_runner(runner_spec.runner, runner_spec.kwargs)
         runner.activate()
-        answers = measure_candidate(runner, evaluation, reference)
-        after = _rss_mb()
+        answers, added_mb = verifier.candidate(row, runner, runner_spec, before)
     except Exception as exc:  # contained: a runtime refusing the model, NaN logits
         row.status, row.reason = ERROR, str(contained(f"verify {profile.name}-{precision}", exc, stages.out))
         return row, None
-    return row, _Candidate(row, runner, answers, None if before is None or after is None else after - before)
+    return row, _Candidate(row, runner, answers, added_mb)
 
 
 def _reference_row(hf: Path, hf_sha: str, runner: GenerationRunner) -> ArtifactResult:

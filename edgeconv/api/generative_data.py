@@ -9,6 +9,7 @@ paths. A prompt that does not fit ``generation.context_length`` fails here, in o
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,11 @@ def _digest(path: str) -> str:
     return sha256_tree(local) if local.is_dir() else sha256_file(local)
 
 
-def reference_folder(spec: Spec, stages: Stages) -> tuple[Path, str]:
-    """(the merged fp32 Hugging Face folder, its content hash) through stage ``reference``."""
+def reference_folder(spec: Spec, stages: Stages,
+                     before_weights: Callable[[Any, Any], None] | None = None) -> tuple[Path, str]:
+    """(the merged fp32 Hugging Face folder, its content hash) through stage ``reference``; when the stage runs,
+    ``before_weights(tokenizer, config)`` checks the inputs before the weights are loaded (a GGUF file's
+    dequantization takes ~20 s)."""
     local = resolve_model_path(spec.model.path)
     if not Path(local).exists():
         raise SpecError(f"model.path '{spec.model.path}' not found", fix="give a Hugging Face folder or a .gguf file")
@@ -36,10 +40,13 @@ def reference_folder(spec: Spec, stages: Stages) -> tuple[Path, str]:
                            **{lib: versions.of(lib) for lib in ("torch", "transformers", "peft", "gguf", "edgeconv")}}
 
     def produce(folder: Path) -> dict[str, Any]:
-        from edgeconv.models.causal_lm import load_causal_lm, save_hf_folder
+        from edgeconv.models.causal_lm import load_causal_lm, load_tokenizer_and_config, save_hf_folder
 
+        tokenizer, config = load_tokenizer_and_config(spec.model.path, spec.model.trust_remote_code)
+        if before_weights is not None:
+            before_weights(tokenizer, config)
         lm = load_causal_lm(spec.model.path, adapter=spec.model.adapter,
-                            trust_remote_code=spec.model.trust_remote_code)
+                            trust_remote_code=spec.model.trust_remote_code, tokenizer=tokenizer)
         save_hf_folder(lm, folder / "hf")
         return {"sha256": sha256_tree(folder / "hf")}
 
@@ -55,8 +62,20 @@ def records(spec: Spec) -> list[dict[str, Any]]:
                         fix="give evaluation.path a .jsonl file with a text field (and a label field)")
     if not ev.path.is_file():
         raise SpecError(f"evaluation.path '{ev.path}' not found")
-    rows = [json.loads(line) for line in ev.path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = rows[: ev.count] if ev.count else rows
+    rows = []
+    for number, line in enumerate(ev.path.read_text(encoding="utf-8").splitlines(), 1):
+        if ev.count and len(rows) == ev.count:
+            break
+        try:
+            row = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"evaluation.path '{ev.path.name}' line {number} is not JSON: {exc.msg}",
+                            fix="write one JSON object per line (JSONL)") from exc
+        if row is not None and not isinstance(row, dict):
+            raise SpecError(f"evaluation.path '{ev.path.name}' line {number} is not a JSON object",
+                            fix="write one object per line, e.g. {\"text\": ..., \"label\": ...}")
+        if row is not None:
+            rows.append(row)
     if not rows:
         raise SpecError(f"evaluation.path '{ev.path.name}' holds no record")
     missing = next((i for i, r in enumerate(rows) if ev.text_field not in r), None)
@@ -66,26 +85,39 @@ def records(spec: Spec) -> list[dict[str, Any]]:
     return rows
 
 
+def prompt_ids(spec: Spec, tokenizer: Any, rows: list[dict[str, Any]]) -> list[list[int]]:
+    """Each record's prompt as token ids; SpecError (exit 2) for a prompt that leaves no room for the answer
+    within ``generation.context_length``."""
+    from edgeconv.models.causal_lm import chat_prompt
+
+    gen, ev = spec.generation, spec.evaluation
+    assert gen is not None
+    prompts = []
+    for i, row in enumerate(rows):
+        user = gen.prompt.format(text=row[ev.text_field])
+        text = chat_prompt(tokenizer, user, gen.system) if gen.chat_template else user
+        ids = tokenizer(text, add_special_tokens=False).input_ids
+        if len(ids) + gen.answer_tokens > gen.context_length:
+            raise SpecError(f"evaluation record {i}: its prompt is {len(ids)} tokens, and with "
+                            f"{gen.answer_tokens} answer tokens it exceeds generation.context_length "
+                            f"{gen.context_length}", fix="shorten the text or raise generation.context_length")
+        prompts.append(ids)
+    return prompts
+
+
 def lm_evaluation(spec: Spec, lm: Any) -> LMEvaluation:
     """The evaluation texts as the reference's token ids; SpecError (exit 2) for a prompt beyond the context."""
-    from edgeconv.models.causal_lm import chat_prompt, stop_token_ids
+    from edgeconv.models.causal_lm import stop_token_ids
 
     gen, ev, tok = spec.generation, spec.evaluation, lm.tokenizer
     assert gen is not None
     rows = records(spec)
     stops = [*stop_token_ids(lm), *(tok.convert_tokens_to_ids(t) for t in gen.stop_tokens)]
     labelled = ev.label_field is not None and all(ev.label_field in r for r in rows)
-    prompts, sequences, scored = [], [], []
-    for i, row in enumerate(rows):
-        user = gen.prompt.format(text=row[ev.text_field])
-        text = chat_prompt(tok, user, gen.system) if gen.chat_template else user
-        ids = tok(text, add_special_tokens=False).input_ids
-        if len(ids) + gen.answer_tokens > gen.context_length:
-            raise SpecError(f"evaluation record {i}: its prompt is {len(ids)} tokens, and with "
-                            f"{gen.answer_tokens} answer tokens it exceeds generation.context_length "
-                            f"{gen.context_length}", fix="shorten the text or raise generation.context_length")
+    prompts = prompt_ids(spec, tok, rows)
+    sequences, scored = [], []
+    for ids, row in zip(prompts, rows, strict=True):
         answer = [*tok(str(row[ev.label_field]), add_special_tokens=False).input_ids, stops[0]] if labelled else []
-        prompts.append(ids)
         sequences.append(ids + answer)
         scored.append(len(ids) if answer else 1)
     truth = [str(r[ev.label_field]) for r in rows] if labelled else None

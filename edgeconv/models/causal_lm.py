@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv.errors import RuntimeUnavailable, SpecError
-from edgeconv.models.gguf import load_gguf, plain_config
+from edgeconv.models.gguf import gguf_tokenizer_and_config, load_gguf, plain_config
 from edgeconv.models.load import TOKENIZER_FILES
 from edgeconv.spec.source import resolve_model_path
 
@@ -35,23 +35,47 @@ class CausalLM:
     files: list[str] = field(default_factory=list)
 
 
-def load_causal_lm(path: str, adapter: str | None = None, trust_remote_code: bool = False,
-                   dtype: Any = None) -> CausalLM:
-    """The float reference from a folder, a GGUF file or ``pkg://``; a LoRA adapter merged when given."""
-    import torch
-
+def _source(path: str) -> tuple[Path, str]:
+    """The local path of ``path`` and what it is ("gguf" or "hf"); a SpecError for anything else."""
     local = Path(resolve_model_path(path)).expanduser()
     if local.is_file() and local.suffix == ".gguf":
-        model, tokenizer = load_gguf(local, dtype)
+        return local, "gguf"
+    if local.is_dir():
+        return local, "hf"
+    what = "does not exist" if not local.exists() else "is neither a .gguf file nor a model folder"
+    raise SpecError(f"model.path '{path}' {what}",
+                    fix="point it at a Hugging Face model folder, a .gguf file or pkg://package/path")
+
+
+def load_tokenizer_and_config(path: str, trust_remote_code: bool = False) -> tuple[Any, Any]:
+    """(tokenizer, config) without any weight: prompts and an adapter can be checked before a load that takes
+    seconds (a folder) or tens of seconds (a GGUF file's dequantization)."""
+    import transformers
+
+    local, source = _source(path)
+    if source == "gguf":
+        return gguf_tokenizer_and_config(local)
+    _check_folder(local, path)
+    transformers.logging.set_verbosity_error()
+    try:
+        return (transformers.AutoTokenizer.from_pretrained(str(local), trust_remote_code=trust_remote_code),
+                transformers.AutoConfig.from_pretrained(str(local), trust_remote_code=trust_remote_code))
+    except (OSError, ValueError) as exc:
+        raise _load_error(path, exc) from exc
+
+
+def load_causal_lm(path: str, adapter: str | None = None, trust_remote_code: bool = False,
+                   dtype: Any = None, tokenizer: Any = None) -> CausalLM:
+    """The float reference from a folder, a GGUF file or ``pkg://``; a LoRA adapter merged when given
+    (``tokenizer``: the source's, already loaded by ``load_tokenizer_and_config``)."""
+    import torch
+
+    local, source = _source(path)
+    if source == "gguf":
+        model, tokenizer = load_gguf(local, dtype, tokenizer)
         plain_config(model)
-        source = "gguf"
-    elif local.is_dir():
-        model, tokenizer = _load_folder(local, path, trust_remote_code, dtype or torch.float32)
-        source = "hf"
     else:
-        what = "does not exist" if not local.exists() else "is neither a .gguf file nor a model folder"
-        raise SpecError(f"model.path '{path}' {what}",
-                        fix="point it at a Hugging Face model folder, a .gguf file or pkg://package/path")
+        model, tokenizer = _load_folder(local, path, trust_remote_code, dtype or torch.float32, tokenizer)
     files = [str(local)]
     if adapter:
         model = merge_adapter(model, Path(adapter))
@@ -60,9 +84,7 @@ def load_causal_lm(path: str, adapter: str | None = None, trust_remote_code: boo
     return CausalLM(model=model, tokenizer=tokenizer, source=source, files=files)
 
 
-def _load_folder(folder: Path, shown: str, trust_remote_code: bool, dtype: Any) -> tuple[Any, Any]:
-    import transformers
-
+def _check_folder(folder: Path, shown: str) -> None:
     if not (folder / "config.json").is_file():
         raise SpecError(f"model folder '{shown}' has no config.json",
                         fix="point model.path at a Hugging Face model folder")
@@ -70,16 +92,28 @@ def _load_folder(folder: Path, shown: str, trust_remote_code: bool, dtype: Any) 
         # a generative model without its tokenizer cannot be prompted, verified or shipped
         raise SpecError(f"model folder '{shown}' has no tokenizer files ({', '.join(TOKENIZER_FILES)})",
                         fix=TOKENIZER_FIX)
+
+
+def _load_error(shown: str, exc: Exception) -> SpecError:
+    line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return SpecError(f"could not load causal LM '{shown}': {line}",
+                     fix="check model.path (config.json, safetensors weights, tokenizer); "
+                         "code from the hub runs only with model.trust_remote_code: true")
+
+
+def _load_folder(folder: Path, shown: str, trust_remote_code: bool, dtype: Any,
+                 tokenizer: Any = None) -> tuple[Any, Any]:
+    import transformers
+
+    _check_folder(folder, shown)
     transformers.logging.set_verbosity_error()
     kwargs = {"trust_remote_code": trust_remote_code}
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), **kwargs)
+        if tokenizer is None:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), **kwargs)
         model = transformers.AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, **kwargs)
     except (OSError, ValueError) as exc:
-        line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise SpecError(f"could not load causal LM '{shown}': {line}",
-                        fix="check model.path (config.json, safetensors weights, tokenizer); "
-                            "code from the hub runs only with model.trust_remote_code: true") from exc
+        raise _load_error(shown, exc) from exc
     return model, tokenizer
 
 

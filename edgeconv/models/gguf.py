@@ -30,6 +30,52 @@ def supported_architectures() -> list[str]:
     return sorted(a for a in GGUF_SUPPORTED_ARCHITECTURES if a not in _NOT_DECODERS)
 
 
+def _first_keys_architecture(path: Path, keys: int = 64) -> str | None:
+    """``general.architecture`` from the key-value pairs at the head of the file, None if not among them.
+
+    Written by hand because gguf's ``GGUFReader`` parses every field and tensor record up front, the tokenizer's
+    vocabulary included (SmolLM2's 49 k tokens: 7 s on a loaded 2-core machine), while the architecture is the
+    first key llama.cpp's converter writes. The layout and type sizes are the gguf package's own (``GGUF_MAGIC``,
+    ``GGUFValueType``, ``GGUFReader.gguf_scalar_to_np``); little-endian files only, ``GGUFReader`` reads the rest.
+    """
+    import struct
+
+    import numpy as np
+    from gguf import GGUF_MAGIC, GGUFReader, GGUFValueType
+
+    sizes = {int(t): np.dtype(d).itemsize for t, d in GGUFReader.gguf_scalar_to_np.items()}
+    with path.open("rb") as f:
+
+        def read(fmt: str) -> Any:
+            return struct.unpack("<" + fmt, f.read(struct.calcsize("<" + fmt)))[0]
+
+        def text() -> str:
+            return f.read(read("Q")).decode("utf-8", errors="replace")
+
+        def skip(kind: int) -> None:
+            if kind == GGUFValueType.STRING:
+                f.seek(read("Q"), 1)
+            elif kind == GGUFValueType.ARRAY:
+                item, count = read("I"), read("Q")
+                if item in sizes:
+                    f.seek(sizes[item] * count, 1)
+                else:
+                    for _ in range(count):
+                        skip(item)
+            else:
+                f.seek(sizes[kind], 1)  # KeyError for an unknown type: the caller falls back to GGUFReader
+
+        if read("I") != GGUF_MAGIC or read("I") & 0xFFFF == 0:  # not GGUF, or big-endian
+            return None
+        read("Q")
+        for _ in range(min(read("Q"), keys)):
+            key, kind = text(), read("I")
+            if key == "general.architecture" and kind == GGUFValueType.STRING:
+                return text()
+            skip(kind)
+    return None
+
+
 def gguf_architecture(path: Path) -> str:
     """``general.architecture`` of a GGUF file, read from its header."""
     try:
@@ -37,6 +83,9 @@ def gguf_architecture(path: Path) -> str:
     except ImportError as exc:
         raise RuntimeUnavailable("reading GGUF files needs the gguf package", fix="pip install gguf") from exc
     try:
+        found = _first_keys_architecture(path)
+        if found is not None:
+            return found
         reader = GGUFReader(str(path))
     except Exception as exc:  # gguf raises ValueError / struct.error / OSError on a broken file
         raise SpecError(f"'{path.name}' is not a readable GGUF file: {exc}",
@@ -59,8 +108,29 @@ def check_gguf(path: Path) -> str:
     return arch
 
 
-def load_gguf(path: Path, dtype: Any = None) -> tuple[Any, Any]:
-    """(model, tokenizer) dequantized from a GGUF file; the tokenizer and chat template come from the file."""
+def _gguf_error(path: Path, exc: Exception) -> SpecError:
+    line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return SpecError(f"could not dequantize GGUF file '{path.name}': {line}",
+                     fix="check the file with gguf's gguf_dump, or use a Hugging Face folder")
+
+
+def gguf_tokenizer_and_config(path: Path) -> tuple[Any, Any]:
+    """(tokenizer, config) of a GGUF file, no tensor dequantized: what a build checks before the weights."""
+    import transformers
+
+    check_gguf(path)
+    transformers.logging.set_verbosity_error()
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        config = transformers.AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _gguf_error(path, exc) from exc
+    return tokenizer, config
+
+
+def load_gguf(path: Path, dtype: Any = None, tokenizer: Any = None) -> tuple[Any, Any]:
+    """(model, tokenizer) dequantized from a GGUF file; the tokenizer and chat template come from the file
+    (``tokenizer``: one already read from it, which saves converting its vocabulary twice)."""
     import torch
     import transformers
 
@@ -68,14 +138,13 @@ def load_gguf(path: Path, dtype: Any = None) -> tuple[Any, Any]:
     transformers.logging.set_verbosity_error()  # the dequantization progress bar is not the build's output
     kwargs = {"gguf_file": path.name}
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), **kwargs)
+        if tokenizer is None:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), **kwargs)
         model = transformers.AutoModelForCausalLM.from_pretrained(
             str(path.parent), dtype=dtype or torch.float32, **kwargs
         )
     except (OSError, ValueError, KeyError) as exc:
-        line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise SpecError(f"could not dequantize GGUF file '{path.name}': {line}",
-                        fix="check the file with gguf's gguf_dump, or use a Hugging Face folder") from exc
+        raise _gguf_error(path, exc) from exc
     model.eval()
     return model, tokenizer
 

@@ -3,13 +3,14 @@ on the spec's evaluation texts, its answers, and speed from one interleaved pass
 
 Every runner is a ``GenerationRunner`` (verify/generation.py), so torch, ONNX Runtime GenAI and OpenVINO GenAI go
 through the same code. Speed is never compared across passes: ``time_interleaved`` runs every runner once per
-round, in a shuffled order, and a speed-up is the median of the per-round paired ratios.
+round, in a shuffled order, and a speed-up is the median of the per-round paired ratios with the classifier
+path's interval rule.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 from edgeconv.results import GenerationFigures
 from edgeconv.verify.generation import GenerationRunner
 from edgeconv.verify.language import generation_agreement, task_accuracy, teacher_forced
+from edgeconv.verify.timing import median_interval
 
 
 @dataclass
@@ -72,14 +74,13 @@ def measure_reference(reference: GenerationRunner, evaluation: LMEvaluation) -> 
     return Answers(answers, figures)
 
 
-def measure_candidate(candidate: GenerationRunner, evaluation: LMEvaluation, reference: Answers) -> Answers:
-    """An artifact against the reference: teacher-forced fidelity, greedy agreement, the task metric."""
+def measure_candidate(candidate: GenerationRunner, evaluation: LMEvaluation, reference: Answers,
+                      reference_logits: Callable[[list[int]], np.ndarray]) -> Answers:
+    """An artifact against the reference: teacher-forced fidelity, greedy agreement, the task metric.
+    ``reference_logits`` fills ``evaluation.reference_cache`` where it lacks a text (the reference's answers may
+    come from the stage cache while this artifact's figures do not), so candidates pay for it once."""
     candidate.generate(evaluation.prompts[0], 2)  # the first call compiles / allocates: not part of any figure
-
-    def missing(ids: list[int]) -> np.ndarray:
-        raise AssertionError("measure_reference fills the reference's logits first")
-
-    fidelity = teacher_forced(missing, candidate.logits, evaluation.sequences, evaluation.scored_from,
+    fidelity = teacher_forced(reference_logits, candidate.logits, evaluation.sequences, evaluation.scored_from,
                               reference_cache=evaluation.reference_cache)
     answers = answers_of(candidate, evaluation)
     agreement = generation_agreement(reference.tokens, answers)
@@ -131,11 +132,14 @@ def latency_of(timed: Timed) -> dict[str, Any]:
 
 
 def speedup(reference: Timed, candidate: Timed) -> tuple[float, list[float]]:
-    """Decode speed-up over the reference: the median of the per-round paired ratios, and their [min, max]."""
+    """Decode speed-up over the reference: the median of the per-round paired ratios and its distribution-free
+    95% interval (``verify.timing.median_interval``, the classifier path's rule: under six rounds no such
+    interval exists, and it is their [min, max])."""
     ratios = [c / r for c, r in zip(candidate.decode_per_round, reference.decode_per_round, strict=True) if r > 0]
     if not ratios:
         return float("nan"), [float("nan"), float("nan")]
-    return float(np.median(ratios)), [float(min(ratios)), float(max(ratios))]
+    median, low, high = median_interval(ratios)
+    return median, [low, high]
 
 
 def with_speed(figures: GenerationFigures, timed: Timed, prompt_tokens: int, new_tokens: int, rounds: int,
