@@ -1,7 +1,7 @@
 """OpenVINO GenAI artifacts: optimum-intel's stateful IR (in its own environment), NNCF int4, LLMPipeline.
 
 A tiny random Llama (2 layers, width 64) with SmolLM2's tokenizer keeps the export to seconds; the real
-model's figures come from bench/llm_genai.py. optimum-intel needs transformers < 5.6, so it lives in an
+model's figures come from bench/llm.py. optimum-intel needs transformers < 5.6, so it lives in an
 environment edgeconv creates on first use (~1.5 GB; or $EDGECONV_OPTIMUM_ENV): without it the test says so and
 skips.
 """
