@@ -2,7 +2,11 @@
 exactly as that runtime's docs tell a user (their commands, their defaults), run as its docs run it.
 
 - ONNX Runtime GenAI: ``python -m onnxruntime_genai.models.builder -m <hf> -o <dir> -p int4 -e cpu``.
-- OpenVINO: ``optimum-cli export openvino --weight-format int4 <hf> <dir>`` (optimum-intel's environment),
+- OpenVINO: ``optimum-cli export openvino --model <hf> --task text-generation-with-past --weight-format int4
+  --group-size-fallback adjust <dir>`` (optimum-intel's environment). Each flag is what the error without it
+  tells the user: optimum-intel 2.2 refuses a local folder without ``--task`` ("Cannot infer the task from a
+  local directory yet"), and NNCF refuses its default group size 128 on SmolLM2's width 576
+  ("InvalidGroupSizeError ... consider setting group_size_fallback_mode to IGNORE or ADJUST").
   run by ``openvino_genai.LLMPipeline`` with the CPU plugin's defaults: bf16 activations on an AMX CPU.
 - llama.cpp: ``convert_hf_to_gguf.py`` then ``llama-quantize ... Q4_K_M`` (bench/llm_llamacpp.py).
 
@@ -74,30 +78,50 @@ def openvino(hf: Path, work: Path, threads: int, optimum_env: Path | None) -> Pe
     from edgeconv.backends.openvino_genai import env
     from edgeconv.backends.openvino_genai.runner import OpenVINOGenaiRunner
 
-    peer = Peer("peer: openvino-genai int4 (optimum-cli defaults; bf16 activations)",
-                "optimum-cli export openvino --weight-format int4 <hf> <dir>")
+    peer = Peer("peer: openvino-genai int4 (optimum-cli, g128 adjusted; bf16 activations)",
+                "optimum-cli export openvino --model <hf> --task text-generation-with-past --weight-format int4 "
+                "--group-size-fallback adjust <dir>")
     if optimum_env is not None:
         os.environ["EDGECONV_OPTIMUM_ENV"] = str(optimum_env)
     cli = env.optimum_cli() if optimum_env is not None else env.ensure_env()
-    peer.build_s = _made(work / "openvino-int4", [*cli, "export", "openvino", "--weight-format", "int4",
-                                                  "--model", str(hf)], work / "openvino-int4.log")
+    command = [*cli, "export", "openvino", "--model", str(hf), "--task", "text-generation-with-past",
+               "--weight-format", "int4", "--group-size-fallback", "adjust"]
+    peer.build_s = _made(work / "openvino-int4", command, work / "openvino-int4.log")
     peer.path = work / "openvino-int4"
     # inference_precision None: the CPU plugin's own default, as LLMPipeline(path, "CPU") runs it (bf16 on AMX)
     peer.runner = OpenVINOGenaiRunner(str(peer.path), threads=threads, inference_precision=None)
     return peer
 
 
+def saved_pretrained(hf: Path, out: Path) -> Path:
+    """The fine-tuned model as a user's ``save_pretrained`` writes it: edgeconv's reference folder (safetensors
+    ``save_model``) keeps the tied embedding only as ``lm_head.weight``, which transformers reads but llama.cpp's
+    converter does not ("check_tensor_dims: tensor 'token_embd.weight' not found" when the GGUF loads)."""
+    if not out.exists():
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        AutoModelForCausalLM.from_pretrained(hf).save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(hf).save_pretrained(tmp)
+        os.replace(tmp, out)
+    return out
+
+
 def llama_cpp(hf: Path, work: Path, threads: int) -> Peer:
     from llm_llamacpp import LlamaCppRunner, make_q4_k_m
 
-    peer = Peer("peer: llama.cpp Q4_K_M (llama-quantize)",
-                "python convert_hf_to_gguf.py <hf> --outfile f.gguf; llama-quantize f.gguf q.gguf Q4_K_M")
+    peer = Peer("peer: llama.cpp Q4_K_M (--no-repack)",
+                "python convert_hf_to_gguf.py <hf> --outfile f.gguf; llama-quantize f.gguf q.gguf Q4_K_M (or the "
+                "same llama_model_quantize through llama-cpp-python)")
     peer.path = work / "llama-cpp" / "model-Q4_K_M.gguf"
     if not peer.path.is_file():  # else made by an earlier run with the same --work
         start = time.perf_counter()
-        make_q4_k_m(hf, work / "llama-cpp", work / "llama-cpp.log")
+        make_q4_k_m(saved_pretrained(hf, work / "hf-save_pretrained"), work / "llama-cpp", work / "llama-cpp.log")
         peer.build_s = time.perf_counter() - start
-    peer.runner = LlamaCppRunner(str(peer.path), threads=threads)
+    # repack=False (llama-cli --no-repack): with its default extra buffer types, llama.cpp 0.3.36's AMX kernel
+    # segfaults in the first decode on this machine (gdb: ggml_backend_amx_mul_mat, libggml-cpu)
+    peer.runner = LlamaCppRunner(str(peer.path), threads=threads, repack=False)
     return peer
 
 
