@@ -75,7 +75,8 @@ def edgeconv_rows(build: Path, threads: int) -> tuple[list[Row], dict[str, Any]]
         if not a.get("path") or not a.get("runner"):
             rows.append(Row(name, "edgeconv", None, None, reason=f"{a['status']}: {a.get('reason')}"))
             continue
-        runner = load_runner(a["runner"]["runner"], {**a["runner"].get("kwargs", {}), "threads": threads})
+        kwargs = {**a["runner"].get("kwargs", {}), "path": a["path"], "threads": threads}
+        runner = load_runner(a["runner"]["runner"], kwargs)
         rows.append(Row(name, "edgeconv", runner, _mb(Path(a["path"]))))
     return rows, report
 
