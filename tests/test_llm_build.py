@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +289,43 @@ def test_a_plain_gguf_path_builds_reusing_every_stage_and_the_verification(build
         g, w = row["generation"], was["generation"]
         assert (g["kl_mean"], g["task_accuracy"], g["rss_mb"]) == (w["kl_mean"], w["task_accuracy"], w["rss_mb"])
         assert g["decode_tokens_per_s"] > 0 and row["speedup_interval"][0] <= row["speedup_vs_reference"]
+
+
+def test_the_bench_measures_every_built_row_and_reports_a_peer_it_cannot_make(
+        builds: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/llm.py on the main build (no rebuild): every artifact row measured like the reference, ratios paired
+    per round; a peer that cannot be made here (llama.cpp without its sources) is a row with the reason."""
+    import importlib.util
+
+    from edgeconv.api.generative_data import lm_evaluation
+    from edgeconv.models.causal_lm import load_causal_lm
+    from edgeconv.spec import load_spec
+    from edgeconv.verify.reference_lm import TorchLMRunner
+
+    monkeypatch.delenv("LLAMA_CPP_SOURCES", raising=False)
+    found = importlib.util.spec_from_file_location("bench_llm", SPEC.parents[2] / "bench" / "llm.py")
+    assert found is not None and found.loader is not None
+    bench = importlib.util.module_from_spec(found)
+    monkeypatch.setitem(sys.modules, "bench_llm", bench)  # its dataclasses look their module up there
+    found.loader.exec_module(bench)
+    folder = builds["main"][3]
+    rows, report = bench.edgeconv_rows(folder, threads=1)
+    assert [r.name.removesuffix(" (chosen)") for r in rows] == [
+        f"edgeconv: {a['target']} {a['precision']}" for a in report["artifacts"]]
+    rows = [r for r in rows if ORT in r.name]  # one runtime's rows are enough to test the bench's own code
+    lm = load_causal_lm(report["reference"]["path"])
+    evaluation = lm_evaluation(load_spec(SPEC, ["evaluation.count=2"]), lm)
+    reference = bench.Row(bench.TORCH, "baseline", TorchLMRunner(lm, threads=1), 1.0)
+    reference.runner.activate()
+    (peer,) = bench.make_peers(Path(report["reference"]["path"]), tmp_path, 1, ["llama.cpp"], None)
+    assert peer.runner is None and "LLAMA_CPP_SOURCES" in peer.reason
+    table_rows = [reference, *rows, bench.Row(peer.name, "peer", None, None, peer.reason)]
+    bench.measure(table_rows[1:], reference, evaluation)
+    bench.time_rows(table_rows, evaluation.prompts[0], 4, 2)
+    fp32, int4 = (next(r for r in rows if f" {p}" in r.name) for p in ("fp32", "int4"))
+    assert reference.speed["x_torch"][0] == 1.0 and fp32.speed["x_peer"] is None  # no peer was measured
+    assert fp32.figures["kl_mean"] < 1e-4 and int4.figures["kl_mean"] > fp32.figures["kl_mean"]
+    assert int4.size_mb < fp32.size_mb / 3 and all(r.speed["decode_tokens_per_s"] > 0 for r in table_rows[:3])
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in bench.table(table_rows)[2:]]
+    assert len(cells) == 2 + len(rows) and cells[-1][1:] == ["–"] * 12  # the peer: no figures
+    assert cells[0][5:10] == ["–"] * 5 and abs(float(cells[1][6])) < 0.1  # torch: no peer ratio, no fidelity to itself

@@ -1,7 +1,7 @@
 """OpenVINO GenAI artifacts: optimum-intel's stateful IR (in its own environment), NNCF int4, LLMPipeline.
 
 A tiny random Llama (2 layers, width 64) with SmolLM2's tokenizer keeps the export to seconds; the real
-model's figures come from bench/llm_genai.py. optimum-intel needs transformers < 5.6, so it lives in a small
+model's figures come from bench/llm.py. optimum-intel needs transformers < 5.6, so it lives in a small
 environment edgeconv makes on first use (pip, ~125 MB, ~25 s; once per test session, in its routes folder): where
 pip cannot reach its index, the test says so and skips.
 """
