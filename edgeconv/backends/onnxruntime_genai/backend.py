@@ -39,6 +39,8 @@ def recipe_for(profile: TargetProfile, precision: str) -> GenaiRecipe:
     if unknown:
         raise SpecError(f"target '{profile.name}' quantize: unknown key '{unknown[0]}'",
                         fix=f"use {', '.join(sorted(known))}")
+    if "int8_nodes" in overrides:  # a YAML list; the recipe is frozen (hashable, recorded in the stage key)
+        overrides["int8_nodes"] = tuple(overrides["int8_nodes"] or ())
     return replace(RECIPES[precision], **overrides) if precision != "fp32" else RECIPES[precision]
 
 

@@ -1,0 +1,110 @@
+"""Weight-only quantization of the model builder's fp32 graph, node by node, with ONNX Runtime's own quantizer.
+
+The builder's int4 (``MatMulNBitsQuantizer`` with RTN, integer zero points) cannot express a weight that lies on a
+4-bit grid with a *float* offset, yet that is what a model dequantized from a GGUF Q4_0 / Q4_1 file is made of (each
+block of 32 input weights is ``d * q + m``). ``float_zp`` writes ``MatMulNBits`` with float zero points (min / max
+per block: scale ``(max - min) / 15``, zero point ``-min / scale``), which reproduces such weights exactly and costs
+nothing for the rest; ``hqq`` is ORT's HQQ (the same start, then its proximal optimisation of the zero point).
+Nodes named by ``int8_nodes`` (fnmatch patterns), and the ``lm_head`` when asked, are quantized to int8 by ORT's
+default (RTN) quantizer; the tied embedding stays float (ORT's quantizer turns a ``Gather`` into int4 only).
+
+Run by ``build.build_genai`` in the builder's subprocess:
+``python -m edgeconv.backends.onnxruntime_genai.quantize <folder> <recipe json>`` rewrites ``<folder>/model.onnx``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+LM_HEAD = "/lm_head/MatMul"
+DATA = "model.onnx.data"
+
+
+def _float_zp_quantizer(config: Any) -> Any:
+    """ORT's HQQ quantizer with its optimisation and zero-point rounding off: min / max scale and a float zero point.
+
+    A subclass rather than a copy: packing, graph rewriting and the MatMulNBits layout stay ORT's own code.
+    """
+    from onnxruntime.quantization.matmul_nbits_quantizer import HQQWeightOnlyQuantizer
+
+    class FloatZeroPoint(HQQWeightOnlyQuantizer):
+        def quantize_internal(self, tensor: Any, bits: int = 4, channel_wise: bool = True, group_size: int = 64,
+                              optimize: bool = True, round_zero: bool = True, axis: int = 1) -> Any:
+            return super().quantize_internal(tensor, bits, channel_wise, group_size, optimize=False,
+                                             round_zero=False, axis=axis)
+
+    return FloatZeroPoint(config)
+
+
+def weight_matmuls(model: Any) -> list[str]:
+    """Names of the MatMul nodes whose second input is a weight (an initializer)."""
+    initializers = {t.name for t in model.graph.initializer}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in initializers]
+
+
+def plan(names: list[str], recipe: dict[str, Any]) -> dict[str, list[str]]:
+    """Which weight MatMuls go to int4 (the recipe's algorithm), which to int8, which stay float."""
+    int8_patterns = list(recipe.get("int8_nodes") or [])
+    groups: dict[str, list[str]] = {"int4": [], "int8": [], "float": []}
+    for name in names:
+        if name == LM_HEAD and recipe.get("lm_head") in ("int8", "float"):
+            groups[recipe["lm_head"]].append(name)
+        elif any(fnmatch.fnmatchcase(name, p) for p in int8_patterns):
+            groups["int8"].append(name)
+        else:
+            groups["int4"].append(name)
+    return groups
+
+
+def quantize_model(model: Any, recipe: dict[str, Any]) -> Any:
+    """Quantize ``model`` (an fp32 ModelProto from the builder) as ``recipe`` says; returns the new ModelProto."""
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        HQQWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    groups = plan(weight_matmuls(model), recipe)
+    block, algo, level = int(recipe["block_size"]), recipe["algo"], recipe.get("accuracy_level")
+    for bits, names in ((4, groups["int4"]), (8, groups["int8"])):
+        if not names:
+            continue
+        others = [n for n in weight_matmuls(model) if n not in names]
+        if bits == 4 and algo in ("float_zp", "hqq"):
+            quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=others,
+                                             algo_config=HQQWeightOnlyQuantConfig(block_size=block, bits=4))
+            if algo == "float_zp":
+                quantizer.node_quantizer = _float_zp_quantizer(quantizer.algo_config)
+        else:
+            config = DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=bool(recipe["symmetric"]) or bits == 8,
+                                                  accuracy_level=level, bits=bits)
+            quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=others, algo_config=config)
+        quantizer.process()
+        model = quantizer.model.model
+    if level is not None:  # HQQ's nodes carry no accuracy_level: give every MatMulNBits the recipe's
+        import onnx
+
+        for node in model.graph.node:
+            if node.op_type == "MatMulNBits" and not any(a.name == "accuracy_level" for a in node.attribute):
+                node.attribute.append(onnx.helper.make_attribute("accuracy_level", int(level)))
+    return model
+
+
+def rewrite(folder: Path, recipe: dict[str, Any]) -> None:
+    """Quantize ``folder/model.onnx`` in place (its weights in one external file, as the builder writes them)."""
+    import onnx
+
+    model = quantize_model(onnx.load(str(folder / "model.onnx")), recipe)
+    (folder / DATA).unlink()
+    onnx.save_model(model, str(folder / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=DATA, size_threshold=1024)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    rewrite(Path(sys.argv[1]), json.loads(sys.argv[2]))
