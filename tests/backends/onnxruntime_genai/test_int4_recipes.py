@@ -59,7 +59,6 @@ def _q41_grid(rng: np.random.Generator, k: int, n: int) -> np.ndarray:
 
 
 def _tiny_model(w1: np.ndarray, w2: np.ndarray):  # -> onnx.ModelProto
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     graph = helper.make_graph(
