@@ -25,7 +25,8 @@ from edgeconv.errors import RuntimeUnavailable, SpecError, StageError
 Precision = Literal["fp32", "int8", "int4"]
 EMBEDDING = "/model/embed_tokens/Gather"
 LM_HEAD = "/lm_head/MatMul"
-BUILDER_ALGOS = ("default", "rtn", "k_quant")  # the builder's own; float_zp / hqq: edgeconv's pass (quantize.py)
+BUILDER_ALGOS = ("default", "rtn", "k_quant")  # the builder's own; rtn_offset / float_zp / hqq: edgeconv's pass
+OFFSET = "_offset/"  # the float block-minimum correction of an rtn_offset MatMulNBits (quantize.py), not a weight
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,16 @@ class GenaiRecipe:
     """One artifact's builder options. Defaults are the builder's own CPU defaults (RTN, block 32, symmetric,
     accuracy level 4: int8 activations in the MatMulNBits kernel).
 
-    ``algo`` float_zp / hqq, or any ``int8_nodes``, take another route: the builder writes fp32 and edgeconv's
-    pass (quantize.py, ORT's MatMulNBitsQuantizer node by node) quantizes it; the tied embedding stays float there.
+    ``algo`` rtn_offset / float_zp / hqq, or any ``int8_nodes``, take another route: the builder writes fp32 and
+    edgeconv's pass (quantize.py, ORT's MatMulNBitsQuantizer node by node) quantizes it; the tied embedding stays
+    float there.
     """
 
     precision: Precision = "int4"
     block_size: int = 32
     symmetric: bool = True
     accuracy_level: int | None = 4  # 1 fp32, 2 fp16, 3 bf16, 4 int8 activations; None: the builder's default
-    algo: Literal["default", "rtn", "k_quant", "float_zp", "hqq"] = "default"
+    algo: Literal["default", "rtn", "k_quant", "rtn_offset", "float_zp", "hqq"] = "default"
     lm_head: Literal["same", "int8", "float"] = "same"  # the last MatMul (the largest, output-sensitive weight)
     embeddings: Literal["same", "float"] = "same"  # tied embeddings become int4 GatherBlockQuantized unless float
     int8_nodes: tuple[str, ...] = ()  # fnmatch patterns of MatMul node names kept at int8 (the rest int4)
@@ -181,6 +183,7 @@ def describe_weights(model_file: Path) -> tuple[dict[str, str], list[str]]:
     # a float weight read through a Transpose (the fp32 graph's tied embedding is the lm_head weight transposed)
     weights = {*initializers, *(n.output[0] for n in model.graph.node
                                 if n.op_type == "Transpose" and n.input[0] in initializers)}
+    names = {n.name for n in model.graph.node}
     quantized: dict[str, str] = {}
     kept_float: list[str] = []
     for node in model.graph.node:
@@ -189,12 +192,17 @@ def describe_weights(model_file: Path) -> tuple[dict[str, str], list[str]]:
             zero_point = initializers.get(node.input[3]) if len(node.input) > 3 and node.input[3] else None
             kind = ("symmetric" if zero_point is None else "asymmetric" if zero_point == onnx.TensorProto.UINT8
                     else "asymmetric (float zero points)")
-            quantized[node.name] = (f"int{attrs.get('bits', 4)} block {attrs.get('block_size')} {kind} "
+            bits = attrs.get("bits", 4)
+            offsets = node.name.removesuffix(f"_Q{bits}") + OFFSET + "MatMul" in names
+            quantized[node.name] = (f"int{bits} block {attrs.get('block_size')} {kind}"
+                                    f"{' + float block minima' if offsets else ''} "
                                     f"accuracy_level {attrs.get('accuracy_level', 0)}")
         elif node.op_type == "GatherBlockQuantized":
             zero_point = len(node.input) > 3 and bool(node.input[3])
             quantized[node.name] = (f"int{attrs.get('bits', 4)} block {attrs.get('block_size')} "
                                     f"{'asymmetric' if zero_point else 'symmetric'}")
+        elif OFFSET in node.name:
+            continue
         elif (node.op_type in ("MatMul", "Gemm") and any(i in weights for i in node.input[:2])) or (
             node.op_type == "Gather" and node.input[0] in weights  # an embedding table, not a shape index
         ):

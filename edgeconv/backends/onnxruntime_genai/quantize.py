@@ -41,6 +41,68 @@ def _float_zp_quantizer(config: Any) -> Any:
     return FloatZeroPoint(config)
 
 
+def _split_offsets(model: Any, names: list[str], block: int) -> list[str]:
+    """Move each block's minimum out of the weight: ``W = (W - m) + m``, so that RTN of ``W - m`` (min 0 in every
+    block: scale ``(max - min) / 15``, integer zero point 0) plus ``m`` reproduces a ``d * q + m`` grid exactly.
+
+    ``x @ m`` becomes ``(x @ S) @ M``: ``S`` [K, K/block] sums each block of ``x``, ``M`` [K/block, N] holds the minima
+    (fp32, 1/block of the weight's size). Written here because ONNX Runtime's CPU MatMulNBits runs float zero points
+    ~10x slower than integer ones (measured, docs/llm.md); the int4 part stays ORT's own RTN quantizer and kernel.
+    Returns the correction MatMuls' names (left float); a weight whose K is not a multiple of ``block`` is left as is.
+    """
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    nodes = {n.name: n for n in model.graph.node}
+    added, sums = [], {}
+    for name in names:
+        node = nodes[name]
+        weight = numpy_helper.to_array(inits[node.input[1]])
+        k, n = weight.shape
+        if k % block:
+            continue
+        minima = weight.reshape(k // block, block, n).min(axis=1)
+        inits[node.input[1]].CopyFrom(numpy_helper.from_array(
+            (weight - np.repeat(minima, block, axis=0)).astype(weight.dtype), node.input[1]))
+        if (node.input[0], k) not in sums:
+            summed = f"{name}_offset/BlockSum"
+            if f"block_sum_{k}" not in inits:
+                ones = np.repeat(np.eye(k // block, dtype=np.float32), block, axis=0)  # [K, K/block]
+                inits[f"block_sum_{k}"] = numpy_helper.from_array(ones, f"block_sum_{k}")
+                model.graph.initializer.append(inits[f"block_sum_{k}"])
+            model.graph.node.append(helper.make_node("MatMul", [node.input[0], f"block_sum_{k}"],
+                                                     [summed + "/output_0"], name=summed))
+            sums[(node.input[0], k)] = summed + "/output_0"
+            added.append(summed)
+        model.graph.initializer.append(numpy_helper.from_array(minima.astype(np.float32), f"{name}_offset/minima"))
+        out = node.output[0]
+        node.output[0] = f"{name}/quantized_output_0"
+        model.graph.node.extend([
+            helper.make_node("MatMul", [sums[(node.input[0], k)], f"{name}_offset/minima"],
+                             [f"{name}_offset/output_0"], name=f"{name}_offset/MatMul"),
+            helper.make_node("Add", [node.output[0], f"{name}_offset/output_0"], [out], name=f"{name}_offset/Add")])
+        added.append(f"{name}_offset/MatMul")
+    _toposort(model)
+    return added
+
+
+def _toposort(model: Any) -> None:
+    """Nodes in an order ONNX accepts (each after its inputs' producers), after the correction nodes were appended."""
+    produced = {i.name for i in model.graph.input} | {t.name for t in model.graph.initializer} | {""}
+    pending, ordered = list(model.graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in produced for i in n.input)]
+        if not ready:
+            raise ValueError("graph has a cycle or an input nothing produces")
+        for n in ready:
+            produced.update(n.output)
+        ordered += ready
+        pending = [n for n in pending if n not in ready]
+    del model.graph.node[:]
+    model.graph.node.extend(ordered)
+
+
 def weight_matmuls(model: Any) -> list[str]:
     """Names of the MatMul nodes whose second input is a weight (an initializer)."""
     initializers = {t.name for t in model.graph.initializer}
@@ -71,6 +133,8 @@ def quantize_model(model: Any, recipe: dict[str, Any]) -> Any:
 
     groups = plan(weight_matmuls(model), recipe)
     block, algo, level = int(recipe["block_size"]), recipe["algo"], recipe.get("accuracy_level")
+    if algo == "rtn_offset":
+        _split_offsets(model, groups["int4"], block)
     for bits, names in ((4, groups["int4"]), (8, groups["int8"])):
         if not names:
             continue
@@ -81,7 +145,8 @@ def quantize_model(model: Any, recipe: dict[str, Any]) -> Any:
             if algo == "float_zp":
                 quantizer.node_quantizer = _float_zp_quantizer(quantizer.algo_config)
         else:
-            config = DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=bool(recipe["symmetric"]) or bits == 8,
+            symmetric = bits == 8 or (bool(recipe["symmetric"]) and algo != "rtn_offset")
+            config = DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=symmetric,
                                                   accuracy_level=level, bits=bits)
             quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=others, algo_config=config)
         quantizer.process()

@@ -89,17 +89,19 @@ def test_float_zero_points_reproduce_a_q4_1_grid_that_rtn_does_not(tmp_path: Pat
     exact = x @ w1 @ w2
     base = {"block_size": 32, "symmetric": True, "accuracy_level": None, "int8_nodes": []}
     errors = {}
-    for algo in ("float_zp", "default"):
+    for algo in ("float_zp", "rtn_offset", "default"):
         model = quantize_model(_tiny_model(w1, w2), {**base, "algo": algo, "lm_head": "float"})
         errors[algo] = float(np.abs(_run(model, x) - exact).max() / np.abs(exact).max())
-    assert errors["float_zp"] < 1e-5 < 1e-2 < errors["default"], errors
+    assert max(errors["float_zp"], errors["rtn_offset"]) < 1e-5 < 1e-2 < errors["default"], errors
 
-    mixed = quantize_model(_tiny_model(w1, w2), {**base, "algo": "float_zp", "lm_head": "int8"})
-    onnx.save(mixed, tmp_path / "model.onnx")
-    quantized, kept_float = describe_weights(tmp_path / "model.onnx")
-    assert quantized["/model/layers.0/mlp/up_proj/MatMul_Q4"].startswith("int4 block 32 asymmetric (float zero")
-    assert quantized["/lm_head/MatMul_Q8"].startswith("int8 block 32 symmetric")
-    assert kept_float == []
+    for algo, kind in (("float_zp", "asymmetric (float zero points) accuracy"),
+                       ("rtn_offset", "asymmetric + float block minima accuracy")):
+        mixed = quantize_model(_tiny_model(w1, w2), {**base, "algo": algo, "lm_head": "int8"})
+        onnx.save(mixed, tmp_path / "model.onnx")
+        quantized, kept_float = describe_weights(tmp_path / "model.onnx")
+        assert quantized["/model/layers.0/mlp/up_proj/MatMul_Q4"] == f"int4 block 32 {kind}_level 0"
+        assert quantized["/lm_head/MatMul_Q8"].startswith("int8 block 32 symmetric")
+        assert kept_float == []  # rtn_offset's float correction MatMuls are part of the int4 node, not weights
 
     by_pattern = quantize_model(_tiny_model(w1, w2), {**base, "algo": "hqq", "lm_head": "float",
                                                       "int8_nodes": ["/model/layers.*/up_proj/MatMul"]})
