@@ -47,11 +47,13 @@ class GenaiRecipe:
     lm_head: Literal["same", "int8", "float"] = "same"  # the last MatMul (the largest, output-sensitive weight)
     embeddings: Literal["same", "float"] = "same"  # tied embeddings become int4 GatherBlockQuantized unless float
     int8_nodes: tuple[str, ...] = ()  # fnmatch patterns of MatMul node names kept at int8 (the rest int4)
+    off_grid: Literal["int4", "int8"] = "int4"  # int8: weights off the 4-bit grid the others lie on (quantize.py)
 
     @property
     def own_pass(self) -> bool:
         """Whether edgeconv's pass quantizes (the builder then writes fp32)."""
-        return self.precision == "int4" and (self.algo not in BUILDER_ALGOS or bool(self.int8_nodes))
+        return self.precision == "int4" and (self.algo not in BUILDER_ALGOS or bool(self.int8_nodes)
+                                             or self.off_grid == "int8")
 
     def pass_options(self) -> dict[str, object] | None:
         """What quantize.py gets (recorded with the artifact); None when the builder quantizes."""
@@ -65,13 +67,14 @@ class GenaiRecipe:
             raise SpecError(f"algo {self.algo} / int8_nodes keep the tied embedding float (ONNX Runtime's quantizer "
                             "makes a Gather int4 only)", fix="set embeddings: float in the target's quantize section")
         return {"algo": self.algo, "block_size": self.block_size, "symmetric": self.symmetric,
-                "accuracy_level": self.accuracy_level, "lm_head": self.lm_head, "int8_nodes": list(self.int8_nodes)}
+                "accuracy_level": self.accuracy_level, "lm_head": self.lm_head, "int8_nodes": list(self.int8_nodes),
+                "off_grid": self.off_grid}
 
     def _check(self) -> None:
         if self.precision != "fp32" and self.block_size not in (16, 32, 64, 128, 256):
             raise SpecError(f"int block size {self.block_size} is not one the builder takes",
                             fix="use 16, 32, 64, 128 or 256")
-        if self.precision != "int4" and (self.algo not in BUILDER_ALGOS or self.int8_nodes):
+        if self.precision != "int4" and (self.algo not in BUILDER_ALGOS or self.int8_nodes or self.off_grid != "int4"):
             raise SpecError(f"algo {self.algo} / int8_nodes are int4 recipes, not {self.precision}",
                             fix="use them with precision int4")
 

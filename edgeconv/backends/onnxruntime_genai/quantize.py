@@ -109,9 +109,36 @@ def weight_matmuls(model: Any) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in initializers]
 
 
-def plan(names: list[str], recipe: dict[str, Any]) -> dict[str, list[str]]:
+def on_grid(weight: Any, block: int) -> bool:
+    """Whether every block of ``block`` input weights lies on 16 evenly spaced levels from its minimum (a GGUF Q4_0 /
+    Q4_1 weight dequantized), to float rounding."""
+    import numpy as np
+
+    k, n = weight.shape
+    if k % block:
+        return False
+    blocks = weight.reshape(k // block, block, n)
+    low, step = blocks.min(axis=1, keepdims=True), (np.ptp(blocks, axis=1, keepdims=True) / 15)
+    levels = (blocks - low) / np.where(step > 0, step, 1)
+    return bool(np.abs(levels - np.round(levels)).max() < 1e-2)
+
+
+def off_grid_nodes(model: Any, names: list[str], block: int) -> list[str]:
+    """The weights off a 4-bit grid in a model whose other weights are on it (a fine-tune merged into a GGUF
+    model): re-gridding them at int4 snaps most of the fine-tune's small changes back to the base weights (measured
+    on the sample: accuracy 0.61 against 0.80), so ``off_grid: int8`` keeps them at int8. None when most weights
+    are off the grid (a float model: it would all become int8)."""
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    nodes = {n.name: n for n in model.graph.node}
+    off = [name for name in names if not on_grid(numpy_helper.to_array(inits[nodes[name].input[1]]), block)]
+    return off if len(off) * 2 < len(names) else []
+
+
+def plan(names: list[str], recipe: dict[str, Any], off_grid: list[str] | None = None) -> dict[str, list[str]]:
     """Which weight MatMuls go to int4 (the recipe's algorithm), which to int8, which stay float."""
-    int8_patterns = list(recipe.get("int8_nodes") or [])
+    int8_patterns = [*(recipe.get("int8_nodes") or []), *(off_grid or [])]
     groups: dict[str, list[str]] = {"int4": [], "int8": [], "float": []}
     for name in names:
         if name == LM_HEAD and recipe.get("lm_head") in ("int8", "float"):
@@ -131,8 +158,11 @@ def quantize_model(model: Any, recipe: dict[str, Any]) -> Any:
         MatMulNBitsQuantizer,
     )
 
-    groups = plan(weight_matmuls(model), recipe)
     block, algo, level = int(recipe["block_size"]), recipe["algo"], recipe.get("accuracy_level")
+    names = weight_matmuls(model)
+    off_grid = off_grid_nodes(model, [n for n in names if n != LM_HEAD], block) \
+        if recipe.get("off_grid") == "int8" else []
+    groups = plan(names, recipe, off_grid)
     if algo == "rtn_offset":
         _split_offsets(model, groups["int4"], block)
     for bits, names in ((4, groups["int4"]), (8, groups["int8"])):

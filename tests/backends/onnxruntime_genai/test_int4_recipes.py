@@ -108,3 +108,14 @@ def test_float_zero_points_reproduce_a_q4_1_grid_that_rtn_does_not(tmp_path: Pat
     onnx.save(by_pattern, tmp_path / "model.onnx")
     quantized, kept_float = describe_weights(tmp_path / "model.onnx")
     assert list(quantized) == ["/model/layers.0/mlp/up_proj/MatMul_Q8"] and kept_float == ["/lm_head/MatMul"]
+
+
+def test_off_grid_weights_are_found_and_go_to_int8() -> None:
+    from edgeconv.backends.onnxruntime_genai.quantize import on_grid, plan
+
+    rng = np.random.default_rng(1)
+    grid = _q41_grid(rng, 64, 16)
+    assert on_grid(grid, 32) and not on_grid(grid + rng.normal(scale=1e-3, size=grid.shape).astype(np.float32), 32)
+    assert not on_grid(grid[:48], 32)  # K not a multiple of the block
+    groups = plan(["a", "b", "/lm_head/MatMul"], {"lm_head": "int8", "int8_nodes": []}, off_grid=["b"])
+    assert groups == {"int4": ["a"], "int8": ["b", "/lm_head/MatMul"], "float": []}
