@@ -44,6 +44,10 @@ RECIPES = {
                                                                             embeddings="float"),
     "ort-genai int4 (b128 sym)": GenaiRecipe("int4", block_size=128),
     "ort-genai int4 (b32 asym, embeddings float)": GenaiRecipe("int4", symmetric=False, embeddings="float"),
+    "ort-genai int4 (rtn_offset, lm_head int8, embeddings float)": GenaiRecipe("int4", algo="rtn_offset",
+                                                                            lm_head="int8", embeddings="float"),
+    "ort-genai int4 (rtn_offset + off-grid int8: the int4 precision)": GenaiRecipe(
+        "int4", algo="rtn_offset", lm_head="int8", embeddings="float", off_grid="int8"),
 }
 OPENVINO = {
     "openvino-genai fp32 (f32 activations)": OpenVINORecipe("fp32"),
