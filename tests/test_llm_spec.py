@@ -34,7 +34,7 @@ def test_the_sample_spec_reads_with_its_generation_section() -> None:
     spec = load_spec(SAMPLE, ["model.path=missing-model-folder"])  # no package needed to read the spec
     assert spec.model.task == "text-generation" and spec.generation is not None
     assert spec.generation.answer_tokens == 4 and "{text}" in spec.generation.prompt
-    assert spec.budgets.max_perplexity_increase == 0.30 and spec.targets[0].precisions == ["auto"]
+    assert spec.budgets.max_perplexity_increase == 0.05 and spec.targets[0].precisions == ["auto"]
 
 
 @pytest.mark.parametrize(("override", "needle"), [
