@@ -37,7 +37,8 @@ class OpenVINORecipe:
 
     @property
     def data_aware(self) -> bool:
-        return self.awq or self.scale_estimation
+        """AWQ / scale estimation asked for, on an int4 recipe (NNCF's int8 modes take neither)."""
+        return self.precision == "int4" and (self.awq or self.scale_estimation)
 
     def nncf_arguments(self) -> dict[str, Any]:
         """compress_weights' arguments (recorded with the artifact)."""
