@@ -113,6 +113,7 @@ def build_openvino(fp32_ir: Path, out: Path, recipe: OpenVINORecipe,
             kwargs = {k: v for k, v in arguments.items() if k != "mode"}
             if recipe.data_aware:
                 kwargs["dataset"] = nncf.Dataset([_prefill_inputs(ids) for ids in calibration or []])
+                kwargs["subset_size"] = len(calibration or [])  # every text given (NNCF's default: at most 128)
             nncf_log = logging.getLogger("nncf")
             level = nncf_log.level
             nncf_log.setLevel(logging.WARNING)  # its bit-width table: the report names each weight (describe_weights)
