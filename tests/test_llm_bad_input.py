@@ -135,3 +135,21 @@ def test_a_prompt_beyond_the_context_fails_before_the_weights(tmp_path: Path, st
     records = [{"text": " ".join(["good"] * 70), "label": "positive"}]
     _fails_in_one_line(_project(tmp_path, records), "context_length 64")
     assert _no_stage_ran(stage_cache)
+
+
+@pytest.mark.parametrize(("calibration", "needle"), [
+    (None, "calibrates on texts"),  # a data-aware int4 and no calibration section
+    ([{"body": "good day"}], "calibration record 0 has no 'text' field"),
+    ([], "holds no record"),
+])
+def test_a_data_aware_int4_without_usable_calibration_texts(tmp_path: Path, stage_cache: Path, calibration: Any,
+                                                            needle: str) -> None:
+    spec = _project(tmp_path)
+    raw = yaml.safe_load(spec.read_text())
+    raw["targets"] = [{"name": "x86-cpu-openvino-genai", "precisions": ["int4"], "quantize": {"awq": True}}]
+    if calibration is not None:
+        (tmp_path / "calib.jsonl").write_text("".join(json.dumps(r) + "\n" for r in calibration))
+        raw["calibration"] = {"path": "calib.jsonl"}
+    spec.write_text(yaml.safe_dump(raw))
+    _fails_in_one_line(spec, needle)
+    assert _no_stage_ran(stage_cache)

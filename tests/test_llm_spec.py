@@ -24,6 +24,7 @@ def _spec(tmp_path: Path, **changes: object) -> Path:
     raw = yaml.safe_load(SAMPLE.read_text())
     raw.update(changes)
     raw["evaluation"]["path"] = str(SAMPLE.parents[2] / "calibration" / "tweets" / "eval.jsonl")
+    raw["calibration"]["path"] = str(SAMPLE.parents[2] / "calibration" / "tweets" / "calib.jsonl")
     raw["model"]["adapter"] = str(SAMPLE.parent / "adapter")
     path = tmp_path / "edgeconv.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -35,6 +36,20 @@ def test_the_sample_spec_reads_with_its_generation_section() -> None:
     assert spec.model.task == "text-generation" and spec.generation is not None
     assert spec.generation.answer_tokens == 4 and "{text}" in spec.generation.prompt
     assert spec.budgets.max_perplexity_increase == 0.05 and spec.targets[0].precisions == ["auto"]
+    assert spec.calibration is not None and spec.calibration.path.name == "calib.jsonl"  # not the eval split
+    assert spec.calibration.count == 16 and spec.calibration.text_field == "text"
+
+
+def test_the_sample_calibrates_only_when_a_target_asks_for_a_data_aware_recipe() -> None:
+    """The sample's default int4 is round-to-nearest; the --set its comment names turns on NNCF's AWQ."""
+    from edgeconv.api.pipeline import plan
+    from edgeconv.backends import get_backend
+
+    for overrides, wanted in (([], False), (["targets.1.quantize.awq=true"], True)):
+        spec = load_spec(SAMPLE, ["model.path=missing-model-folder", *overrides])
+        profile = next(p for p, _ in plan(spec).selected if p.name == "x86-cpu-openvino-genai")
+        assert get_backend(profile.backend).needs_calibration(profile, "int4") is wanted
+        assert not get_backend(profile.backend).needs_calibration(profile, "int8-weights")
 
 
 @pytest.mark.parametrize(("override", "needle"), [
@@ -108,9 +123,13 @@ def test_the_openvino_genai_target_maps_precisions_to_nncf_recipes() -> None:
     assert nncf_recipe(profile, "int4").nncf_arguments()["group_size"] == 64
     tuned, _ = profile.for_build(TargetRef(name=profile.name, quantize={"group_size": 128, "ratio": 0.8}))
     assert nncf_recipe(tuned, "int4").nncf_arguments()["ratio"] == 0.8
-    aware, _ = profile.for_build(TargetRef(name=profile.name, quantize={"awq": True}))
-    with pytest.raises(SpecError, match="calibration texts"):
-        nncf_recipe(aware, "int4")
+    aware, _ = profile.for_build(TargetRef(name=profile.name, quantize={"awq": True, "scale_estimation": True}))
+    assert nncf_recipe(aware, "int4").nncf_arguments() | {"awq": True, "scale_estimation": True} == \
+        nncf_recipe(aware, "int4").nncf_arguments()
+    assert not nncf_recipe(profile, "int4").data_aware
+    wrong, _ = profile.for_build(TargetRef(name=profile.name, quantize={"gptq": True}))
+    with pytest.raises(SpecError, match="'gptq' is not a setting"):
+        nncf_recipe(wrong, "int4")
 
 
 def test_a_gguf_file_is_told_by_its_magic_bytes_as_an_hf_source(tmp_path: Path) -> None:

@@ -22,11 +22,12 @@ from typing import Any
 
 from edgeconv import versions
 from edgeconv.api.generative_checks import before_weights, preflight
-from edgeconv.api.generative_data import lm_evaluation, reference_folder
+from edgeconv.api.generative_data import lm_calibration, lm_evaluation, reference_folder
 from edgeconv.api.generative_verify import Verifier, rss_mb
 from edgeconv.api.lm_device_assets import write_lm_device_assets
 from edgeconv.api.session import Event, stages_for
 from edgeconv.backends import get_backend
+from edgeconv.backends.decoder_lm import LMCalibration
 from edgeconv.cache.stages import Stages
 from edgeconv.choose import selections_of
 from edgeconv.errors import NothingToDo, RuntimeUnavailable, SpecError
@@ -74,7 +75,7 @@ def build_generative(spec: Spec, out: Path, selected: list[tuple[TargetProfile, 
         if not hasattr(get_backend(profile.backend), "build_generative"):
             raise SpecError(f"target '{profile.name}' ({profile.backend}) does not build decoder language models",
                             fix="use a text-generation target such as x86-cpu-ort-genai (`edgeconv targets`)")
-    preflight(spec)  # bad input: one line and exit 2 in seconds, before any stage (api/generative_checks)
+    preflight(spec, selected)  # bad input: one line and exit 2 in seconds, before any stage (api/generative_checks)
     stages = stages_for(spec, out, use_cache, on_event)
     fresh = not out.exists()
     from edgeconv.models.causal_lm import load_causal_lm
@@ -85,6 +86,7 @@ def build_generative(spec: Spec, out: Path, selected: list[tuple[TargetProfile, 
         start = time.perf_counter()
         lm = load_causal_lm(str(hf))
         evaluation = lm_evaluation(spec, lm)  # needs the reference's tokenizer, so it follows its stage
+        calibration = lm_calibration(spec, lm.tokenizer)
     except SpecError:
         if fresh:  # bad input leaves nothing behind (the reference stays in the cache for the next try)
             shutil.rmtree(out, ignore_errors=True)
@@ -99,13 +101,13 @@ def build_generative(spec: Spec, out: Path, selected: list[tuple[TargetProfile, 
     candidates: list[_Candidate] = []
     for profile, precisions in selected:
         for precision in precisions:
-            row, candidate = _build_and_verify(stages, hf, hf_sha, profile, precision, verifier)
+            row, candidate = _build_and_verify(stages, hf, hf_sha, profile, precision, verifier, calibration)
             rows.append(row)
             if candidate is not None:
                 candidates.append(candidate)
     reference_row = _reference_row(hf, hf_sha, reference_runner)
     _time_and_judge(spec, reference_row, reference_runner, reference_answers, candidates, evaluation)
-    result = _result(spec, out, reference_row, rows, hf_sha, evaluation)
+    result = _result(spec, out, reference_row, rows, hf_sha, evaluation, calibration)
     result.selections = selections_of(rows, device, auto_targets, left_out or [], {})
     for selection in result.selections:
         for row in rows:
@@ -115,7 +117,8 @@ def build_generative(spec: Spec, out: Path, selected: list[tuple[TargetProfile, 
 
 
 def _build_and_verify(stages: Stages, hf: Path, hf_sha: str, profile: TargetProfile, precision: str,
-                      verifier: Verifier) -> tuple[ArtifactResult, _Candidate | None]:
+                      verifier: Verifier, calibration: LMCalibration | None,
+                      ) -> tuple[ArtifactResult, _Candidate | None]:
     backend = get_backend(profile.backend)
     row = ArtifactResult(target=profile.name, backend=backend.name, precision=precision)
     reason = backend.unavailable_reason(profile)
@@ -125,7 +128,10 @@ def _build_and_verify(stages: Stages, hf: Path, hf_sha: str, profile: TargetProf
         row.status, row.reason = SKIPPED, reason
         return row, None
     try:
-        built = backend.build_generative(stages, hf, hf_sha, profile, precision)  # type: ignore[attr-defined]
+        # the texts go only where the recipe calibrates: every other artifact's stage key stays as it was
+        wants = backend.needs_calibration(profile, precision)  # type: ignore[attr-defined]
+        given = {"calibration": calibration} if wants else {}
+        built = backend.build_generative(stages, hf, hf_sha, profile, precision, **given)  # type: ignore[attr-defined]
         runner_spec = backend.runner_spec(built, profile)
     except NothingToDo as exc:
         row.status, row.reason = SKIPPED, str(exc)
@@ -194,11 +200,13 @@ def _time_and_judge(spec: Spec, reference: ArtifactResult, reference_runner: Gen
 
 
 def _result(spec: Spec, out: Path, reference: ArtifactResult, rows: list[ArtifactResult], hf_sha: str,
-            evaluation: LMEvaluation) -> BuildResult:
+            evaluation: LMEvaluation, calibration: LMCalibration | None) -> BuildResult:
     manifest = {
         "spec_sha256": sha256_json(spec.model_dump(mode="json")), "versions": versions.all_versions(),
         "model": hf_sha, "evaluation": {"path": str(spec.evaluation.path), "examples": len(evaluation.prompts)},
-        "calibration": None, "reference": {"path": reference.path, "sha256": reference.sha256},
+        "calibration": None if calibration is None else {"path": calibration.path, "sha256": calibration.sha256,
+                                                         "examples": len(calibration.ids)},
+        "reference": {"path": reference.path, "sha256": reference.sha256},
         "artifacts": {a.label: {"path": a.path, "sha256": a.sha256} for a in rows if a.path},
     }
     gen = spec.generation

@@ -3,10 +3,12 @@ exit 2 in seconds, with nothing written to the output folder.
 
 Two moments. ``preflight`` runs before any stage and reads only files' headers: the model path's kind (a GGUF
 file's architecture from its header, a folder's config and tokenizer files), the adapter folder, the evaluation
-records and the label words. ``before_weights`` runs inside stage ``reference`` when it is not cached, once the
-tokenizer and config are read and before the weights are (a GGUF file's dequantization takes ~20 s): every prompt
-within ``context_length``, every label word within ``answer_tokens``, the adapter's modules and shapes against
-the base model. A cached reference skips it; ``lm_evaluation`` then re-checks the prompts from the saved folder.
+records and the label words, the calibration records, and that a target whose recipe calibrates (NNCF AWQ /
+scale estimation, ModelOpt AWQ) has calibration texts. ``before_weights`` runs inside stage ``reference`` when it
+is not cached, once the tokenizer and config are read and before the weights are (a GGUF file's dequantization
+takes ~20 s): every prompt within ``context_length``, every label word within ``answer_tokens``, the adapter's
+modules and shapes against the base model. A cached reference skips it; ``lm_evaluation`` then re-checks the
+prompts from the saved folder.
 """
 
 from __future__ import annotations
@@ -17,18 +19,21 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv.api.generative_data import prompt_ids, records
+from edgeconv.backends import get_backend
 from edgeconv.errors import SpecError
 from edgeconv.models.causal_lm import TOKENIZER_FIX
 from edgeconv.models.load import TOKENIZER_FILES
 from edgeconv.spec import Spec
 from edgeconv.spec.source import resolve_model_path, sniff
+from edgeconv.spec.targets import TargetProfile
 
 _WORD = re.compile(r"[a-z0-9_\-]+")  # verify/language.answer_label reads an answer's words with this pattern
 
 
-def preflight(spec: Spec) -> None:
+def preflight(spec: Spec, selected: list[tuple[TargetProfile, list[str]]]) -> None:
     """Every check that needs no tokenizer: a SpecError (exit 2) for the first thing wrong. The model comes last:
     a GGUF file's architecture is judged against transformers' table, whose import takes seconds."""
+    _check_calibration(spec, selected)
     if spec.model.adapter:
         adapter = Path(spec.model.adapter)
         if not adapter.is_dir():
@@ -39,6 +44,22 @@ def preflight(spec: Spec) -> None:
                             fix="point it at the folder PeftModel.save_pretrained wrote")
     _check_labels(spec, records(spec))
     _check_model(spec.model.path)
+
+
+def _check_calibration(spec: Spec, selected: list[tuple[TargetProfile, list[str]]]) -> None:
+    """Calibration records that read, and calibration texts wherever a (target, precision)'s recipe needs them."""
+    if spec.calibration is not None:
+        records(spec, spec.calibration)  # a missing, empty or malformed file: one line
+        return
+    for profile, precisions in selected:
+        backend = get_backend(profile.backend)
+        needs = getattr(backend, "needs_calibration", None)
+        wanting = [p for p in precisions if needs is not None and needs(profile, p)]
+        if wanting:
+            raise SpecError(f"{wanting[0]} on target '{profile.name}' calibrates on texts (its recipe is data-aware: "
+                            "AWQ / scale estimation), and the spec has no calibration section",
+                            fix="add calibration: {path: a .jsonl file of texts, text_field: text, count: 16}, or "
+                            "drop the data-aware settings from the target's quantize")
 
 
 def _check_model(path: str) -> None:

@@ -1,5 +1,5 @@
-"""The fp32 reference of a decoder LM (task: text-generation) as a cached stage, and the spec's evaluation texts as
-token ids: what ``api/generative`` builds and verifies every artifact from.
+"""The fp32 reference of a decoder LM (task: text-generation) as a cached stage, and the spec's evaluation and
+calibration texts as token ids: what ``api/generative`` builds, calibrates and verifies every artifact from.
 
 The reference stage dequantizes / merges once (a GGUF file takes ~20 s, a LoRA merge seconds) and saves a plain
 Hugging Face folder, the input of every converter; its key is the content of the model and adapter, never their
@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv import versions
+from edgeconv.backends.decoder_lm import LMCalibration
 from edgeconv.cache.stages import Stages
 from edgeconv.errors import SpecError
-from edgeconv.fsutil import sha256_file, sha256_tree
+from edgeconv.fsutil import sha256_file, sha256_json, sha256_tree
 from edgeconv.spec import Spec
+from edgeconv.spec.data import DatasetSpec
 from edgeconv.spec.source import resolve_model_path
 from edgeconv.verify.lm_measure import LMEvaluation
 
@@ -54,14 +56,16 @@ def reference_folder(spec: Spec, stages: Stages,
     return folder / "hf", meta["sha256"]
 
 
-def records(spec: Spec) -> list[dict[str, Any]]:
-    """The evaluation records (JSONL: one object per line), ``count`` at most."""
-    ev = spec.evaluation
+def records(spec: Spec, dataset: DatasetSpec | None = None) -> list[dict[str, Any]]:
+    """The records of ``dataset`` (the evaluation set unless given; JSONL: one object per line), ``count`` at
+    most; SpecError (exit 2) for a missing, empty or malformed file."""
+    ev = spec.evaluation if dataset is None else dataset
+    section = "evaluation" if dataset is None else "calibration"
     if ev.format != "jsonl":
-        raise SpecError(f"task text-generation reads its evaluation texts from JSONL, not {ev.format}",
-                        fix="give evaluation.path a .jsonl file with a text field (and a label field)")
+        raise SpecError(f"task text-generation reads its {section} texts from JSONL, not {ev.format}",
+                        fix=f"give {section}.path a .jsonl file with a text field")
     if not ev.path.is_file():
-        raise SpecError(f"evaluation.path '{ev.path}' not found")
+        raise SpecError(f"{section}.path '{ev.path}' not found")
     rows = []
     for number, line in enumerate(ev.path.read_text(encoding="utf-8").splitlines(), 1):
         if ev.count and len(rows) == ev.count:
@@ -69,40 +73,63 @@ def records(spec: Spec) -> list[dict[str, Any]]:
         try:
             row = json.loads(line) if line.strip() else None
         except json.JSONDecodeError as exc:
-            raise SpecError(f"evaluation.path '{ev.path.name}' line {number} is not JSON: {exc.msg}",
+            raise SpecError(f"{section}.path '{ev.path.name}' line {number} is not JSON: {exc.msg}",
                             fix="write one JSON object per line (JSONL)") from exc
         if row is not None and not isinstance(row, dict):
-            raise SpecError(f"evaluation.path '{ev.path.name}' line {number} is not a JSON object",
+            raise SpecError(f"{section}.path '{ev.path.name}' line {number} is not a JSON object",
                             fix="write one object per line, e.g. {\"text\": ..., \"label\": ...}")
         if row is not None:
             rows.append(row)
     if not rows:
-        raise SpecError(f"evaluation.path '{ev.path.name}' holds no record")
+        raise SpecError(f"{section}.path '{ev.path.name}' holds no record",
+                        fix=f"give {section}.path a .jsonl file with at least one text")
     missing = next((i for i, r in enumerate(rows) if ev.text_field not in r), None)
     if missing is not None:
-        raise SpecError(f"evaluation record {missing} has no '{ev.text_field}' field",
-                        fix="set evaluation.text_field to the field that holds the text")
+        raise SpecError(f"{section} record {missing} has no '{ev.text_field}' field",
+                        fix=f"set {section}.text_field to the field that holds the text")
     return rows
 
 
-def prompt_ids(spec: Spec, tokenizer: Any, rows: list[dict[str, Any]]) -> list[list[int]]:
+def prompt_ids(spec: Spec, tokenizer: Any, rows: list[dict[str, Any]], dataset: DatasetSpec | None = None,
+               ) -> list[list[int]]:
     """Each record's prompt as token ids; SpecError (exit 2) for a prompt that leaves no room for the answer
     within ``generation.context_length``."""
-    from edgeconv.models.causal_lm import chat_prompt
-
-    gen, ev = spec.generation, spec.evaluation
+    ids_of = [tokenizer(text, add_special_tokens=False).input_ids for text in prompt_texts(spec, tokenizer, rows,
+                                                                                           dataset)]
+    gen = spec.generation
     assert gen is not None
-    prompts = []
-    for i, row in enumerate(rows):
-        user = gen.prompt.format(text=row[ev.text_field])
-        text = chat_prompt(tokenizer, user, gen.system) if gen.chat_template else user
-        ids = tokenizer(text, add_special_tokens=False).input_ids
+    section = "evaluation" if dataset is None else "calibration"
+    for i, ids in enumerate(ids_of):
         if len(ids) + gen.answer_tokens > gen.context_length:
-            raise SpecError(f"evaluation record {i}: its prompt is {len(ids)} tokens, and with "
+            raise SpecError(f"{section} record {i}: its prompt is {len(ids)} tokens, and with "
                             f"{gen.answer_tokens} answer tokens it exceeds generation.context_length "
                             f"{gen.context_length}", fix="shorten the text or raise generation.context_length")
-        prompts.append(ids)
-    return prompts
+    return ids_of
+
+
+def prompt_texts(spec: Spec, tokenizer: Any, rows: list[dict[str, Any]], dataset: DatasetSpec | None = None,
+                 ) -> list[str]:
+    """Each record as the prompt the model sees (chat template, system turn, ``prompt`` with {text}): the
+    evaluation prompts and the calibration texts are formatted alike, so calibration sees what inference will."""
+    from edgeconv.models.causal_lm import chat_prompt
+
+    gen = spec.generation
+    field = (spec.evaluation if dataset is None else dataset).text_field
+    assert gen is not None
+    users = [gen.prompt.format(text=row[field]) for row in rows]
+    return [chat_prompt(tokenizer, user, gen.system) if gen.chat_template else user for user in users]
+
+
+def lm_calibration(spec: Spec, tokenizer: Any) -> LMCalibration | None:
+    """The spec's calibration texts as prompts and as the reference's token ids (None without a calibration
+    section): what a data-aware recipe (NNCF AWQ / scale estimation, ModelOpt AWQ) calibrates on."""
+    if spec.calibration is None:
+        return None
+    rows = records(spec, spec.calibration)
+    texts = prompt_texts(spec, tokenizer, rows, spec.calibration)
+    ids = prompt_ids(spec, tokenizer, rows, spec.calibration)
+    return LMCalibration(texts=texts, ids=ids, sha256=sha256_json({"texts": texts, "ids": ids}),
+                         path=str(spec.calibration.path))
 
 
 def lm_evaluation(spec: Spec, lm: Any) -> LMEvaluation:

@@ -1,11 +1,12 @@
 """What every decoder-LM backend (task: text-generation) shares: it needs its runtime's packages, and it takes no
 ONNX reference, so the classifier path's ``build`` refuses in one line; the LLM build (``api/generative``) calls
-``build_generative`` instead."""
+``build_generative`` instead. A backend whose recipe calibrates on the spec's texts (``needs_calibration``)
+takes them as ``build_generative(..., calibration=LMCalibration)``."""
 
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,18 @@ if TYPE_CHECKING:
     from edgeconv.spec.targets import TargetProfile
 
 
+@dataclass(frozen=True)
+class LMCalibration:
+    """The spec's calibration texts, formatted as the evaluation prompts are: as text (for a quantizer that
+    tokenizes, ModelOpt) and as the reference tokenizer's ids (NNCF runs the IR on them); ``sha256``: their
+    content, for a data-aware artifact's stage key."""
+
+    texts: list[str]
+    ids: list[list[int]]
+    sha256: str
+    path: str
+
+
 class DecoderLMBackend:
     modules: tuple[str, ...] = ()  # the runtime's Python modules, all needed
     classic_target = "x86-cpu-ort"  # a target of the same runtime for other tasks, named in the refusal
@@ -26,6 +39,11 @@ class DecoderLMBackend:
         if missing:
             return f"{' and '.join(missing)} not installed (pip install 'edgeconv[llm]')"
         return None
+
+    def needs_calibration(self, profile: TargetProfile, precision: str) -> bool:
+        """Whether ``precision``'s recipe on ``profile`` calibrates on texts (a SpecError for a bad recipe):
+        the build refuses a spec without calibration texts before any stage."""
+        return False
 
     def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
         raise SpecError(f"target '{profile.name}' builds decoder language models only",

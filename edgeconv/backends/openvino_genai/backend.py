@@ -4,8 +4,9 @@ environment, made on first use: env.py), then NNCF ``compress_weights`` per prec
 ``artifacts/<target>-<precision>``).
 
 Like ONNX Runtime GenAI it takes no ONNX reference: ``build`` refuses, ``build_generative`` is the LLM build's.
-A target's ``quantize`` section overrides the recipe (group_size, symmetric, ratio, all_layers); the data-aware
-methods (awq, scale_estimation) need calibration texts, which the text-generation spec does not take yet.
+A target's ``quantize`` section overrides the recipe (group_size, symmetric, ratio, all_layers, awq,
+scale_estimation); the data-aware methods run on the spec's calibration texts (as token ids), whose content
+hash is then part of the artifact's stage key (and only then: an RTN artifact's cache does not depend on them).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeconv import versions
 from edgeconv.backends.backend import BuiltArtifact
-from edgeconv.backends.decoder_lm import DecoderLMBackend
+from edgeconv.backends.decoder_lm import DecoderLMBackend, LMCalibration
 from edgeconv.backends.openvino_genai.build import OpenVINORecipe, build_openvino, export_ir
 from edgeconv.backends.openvino_genai.env import PINS
 from edgeconv.errors import SpecError
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 # int4: NNCF's default for LLMs (group 64, symmetric; embedding and lm_head kept int8), docs/llm.md's bench row.
 RECIPES = {"fp32": OpenVINORecipe("fp32"), "int8-weights": OpenVINORecipe("int8"), "int4": OpenVINORecipe("int4")}
-NOT_YET = ("awq", "scale_estimation")  # data-aware: calibration texts are not in the text-generation spec yet
 
 
 def recipe_for(profile: TargetProfile, precision: str) -> OpenVINORecipe:
@@ -36,11 +36,10 @@ def recipe_for(profile: TargetProfile, precision: str) -> OpenVINORecipe:
     if precision not in RECIPES:
         raise SpecError(f"target '{profile.name}' builds {', '.join(RECIPES)}, not {precision}")
     overrides = {**profile.quantize, **profile.build_quantize}
-    known = {f.name for f in fields(OpenVINORecipe)} - {"precision", *NOT_YET}
+    known = {f.name for f in fields(OpenVINORecipe)} - {"precision"}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise SpecError(f"target '{profile.name}' quantize: '{unknown[0]}' is not a setting of this target"
-                        + (" yet (it needs calibration texts)" if unknown[0] in NOT_YET else ""),
+        raise SpecError(f"target '{profile.name}' quantize: '{unknown[0]}' is not a setting of this target",
                         fix=f"use {', '.join(sorted(known))}")
     return replace(RECIPES[precision], **overrides) if precision != "fp32" else RECIPES[precision]
 
@@ -50,10 +49,19 @@ class OpenVINOGenaiBackend(DecoderLMBackend):
     modules = ("openvino_genai", "nncf")
     classic_target = "x86-cpu-openvino"
 
+    def needs_calibration(self, profile: TargetProfile, precision: str) -> bool:
+        return recipe_for(profile, precision).data_aware
+
     def build_generative(self, stages: Stages, hf_folder: Path, hf_sha256: str, profile: TargetProfile,
-                         precision: str) -> BuiltArtifact:
-        """The fp32 IR (one export for every precision), then NNCF's compression of ``precision``."""
+                         precision: str, calibration: LMCalibration | None = None) -> BuiltArtifact:
+        """The fp32 IR (one export for every precision), then NNCF's compression of ``precision`` (AWQ / scale
+        estimation on ``calibration``'s token ids when the recipe asks for them)."""
         recipe = recipe_for(profile, precision)
+        used = calibration if recipe.data_aware else None
+        if recipe.data_aware and (used is None or not used.ids):
+            raise SpecError(f"{precision} on '{profile.name}' asks for AWQ / scale estimation, which calibrate on "
+                            "texts, and the spec has none", fix="add a calibration section (path: a JSONL file "
+                            "of texts) to the spec, or drop awq / scale_estimation from the target's quantize")
         # the environment's own pins, and edgeconv's torch / openvino / nncf, which it reuses for the export
         export_key = {"reference": hf_sha256, "optimum": PINS, "edgeconv": versions.of("edgeconv"),
                       **{name: versions.of(name) for name in ("torch", "openvino", "nncf")}}
@@ -61,15 +69,20 @@ class OpenVINOGenaiBackend(DecoderLMBackend):
                            lambda folder: {"ir": str(export_ir(hf_folder, folder / "ir").name)})
         key: dict[str, Any] = {"export": export_key, "recipe": asdict(recipe), "openvino": versions.of("openvino"),
                                "nncf": versions.of("nncf"), "edgeconv": versions.of("edgeconv")}
+        if used is not None:  # only a data-aware recipe's artifact depends on the texts
+            key["calibration"] = used.sha256
 
         def produce(folder: Path) -> dict[str, Any]:
-            built = build_openvino(ir / "ir", folder / "model", recipe)
+            built = build_openvino(ir / "ir", folder / "model", recipe, used.ids if used else None)
             return {"file": "model", "build_s": built.build_s, "arguments": built.arguments,
-                    "weights": built.weights, "kept_float": built.kept_float}
+                    "weights": built.weights, "kept_float": built.kept_float,
+                    "calibration_texts": len(used.ids) if used else 0}
 
         folder, meta = stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
         return self.built(folder, meta, recipe, {"method": "NNCF compress_weights", "precision": recipe.precision},
-                          {k: meta[k] for k in ("arguments", "weights", "kept_float")}, "optimum-intel IR + NNCF")
+                          {k: meta[k] for k in ("arguments", "weights", "kept_float")}
+                          | ({"calibration_texts": meta["calibration_texts"]} if used is not None else {}),
+                          "optimum-intel IR + NNCF")
 
     def runner_spec(self, artifact: BuiltArtifact, profile: TargetProfile) -> RunnerSpec:
         """f32 inference precision: the CPU plugin would otherwise run bf16 on AMX, which is not this artifact."""

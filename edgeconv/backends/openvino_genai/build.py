@@ -37,7 +37,8 @@ class OpenVINORecipe:
 
     @property
     def data_aware(self) -> bool:
-        return self.awq or self.scale_estimation
+        """AWQ / scale estimation asked for, on an int4 recipe (NNCF's int8 modes take neither)."""
+        return self.precision == "int4" and (self.awq or self.scale_estimation)
 
     def nncf_arguments(self) -> dict[str, Any]:
         """compress_weights' arguments (recorded with the artifact)."""
@@ -112,6 +113,7 @@ def build_openvino(fp32_ir: Path, out: Path, recipe: OpenVINORecipe,
             kwargs = {k: v for k, v in arguments.items() if k != "mode"}
             if recipe.data_aware:
                 kwargs["dataset"] = nncf.Dataset([_prefill_inputs(ids) for ids in calibration or []])
+                kwargs["subset_size"] = len(calibration or [])  # every text given (NNCF's default: at most 128)
             nncf_log = logging.getLogger("nncf")
             level = nncf_log.level
             nncf_log.setLevel(logging.WARNING)  # its bit-width table: the report names each weight (describe_weights)

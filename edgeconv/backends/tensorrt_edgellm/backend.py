@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeconv import versions
 from edgeconv.backends.backend import BuiltArtifact
-from edgeconv.backends.decoder_lm import DecoderLMBackend
+from edgeconv.backends.decoder_lm import DecoderLMBackend, LMCalibration
 from edgeconv.backends.tensorrt_edgellm import device, export
 from edgeconv.backends.tensorrt_edgellm.quantize import HOW_TO_GET, modelopt_version, quantize_checkpoint
 from edgeconv.backends.tensorrt_edgellm.recipe import recipe_for
@@ -52,15 +52,19 @@ class EdgeLLMBackend(DecoderLMBackend):
             return ON_DEVICE
         return None
 
+    def needs_calibration(self, profile: TargetProfile, precision: str) -> bool:
+        return recipe_for(profile, precision).quantization is not None
+
     def build_generative(self, stages: Stages, hf_folder: Path, hf_sha256: str, profile: TargetProfile,
-                         precision: str, calibration: list[str] | None = None) -> BuiltArtifact:
-        """Quantize here, export here, build the engine on the board; each step a cached stage."""
+                         precision: str, calibration: LMCalibration | None = None) -> BuiltArtifact:
+        """Quantize here (ModelOpt tokenizes ``calibration``'s prompt texts itself), export here, build the engine
+        on the board; each step a cached stage."""
         recipe = recipe_for(profile, precision)
-        if recipe.quantization and not calibration:
+        if recipe.quantization and (calibration is None or not calibration.texts):
             raise SpecError(f"{precision} on '{profile.name}' is ModelOpt's AWQ, which calibrates on texts, and the "
-                            "build passed none", fix="the text-generation build does not hand calibration.path's "
-                            "texts to its targets yet (docs/llm.md, Jetson): build fp16 until it does")
-        texts = (calibration or [])[: recipe.calibration_samples] if recipe.quantization else []
+                            "spec has none", fix="add a calibration section (path: a JSONL file of texts) to the "
+                            "spec, or build fp16")
+        texts = calibration.texts[: recipe.calibration_samples] if recipe.quantization and calibration else []
         label = f"{profile.name}-{precision}"
         key: dict[str, Any] = {"reference": hf_sha256, "recipe": asdict(recipe), "texts": sha256_json(texts),
                                "modelopt": modelopt_version(), "edgeconv": versions.of("edgeconv")}

@@ -15,6 +15,8 @@ import pytest
 
 from tests import llm_shared
 
+SAMPLE = Path(__file__).resolve().parents[3] / "samples" / "smollm2-sentiment" / "edgeconv.yaml"
+
 
 @pytest.fixture(scope="module")
 def tiny_ir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
@@ -84,3 +86,58 @@ def test_an_environment_pip_cannot_make_is_one_stage_error_and_leaves_nothing(tm
         env.ensure_env()
     assert [p.name for p in (tmp_path / "routes").iterdir()] == [f".lock-{env.env_folder().name}"]
     assert not env.env_status()["ready"]
+
+
+@pytest.mark.slow  # shares the export above; the AWQ + scale estimation builds themselves take seconds
+def test_a_data_aware_int4_calibrates_on_the_spec_texts_and_keys_its_cache_by_them(
+        tiny_ir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import transformers
+
+    from edgeconv.api.generative_data import lm_calibration
+    from edgeconv.backends import get_backend
+    from edgeconv.backends.decoder_lm import LMCalibration
+    from edgeconv.backends.openvino_genai import backend as ov_backend
+    from edgeconv.backends.openvino_genai.runner import OpenVINOGenaiRunner
+    from edgeconv.cache.stages import Stages
+    from edgeconv.spec import TargetRef, load_spec
+    from edgeconv.spec.targets import get_profile
+
+    hf, ir = tiny_ir
+    spec = load_spec(SAMPLE, ["model.path=missing-model-folder", "calibration.count=3"])
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(hf))
+    calibration = lm_calibration(spec, tokenizer)
+    assert calibration is not None and len(calibration.ids) == 3
+    assert spec.generation is not None and spec.generation.system in calibration.texts[0]  # formatted as a prompt
+    assert tokenizer.decode(calibration.ids[0]) == calibration.texts[0]
+    other = LMCalibration(calibration.texts[:2], calibration.ids[:2], "another", calibration.path)
+    # the export stage copies the fixture's IR (the real export is the fixture's ~60 s)
+    monkeypatch.setattr(ov_backend, "export_ir", lambda _hf, out: shutil.copytree(ir, out))
+    events: list[tuple[str, str]] = []
+    stages = Stages(tmp_path / "out", cache=tmp_path / "cache", on_event=lambda s, e: events.append((s, e)))
+    base = get_profile("x86-cpu-openvino-genai")
+    aware, _ = base.for_build(TargetRef(name=base.name, quantize={"group_size": 32, "awq": True,
+                                                                  "scale_estimation": True}))
+    backend = get_backend("openvino_genai")
+
+    def built(profile, texts: LMCalibration) -> tuple[dict, str]:
+        events.clear()
+        made = backend.build_generative(stages, hf, "tiny", profile, "int4", calibration=texts)
+        return made.quantization, next(e for s, e in events if s.startswith("artifacts/"))
+
+    quantization, event = built(aware, calibration)
+    assert event == "start" and quantization["awq"] and quantization["scale_estimation"]
+    assert quantization["calibration_texts"] == 3 and quantization["arguments"]["awq"] is True
+    assert quantization["weights"].get("i4", 0) > 0
+    model = stages.out / "artifacts" / f"{base.name}-int4" / "model"
+    with OpenVINOGenaiRunner(str(model), threads=2) as run:
+        calibrated = run.logits(calibration.ids[0])
+    assert np.isfinite(calibrated).all()
+    assert built(aware, other)[1] == "start"  # other texts: another artifact
+    plain, _ = base.for_build(TargetRef(name=base.name, quantize={"group_size": 32}))
+    rtn = built(plain, calibration)
+    assert rtn[1] == "start" and "calibration_texts" not in rtn[0] and not rtn[0]["awq"]
+    with OpenVINOGenaiRunner(str(model), threads=2) as run:  # the same grid, rounded to nearest
+        assert not np.allclose(run.logits(calibration.ids[0]), calibrated)  # the calibration changed the weights
+    assert built(plain, other)[1] == "cached"  # round-to-nearest does not depend on the texts
