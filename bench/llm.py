@@ -94,7 +94,7 @@ def measure(rows: list[Row], reference: Row, evaluation: Any) -> None:
             row.runner.activate()
             row.runner.generate(evaluation.prompts[0], 2)
             row.rss_mb = _rss_mb() - before
-            row.figures = measure_candidate(row.runner, evaluation, base).figures.model_dump()
+            row.figures = measure_candidate(row.runner, evaluation, base, reference.runner.logits).figures.model_dump()
         except Exception as exc:  # a runtime refusing its artifact is a row with the reason, not the end
             row.runner, row.reason = None, f"{type(exc).__name__}: {exc}"
         print(f"measured {row.name}: {row.reason or row.figures}", flush=True)

@@ -22,8 +22,9 @@ from tests.conftest import write_tiny_project
 from tests.remote.conftest import board_profile, device, sshd  # noqa: F401  (the local sshd as a board)
 
 # Figures of a timing pass: the only fields two runs of one build may not reproduce (paths are made relative).
+# timing figures, and what is derived from them (a row is on the Pareto front by its latency too)
 VOLATILE = {"latency_ms", "timings_ms", "speedup_vs_reference", "speedup_interval", "margin", "peak_memory_mb",
-            "load_s", "timing", "worker_latency_ms", "conditions", "warnings", "p50_ms", "speedup"}
+            "load_s", "timing", "worker_latency_ms", "conditions", "warnings", "p50_ms", "speedup", "pareto"}
 
 
 def stable(value: Any, *folders: Path) -> Any:
