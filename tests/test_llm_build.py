@@ -326,7 +326,7 @@ def test_the_bench_measures_every_built_row_and_reports_a_peer_it_cannot_make(
     fp32, int4 = (next(r for r in rows if f" {p}" in r.name) for p in ("fp32", "int4"))
     assert reference.speed["x_torch"][0] == 1.0 and fp32.speed["x_peer"] is None  # no peer was measured
     assert fp32.figures["kl_mean"] < 1e-4 and int4.figures["kl_mean"] > fp32.figures["kl_mean"]
-    assert int4.size_mb < fp32.size_mb / 3 and all(r.speed["decode_tokens_per_s"] > 0 for r in table_rows[:3])
+    assert int4.size_mb < fp32.size_mb / 2 and all(r.speed["decode_tokens_per_s"] > 0 for r in table_rows[:3])
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in bench.table(table_rows)[2:]]
     assert len(cells) == 2 + len(rows) and cells[-1][1:] == ["–"] * 12  # the peer: no figures
     assert cells[0][5:10] == ["–"] * 5 and abs(float(cells[1][6])) < 0.1  # torch: no peer ratio, no fidelity to itself
