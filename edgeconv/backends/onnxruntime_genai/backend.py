@@ -57,6 +57,7 @@ class GenaiBackend(DecoderLMBackend):
                          precision: str) -> BuiltArtifact:
         """The builder's artifact of ``precision`` from the fp32 folder, cached by its content and recipe."""
         recipe = recipe_for(profile, precision)
+        recipe.pass_options()  # a refused combination fails here, before a cached artifact of it could be reused
         key: dict[str, Any] = {"reference": hf_sha256, "recipe": asdict(recipe), "options": recipe.extra_options(),
                                "onnxruntime_genai": builder_version(), "edgeconv": versions.of("edgeconv")}
 

@@ -35,6 +35,8 @@ def test_own_pass_recipes_write_fp32_then_name_their_pass_options() -> None:
         GenaiRecipe("int8", algo="hqq").extra_options()
     with pytest.raises(SpecError, match="not k_quant"):
         GenaiRecipe("int4", algo="k_quant", int8_nodes=("x",), embeddings="float").pass_options()
+    with pytest.raises(SpecError, match="lm_head: int8"):  # refused: it broke the sample's model
+        GenaiRecipe("int4", algo="rtn_offset", embeddings="float", lm_head="same").pass_options()
 
 
 def test_target_quantize_section_reaches_the_recipe() -> None:
