@@ -47,19 +47,19 @@ def preflight(spec: Spec, selected: list[tuple[TargetProfile, list[str]]]) -> No
 
 
 def _check_calibration(spec: Spec, selected: list[tuple[TargetProfile, list[str]]]) -> None:
-    """Calibration records that read, and calibration texts wherever a (target, precision)'s recipe needs them."""
-    if spec.calibration is not None:
-        records(spec, spec.calibration)  # a missing, empty or malformed file: one line
-        return
+    """Every (target, precision)'s recipe (asking whether it calibrates checks it: a refused one is one line),
+    calibration records that read, and calibration texts wherever a recipe needs them."""
     for profile, precisions in selected:
         backend = get_backend(profile.backend)
         needs = getattr(backend, "needs_calibration", None)
         wanting = [p for p in precisions if needs is not None and needs(profile, p)]
-        if wanting:
+        if wanting and spec.calibration is None:
             raise SpecError(f"{wanting[0]} on target '{profile.name}' calibrates on texts (its recipe is data-aware: "
                             "AWQ / scale estimation), and the spec has no calibration section",
                             fix="add calibration: {path: a .jsonl file of texts, text_field: text, count: 16}, or "
                             "drop the data-aware settings from the target's quantize")
+    if spec.calibration is not None:
+        records(spec, spec.calibration)  # a missing, empty or malformed file: one line
 
 
 def _check_model(path: str) -> None:

@@ -53,6 +53,10 @@ class GenaiBackend(DecoderLMBackend):
     modules = ("onnxruntime_genai",)
     classic_target = "x86-cpu-ort"
 
+    def needs_calibration(self, profile: TargetProfile, precision: str) -> bool:
+        recipe_for(profile, precision).pass_options()  # a refused recipe: one line before any stage
+        return False  # no data-aware recipe yet (GPTQ: docs/llm.md)
+
     def build_generative(self, stages: Stages, hf_folder: Path, hf_sha256: str, profile: TargetProfile,
                          precision: str) -> BuiltArtifact:
         """The builder's artifact of ``precision`` from the fp32 folder, cached by its content and recipe."""
