@@ -36,13 +36,13 @@ NOT_BUNDLED = "run.py runs ONNX Runtime GenAI artifacts"
 
 def artifact_folder(build_dir: Path, entry: ArtifactResult) -> Path:
     """The artifact's folder where the build left it (re-rooted under build_dir if the folder moved), checked
-    against report.json's hash of the whole tree."""
+    against report.json's hash of the whole tree (bundle and serve both read a decoder LM's artifact here)."""
     recorded = Path(entry.path or "")
     local = build_dir / "artifacts" / f"{entry.target}-{entry.precision}" / recorded.name
     folder = local if local.is_dir() else recorded
     if not entry.path or not folder.is_dir():
         raise SpecError(f"artifact folder of {entry.label} not found (looked for '{local}' and '{recorded}')",
-                        fix="bundle the build folder that report.json came from, artifacts/ included")
+                        fix="use the build folder that report.json came from, artifacts/ included")
     if entry.sha256 and sha256_tree(folder) != entry.sha256:
         raise DataError(f"artifact folder '{folder}' of {entry.label} does not match the sha256 in report.json",
                         fix="rebuild: the folder changed after the build")

@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.errors import DataError, SpecError
-from edgeconv.fsutil import sha256_tree
+from edgeconv.errors import SpecError
 from edgeconv.machine import physical_cores
 from edgeconv.serve.generative import GenerativeModel, is_genai_folder, load_generative
 
@@ -87,6 +86,8 @@ def _from_build(folder: Path, target: str | None, precision: str | None,
     if threads:
         kwargs["threads"] = threads
     if report.evaluation.get("task") == "text-generation":
+        from edgeconv.bundle.lm_files import artifact_folder
+
         return load_generative(artifact_folder(folder, entry), report.spec_name or "model", entry.runner.runner,
                                kwargs)
     path = artifact_files(folder, entry)[0]
@@ -114,21 +115,6 @@ def _servable_lm_target(report: Any, precision: str | None) -> str | None:
         if entry.runner is not None and entry.runner.runner == RUNNER:
             return target
     return None
-
-
-def artifact_folder(build_dir: Path, entry: Any) -> Path:
-    """A folder artifact (text generation) where the build left it, re-rooted under ``build_dir`` if the build
-    moved, checked against report.json's sha256 (bundle.make.artifact_files does this for single files)."""
-    recorded = Path(entry.path or "")
-    local = build_dir / "artifacts" / f"{entry.target}-{entry.precision}" / recorded.name
-    path = local if local.is_dir() else recorded
-    if not path.is_dir():
-        raise SpecError(f"artifact folder of {entry.label} not found (looked for '{local}' and '{recorded}')",
-                        fix="serve the build folder that report.json came from")
-    if entry.sha256 and sha256_tree(path) != entry.sha256:
-        raise DataError(f"artifact folder '{path}' of {entry.label} does not match the sha256 in report.json",
-                        fix="rebuild: the artifact changed after the build")
-    return path
 
 
 def _platform(suffix: str) -> str:
