@@ -6,7 +6,7 @@ takes them as ``build_generative(..., calibration=LMCalibration)``."""
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,3 +58,19 @@ class DecoderLMBackend:
             quantization = {**quantization, **asdict(recipe), **details}
         return BuiltArtifact(folder / meta["file"], quantization=quantization,
                              extra={"convert_seconds": meta["build_s"], "route": route})
+
+
+def recipe_for_target(profile: TargetProfile, precision: str, recipes: dict[str, Any], plain: str) -> Any:
+    """``recipes[precision]`` (a frozen dataclass) with the target's quantize overrides, one line for an unknown
+    precision or key; the ``plain`` precision (fp32 / fp16) takes no overrides."""
+    if precision not in recipes:
+        raise SpecError(f"target '{profile.name}' builds {', '.join(recipes)}, not {precision}")
+    overrides = {**profile.quantize, **profile.build_quantize}
+    known = {f.name for f in fields(recipes[precision])} - {"precision"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise SpecError(f"target '{profile.name}' quantize: unknown key '{unknown[0]}' ('{unknown[0]}' is not a "
+                        "setting of this target)", fix=f"use {', '.join(sorted(known))}")
+    if "int8_nodes" in overrides:  # a YAML list; the recipe is frozen (hashable, recorded in the stage key)
+        overrides["int8_nodes"] = tuple(overrides["int8_nodes"] or ())
+    return replace(recipes[precision], **overrides) if precision != plain else recipes[precision]

@@ -9,16 +9,15 @@ accuracy_level, algo, lm_head, embeddings).
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeconv import versions
 from edgeconv.backends.backend import BuiltArtifact
-from edgeconv.backends.decoder_lm import DecoderLMBackend
+from edgeconv.backends.decoder_lm import DecoderLMBackend, recipe_for_target
 from edgeconv.backends.onnxruntime_genai import RUNNER
 from edgeconv.backends.onnxruntime_genai.build import GenaiRecipe, build_genai, builder_version
-from edgeconv.errors import SpecError
 from edgeconv.results import RunnerSpec
 
 if TYPE_CHECKING:
@@ -35,17 +34,7 @@ RECIPES = {"fp32": GenaiRecipe("fp32"), "int8-weights": GenaiRecipe("int8"), "in
 
 def recipe_for(profile: TargetProfile, precision: str) -> GenaiRecipe:
     """The builder recipe of ``precision``, with the target's quantize overrides (unknown keys: one line)."""
-    if precision not in RECIPES:
-        raise SpecError(f"target '{profile.name}' builds {', '.join(RECIPES)}, not {precision}")
-    overrides = {**profile.quantize, **profile.build_quantize}
-    known = {f.name for f in fields(GenaiRecipe)} - {"precision"}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise SpecError(f"target '{profile.name}' quantize: unknown key '{unknown[0]}'",
-                        fix=f"use {', '.join(sorted(known))}")
-    if "int8_nodes" in overrides:  # a YAML list; the recipe is frozen (hashable, recorded in the stage key)
-        overrides["int8_nodes"] = tuple(overrides["int8_nodes"] or ())
-    return replace(RECIPES[precision], **overrides) if precision != "fp32" else RECIPES[precision]
+    return recipe_for_target(profile, precision, RECIPES, "fp32")
 
 
 class GenaiBackend(DecoderLMBackend):

@@ -11,13 +11,13 @@ hash is then part of the artifact's stage key (and only then: an RTN artifact's 
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeconv import versions
 from edgeconv.backends.backend import BuiltArtifact
-from edgeconv.backends.decoder_lm import DecoderLMBackend, LMCalibration
+from edgeconv.backends.decoder_lm import DecoderLMBackend, LMCalibration, recipe_for_target
 from edgeconv.backends.openvino_genai.build import OpenVINORecipe, build_openvino, export_ir
 from edgeconv.backends.openvino_genai.env import PINS
 from edgeconv.errors import SpecError
@@ -33,15 +33,7 @@ RECIPES = {"fp32": OpenVINORecipe("fp32"), "int8-weights": OpenVINORecipe("int8"
 
 def recipe_for(profile: TargetProfile, precision: str) -> OpenVINORecipe:
     """The NNCF recipe of ``precision``, with the target's quantize overrides (unknown keys: one line)."""
-    if precision not in RECIPES:
-        raise SpecError(f"target '{profile.name}' builds {', '.join(RECIPES)}, not {precision}")
-    overrides = {**profile.quantize, **profile.build_quantize}
-    known = {f.name for f in fields(OpenVINORecipe)} - {"precision"}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise SpecError(f"target '{profile.name}' quantize: '{unknown[0]}' is not a setting of this target",
-                        fix=f"use {', '.join(sorted(known))}")
-    return replace(RECIPES[precision], **overrides) if precision != "fp32" else RECIPES[precision]
+    return recipe_for_target(profile, precision, RECIPES, "fp32")
 
 
 class OpenVINOGenaiBackend(DecoderLMBackend):

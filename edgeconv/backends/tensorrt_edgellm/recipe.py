@@ -10,9 +10,10 @@ section overrides the fields below.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from edgeconv.backends.decoder_lm import recipe_for_target
 from edgeconv.errors import SpecError
 
 if TYPE_CHECKING:
@@ -42,18 +43,11 @@ RECIPES = {"fp16": EdgeLLMRecipe("fp16"), "int4": EdgeLLMRecipe("int4")}
 
 def recipe_for(profile: TargetProfile, precision: str) -> EdgeLLMRecipe:
     """The recipe of ``precision`` with the target's quantize overrides (unknown keys or values: one line)."""
-    if precision not in RECIPES:
-        raise SpecError(f"target '{profile.name}' builds {', '.join(RECIPES)}, not {precision}")
     overrides = {**profile.quantize, **profile.build_quantize}
-    known = {f.name for f in fields(EdgeLLMRecipe)} - {"precision"}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise SpecError(f"target '{profile.name}' quantize: unknown key '{unknown[0]}'",
-                        fix=f"use {', '.join(sorted(known))}")
     if overrides.get("algorithm", ALGORITHMS[0]) not in ALGORITHMS:
         raise SpecError(f"target '{profile.name}' quantize: algorithm '{overrides['algorithm']}' is not ModelOpt's",
                         fix=f"use one of {', '.join(ALGORITHMS)}")
-    return replace(RECIPES[precision], **overrides) if precision != "fp16" else RECIPES[precision]
+    return recipe_for_target(profile, precision, RECIPES, "fp16")
 
 
 def quant_config(recipe: EdgeLLMRecipe, linears: dict[str, tuple[int, int]], base: dict[str, Any]) -> dict[str, Any]:
