@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeconv.errors import SpecError
+from edgeconv.models.folder import check_hf_folder
 from edgeconv.scaffold.data_facts import DataFacts, input_decls
 from edgeconv.scaffold.onnx_metadata import Metadata, read_metadata
 from edgeconv.spec.source import ACCEPTED, resolve_model_path, sniff
@@ -65,9 +66,8 @@ def inspect_model(path: str) -> ModelFacts:
     if not local.exists():
         raise SpecError(f"'{path}' does not exist", fix=f"give edgeconv init {ACCEPTED}")
     kind = sniff(str(local))
-    if kind == "hf" and not (local / "config.json").is_file():
-        raise SpecError(f"'{path}' is a folder without config.json, so not a Hugging Face model",
-                        fix=f"give edgeconv init {ACCEPTED}")
+    if kind == "hf":  # config.json and weights, before anything is read (a text model's tokenizer: _read_hf)
+        check_hf_folder(local, path, text=False)
     facts = ModelFacts(path=path, local=local, kind=kind or "unknown")
     if kind == "hf":
         _read_hf(facts)
@@ -93,6 +93,7 @@ def _read_hf(facts: ModelFacts) -> None:
     else:
         raise SpecError(f"'{facts.path}' ({architecture}) has neither a tokenizer nor an image processor",
                         fix="edgeconv builds Hugging Face text and image classifiers; export others to ONNX first")
+    check_hf_folder(facts.local, facts.path, text=facts.task == "text-classification")
     names = [str(v) for _, v in sorted((config.get("id2label") or {}).items(), key=lambda kv: int(kv[0]))]
     if names and not all(PLACEHOLDER_LABEL.match(n) for n in names):
         facts.labels, facts.labels_why = names, "config.json id2label"
@@ -176,3 +177,20 @@ def read_torch_output(facts: ModelFacts, data: DataFacts) -> None:
     facts.outputs = [Tensor("output", str(output.dtype).removeprefix("torch."), ["batch", *output.shape[1:]])]
     facts.notes.append(f"output [batch, {', '.join(map(str, output.shape[1:]))}] from one forward pass on the "
                        "data's first example")
+
+
+def check_npz_inputs(facts: ModelFacts, data: DataFacts) -> None:
+    """DataError (exit 2) when an npz set's array names, dtypes, ranks or fixed sizes contradict the ONNX file's
+    inputs: said by the build's own check (``check_feeds``) before init writes a spec that could not build.
+    The arrays are zero-copy stand-ins of the right dtype and shape (np.broadcast_to), so nothing big is read."""
+    if facts.kind != "onnx" or data.format != "npz":
+        return
+    import numpy as np
+
+    from edgeconv.data import FeedSet
+    from edgeconv.data.make import check_feeds
+    from edgeconv.models.tasks import TensorInfo
+
+    inputs = [TensorInfo(t.name, t.dtype, tuple(t.shape)) for t in facts.inputs]
+    stand_ins = {name: np.broadcast_to(np.zeros((), dtype), shape) for name, (dtype, shape) in data.arrays.items()}
+    check_feeds(FeedSet(stand_ins), inputs, data.path)
