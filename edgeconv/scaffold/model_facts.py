@@ -18,6 +18,7 @@ from edgeconv.errors import SpecError
 from edgeconv.models.folder import check_hf_folder
 from edgeconv.scaffold.data_facts import DataFacts, input_decls
 from edgeconv.scaffold.onnx_metadata import Metadata, read_metadata
+from edgeconv.scaffold.package_recipe import package_recipe
 from edgeconv.spec.source import ACCEPTED, resolve_model_path, sniff
 
 PLACEHOLDER_LABEL = re.compile(r"^LABEL_\d+$")
@@ -117,6 +118,21 @@ def _read_onnx(facts: ModelFacts) -> None:
     producer = " ".join(p for p in (proto.producer_name, proto.producer_version) if p) or "an unnamed producer"
     facts.notes.append(f"ONNX opset {opset} from {producer}")
     _read_onnx_metadata(facts, read_metadata(proto))
+    _read_package_config(facts)
+
+
+def _read_package_config(facts: ModelFacts) -> None:
+    """What the package that ships the model configures for it, where the file itself records nothing."""
+    image = facts.image_input()
+    found = package_recipe(facts.path, image[1]) if image is not None else None
+    if found is None:
+        return
+    recipe, labels, why = found
+    if facts.image is None:
+        facts.image, facts.image_why = recipe, why
+    classes = facts.outputs[0].shape[1] if facts.outputs and len(facts.outputs[0].shape) == 2 else None
+    if labels and not facts.labels and classes == len(labels):
+        facts.labels, facts.labels_why = labels, why.split(":")[0] + " label_list, in the model's order"
 
 
 def _read_onnx_metadata(facts: ModelFacts, meta: Metadata) -> None:
@@ -129,16 +145,18 @@ def _read_onnx_metadata(facts: ModelFacts, meta: Metadata) -> None:
     if meta.task:
         facts.task, facts.task_why = meta.task, "the file's metadata (task)"
     image = facts.image_input()
-    if meta.image_size and image is not None:
-        recipe: dict[str, object] = {"resize": list(meta.image_size), "crop": None, "mean": [0, 0, 0],
-                                     "std": [1, 1, 1], "layout": image[1]}
-        if meta.ultralytics:  # Ultralytics' predictor: letterboxed (centred, grey 114), RGB / 255
-            recipe.update(letterbox=True, letterbox_anchor="center", pad_value=114)
-            facts.image_why = (f"the file's metadata: Ultralytics, imgsz {list(meta.image_size)}; its predictor "
-                               "letterboxes RGB / 255")
-        else:
-            facts.image_why = f"the file's metadata: imgsz {list(meta.image_size)}"
-        facts.image = recipe
+    normalised = meta.mean is not None and meta.std is not None
+    size = meta.image_size or (image[0] if image else None)
+    if image is None or size is None or not (meta.image_size or normalised):
+        return
+    recipe: dict[str, object] = {"resize": list(size), "crop": None, "mean": meta.mean or [0, 0, 0],
+                                 "std": meta.std or [1, 1, 1], "layout": image[1]}
+    said = [f"imgsz {list(size)}" if meta.image_size else f"size {list(size)} from the input",
+            f"mean {meta.mean}, std {meta.std}" if normalised else "pixels / 255 (it records no mean/std)"]
+    if meta.ultralytics:  # Ultralytics' predictor: letterboxed (centred, grey 114), RGB / 255
+        recipe.update(letterbox=True, letterbox_anchor="center", pad_value=114)
+        said = ["Ultralytics", said[0], "its predictor letterboxes RGB / 255"]
+    facts.image, facts.image_why = recipe, "the file's metadata: " + ", ".join(said)
 
 
 def _tensor(value: object) -> Tensor:

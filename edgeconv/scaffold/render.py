@@ -42,7 +42,7 @@ def render_spec(model: ModelFacts, evaluation: DataFacts | None, calibration: Da
     if adapter is not None:
         draft.add(f"  adapter: {flow(relative(adapter, folder))}", "a PEFT adapter, merged onto the model at load time")
     draft.add(f"  task: {task}", why)
-    labels, labels_why, check = labels_of(model, evaluation)
+    labels, labels_why, check = labels_of(model, evaluation, task)
     if labels and task != "generic":
         draft.add(f"  labels: {flow(labels)}", labels_why, todo=check)
     _inputs(draft, model, evaluation)
