@@ -30,9 +30,10 @@ def init_spec(model: str, spec_path: Path, evaluation: Path | None = None, calib
             and evaluation_facts.format == "npz" and evaluation_facts.labelled:  # labels: a classifier, if [batch, C]
         read_torch_output(facts, evaluation_facts)
     calibration_facts = inspect_data(calibration) if calibration else None
-    for data in (evaluation_facts, calibration_facts):  # arrays the ONNX file cannot take: exit 2, nothing written
-        if data is not None:
-            check_npz_inputs(facts, data)
+    if evaluation_facts is not None and facts.kind == "onnx":  # arrays the model cannot take: exit 2, nothing written
+        check_npz_inputs(facts, evaluation_facts)
+    if calibration_facts is not None:  # against the ONNX file's inputs, or a torch file's declared from --data
+        check_npz_inputs(facts, calibration_facts, evaluation_facts)
     if evaluation and calibration and evaluation.resolve() == calibration.resolve():
         raise SpecError("--calibration is the evaluation set: int8 ranges fitted to it flatter the results",
                         fix="give a separate set of representative inputs")

@@ -197,18 +197,24 @@ def read_torch_output(facts: ModelFacts, data: DataFacts) -> None:
                        "data's first example")
 
 
-def check_npz_inputs(facts: ModelFacts, data: DataFacts) -> None:
+def check_npz_inputs(facts: ModelFacts, data: DataFacts, evaluation: DataFacts | None = None) -> None:
     """DataError (exit 2) when an npz set's array names, dtypes, ranks or fixed sizes contradict the ONNX file's
-    inputs: said by the build's own check (``check_feeds``) before init writes a spec that could not build.
-    The arrays are zero-copy stand-ins of the right dtype and shape (np.broadcast_to), so nothing big is read."""
-    if facts.kind != "onnx" or data.format != "npz":
-        return
+    inputs, or a torch file's (declared from the ``evaluation`` npz): said by the build's own check
+    (``check_feeds``) before init writes a spec that could not build. The arrays are zero-copy stand-ins of the
+    right dtype and shape (np.broadcast_to), so nothing big is read."""
     import numpy as np
 
     from edgeconv.data import FeedSet
     from edgeconv.data.make import check_feeds
     from edgeconv.models.tasks import TensorInfo
 
-    inputs = [TensorInfo(t.name, t.dtype, tuple(t.shape)) for t in facts.inputs]
+    if data.format != "npz":
+        return
+    if facts.kind == "onnx":
+        inputs = [TensorInfo(t.name, t.dtype, tuple(t.shape)) for t in facts.inputs]
+    elif evaluation is not None and evaluation.format == "npz":
+        inputs = [TensorInfo(d["name"], d["dtype"], tuple(d["shape"])) for d in input_decls(evaluation)]
+    else:
+        return
     stand_ins = {name: np.broadcast_to(np.zeros((), dtype), shape) for name, (dtype, shape) in data.arrays.items()}
     check_feeds(FeedSet(stand_ins), inputs, data.path)

@@ -49,3 +49,15 @@ def test_npz_arrays_the_onnx_file_cannot_take_are_one_line(tiny_project: Path, t
                               "--out", str(tmp_path / "spec" / "edgeconv.yaml"))
         one_line_exit_2(code, err, needle)
         assert not (tmp_path / "spec").exists()
+
+
+def test_a_calibration_npz_unlike_the_data_a_torch_file_is_declared_from_is_one_line(tmp_path: Path) -> None:
+    """A TorchScript file's inputs come from --data's arrays: a --calibration npz with other names is refused."""
+    torch = pytest.importorskip("torch")
+    torch.jit.script(torch.nn.Linear(6, 3)).save(str(tmp_path / "net.ts"))
+    np.savez(tmp_path / "eval.npz", x=np.zeros((4, 6), np.float32))
+    np.savez(tmp_path / "calib.npz", input=np.zeros((4, 6), np.float32))
+    code, _, err = invoke("init", str(tmp_path / "net.ts"), "--data", str(tmp_path / "eval.npz"),
+                          "--calibration", str(tmp_path / "calib.npz"), "--out", str(tmp_path / "spec" / "e.yaml"))
+    one_line_exit_2(code, err, "'calib.npz' feeds ['input'] do not match the model inputs ['x']")
+    assert not (tmp_path / "spec").exists()
