@@ -44,6 +44,7 @@ class ModelFacts:
     labels_why: str = ""  # where they came from
     image: dict[str, object] | None = None  # an image recipe the model file records, and
     image_why: str = ""  # where it came from
+    normalisation: tuple[list[float], list[float]] | None = None  # (mean, std) recorded without a size to go with
     inputs: list[Tensor] = field(default_factory=list)
     outputs: list[Tensor] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was read, for the spec's header comment
@@ -147,6 +148,8 @@ def _read_onnx_metadata(facts: ModelFacts, meta: Metadata) -> None:
     image = facts.image_input()
     normalised = meta.mean is not None and meta.std is not None
     size = meta.image_size or (image[0] if image else None)
+    if meta.mean is not None and meta.std is not None and size is None:  # the size stays a TODO, not the mean/std
+        facts.normalisation = meta.mean, meta.std
     if image is None or size is None or not (meta.image_size or normalised):
         return
     recipe: dict[str, object] = {"resize": list(size), "crop": None, "mean": meta.mean or [0, 0, 0],

@@ -81,14 +81,14 @@ def test_class_names_from_other_exporters(value: str, names: list[str]) -> None:
     assert class_names(value) == names
 
 
-def image_classifier(path: Path, **props: str) -> Path:
-    """A 3-class image 'classifier' [batch, 3, 8, 8] -> [batch, 3] (the channel means) with metadata_props."""
+def image_classifier(path: Path, size: tuple[int | str, int | str] = (8, 8), **props: str) -> Path:
+    """A 3-class image 'classifier' [batch, 3, H, W] -> [batch, 3] (the channel means) with metadata_props."""
     import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
         [helper.make_node("ReduceMean", ["pixels"], ["scores"], axes=[2, 3], keepdims=0)], "tiny",
-        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 3, *size])],
         [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 3])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     helper.set_model_props(model, props)
@@ -136,3 +136,16 @@ def test_init_says_when_the_datas_labels_are_not_the_models(tmp_path: Path) -> N
     labels_line = next(line for line in text.splitlines() if line.lstrip().startswith("labels:"))
     assert yaml.safe_load(text)["model"]["labels"] == ["red", "green", "blue"]
     assert "TODO" in labels_line and "the data's labels ['0', '1', '2'] are not these" in labels_line
+
+
+def test_a_recorded_normalisation_is_kept_when_the_size_is_left_to_decide(tmp_path: Path) -> None:
+    model = image_classifier(tmp_path / "net.onnx", ("height", "width"), mean="[0.5, 0.5, 0.5]", std="0.25")
+    code, _, err = invoke("init", str(model), "--data", str(image_folder(tmp_path / "eval", ["0", "1", "2"])),
+                          "--out", str(tmp_path / "edgeconv.yaml"))
+    assert code == 0, err
+    text = (tmp_path / "edgeconv.yaml").read_text()
+    image = yaml.safe_load(text)["model"]["image"]
+    assert (image["mean"], image["std"]) == ([0.5] * 3, [0.25] * 3)
+    image_line = next(line for line in text.splitlines() if line.lstrip().startswith("image:"))
+    assert "TODO" in image_line and "size is dynamic" in image_line
+    assert "mean/std from the file's metadata" in image_line
