@@ -14,6 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeconv.compress import quantize, refusal
+from edgeconv.compress.judge import LoadingJudge
 from edgeconv.compress.search import search_int8
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
@@ -74,22 +75,6 @@ def test_unsharing_the_bias_keeps_the_function_and_the_candidate_loads(shared_bi
     _load(tmp_path / "q.onnx").run(None, x)
 
 
-class _LoadingJudge:
-    """A judge that only loads and runs the candidate: the search's refusal path is under test, not budgets."""
-
-    reference_p50_ms = None
-
-    def __init__(self, feeds: FeedSet) -> None:
-        self.feeds = feeds
-
-    def __call__(self, model: Path) -> tuple[float, float, float, dict[str, Any]]:
-        _load(model).run(None, self.feeds.example(0))
-        return 1.0, 1.0, 1.0, {}
-
-    def passes(self, score: float, agreement: float, outputs: Any = None) -> bool:
-        return True
-
-
 def _make(graph: Path, feeds: FeedSet) -> Any:
     def make(path: Path, float_nodes: list[str], change: dict[str, Any]) -> Any:
         source = graph
@@ -106,7 +91,8 @@ def _refused(graph: Path) -> Any:
 
 def test_the_search_goes_on_past_a_refused_candidate(shared_bias: tuple[Path, FeedSet], tmp_path: Path) -> None:
     graph, feeds = shared_bias
-    _, entry = search_int8(_make(graph, feeds), tmp_path / "int8.onnx", _LoadingJudge(feeds), FallbackSpec(), None,
+    judge = LoadingJudge(feeds.example(0), 1)
+    _, entry = search_int8(_make(graph, feeds), tmp_path / "int8.onnx", judge, FallbackSpec(), None,
                            refusal=_refused(graph))
     assert [r["node"] for r in entry["refusals"]] == ["transpose"] and entry["refusals"][0]["trial"] == 0
     assert entry["trials"][0]["refused"]["remedy"] == refusal.UNSHARE
@@ -122,6 +108,6 @@ def test_a_refusal_no_remedy_avoids_is_a_stage_error(shared_bias: tuple[Path, Fe
         return found and {**found, "remedy": refusal.KEEP_FLOAT, "keep_float": ["transpose"], "change": {}}
 
     with pytest.raises(StageError, match=r"refused every int8 candidate \(2\): node transpose"):
-        search_int8(_make(graph, feeds), tmp_path / "int8.onnx", _LoadingJudge(feeds), FallbackSpec(), None,
-                    refusal=keep_transpose_float)
+        search_int8(_make(graph, feeds), tmp_path / "int8.onnx", LoadingJudge(feeds.example(0), 1), FallbackSpec(),
+                    None, refusal=keep_transpose_float)
     assert not (tmp_path / "int8.onnx").exists() and not (tmp_path / ".trials").exists()

@@ -12,7 +12,7 @@ from edgeconv.backends.backend import BuildContext, BuiltArtifact
 from edgeconv.compress import qdq_error, quantize, refusal
 from edgeconv.compress.architecture import weight_counts
 from edgeconv.compress.fallback import quantize_with_fallback
-from edgeconv.compress.judge import budget_judge
+from edgeconv.compress.judge import LoadingJudge, budget_judge
 from edgeconv.compress.remedies import static_ladder
 from edgeconv.errors import NothingToDo
 from edgeconv.fsutil import sha256_file
@@ -138,12 +138,23 @@ def _search(ctx: BuildContext, precision: str, graph: Path, fused: bool, dst: Pa
                                 "budgets")
         return record
 
-    judge = budget_judge(ctx, physical_cores(), reference_model=ctx.reference_onnx if on_cpu else None)
-    if judge is None:
-        return make(dst, [], {})
-    ranking_feeds = (ctx.calibration or ctx.evaluation).head(settings.fallback.sensitivity_examples)
     def refused(candidate: Path, exc: Exception) -> dict[str, Any] | None:
         return refusal.localise(graph, candidate, str(exc))
+
+    judge = budget_judge(ctx, physical_cores(), reference_model=ctx.reference_onnx if on_cpu else None)
+    if judge is None:  # no budgets, no search; but a candidate the runtime refuses is still remedied
+        loading = LoadingJudge(ctx.evaluation.example(0), physical_cores())
+        try:
+            record = make(dst, [], {})
+            loading(dst)
+            return record
+        except Exception as exc:
+            if refused(dst, exc) is None:
+                raise
+        dst.unlink()
+        return quantize_with_fallback(make, graph, dst, loading, ctx.evaluation, settings.fallback, [],
+                                      refusal=refused)  # type: ignore[arg-type]
+    ranking_feeds = (ctx.calibration or ctx.evaluation).head(settings.fallback.sensitivity_examples)
 
     if precision != "int8-static":
         return quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes,
