@@ -4,6 +4,8 @@ output already named as the quantizer names the bias's copy ("b" -> "b0"), as tf
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +13,11 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+import yaml
+from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
+from edgeconv.cli import main
 from edgeconv.compress import quantize, refusal
 from edgeconv.compress.judge import LoadingJudge
 from edgeconv.compress.search import search_int8
@@ -111,3 +116,23 @@ def test_a_refusal_no_remedy_avoids_is_a_stage_error(shared_bias: tuple[Path, Fe
         search_int8(_make(graph, feeds), tmp_path / "int8.onnx", LoadingJudge(feeds.example(0), 1), FallbackSpec(),
                     None, refusal=keep_transpose_float)
     assert not (tmp_path / "int8.onnx").exists() and not (tmp_path / ".trials").exists()
+
+
+def test_a_build_without_budgets_remedies_the_refusal_too(shared_bias: tuple[Path, FeedSet], tmp_path: Path) -> None:
+    """No budgets, no search: the int8 candidate must still load (compress/judge.LoadingJudge), through the CLI."""
+    graph, feeds = shared_bias
+    shutil.copy(graph, tmp_path / "shared_bias.onnx")
+    np.savez(tmp_path / "data.npz", x=feeds.inputs["x"])
+    spec = {"name": "shared-bias", "model": {"path": "shared_bias.onnx", "task": "generic"},
+            "calibration": {"path": "data.npz"}, "evaluation": {"path": "data.npz"},
+            "targets": [{"name": "x86-cpu-ort", "precisions": ["int8-static"]}],
+            "latency": {"warmup": 1, "runs": 11, "min_time_s": 0}, "output": "out"}
+    (tmp_path / "edgeconv.yaml").write_text(yaml.safe_dump(spec))
+    result = CliRunner().invoke(main, ["build", str(tmp_path / "edgeconv.yaml")])
+    assert result.exit_code == 0, result.output
+    (static,) = json.loads((tmp_path / "out" / "report.json").read_text())["artifacts"]
+    assert static["status"] == "passed"
+    search = static["quantization"]["fallback"]
+    (refused,) = search["refusals"]  # at the node onnxslim's import left reading "b0"
+    assert refused["remedy"] == refusal.UNSHARE and refused["trial"] == 0
+    assert [(s["tensor"], s["writer"]) for s in refused["constant_for_activation"]] == [("b0", "conv_a")]

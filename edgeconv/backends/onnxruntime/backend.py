@@ -144,8 +144,8 @@ def _search(ctx: BuildContext, precision: str, graph: Path, fused: bool, dst: Pa
     judge = budget_judge(ctx, physical_cores(), reference_model=ctx.reference_onnx if on_cpu else None)
     if judge is None:  # no budgets, no search; but a candidate the runtime refuses is still remedied
         loading = LoadingJudge(ctx.evaluation.example(0), physical_cores())
+        record = make(dst, [], {})
         try:
-            record = make(dst, [], {})
             loading(dst)
             return record
         except Exception as exc:
