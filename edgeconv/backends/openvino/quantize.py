@@ -65,7 +65,7 @@ def quantize_static(ctx: BuildContext, model: Any, dst: Path, device: str, threa
     judge = budget_judge(ctx, threads, cls=OpenVINOJudge, device=device,
                          reference_model=ctx.reference_onnx if device == "CPU" else None)
     if judge is None:
-        ov.save_model(quantize(model, ctx, common, [], {}), str(dst), compress_to_fp16=False)
+        ov.save_model(quantize(model, ctx, common, []), str(dst), compress_to_fp16=False)
         return record
     control = accuracy_control(judge, ctx.evaluation.labels, ctx.spec.evaluation.metric)
     settings = ctx.spec.quantize.fallback
@@ -74,12 +74,15 @@ def quantize_static(ctx: BuildContext, model: Any, dst: Path, device: str, threa
     def make(folder: Path, float_ops: list[str], change: dict[str, Any]) -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)  # a remedy that failed may have left its trial's folder
         folder.mkdir()
-        quantized = quantize(model, ctx, {**common, **change}, float_ops, change, control)
+        quantized = quantize(model, ctx, {**common, **change}, float_ops, control)
         ov.save_model(quantized, str(folder / IR), compress_to_fp16=False)
-        return trial_record(record, {**common, **change}, float_ops)
+        own = trial_record(record, {**common, **change}, float_ops)
+        if change.get("accuracy_control") and control is not None:
+            own["accuracy_control"] = f"{control[0]}, max_drop {control[1]:.4f}"
+        return own
 
-    def rank(trial: Path) -> list[Any]:
-        return rank_ops(model, trial / IR, probe)
+    def rank(trial: Path) -> list[Any]:  # an op whose int8 output measured exact gains nothing from float
+        return [r for r in rank_ops(model, trial / IR, probe) if r.output_error > 0]
 
     def localise(trial: Path) -> dict[str, Any]:
         return diagnosis(rank_ops(model, trial / IR, probe))
@@ -99,9 +102,9 @@ def quantize_static(ctx: BuildContext, model: Any, dst: Path, device: str, threa
     return {**chosen, "fallback": fallback}
 
 
-def quantize(model: Any, ctx: BuildContext, options: dict[str, Any], float_ops: list[str], change: dict[str, Any],
+def quantize(model: Any, ctx: BuildContext, options: dict[str, Any], float_ops: list[str],
              control: tuple[str, float, Any] | None = None) -> Any:
-    """``nncf.quantize`` of ``model`` with the options a trial holds (``change``: the remedies'), or NNCF's
+    """``nncf.quantize`` of ``model`` with the options a trial holds (the recipe's and its remedies'), or NNCF's
     accuracy control when a remedy asks for it; ``float_ops`` stay float."""
     import nncf
 
@@ -109,7 +112,7 @@ def quantize(model: Any, ctx: BuildContext, options: dict[str, Any], float_ops: 
     items = [ctx.calibration.example(i) for i in range(len(ctx.calibration))]
     kwargs = nncf_options(options, float_ops)
     task = Task("NNCF int8 quantization", total=1)
-    if change.get("accuracy_control") and control is not None:
+    if options.get("accuracy_control") and control is not None:
         _, max_drop, validation = control
         advanced = kwargs.pop("advanced_parameters", None)
         try:

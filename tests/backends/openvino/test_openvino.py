@@ -44,7 +44,9 @@ def test_every_precision_builds_an_ir_that_openvino_runs_and_verification_scores
     assert rows["fp32"]["agreement"] == 1.0
     static = rows["int8-static"]["quantization"]
     assert static["method"] == "nncf.quantize" and static["calibration_examples"] == 40
-    assert static["fallback"]["trials"][0]["passed"] and static["fallback"]["chosen_trial"] == 0
+    search = static["fallback"]
+    # plain NNCF meets the budget; the search goes on only where it timed slower than fp32 (a loaded machine)
+    assert search["trials"][0]["passed"] and search["trials"][search["chosen_trial"]]["passed"]
     assert "int8_asym" not in json.dumps(static)  # static is activations too, not the weight-only recipe
     assert "compress_weights" in rows["int8-weights"]["quantization"]["method"]
 
