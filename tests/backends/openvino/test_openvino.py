@@ -102,3 +102,21 @@ def test_a_device_openvino_lacks_here_is_a_reason_not_a_crash() -> None:
 def test_weight_only_int8_is_an_openvino_precision() -> None:
     with pytest.raises(SpecError, match="does not build int8-weights"):
         get_profile("x86-cpu-ort").for_build(TargetRef(name="x86-cpu-ort", precisions=["int8-weights"]))
+
+
+def test_nncf_accuracy_control_runs_against_a_fidelity_budget_and_the_float_fallback_follows(
+        tiny_project: Path) -> None:
+    write_spec(tiny_project, targets=[{"name": "x86-cpu-openvino", "precisions": ["int8-static"]}],
+               budgets={"min_snr_db": 20}, quantize={"fallback": {"remedies": ["nncf-accuracy-control"]}})
+    result = CliRunner().invoke(main, ["build", str(tiny_project / "edgeconv.yaml"), "--no-cache"])
+    assert result.exit_code in (0, 1), result.stdout + result.stderr
+    report = json.loads((tiny_project / "out" / "report.json").read_text())
+    row = report["artifacts"][0]
+    search = row["quantization"]["fallback"]
+    plain, controlled, *fallback = search["trials"]
+    assert not plain["passed"] and plain["fidelity"]["snr_db"] < 20  # int8 of the tiny model: ~9 dB
+    assert controlled["remedies"] == ["nncf-accuracy-control"]
+    assert not search["remedies"][0]["outcome"].startswith("failed")  # NNCF ran with the fidelity slack
+    if not controlled["passed"]:  # NNCF's own revert made this tiny model worse (0.7 dB): ops go float by rank
+        assert fallback and fallback[-1]["float_nodes"] and search["sensitivity_top"]
+    assert row["status"] == "passed" and search["trials"][search["chosen_trial"]]["fidelity"]["snr_db"] >= 20
