@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import platform
+import runpy
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ ZOO = [
     ("magika-file-types", "file-type classifier, int32 bytes (labelled)", "ONNX opset 15, tf2onnx (Keras)"),
     ("basic-pitch", "note transcription, audio in, 3 outputs", "ONNX opset 15, tf2onnx (Keras)"),
     ("ddddocr-captcha-ocr", "captcha OCR, CNN + LSTM, per-step scores", "ONNX opset 12, PyTorch 1.9 export"),
+    ("resemblyzer-voice-encoder", "speaker encoder, 3-layer LSTM, 256-d embedding", "TorchScript (traced)"),
     ("captcha-detector", "YOLOX detector (labelled boxes)", "ONNX opset 11, PyTorch 1.9 export"),
     ("tweet-sentiment", "transformer text classifier (labelled)", "Hugging Face + LoRA adapter"),
     ("text-detector", "text detector as a segmenter (label masks)", "ONNX opset 11, PaddlePaddle export"),
@@ -59,12 +61,17 @@ def build_model(name: str, out: Path, threads: int) -> Any:
     from edgeconv.spec import TargetRef, load_spec
 
     try:
+        maker = spec_path(name).parent / "make_model.py"  # a model traced from a package's weights on first use
+        if maker.is_file():
+            runpy.run_path(str(maker))["ensure"]()
         spec = load_spec(spec_path(name))
         spec.targets = [TargetRef(name="x86-cpu-ort", precisions=ORT_PRECISIONS, threads=threads),
                         TargetRef(name="arm64-tflite", precisions=TFLITE_PRECISIONS, threads=threads)]
         return build(spec, out=out)
     except EdgeconvError as exc:  # before any artifact: the whole model is one error row
         return f"exit {int(exc.exit_code)}: {exc}"
+    except ImportError as exc:  # the package whose weights make_model.py traces
+        return f"not built: {exc} (pip install --no-deps resemblyzer)"
 
 
 def retime(result: Any, rounds: int, runs: int, threads: int) -> dict[str, float]:

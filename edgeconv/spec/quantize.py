@@ -10,7 +10,9 @@ from edgeconv.spec.base import StrictModel
 
 # The int8-static remedies the search knows, cheapest first (compress/remedies.py says what each does).
 Remedy = Literal["float-outputs", "percentile", "entropy", "smoothquant", "weighted-ops", "reduce-range",
-                 "int16-activations", "symmetric"]
+                 "int16-activations", "symmetric",
+                 # OpenVINO/NNCF's (backends/openvino/remedies.py)
+                 "recurrent-float", "mixed-preset", "bias-correction", "overflow-fix", "nncf-accuracy-control"]
 
 
 class StaticQuantSpec(StrictModel):

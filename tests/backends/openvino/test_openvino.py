@@ -1,5 +1,6 @@
-"""The OpenVINO backend: ONNX -> IR at every precision on a tiny model, NNCF int8 held to the budgets (NNCF's
-accuracy control when the plain recipe misses), devices this machine lacks, and precisions only it builds."""
+"""The OpenVINO backend: ONNX -> IR at every precision on a tiny model, NNCF int8 held to the budgets (its search's
+remedies, NNCF's accuracy control last, when the plain recipe misses), devices this machine lacks, and precisions
+only it builds."""
 
 from __future__ import annotations
 
@@ -43,7 +44,9 @@ def test_every_precision_builds_an_ir_that_openvino_runs_and_verification_scores
     assert rows["fp32"]["agreement"] == 1.0
     static = rows["int8-static"]["quantization"]
     assert static["method"] == "nncf.quantize" and static["calibration_examples"] == 40
-    assert static["fallback"]["trials"][0]["passed"] and static["fallback"]["chosen_trial"] == 0
+    search = static["fallback"]
+    # plain NNCF meets the budget; the search goes on only where it timed slower than fp32 (a loaded machine)
+    assert search["trials"][0]["passed"] and search["trials"][search["chosen_trial"]]["passed"]
     assert "int8_asym" not in json.dumps(static)  # static is activations too, not the weight-only recipe
     assert "compress_weights" in rows["int8-weights"]["quantization"]["method"]
 
@@ -70,18 +73,22 @@ def test_a_bundle_carries_the_ir_and_run_py_reproduces_its_verified_outputs(tiny
     assert check.returncode == 0 and check.stdout.startswith("ok: "), check.stdout + check.stderr
 
 
-def test_a_missed_budget_runs_nncf_accuracy_control_and_reports_both_trials(tiny_project: Path) -> None:
+def test_a_missed_budget_climbs_the_remedies_up_to_nncf_accuracy_control(tiny_project: Path) -> None:
     report = build(tiny_project, accuracy_drop=0.0)  # plain NNCF int8 loses a few of the 120 examples
     static = next(a for a in report["artifacts"] if a["precision"] == "int8-static")
-    trials = static["quantization"]["fallback"]["trials"]
+    search = static["quantization"]["fallback"]
+    trials = search["trials"]
     assert not trials[0]["passed"], "the plain recipe met a zero-drop budget: the test cannot reach the control"
-    assert trials[1]["remedies"] == ["nncf-accuracy-control"]
-    assert static["quantization"]["accuracy_control"].startswith("accuracy, max_drop 0.0000")
-    chosen = static["quantization"]["fallback"]["chosen_trial"]
+    tried = [r["remedy"] for r in search["remedies"]]
+    assert tried[-1] == "nncf-accuracy-control" and "bias-correction" in tried  # the costliest remedy last
+    assert "recurrent-float" in {r["remedy"] for r in search["remedies_left_out"]}  # no LSTM/GRU here
+    controlled = next(t for t in trials if t["remedies"][-1:] == ["nncf-accuracy-control"])
+    assert controlled["accuracy"] == controlled["accuracy"]  # NNCF ran and the judge scored it
+    chosen = search["chosen_trial"]
     kept = max(trials, key=lambda t: (t["passed"], t["accuracy"]))
-    assert trials[chosen]["accuracy"] == kept["accuracy"]  # the closer trial is kept when neither passes
+    assert trials[chosen]["accuracy"] == kept["accuracy"]  # the closest trial is kept when none passes
     markdown = (tiny_project / "out" / "report.md").read_text()
-    assert "| 1 | nncf-accuracy-control |" in markdown
+    assert "nncf-accuracy-control" in markdown
 
 
 def test_a_device_openvino_lacks_here_is_a_reason_not_a_crash() -> None:
@@ -95,3 +102,21 @@ def test_a_device_openvino_lacks_here_is_a_reason_not_a_crash() -> None:
 def test_weight_only_int8_is_an_openvino_precision() -> None:
     with pytest.raises(SpecError, match="does not build int8-weights"):
         get_profile("x86-cpu-ort").for_build(TargetRef(name="x86-cpu-ort", precisions=["int8-weights"]))
+
+
+def test_nncf_accuracy_control_runs_against_a_fidelity_budget_and_the_float_fallback_follows(
+        tiny_project: Path) -> None:
+    write_spec(tiny_project, targets=[{"name": "x86-cpu-openvino", "precisions": ["int8-static"]}],
+               budgets={"min_snr_db": 20}, quantize={"fallback": {"remedies": ["nncf-accuracy-control"]}})
+    result = CliRunner().invoke(main, ["build", str(tiny_project / "edgeconv.yaml"), "--no-cache"])
+    assert result.exit_code in (0, 1), result.stdout + result.stderr
+    report = json.loads((tiny_project / "out" / "report.json").read_text())
+    row = report["artifacts"][0]
+    search = row["quantization"]["fallback"]
+    plain, controlled, *fallback = search["trials"]
+    assert not plain["passed"] and plain["fidelity"]["snr_db"] < 20  # int8 of the tiny model: ~9 dB
+    assert controlled["remedies"] == ["nncf-accuracy-control"]
+    assert not search["remedies"][0]["outcome"].startswith("failed")  # NNCF ran with the fidelity slack
+    if not controlled["passed"]:  # NNCF's own revert made this tiny model worse (0.7 dB): ops go float by rank
+        assert fallback and fallback[-1]["float_nodes"] and search["sensitivity_top"]
+    assert row["status"] == "passed" and search["trials"][search["chosen_trial"]]["fidelity"]["snr_db"] >= 20
