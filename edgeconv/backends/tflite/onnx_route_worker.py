@@ -5,7 +5,8 @@ with onnx2torch on the path (``onnx_tflite_env``). A process of its own because 
 or hold gigabytes; the parent turns a failure into one line and a log.
 
 Why each step (measured on the zoo's PaddleOCR classifier / detector / recogniser and YOLOv8n):
-- shapes fixed from the examples, then ONNX shape inference: litert-torch converts at static shapes;
+- shapes fixed from the examples, then ONNX shape inference: litert-torch converts at static shapes; then
+  onnxslim again, which at static shapes folds the If nodes a shape test drives (Silero VAD has five);
 - ``auto_pad: SAME_*`` made explicit pads: onnx2torch raises NotImplementedError on SAME_UPPER (PP-OCRv6);
 - Pad (reflect/edge on any rank, opset 18), LSTM and GRU converted by ``onnx_converters`` (onnx2torch has
   none that work for them);
@@ -153,6 +154,22 @@ def multi_output_results_via_identity(model: Any) -> int:
     return changed
 
 
+def refuse_unconvertible(model: Any) -> None:
+    """NotImplementedError naming every op onnx2torch has no converter for, before any conversion starts."""
+    from onnx2torch.node_converters import get_converter
+
+    opsets = {o.domain or "": o.version for o in model.opset_import}
+    missing: set[str] = set()
+    for node in model.graph.node:
+        try:
+            get_converter(operation_type=node.op_type, version=opsets.get(node.domain or "", 1),
+                          domain=node.domain or "")
+        except NotImplementedError:
+            missing.add(node.op_type if not node.domain else f"{node.domain}.{node.op_type}")
+    if missing:
+        raise NotImplementedError(f"onnx2torch has no converter for ONNX op(s) {', '.join(sorted(missing))}")
+
+
 def to_torch(model: Any, examples: list[tuple[Any, ...]]) -> tuple[Any, dict[str, int]]:
     """The ONNX model (its inputs already at static shapes) as a plain aten graph, and what was rewritten."""
     import onnx2torch
@@ -160,6 +177,7 @@ def to_torch(model: Any, examples: list[tuple[Any, ...]]) -> tuple[Any, dict[str
     from edgeconv.backends.tflite.onnx_converters import register
 
     register()
+    refuse_unconvertible(model)
     rewrites = {"same_pads_made_explicit": explicit_same_pads(model),
                 "global_max_pools_rewritten": global_max_pools_as_reduce_max(model),
                 "outputs_given_identity": multi_output_results_via_identity(model)}
@@ -191,15 +209,16 @@ def bake_constants(module: Any, examples: list[tuple[Any, ...]]) -> Any:
 
 
 def examples_from(path: Path, names: list[str]) -> list[tuple[Any, ...]]:
-    """Two examples as positional tensors in the graph's input order (the second perturbed if there is one)."""
+    """Two examples as positional tensors in the graph's input order (the second perturbed if there is one); np.array,
+    not np.ascontiguousarray, which makes a scalar input (a sample rate) 1-D."""
     import torch
 
     with np.load(path, allow_pickle=False) as data:
         arrays = {name: data[name] for name in names}
     count = len(next(iter(arrays.values())))
-    first = tuple(torch.from_numpy(np.ascontiguousarray(arrays[n][0])) for n in names)
+    first = tuple(torch.from_numpy(np.array(arrays[n][0])) for n in names)
     if count > 1:
-        return [first, tuple(torch.from_numpy(np.ascontiguousarray(arrays[n][1])) for n in names)]
+        return [first, tuple(torch.from_numpy(np.array(arrays[n][1])) for n in names)]
     shifted = tuple(t + torch.rand_like(t) if t.is_floating_point() else t for t in first)
     return [first, shifted]
 
@@ -207,6 +226,7 @@ def examples_from(path: Path, names: list[str]) -> list[tuple[Any, ...]]:
 def convert(onnx_path: Path, examples_path: Path, out: Path) -> dict[str, Any]:
     import litert_torch
     import onnx
+    import onnxslim
 
     start = time.perf_counter()
     model = onnx.load(str(onnx_path))
@@ -214,6 +234,7 @@ def convert(onnx_path: Path, examples_path: Path, out: Path) -> dict[str, Any]:
     names = [v.name for v in model.graph.input if v.name not in initializers]
     examples = examples_from(examples_path, names)
     model = fix_shapes(model, {n: tuple(t.shape) for n, t in zip(names, examples[0], strict=True)})
+    model = onnxslim.slim(model)  # at static shapes, shape tests fold: Silero VAD's five If nodes go
     module, rewrites = to_torch(model, examples)
     litert_torch.convert(module, examples[0]).export(str(out))
     return {"input_names": names, "signature_inputs": [f"args_{i}" for i in range(len(names))],
