@@ -69,6 +69,31 @@ def fix_shapes(model: Any, shapes: dict[str, tuple[int, ...]]) -> Any:
     return shape_inference.infer_shapes(model, strict_mode=True)
 
 
+def slim_at_static_shapes(model: Any, feeds: dict[str, np.ndarray]) -> tuple[Any, bool]:
+    """onnxslim's result at the static shapes, where shape tests fold (Silero VAD's five If nodes go), kept only
+    when ONNX Runtime gives it the same outputs as the model on ``feeds`` (as the import keeps onnxslim's result)."""
+    import contextlib
+    import io
+
+    import onnxruntime as ort
+    import onnxslim
+
+    with contextlib.redirect_stdout(io.StringIO()):  # onnxslim prints tensor protos it cannot fold
+        slim = onnxslim.slim(model)
+    if slim is None:
+        return model, False
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        before, after = (ort.InferenceSession(m.SerializeToString(), options, providers=["CPUExecutionProvider"])
+                         .run(None, feeds) for m in (model, slim))
+    except Exception:  # ORT refusing the rewritten graph: keep the model as it was
+        return model, False
+    same = all(a.shape == b.shape and np.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in
+               zip(before, after, strict=True))
+    return (slim, True) if same else (model, False)
+
+
 def explicit_same_pads(model: Any) -> int:
     """Replace ``auto_pad: SAME_UPPER / SAME_LOWER`` by the pads ONNX defines for them; return how many.
 
@@ -226,7 +251,6 @@ def examples_from(path: Path, names: list[str]) -> list[tuple[Any, ...]]:
 def convert(onnx_path: Path, examples_path: Path, out: Path) -> dict[str, Any]:
     import litert_torch
     import onnx
-    import onnxslim
 
     start = time.perf_counter()
     model = onnx.load(str(onnx_path))
@@ -234,11 +258,11 @@ def convert(onnx_path: Path, examples_path: Path, out: Path) -> dict[str, Any]:
     names = [v.name for v in model.graph.input if v.name not in initializers]
     examples = examples_from(examples_path, names)
     model = fix_shapes(model, {n: tuple(t.shape) for n, t in zip(names, examples[0], strict=True)})
-    model = onnxslim.slim(model)  # at static shapes, shape tests fold: Silero VAD's five If nodes go
+    model, slimmed = slim_at_static_shapes(model, {n: t.numpy() for n, t in zip(names, examples[0], strict=True)})
     module, rewrites = to_torch(model, examples)
     litert_torch.convert(module, examples[0]).export(str(out))
     return {"input_names": names, "signature_inputs": [f"args_{i}" for i in range(len(names))],
-            "output_names": [o.name for o in model.graph.output], **rewrites,
+            "output_names": [o.name for o in model.graph.output], **rewrites, "slimmed_at_static_shapes": slimmed,
             "aten_ops": sum(1 for n in module.graph.nodes if n.op == "call_function"),
             "seconds": round(time.perf_counter() - start, 2)}
 
