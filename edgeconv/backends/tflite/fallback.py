@@ -105,7 +105,9 @@ class LiteRTJudge(Judge):
         from edgeconv.verify.timing import time_interleaved
 
         with TFLiteRunner(str(model), threads=self.threads, input_names=self.input_names) as runner:
-            outputs = next(iter(runner.infer(self.evaluation.inputs).values()))
+            # one example at a time, as verification feeds them: an input without a batch axis (a recurrent
+            # state) cannot be cut into rows by the runner
+            outputs = np.concatenate([next(iter(runner.infer(b).values())) for b in self.evaluation.batches(1)])
             example = self.evaluation.example(0)
             p50 = time_interleaved({model: lambda: runner.infer(example)}, rounds=1, runs=20, warmup=5)[model]
         return outputs, p50
