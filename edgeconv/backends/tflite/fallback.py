@@ -103,11 +103,14 @@ class LiteRTJudge(Judge):
     def run(self, model: Path) -> tuple[np.ndarray, float]:
         from edgeconv.backends.tflite.runner import TFLiteRunner
         from edgeconv.verify.timing import time_interleaved
+        from edgeconv.verify.worker import stack_outputs
 
         with TFLiteRunner(str(model), threads=self.threads, input_names=self.input_names) as runner:
-            # one example at a time, as verification feeds them: an input without a batch axis (a recurrent
-            # state) cannot be cut into rows by the runner
-            outputs = np.concatenate([next(iter(runner.infer(b).values())) for b in self.evaluation.batches(1)])
+            # one example at a time, joined as verification joins them (and the reference's outputs): an input
+            # without a batch axis (a recurrent state) cannot be cut into rows by the runner, and an output whose
+            # batch axis is not the first (ddddocr's [steps, 1, classes]) is stacked, not concatenated
+            rows = [runner.infer(b) for b in self.evaluation.batches(1)]
+            outputs = next(iter(stack_outputs(rows)[0].values()))
             example = self.evaluation.example(0)
             p50 = time_interleaved({model: lambda: runner.infer(example)}, rounds=1, runs=20, warmup=5)[model]
         return outputs, p50
