@@ -202,10 +202,10 @@ def to_torch(model: Any, examples: list[tuple[Any, ...]]) -> tuple[Any, dict[str
     from edgeconv.backends.tflite.onnx_converters import register
 
     register()
-    refuse_unconvertible(model)
     rewrites = {"same_pads_made_explicit": explicit_same_pads(model),
                 "global_max_pools_rewritten": global_max_pools_as_reduce_max(model),
                 "outputs_given_identity": multi_output_results_via_identity(model)}
+    refuse_unconvertible(model)  # after the rewrites, which replace ops onnx2torch lacks (GlobalMaxPool)
     return bake_constants(onnx2torch.convert(model).eval(), examples), rewrites
 
 
