@@ -4,6 +4,7 @@ exported by torch or built with onnx.helper, traced the way the worker traces th
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,24 @@ pytest.importorskip("litert_torch", reason="the TFLite route needs pip install '
 
 
 @pytest.fixture(scope="module")
-def converters() -> Any:
-    """onnx_converters, importable once onnx2torch (the route folder) is on the path, its converters registered."""
+def converters() -> Iterator[Any]:
+    """onnx_converters, importable once onnx2torch (the route folder) is on the path, its converters registered.
+    Afterwards the path and the modules are taken back: with onnx2torch importable here the route would stop
+    giving its folder to the worker, and the torchvision stub would break transformers' import checks."""
     folder = ensure_route()
-    if folder is not None and str(folder) not in sys.path:
+    before = set(sys.modules)
+    if folder is not None:
         sys.path.insert(0, str(folder))
     stub_torchvision_if_broken()  # as the worker does: onnx2torch imports torchvision for two converters
     from edgeconv.backends.tflite import onnx_converters
 
     onnx_converters.register()
-    return onnx_converters
+    yield onnx_converters
+    if folder is not None:
+        sys.path.remove(str(folder))
+    for name in set(sys.modules) - before:
+        if name.split(".")[0] in ("onnx2torch", "torchvision") or name.endswith("onnx_converters"):
+            del sys.modules[name]
 
 
 def ort(model: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -143,3 +152,16 @@ def test_a_reverse_lstm_and_what_torch_cannot_express(converters: Any) -> None:
     p = numpy_helper.from_array(rng.normal(size=(1, 12)).astype(np.float32), "P")
     with pytest.raises(NotImplementedError, match=r"LSTM with peepholes \(P\) has no torch.nn equivalent"):
         converted(lstm(["x", "W", "R", "B", "", "", "", "P"], [w, r, b, p]), x)
+
+
+def test_ops_the_worker_rewrites_are_not_refused_as_unconvertible(converters: Any) -> None:
+    """GlobalMaxPool has no onnx2torch converter; the worker rewrites it as ReduceMax before refusing ops."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("GlobalMaxPool", ["x"], ["y"])], "pool",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 5, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    x = {"x": np.random.default_rng(5).normal(size=(1, 3, 5, 4)).astype(np.float32)}
+    expected = ort(model, x)[0]
+    np.testing.assert_array_equal(converted(model, x)[0], expected)
