@@ -4,8 +4,10 @@ A torch model converts from the torch module (``ctx.torch_model()``), not from t
 measured on the sample, litert-torch converted in seconds with no layout transposes to get wrong,
 while onnx2tf cannot share an environment with the rest of the stack (docs/tflite.md). A model given
 as an ONNX file converts from its repaired ONNX graph through onnx2torch into the same litert-torch
-(``backends/tflite/onnx_route.py``). The float flatbuffer is one stage shared by every precision; each
-precision is a stage of its own.
+(``backends/tflite/onnx_route.py``). So does a TorchScript file: torch.export (inside litert-torch) cannot
+trace a ScriptModule ("ScriptModule has not been initialized"), while the export stage has already written
+its ONNX with the TorchScript exporter and checked it against the ScriptModule. The float flatbuffer is one
+stage shared by every precision; each precision is a stage of its own.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ class TFLiteBackend:
 
     def _float_model(self, ctx: BuildContext) -> tuple[Path, dict[str, Any]]:
         """The fp32 flatbuffer at static shapes: one conversion shared by every precision."""
-        if ctx.spec.model.source == "onnx":
+        if ctx.spec.model.source == "onnx" or is_torchscript(ctx.spec.model.path):
             return self._float_from_onnx(ctx)
         text = ctx.spec.text_for(ctx.spec.evaluation)
         shapes = {k: v.shape[1:] for k, v in ctx.evaluation.inputs.items()}
@@ -119,7 +121,8 @@ class TFLiteBackend:
         return ctx.stages.run("tflite/float", key, produce)
 
     def _float_from_onnx(self, ctx: BuildContext) -> tuple[Path, dict[str, Any]]:
-        """The fp32 flatbuffer of an ONNX model, at the evaluation feeds' shapes (batch 1)."""
+        """The fp32 flatbuffer of the reference ONNX (an ONNX file's, or a TorchScript file's export), at the
+        evaluation feeds' shapes (batch 1)."""
         from edgeconv.backends.tflite.onnx_route import convert_onnx
         from edgeconv.backends.tflite.onnx_route_env import ONNX2TORCH
 
@@ -137,7 +140,9 @@ class TFLiteBackend:
             return {"file": dst.name, "sha256": sha256_file(dst), "seconds": info["seconds"],
                     "input_names": info["input_names"], "signature_inputs": info["signature_inputs"],
                     "input_dtypes": {k: details[k]["dtype"].__name__ for k in info["signature_inputs"]},
-                    "shapes": {k: [1, *v] for k, v in shapes.items()}, "route": f"{ONNX2TORCH} -> litert-torch",
+                    "shapes": {k: [1, *v] for k, v in shapes.items()},
+                    "route": f"{'TorchScript -> ONNX -> ' if ctx.spec.model.source != 'onnx' else ''}"
+                             f"{ONNX2TORCH} -> litert-torch",
                     "same_pads_made_explicit": info["same_pads_made_explicit"]}
 
         return ctx.stages.run("tflite/float", key, produce)
@@ -146,3 +151,9 @@ class TFLiteBackend:
         return RunnerSpec(RUNNER, {"path": str(artifact.path), "threads": threads_for(profile),
                                    "input_names": artifact.extra.get("input_names")})
 
+
+def is_torchscript(path: str | None) -> bool:
+    """Whether the model is a TorchScript archive (told by its content: users name them .pt, .jit, .pth)."""
+    from edgeconv.spec.source import resolve_model_path, sniff
+
+    return path is not None and sniff(resolve_model_path(path)) == "torchscript"

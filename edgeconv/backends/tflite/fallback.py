@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from edgeconv.compress.judge import Judge
+from edgeconv.data.feeds import FeedSet
 from edgeconv.progress.steps import Task
 
 SCOPE_INDEX = re.compile(r";\d*$")
@@ -94,6 +95,16 @@ def rank_groups(groups: list[OpGroup], score: Callable[[OpGroup], float], thread
     return sorted(ranked, key=lambda r: r.logit_mse, reverse=True)
 
 
+def first_output(runner: Any, feeds: FeedSet) -> np.ndarray:
+    """The first output over ``feeds``, one example at a time and joined as verification joins the reference's
+    outputs: an input without a batch axis (a recurrent state) cannot be cut into rows by the runner, and an
+    output whose batch axis is not the first (ddddocr's [steps, 1, classes]) is stacked, not concatenated."""
+    from edgeconv.verify.worker import stack_outputs
+
+    rows = [runner.infer(b) for b in feeds.batches(1)]
+    return next(iter(stack_outputs(rows)[0].values()))
+
+
 @dataclass
 class LiteRTJudge(Judge):
     """The ORT judge's budgets and scoring (Judge.__call__), with the candidate run in the LiteRT interpreter."""
@@ -105,7 +116,7 @@ class LiteRTJudge(Judge):
         from edgeconv.verify.timing import time_interleaved
 
         with TFLiteRunner(str(model), threads=self.threads, input_names=self.input_names) as runner:
-            outputs = next(iter(runner.infer(self.evaluation.inputs).values()))
+            outputs = first_output(runner, self.evaluation)
             example = self.evaluation.example(0)
             p50 = time_interleaved({model: lambda: runner.infer(example)}, rounds=1, runs=20, warmup=5)[model]
         return outputs, p50

@@ -28,12 +28,17 @@ from edgeconv.errors import StageError
 
 TIMEOUT_S = 1800
 
-# What the last line of a failed worker says, and the fix to print.
+# What a failed worker says, and the fix to print (the first pattern that matches).
 _KNOWN = (
-    (re.compile(r"Converter is not implemented \(OperationDescription\(domain='(?P<domain>[^']*)', "
-                r"operation_type='(?P<op>\w+)'"),
-     "onnx2torch has no converter for ONNX op {op}: build this model for an ONNX Runtime target, or give "
+    (re.compile(r"no converter for ONNX op\(s\) (?P<op>[\w., ]*\b(?:If|Loop|Scan)\b[\w., ]*)"),
+     "ONNX op(s) {op}: control flow whose branch is chosen at run time by an input's value, which a static "
+     "TFLite graph cannot hold: export the model with that branch fixed (for Silero VAD: silero_vad_16k_op15.onnx "
+     "instead of the If-wrapped op18 file), or build it for an ONNX Runtime target"),
+    (re.compile(r"no converter for ONNX op\(s\) (?P<op>[\w., ]+)"),
+     "onnx2torch has no converter for ONNX op(s) {op}: build this model for an ONNX Runtime target, or give "
      "model.path as the torch model for the TFLite target"),
+    (re.compile(r"(?P<op>\w+ with [^\n]*) has no torch.nn equivalent"),
+     "{op} cannot be converted: export the model without it, or build it for an ONNX Runtime target"),
     (re.compile(r"Lowering not found: (?P<op>[\w.:]+)"),
      "litert-torch cannot lower {op}: build this model for an ONNX Runtime target"),
     (re.compile(r"depend on the input's values"),
@@ -44,9 +49,6 @@ _KNOWN = (
 
 def convert_onnx(onnx_path: Path, feeds: FeedSet, dst: Path) -> dict[str, Any]:
     """Write the float TFLite flatbuffer of ``onnx_path`` at the feeds' shapes (batch 1) to ``dst``."""
-    if feeds.unbatched:
-        raise StageError(f"tflite: inputs {sorted(feeds.unbatched)} have no batch axis, and the ONNX -> TFLite "
-                         "route converts batched inputs only", fix="build this model for an ONNX Runtime target")
     route = ensure_route()
     with tempfile.TemporaryDirectory(prefix="edgeconv-onnx-tflite-") as tmp:
         work = Path(tmp)

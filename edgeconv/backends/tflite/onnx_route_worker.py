@@ -5,8 +5,11 @@ with onnx2torch on the path (``onnx_tflite_env``). A process of its own because 
 or hold gigabytes; the parent turns a failure into one line and a log.
 
 Why each step (measured on the zoo's PaddleOCR classifier / detector / recogniser and YOLOv8n):
-- shapes fixed from the examples, then ONNX shape inference: litert-torch converts at static shapes;
+- shapes fixed from the examples, then ONNX shape inference: litert-torch converts at static shapes; then
+  onnxslim again, which at static shapes folds the If nodes a shape test drives (Silero VAD has five);
 - ``auto_pad: SAME_*`` made explicit pads: onnx2torch raises NotImplementedError on SAME_UPPER (PP-OCRv6);
+- Pad (reflect/edge on any rank, opset 18), LSTM and GRU converted by ``onnx_converters`` (onnx2torch has
+  none that work for them);
 - GlobalMaxPool written as the ReduceMax over the spatial axes it is: onnx2torch has no converter for it
   (Magika's tf2onnx graph);
 - onnx2torch's modules branch in Python on constant operands (``if torch.any(shape == 0)`` in Reshape,
@@ -64,6 +67,31 @@ def fix_shapes(model: Any, shapes: dict[str, tuple[int, ...]]) -> Any:
             dim.ClearField("dim_value")
     del model.graph.value_info[:]
     return shape_inference.infer_shapes(model, strict_mode=True)
+
+
+def slim_at_static_shapes(model: Any, feeds: dict[str, np.ndarray]) -> tuple[Any, bool]:
+    """onnxslim's result at the static shapes, where shape tests fold (Silero VAD's five If nodes go), kept only
+    when ONNX Runtime gives it the same outputs as the model on ``feeds`` (as the import keeps onnxslim's result)."""
+    import contextlib
+    import io
+
+    import onnxruntime as ort
+    import onnxslim
+
+    with contextlib.redirect_stdout(io.StringIO()):  # onnxslim prints tensor protos it cannot fold
+        slim = onnxslim.slim(model)
+    if slim is None:
+        return model, False
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        before, after = (ort.InferenceSession(m.SerializeToString(), options, providers=["CPUExecutionProvider"])
+                         .run(None, feeds) for m in (model, slim))
+    except Exception:  # ORT refusing the rewritten graph: keep the model as it was
+        return model, False
+    same = all(a.shape == b.shape and np.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in
+               zip(before, after, strict=True))
+    return (slim, True) if same else (model, False)
 
 
 def explicit_same_pads(model: Any) -> int:
@@ -132,6 +160,55 @@ def global_max_pools_as_reduce_max(model: Any) -> int:
     return changed
 
 
+def multi_output_results_via_identity(model: Any) -> int:
+    """Give each graph output that a multi-output node (LSTM's Y_h) produces an Identity of its own; return how many.
+    onnx2torch returns such a node's whole output tuple as the graph output instead of the one result."""
+    from onnx import helper
+
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    changed = 0
+    for value in graph.output:
+        node = producers.get(value.name)
+        if node is None or len([o for o in node.output if o]) < 2:
+            continue
+        inner = f"{value.name}__edgeconv_result"
+        node.output[list(node.output).index(value.name)] = inner
+        graph.node.append(helper.make_node("Identity", [inner], [value.name]))
+        changed += 1
+    return changed
+
+
+def refuse_unconvertible(model: Any) -> None:
+    """NotImplementedError naming every op onnx2torch has no converter for, before any conversion starts."""
+    from onnx2torch.node_converters import get_converter
+
+    opsets = {o.domain or "": o.version for o in model.opset_import}
+    missing: set[str] = set()
+    for node in model.graph.node:
+        try:
+            get_converter(operation_type=node.op_type, version=opsets.get(node.domain or "", 1),
+                          domain=node.domain or "")
+        except NotImplementedError:
+            missing.add(node.op_type if not node.domain else f"{node.domain}.{node.op_type}")
+    if missing:
+        raise NotImplementedError(f"onnx2torch has no converter for ONNX op(s) {', '.join(sorted(missing))}")
+
+
+def to_torch(model: Any, examples: list[tuple[Any, ...]]) -> tuple[Any, dict[str, int]]:
+    """The ONNX model (its inputs already at static shapes) as a plain aten graph, and what was rewritten."""
+    import onnx2torch
+
+    from edgeconv.backends.tflite.onnx_converters import register
+
+    register()
+    rewrites = {"same_pads_made_explicit": explicit_same_pads(model),
+                "global_max_pools_rewritten": global_max_pools_as_reduce_max(model),
+                "outputs_given_identity": multi_output_results_via_identity(model)}
+    refuse_unconvertible(model)  # after the rewrites, which replace ops onnx2torch lacks (GlobalMaxPool)
+    return bake_constants(onnx2torch.convert(model).eval(), examples), rewrites
+
+
 def bake_constants(module: Any, examples: list[tuple[Any, ...]]) -> Any:
     """A plain aten graph of ``module`` with its constant-driven Python branches evaluated (see the module doc)."""
     import torch
@@ -139,7 +216,9 @@ def bake_constants(module: Any, examples: list[tuple[Any, ...]]) -> Any:
 
     traced = []
     for args in examples:
-        with torch.no_grad():
+        # oneDNN off: torch's LSTM/GRU (onnx_converters) would trace to aten.mkldnn_rnn_layer, which litert-torch
+        # cannot lower; without it they unroll into matmuls and activations
+        with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False):
             graph = make_fx(module, tracing_mode="real", _error_on_data_dependent_ops=False)(*args)
         for node in list(graph.graph.nodes):  # the scalar reads themselves: their values are baked in
             if node.op == "call_function" and node.target is torch.ops.aten._local_scalar_dense.default \
@@ -155,15 +234,16 @@ def bake_constants(module: Any, examples: list[tuple[Any, ...]]) -> Any:
 
 
 def examples_from(path: Path, names: list[str]) -> list[tuple[Any, ...]]:
-    """Two examples as positional tensors in the graph's input order (the second perturbed if there is one)."""
+    """Two examples as positional tensors in the graph's input order (the second perturbed if there is one); np.array,
+    not np.ascontiguousarray, which makes a scalar input (a sample rate) 1-D."""
     import torch
 
     with np.load(path, allow_pickle=False) as data:
         arrays = {name: data[name] for name in names}
     count = len(next(iter(arrays.values())))
-    first = tuple(torch.from_numpy(np.ascontiguousarray(arrays[n][0])) for n in names)
+    first = tuple(torch.from_numpy(np.array(arrays[n][0])) for n in names)
     if count > 1:
-        return [first, tuple(torch.from_numpy(np.ascontiguousarray(arrays[n][1])) for n in names)]
+        return [first, tuple(torch.from_numpy(np.array(arrays[n][1])) for n in names)]
     shifted = tuple(t + torch.rand_like(t) if t.is_floating_point() else t for t in first)
     return [first, shifted]
 
@@ -171,7 +251,6 @@ def examples_from(path: Path, names: list[str]) -> list[tuple[Any, ...]]:
 def convert(onnx_path: Path, examples_path: Path, out: Path) -> dict[str, Any]:
     import litert_torch
     import onnx
-    import onnx2torch
 
     start = time.perf_counter()
     model = onnx.load(str(onnx_path))
@@ -179,13 +258,11 @@ def convert(onnx_path: Path, examples_path: Path, out: Path) -> dict[str, Any]:
     names = [v.name for v in model.graph.input if v.name not in initializers]
     examples = examples_from(examples_path, names)
     model = fix_shapes(model, {n: tuple(t.shape) for n, t in zip(names, examples[0], strict=True)})
-    same_pads = explicit_same_pads(model)
-    global_pools = global_max_pools_as_reduce_max(model)
-    module = bake_constants(onnx2torch.convert(model).eval(), examples)
+    model, slimmed = slim_at_static_shapes(model, {n: t.numpy() for n, t in zip(names, examples[0], strict=True)})
+    module, rewrites = to_torch(model, examples)
     litert_torch.convert(module, examples[0]).export(str(out))
     return {"input_names": names, "signature_inputs": [f"args_{i}" for i in range(len(names))],
-            "output_names": [o.name for o in model.graph.output], "same_pads_made_explicit": same_pads,
-            "global_max_pools_rewritten": global_pools,
+            "output_names": [o.name for o in model.graph.output], **rewrites, "slimmed_at_static_shapes": slimmed,
             "aten_ops": sum(1 for n in module.graph.nodes if n.op == "call_function"),
             "seconds": round(time.perf_counter() - start, 2)}
 

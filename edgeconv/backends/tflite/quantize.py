@@ -120,8 +120,8 @@ def quantize_full(float_model: Path, dst: Path, calibration: dict[str, Any], thr
         return make(dst, [])
 
     def rank(first_trial: Path) -> list[Any]:
-        reference = _logits(float_model, probe.inputs, threads, input_names)
-        score = functools.partial(group_alone, float_model=float_model, qsvs=qsvs, inputs=probe.inputs,
+        reference = _logits(float_model, probe, threads, input_names)
+        score = functools.partial(group_alone, float_model=float_model, qsvs=qsvs, probe=probe,
                                   reference=reference, threads=threads, input_names=input_names)
         return rank_groups(groups, score, threads)
 
@@ -129,21 +129,22 @@ def quantize_full(float_model: Path, dst: Path, calibration: dict[str, Any], thr
     return {**record, "fallback": fallback}
 
 
-def group_alone(group: Any, float_model: Path, qsvs: dict[str, Any], inputs: dict[str, Any], reference: Any,
+def group_alone(group: Any, float_model: Path, qsvs: dict[str, Any], probe: FeedSet, reference: Any,
                 threads: int, input_names: list[str]) -> float:
     """One ranking trial: only ``group`` int8, its logit MSE against the float model's on the probe inputs.
     A module-level function (not a closure) so a Ray worker can run it."""
     with tempfile.TemporaryDirectory(prefix="edgeconv-group-") as tmp:
         path = Path(tmp) / "only.tflite"
         _write(float_model, path, recipe_for("int8-full", only=group), qsvs)
-        return float(np.mean((_logits(path, inputs, threads, input_names) - reference) ** 2))
+        return float(np.mean((_logits(path, probe, threads, input_names) - reference) ** 2))
 
 
-def _logits(path: Path, inputs: dict[str, Any], threads: int, input_names: list[str]) -> Any:
+def _logits(path: Path, feeds: FeedSet, threads: int, input_names: list[str]) -> Any:
+    from edgeconv.backends.tflite.fallback import first_output
     from edgeconv.backends.tflite.runner import TFLiteRunner
 
     with TFLiteRunner(str(path), threads=threads, input_names=input_names) as runner:
-        return next(iter(runner.infer(inputs).values()))
+        return first_output(runner, feeds)
 
 
 def _calibrate(float_model: Path, calibration: dict[str, Any], threads: int) -> tuple[dict[str, Any], int]:

@@ -80,11 +80,14 @@ class TFLiteRunner(Runner):
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         mapping = self._signature_names(list(feeds))
-        batch = len(next(iter(feeds.values())))
+        # The flatbuffer is batch 1 (static shapes); a larger batch runs row by row. A feed already at the
+        # signature's shape (batch 1, or an input without a batch axis: a recurrent state, a scalar) goes whole.
+        whole = {k for k, v in feeds.items() if tuple(v.shape) == tuple(self.inputs[mapping[k]]["shape"])}
+        batch = max((len(v) for k, v in feeds.items() if k not in whole), default=1)
         rows = []
-        # The flatbuffer is batch 1 (static shapes); a larger batch runs row by row.
         for i in range(batch):
-            args = {mapping[k]: _to_input(v[i : i + 1], self.inputs[mapping[k]]) for k, v in feeds.items()}
+            args = {mapping[k]: _to_input(v if k in whole else v[i : i + 1], self.inputs[mapping[k]])
+                    for k, v in feeds.items()}
             rows.append(self.runner(**args))
         return {
             name: np.concatenate([_from_output(r[name], self.outputs[name]) for r in rows])

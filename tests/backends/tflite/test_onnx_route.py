@@ -73,28 +73,71 @@ def test_an_onnx_cnn_converts_in_the_worker_and_matches_onnx_runtime(tmp_path: P
     np.testing.assert_allclose(tflite_outputs(tmp_path / "cnn.tflite", x[:1]), expected, atol=1e-4, rtol=1e-4)
 
 
-def test_an_op_onnx2torch_cannot_convert_is_one_line_with_the_log_behind_it(tmp_path: Path) -> None:
+def test_ops_onnx2torch_cannot_convert_are_named_in_one_line_with_the_log_behind_it(tmp_path: Path) -> None:
+    """An If that static shapes do not decide (its condition is computed from the input) and a Hardmax: both named
+    before any conversion, with the control-flow fix."""
     import onnx
-    from onnx import TensorProto, helper
+    from onnx import TensorProto, helper, numpy_helper
 
     from edgeconv.backends.tflite.onnx_route import convert_onnx
 
-    graph = helper.make_graph([helper.make_node("Hardmax", ["x"], ["y"])], "hardmax",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])])
+    def branch(name: str, op: str) -> Any:
+        return helper.make_graph([helper.make_node(op, ["x"], [f"{name}_y"])], name, [],
+                                 [helper.make_tensor_value_info(f"{name}_y", TensorProto.FLOAT, None)])
+
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0), helper.make_node("Greater", ["m", "zero"], ["c"]),
+         helper.make_node("If", ["c"], ["b"], then_branch=branch("then", "Relu"), else_branch=branch("else", "Neg")),
+         helper.make_node("Hardmax", ["b"], ["y"])], "control",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [numpy_helper.from_array(np.array(0, np.float32), "zero")])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
-              str(tmp_path / "hardmax.onnx"))
+              str(tmp_path / "control.onnx"))
     with pytest.raises(StageError) as raised:
-        convert_onnx(tmp_path / "hardmax.onnx", FeedSet({"x": np.ones((2, 4), np.float32)}), tmp_path / "h.tflite")
-    assert "onnx2torch has no converter for ONNX op Hardmax" in str(raised.value)
+        convert_onnx(tmp_path / "control.onnx", FeedSet({"x": np.ones((2, 4), np.float32)}), tmp_path / "c.tflite")
+    assert "no converter for ONNX op(s) Hardmax, If" in str(raised.value)
+    assert "export the model with that branch fixed" in str(raised.value)
     assert "\n" not in raised.value.message and "Traceback" in raised.value.details  # type: ignore[attr-defined]
-    assert not (tmp_path / "h.tflite").exists()
+    assert not (tmp_path / "c.tflite").exists()
 
 
-def test_inputs_without_a_batch_axis_are_refused_before_converting(tmp_path: Path) -> None:
+def test_inputs_without_a_batch_axis_convert_and_are_fed_whole(tmp_path: Path) -> None:
+    """A recurrent state [2, batch, 8] and a scalar sample rate (Silero VAD's inputs) beside a 2-D input padded
+    with reflect: converted, then a batch of 3 runs row by row with the state and the rate fed whole."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
     from edgeconv.backends.tflite.onnx_route import convert_onnx
+    from edgeconv.backends.tflite.runner import TFLiteRunner
 
-    feeds = FeedSet({"x": np.ones((2, 4), np.float32), "state": np.zeros((2, 2, 1, 8), np.float32)},
-                    unbatched=frozenset({"state"}))
-    with pytest.raises(StageError, match=r"inputs \['state'\] have no batch axis"):
-        convert_onnx(tmp_path / "any.onnx", feeds, tmp_path / "x.tflite")
+    graph = helper.make_graph(
+        [helper.make_node("Pad", ["x", "pads"], ["p"], mode="reflect"),
+         helper.make_node("ReduceSum", ["state", "axis0"], ["s"], keepdims=0),
+         helper.make_node("Cast", ["sr"], ["r"], to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["x", "r"], ["xr"]), helper.make_node("Add", ["xr", "s"], ["a"]),
+         helper.make_node("Concat", ["p", "a"], ["y"], axis=1)], "stateful",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8]),
+         helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "batch", 8]),
+         helper.make_tensor_value_info("sr", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 20])],
+        [numpy_helper.from_array(np.array([0, 2, 0, 2], np.int64), "pads"),
+         numpy_helper.from_array(np.array([0], np.int64), "axis0")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    onnx.save(model, str(tmp_path / "stateful.onnx"))
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 8)).astype(np.float32)
+    state = rng.normal(size=(3, 2, 1, 8)).astype(np.float32)
+    feeds = FeedSet({"x": x, "state": state, "sr": np.full(3, 16000, np.int64)},
+                    unbatched=frozenset({"state", "sr"}))
+    info = convert_onnx(tmp_path / "stateful.onnx", feeds, tmp_path / "stateful.tflite")
+    assert info["input_names"] == ["x", "state", "sr"]
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    whole = {"x": x, "state": state[0], "sr": np.array(16000, np.int64)}
+    with TFLiteRunner(str(tmp_path / "stateful.tflite"), threads=1, input_names=info["input_names"]) as runner:
+        got = next(iter(runner.infer(whole).values()))
+    np.testing.assert_allclose(got, session.run(None, whole)[0], rtol=1e-5)
+
+
