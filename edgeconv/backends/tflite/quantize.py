@@ -4,8 +4,9 @@
 - int8-dynamic: AEQ's ``dynamic_wi8_afp32``: int8 per-channel weights, activations quantized on the fly
   by the kernels (XNNPACK's dynamically-quantized fully-connected): the fast CPU default.
 - int8-full: static int8 weights and activations from a representative dataset (the spec's calibration
-  set, never random data), embedding tables int8, HARD_SWISH float (XNNPACK has no int8 kernel for it). Where that misses the accuracy budgets, the
-  module groups that cost the most keep float activations (int8 weights): tflite_fallback.py.
+  set, never random data), embedding tables int8, HARD_SWISH float (XNNPACK has no int8 kernel for it).
+  Where that misses the accuracy budgets, the module groups that cost the most keep float activations
+  (int8 weights): tflite_fallback.py.
   A float-min attention-mask sentinel (-3.4e38), where a converter emits one, would leave a
   min/max range no resolution for the real scores, so ranges reaching beyond +-1e30 (no real
   activation does) are clipped to +-``SENTINEL_CLIP`` first (exp(-32) is nothing next to 1 in a
