@@ -293,7 +293,7 @@ def make_int8_static(
     rewritten = rewrite_hardsigmoids(dst)
     if rewritten:
         notes.append(f"{rewritten} HardSigmoid(s) run as int8 Add (QLinearAdd): ORT has no int8 HardSigmoid, and its "
-                     "float DequantizeLinear/HardSigmoid/QuantizeLinear cost more than the int8 convolutions saved")
+                     "float DequantizeLinear/HardSigmoid/QuantizeLinear are three passes where QLinearAdd is one")
     return QuantRecord(
         "int8-static", method=settings.method, op_types=op_types,
         percentile=settings.percentile if settings.method == "percentile" else None,
