@@ -51,7 +51,8 @@ def main() -> None:
         rng.shuffle(texts)
         for i in range(count):
             label = LABELS[i % len(LABELS)]
-            image = page(texts[i * 12:(i + 1) * 12], rng).rotate(-int(label))  # clockwise
+            chunk = [texts[(i * 12 + k) % len(texts)] for k in range(12)]  # wraps: never a blank page
+            image = page(chunk, rng).rotate(-int(label))  # clockwise
             (folder / label).mkdir(parents=True, exist_ok=True)
             image.save(folder / label / f"{split}-{i:03d}.png", optimize=True)
 
