@@ -7,13 +7,13 @@ text-generation artifact the OpenAI-compatible /v1 endpoints instead of infer (`
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import numpy as np
 from fastapi import Request  # at module level: FastAPI resolves the handlers' annotations here
 
 from edgeconv import __version__
+from edgeconv.serve.batching import BatchSettings, DynamicBatcher
 from edgeconv.serve.generative import GenerativeModel
 from edgeconv.serve.model import NUMPY, ServedModel
 from edgeconv.serve.openai_schema import OpenAIError
@@ -27,9 +27,10 @@ class BadRequest(Exception):
         self.status = status
 
 
-def create_app(model: ServedModel | GenerativeModel, max_request_bytes: int) -> Any:
+def create_app(model: ServedModel | GenerativeModel, max_request_bytes: int,
+               batching: BatchSettings | None = None) -> Any:
+    """The server's routes; tensor requests go through a dynamic batcher (``batching``; default: no joining)."""
     from fastapi import FastAPI
-    from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -39,6 +40,20 @@ def create_app(model: ServedModel | GenerativeModel, max_request_bytes: int) -> 
                        registry=registry)
     latency = Histogram("edgeconv_inference_seconds", "Time in the runtime per inference", registry=registry,
                         buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
+    batch_rows = Histogram("edgeconv_batch_size", "Rows per runtime call (requests joined by the dynamic batcher)",
+                           registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+    queued = Histogram("edgeconv_queue_seconds", "Time a request waited for its runtime call", registry=registry,
+                       buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1))
+
+    def observe(rows: int, waits: list[float], seconds: float) -> None:
+        batch_rows.observe(rows)
+        latency.observe(seconds)
+        for wait in waits:
+            queued.observe(wait)
+
+    batcher = None
+    if isinstance(model, ServedModel):
+        batcher = DynamicBatcher(model.infer, model.configure(batching or BatchSettings(max_batch=1)), observe)
 
     def counted(endpoint: str, response: Any) -> Any:
         requests.labels(endpoint, str(response.status_code)).inc()
@@ -66,14 +81,13 @@ def create_app(model: ServedModel | GenerativeModel, max_request_bytes: int) -> 
         return model
 
     async def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        start = time.perf_counter()
+        tensors_only()
+        assert batcher is not None  # a ServedModel always has one
         try:
-            outputs = await run_in_threadpool(tensors_only().infer, feeds)
+            return await batcher.infer(feeds)
         except Exception as exc:  # the runtime refused these tensors: the client's problem, the server lives on
             first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise BadRequest(f"the runtime refused the request: {first_line}") from exc
-        latency.observe(time.perf_counter() - start)
-        return outputs
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest) -> Any:

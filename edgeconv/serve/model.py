@@ -13,12 +13,16 @@ import numpy as np
 
 from edgeconv.errors import SpecError
 from edgeconv.machine import physical_cores
+from edgeconv.serve.batching import BatchSettings
 from edgeconv.serve.generative import GenerativeModel, is_genai_folder, load_generative
 
 # numpy dtype <-> the Open Inference Protocol's datatype names.
 DATATYPES = {"float32": "FP32", "float16": "FP16", "float64": "FP64", "int64": "INT64", "int32": "INT32",
              "int16": "INT16", "int8": "INT8", "uint8": "UINT8", "uint16": "UINT16", "bool": "BOOL"}
 NUMPY = {v: k for k, v in DATATYPES.items()}
+# Ops whose quantization scale is computed over the whole input tensor at run time: a row's answer would depend on
+# the rows it is batched with, so such a model's requests are never joined.
+BATCH_DEPENDENT_OPS = {"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM", "QAttention"}
 RUNNERS = {".onnx": "edgeconv.backends.onnxruntime.runner:OnnxRuntimeRunner",
            ".tflite": "edgeconv.backends.tflite.runner:TFLiteRunner"}
 
@@ -40,11 +44,43 @@ class ServedModel:
     folder: Path | None = None  # where the recipe's files are
     labels: list[str] = field(default_factory=list)
     outputs: list[Tensor] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    path: Path | None = None  # the artifact file
+    batching: BatchSettings = field(default_factory=lambda: BatchSettings(max_batch=1))
+    not_batched: str | None = None  # why requests are not joined, when they are not
+    slots: threading.BoundedSemaphore = field(default_factory=threading.BoundedSemaphore)
+
+    @property
+    def thread_safe(self) -> bool:
+        """ONNX Runtime sessions may run concurrently; LiteRT interpreters may not."""
+        return self.platform == "onnxruntime_onnx"
+
+    def why_not_batched(self) -> str | None:
+        """None when requests can be joined: every input and output has a free first dimension and no op scales
+        its input over the whole batch (dynamic int8: each row's answer would depend on its batch mates)."""
+        fixed = [t.name for t in [*self.inputs, *self.outputs] if not t.shape or t.shape[0] != -1]
+        if fixed:
+            return f"{fixed[0]} has a fixed first dimension"
+        if self.path is not None and self.path.suffix == ".onnx":
+            import onnx
+
+            graph = onnx.load(str(self.path), load_external_data=False).graph
+            dynamic = sorted({n.op_type for n in graph.node} & BATCH_DEPENDENT_OPS)
+            if dynamic:
+                return f"its {dynamic[0]} scales each input over the whole batch (dynamic int8)"
+        return None
+
+    def configure(self, requested: BatchSettings) -> BatchSettings:
+        """The batching this model gets: ``requested``, less joining where it cannot batch (``not_batched``
+        says why) and one instance where the runtime is not thread-safe; the runtime slots set to match."""
+        self.not_batched = self.why_not_batched() if requested.max_batch > 1 else "--max-batch-size 1"
+        self.batching = BatchSettings(requested.max_batch if self.not_batched is None else 1, requested.max_delay_s,
+                                      requested.instances if self.thread_safe else 1)
+        self.slots = threading.BoundedSemaphore(self.batching.instances)
+        return self.batching
 
     def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One call at a time: LiteRT interpreters are not thread-safe, and a 2-core board gains nothing."""
-        with self.lock:
+        """At most ``allow_instances`` calls at a time (one by default)."""
+        with self.slots:
             return self.runner.infer(feeds)
 
 
@@ -64,7 +100,7 @@ def load_model(source: Path, target: str | None, precision: str | None,
         raise SpecError(f"cannot serve '{source}'", fix="give a build folder (with report.json), an .onnx / "
                         ".tflite artifact or an ONNX Runtime GenAI folder (with genai_config.json)")
     runner = load_runner(RUNNERS[source.suffix], {"path": str(source), "threads": threads or physical_cores()})
-    return _describe(ServedModel(source.stem, _platform(source.suffix), runner, []))
+    return _describe(ServedModel(source.stem, _platform(source.suffix), runner, [], path=source))
 
 
 def _from_build(folder: Path, target: str | None, precision: str | None,
@@ -96,7 +132,7 @@ def _from_build(folder: Path, target: str | None, precision: str | None,
     recipe = json.loads(recipe_file.read_text()) if recipe_file.is_file() else None
     model = ServedModel(report.spec_name or "model", _platform(path.suffix),
                         load_runner(entry.runner.runner, kwargs), [], recipe, folder / "device",
-                        list((recipe or {}).get("labels") or []))
+                        list((recipe or {}).get("labels") or []), path=path)
     return _describe(model)
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv.errors import RuntimeUnavailable
+from edgeconv.machine import physical_cores
+from edgeconv.serve.batching import BatchSettings
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -19,10 +21,11 @@ def exposed(host: str) -> bool:
 
 def serve(source: Path, target: str | None = None, precision: str | None = None, host: str = "127.0.0.1",
           port: int = 8080, max_request_mb: float = 16, threads: int | None = None,
-          on_ready: Callable[[Any], None] | None = None) -> None:
+          on_ready: Callable[[Any], None] | None = None, batching: BatchSettings | None = None) -> None:
     """Serve ``source`` (a build folder's chosen artifact for ``target``/``precision``, an .onnx/.tflite file or an
-    ONNX Runtime GenAI folder) on ``host:port``; ``on_ready(model)`` runs once it is loaded, before the server
-    starts. Blocks until stopped."""
+    ONNX Runtime GenAI folder) on ``host:port``, joining concurrent tensor requests as ``batching`` says (default:
+    ``BatchSettings()``); ``on_ready(model)`` runs once it is loaded and configured, before the server starts.
+    Blocks until stopped."""
     try:
         import fastapi  # noqa: F401
         import prometheus_client  # noqa: F401
@@ -33,7 +36,11 @@ def serve(source: Path, target: str | None = None, precision: str | None = None,
     from edgeconv.serve.app import create_app
     from edgeconv.serve.model import load_model
 
+    batching = batching or BatchSettings()
+    if threads is None and batching.instances > 1:  # the cores shared out, not oversubscribed
+        threads = max(1, physical_cores() // batching.instances)
     model = load_model(source, target, precision, threads)
+    app = create_app(model, int(max_request_mb * 1e6), batching)
     if on_ready is not None:
         on_ready(model)
-    uvicorn.run(create_app(model, int(max_request_mb * 1e6)), host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -4,6 +4,7 @@ a small build here; the sample's (logits against its verified outputs, 1,000 con
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -63,7 +64,7 @@ def call(url: str, body: Any = None, headers: dict[str, str] | None = None) -> t
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     build = make_build(tmp_path_factory.mktemp("serve") / "out")
-    with server(build, "--max-request-mb", "0.01") as url:
+    with server(build, "--max-request-mb", "0.01", "--max-queue-delay-ms", "20") as url:
         yield url, build
 
 
@@ -125,6 +126,37 @@ def test_metrics_count_requests_by_status(tiny: tuple[str, Path]) -> None:
         text = response.read().decode()
     assert 'edgeconv_requests_total{code="200",endpoint="infer"}' in text
     assert "edgeconv_inference_seconds_count" in text
+
+
+def test_concurrent_requests_are_batched_and_answered_as_one_at_a_time(tiny: tuple[str, Path]) -> None:
+    url, build = tiny
+    x = np.load(build / "data" / "eval.npz")["x"]
+    rows = [x[i % len(x)][None] + i for i in range(24)]  # distinct rows: a mixed-up split would show
+    alone = [call(url + "/v2/models/tiny/infer", {"inputs": [tensor("x", r)]})[1] for r in rows]
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        together = list(pool.map(lambda r: call(url + "/v2/models/tiny/infer", {"inputs": [tensor("x", r)]}), rows))
+    assert [status for status, _ in together] == [200] * len(rows)
+    for one, (_, many) in zip(alone, together, strict=True):
+        np.testing.assert_allclose(many["outputs"][0]["data"], one["outputs"][0]["data"], rtol=1e-5, atol=1e-6)
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as response:
+        text = response.read().decode()
+    sizes = {m[0]: float(m[1]) for m in re.findall(r'edgeconv_batch_size_bucket\{le="([^"]+)"\} (\S+)', text)}
+    assert sizes["1.0"] < sizes["+Inf"], "no runtime call joined two requests"
+    assert "edgeconv_queue_seconds_count" in text
+
+
+def test_a_dynamic_int8_artifact_is_never_batched_since_each_answer_would_depend_on_its_batch_mates(
+        tiny: tuple[str, Path]) -> None:
+    from edgeconv.serve.batching import BatchSettings
+    from edgeconv.serve.model import load_model
+
+    _, build = tiny
+    artifacts = sorted((build / "artifacts").glob("*/model.onnx"))
+    fp32, int8 = (next(p for p in artifacts if p.parent.name.endswith(s)) for s in ("-fp32", "-int8-dynamic"))
+    assert load_model(fp32, None, None, 1).configure(BatchSettings(max_batch=8)).max_batch == 8
+    model = load_model(int8, None, None, 1)
+    assert model.configure(BatchSettings(max_batch=8, instances=2)) == BatchSettings(1, 0.002, 2)
+    assert "DynamicQuantizeLinear scales each input over the whole batch" in (model.not_batched or "")
 
 
 def test_a_non_loopback_bind_is_warned_about_and_a_missing_source_is_exit_2(tmp_path: Path) -> None:
