@@ -111,7 +111,7 @@ PRECISION_PATHS = (
     ("ONNX Runtime GenAI (x86-cpu-ort-genai)", "int8-weights, int4", ("amx_int8", "avx512_vnni", "avx_vnni"),
      "MatMulNBits accuracy level 4: int8 activations"),
     ("ONNX Runtime (x86-cpu-ort)", "fp16", (),
-     "no x86 fp16 kernels for MatMul / Gemm / Conv: ORT inserts Casts and computes them in fp32 (size only)"),
+     "no x86 fp16 kernels for MatMul / Gemm / Attention: ORT inserts Casts, computes them in fp32 (the row counts)"),
 )
 
 
