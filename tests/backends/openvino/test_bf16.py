@@ -55,3 +55,13 @@ def test_the_classifier_bf16_artifact_compiles_with_the_bf16_hint() -> None:
         spec = OpenVINOBackend().runner_spec(BuiltArtifact(Path("model.xml"), quantization={"precision": precision}),
                                              profile)
         assert spec.kwargs["inference_precision"] == hint
+
+
+def test_a_spec_naming_bf16_for_ort_genai_is_refused_in_one_line() -> None:
+    """ONNX Runtime's CPU provider has no x86 bf16 kernels (nor fp16 MatMul ones): its LLM target offers neither."""
+    from edgeconv.errors import SpecError
+    from edgeconv.spec import TargetRef
+
+    profile = get_profile("x86-cpu-ort-genai")
+    with pytest.raises(SpecError, match="does not build bf16"):
+        profile.for_build(TargetRef(name=profile.name, precisions=["bf16"]))
