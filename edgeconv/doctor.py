@@ -59,6 +59,24 @@ def _openvino_cpu() -> str:
             "its own precision)")
 
 
+def cpu_sections(facts: dict[str, object] | None = None) -> dict[str, dict[str, Any]]:
+    """The CPU's fast paths, the precisions that run on them per runtime, and what a latency's cache entry is keyed
+    by (the machine fingerprint): a user reads here why a bf16 row was skipped or an int8 one measured slow."""
+    from edgeconv.machine import fast_paths, precision_paths
+
+    if not fast_paths(facts):
+        return {}
+    return {"cpu fast paths": fast_paths(facts), "precisions on fast paths": precision_paths(facts)}
+
+
+def fingerprint_section() -> dict[str, Any]:
+    """What the machine fingerprint holds: a cached verification (its timings) is reused only where it matches."""
+    from edgeconv.machine import fingerprint
+
+    return {key: ", ".join(map(str, value)) if isinstance(value, list) else value
+            for key, value in fingerprint().items()}
+
+
 def diagnose() -> dict[str, dict[str, Any]]:
     import psutil
 
@@ -93,6 +111,8 @@ def diagnose() -> dict[str, dict[str, Any]]:
     from edgeconv.backends.tensorrt.env import tensorrt_status
     from edgeconv.backends.tflite.onnx_route_env import route_status
 
-    return {"machine": machine, "packages": packages, "runtimes": runtimes, "devices": devices,
+    return {"machine": machine, **cpu_sections(),
+            "machine fingerprint (keys cached verifications)": fingerprint_section(),
+            "packages": packages, "runtimes": runtimes, "devices": devices,
             "tensorrt": tensorrt_status(), "onnx -> tflite route": route_status(),
             "openvino-genai export environment (optimum-intel)": env_status()}

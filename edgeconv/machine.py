@@ -83,6 +83,67 @@ def executes_natively(precision: str, facts: dict[str, object] | None = None) ->
     return native_precisions(facts).get(precision, "").startswith("native")
 
 
+# The x86 instruction sets edgeconv's precisions can run on, fastest-relevant first (/proc/cpuinfo names).
+FAST_PATHS = {
+    "avx2": "256-bit float and integer SIMD: every x86 runtime's fp32 baseline",
+    "avx512f": "512-bit float SIMD: wider fp32 kernels (oneDNN, MLAS)",
+    "avx512_vnni": "int8 dot products in one instruction (AVX-512 VNNI)",
+    "avx_vnni": "int8 dot products in one instruction (256-bit AVX-VNNI)",
+    "amx_int8": "int8 matrix tiles (AMX)",
+    "amx_bf16": "bf16 matrix tiles (AMX)",
+    "avx512_bf16": "bf16 dot products (AVX-512 BF16)",
+    "avx512_fp16": "fp16 arithmetic (AVX-512 FP16)",
+    "amx_fp16": "fp16 matrix tiles (AMX-FP16)",
+}
+# Which edgeconv (runtime, precision) runs on which of them: (runtime and targets, precision, x86 flags, note).
+# No flags: the runtime has no native x86 path for that precision, whatever the CPU (it computes in fp32).
+PRECISION_PATHS = (
+    ("OpenVINO (x86-cpu-openvino, x86-cpu-openvino-genai)", "bf16", ("amx_bf16", "avx512_bf16"),
+     "INFERENCE_PRECISION_HINT bf16; skipped where the CPU lacks both"),
+    ("OpenVINO (x86-cpu-openvino)", "fp16", ("amx_fp16", "avx512_fp16"),
+     "f16 compute where OpenVINO reports FP16, else fp16 weights computed in f32 (runtime.executes says)"),
+    ("OpenVINO (x86-cpu-openvino)", "int8-static", ("amx_int8", "avx512_vnni", "avx_vnni"),
+     "oneDNN int8; without VNNI it measured slower than fp32"),
+    ("OpenVINO GenAI (x86-cpu-openvino-genai)", "int8-weights, int4", ("amx_int8", "avx512_vnni", "avx_vnni"),
+     "activations quantized to int8 per group of 32 at run time (the CPU plugin's DYNAMIC_QUANTIZATION_GROUP_SIZE)"),
+    ("ONNX Runtime (x86-cpu-ort)", "int8-dynamic, int8-static", ("amx_int8", "avx512_vnni", "avx_vnni"),
+     "MLAS u8s8 kernels; without VNNI their int16 sums saturate (7-bit weights tried)"),
+    ("ONNX Runtime GenAI (x86-cpu-ort-genai)", "int8-weights, int4", ("amx_int8", "avx512_vnni", "avx_vnni"),
+     "MatMulNBits accuracy level 4: int8 activations"),
+    ("ONNX Runtime (x86-cpu-ort)", "fp16", (),
+     "no x86 fp16 kernels for MatMul / Gemm / Attention: ORT inserts Casts, computes them in fp32 (the row counts)"),
+)
+
+
+def fast_paths(facts: dict[str, object] | None = None) -> dict[str, str]:
+    """Each x86 fast path: whether this CPU has it, and what it is (empty off x86: the Arm flags are elsewhere)."""
+    facts = facts or cpu()
+    if not _is_x86(facts):
+        return {}
+    flags = {*facts.get("int8_flags", []), *facts.get("float_flags", [])}  # type: ignore[misc]
+    return {flag: ("yes: " if flag in flags else "no: ") + what for flag, what in FAST_PATHS.items()}
+
+
+def precision_paths(facts: dict[str, object] | None = None) -> dict[str, str]:
+    """Each edgeconv precision with a fast path on x86: "<precision> on <runtime>" -> which of its instruction
+    sets this CPU has (or that it has none, or that the runtime has none on x86), and how it is used."""
+    facts = facts or cpu()
+    if not _is_x86(facts):
+        return {}
+    flags = {*facts.get("int8_flags", []), *facts.get("float_flags", [])}  # type: ignore[misc]
+    out = {}
+    for runtime, precision, needs, note in PRECISION_PATHS:
+        have = [f for f in needs if f in flags]
+        if not needs:
+            how = "no native x86 path in this runtime"
+        elif have:
+            how = f"native here ({', '.join(have)})"
+        else:
+            how = f"not native here (needs {' or '.join(needs)})"
+        out[f"{precision} on {runtime}"] = f"{how}: {note}"
+    return out
+
+
 def fingerprint() -> dict[str, object]:
     """What a latency figure depends on besides the artifact, its runtime's version and its threads: a figure
     measured where this differs is another machine's and is never reused as local."""

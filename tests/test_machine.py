@@ -78,3 +78,23 @@ def test_static_int8_on_this_cpu_is_accurate_with_the_reduce_range_it_decides(tm
     assert relative_error(u8s8_saturates()) < 0.05
     if u8s8_saturates():
         assert relative_error(False) > 0.08  # measured 0.11 on the AMD EPYC fixture's machine
+
+
+@pytest.mark.parametrize(("fixture", "bf16", "int8"), [
+    ("amd-epyc-avx2.txt", "not native here (needs amx_bf16 or avx512_bf16)", "not native here"),
+    ("amd-epyc-zen5-vnni.txt", "native here (avx512_bf16)", "native here (avx512_vnni, avx_vnni)"),
+    ("intel-xeon-sapphire-rapids-amx.txt", "native here (amx_bf16, avx512_bf16)", "native here (amx_int8"),
+])
+def test_doctor_names_the_fast_paths_and_the_precisions_that_use_them(fixture: str, bf16: str, int8: str) -> None:
+    from edgeconv.doctor import cpu_sections
+
+    facts = {"arch": "x86_64", **parse_cpuinfo((FIXTURES / fixture).read_text())}
+    sections = cpu_sections(facts)
+    paths, uses = sections["cpu fast paths"], sections["precisions on fast paths"]
+    assert paths["avx2"].startswith("yes")
+    assert paths["amx_bf16"].startswith("yes" if fixture.startswith("intel") else "no")
+    assert uses["bf16 on OpenVINO (x86-cpu-openvino, x86-cpu-openvino-genai)"].startswith(bf16)
+    assert uses["int8-dynamic, int8-static on ONNX Runtime (x86-cpu-ort)"].startswith(int8)
+    assert uses["fp16 on ONNX Runtime (x86-cpu-ort)"].startswith("no native x86 path")  # whatever the CPU
+    arm = parse_cpuinfo((FIXTURES / "arm-neoverse-v2.lscpu.txt").read_text())
+    assert cpu_sections({"arch": "aarch64", **arm}) == {}  # the x86 table only; Arm's flags: native_precisions

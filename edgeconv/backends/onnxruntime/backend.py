@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 from edgeconv import versions
 from edgeconv.backends.backend import BuildContext, BuiltArtifact
+from edgeconv.backends.onnxruntime.fp16 import fp16_note
 from edgeconv.compress import qdq_error, quantize, refusal
 from edgeconv.compress.architecture import weight_counts
 from edgeconv.compress.fallback import quantize_with_fallback
@@ -55,6 +57,8 @@ def onnx_artifact(ctx: BuildContext, profile: TargetProfile, precision: str, sta
     }
     if precision == "fp32":  # the graph is chosen by timing on this machine's threads
         key["threads"] = threads_for(profile)
+    if precision == "fp16" and runs_on_cpu(profile):  # its record says what this CPU's kernels compute it in
+        key["arch"] = platform.machine()
     settings = with_reduce_range(profile, profile.quantize_settings(ctx.spec.quantize))
     if precision.startswith("int8"):
         key["fallback"] = settings.fallback.model_dump()
@@ -72,6 +76,8 @@ def onnx_artifact(ctx: BuildContext, profile: TargetProfile, precision: str, sta
             record = quantize.make_fp32(src, dst, ctx.family, ctx.evaluation.example(0), threads_for(profile))
         elif precision == "fp16":
             record = quantize.make_fp16(src, dst, ctx.family)
+            if runs_on_cpu(profile):
+                record.notes.append(fp16_note(dst))
         else:
             record = build_int8(ctx, precision, dst, settings, runs_on_cpu(profile))
         return {"file": dst.name, "sha256": sha256_file(dst), "quantization": record.to_dict()}

@@ -43,9 +43,9 @@ class OpenVINOBackend:
 
     def build(self, ctx: BuildContext, profile: TargetProfile, precision: str) -> BuiltArtifact:
         device = settings_of(profile)["device"]
-        if precision == "bf16" and not device_executes(device, "bf16"):
-            raise NothingToDo(f"OpenVINO's {device} here does not execute bf16 natively (it needs AMX or AVX-512 "
-                              "BF16); it would run as f32, the fp32 artifact")
+        refusal = bf16_refusal(device) if precision == "bf16" else None
+        if refusal:
+            raise NothingToDo(refusal)
         key: dict[str, Any] = {
             "reference": ctx.reference_sha256, "precision": precision, "openvino": versions.of("openvino"),
             "edgeconv": versions.of("edgeconv"),
@@ -79,6 +79,19 @@ def inference_precision(precision: str, device: str) -> str:
     native fp16, which compute in f32 (the row's ``runtime.executes`` says so)."""
     wanted = EXECUTES.get(precision, "f32")
     return "f32" if wanted == "f16" and not device_executes(device, "fp16") else wanted
+
+
+def bf16_refusal(device: str) -> str | None:
+    """Why bf16 cannot be its own precision on ``device`` here (None: it can). Both must say yes: OpenVINO's
+    capabilities, and for the CPU its instruction sets (AMX-BF16 or AVX-512 BF16), so that a plugin emulating bf16
+    on a CPU without them is never measured and labelled as bf16."""
+    from edgeconv.machine import NATIVE, executes_natively
+
+    if device_executes(device, "bf16") and (device.split(".")[0] != "CPU" or executes_natively("bf16")):
+        return None
+    needs = " or ".join(NATIVE["bf16"][0])
+    return (f"OpenVINO's {device} here does not execute bf16 natively (it needs {needs}: `edgeconv doctor` lists "
+            "this CPU's fast paths); it would run emulated or as f32, the fp32 artifact")
 
 
 def device_executes(device: str, precision: str) -> bool:
