@@ -70,7 +70,7 @@ def build_model(name: str, out: Path, threads: int) -> Any:
 
 def retime(result: Any, rounds: int, runs: int, threads: int) -> dict[str, float]:
     """p50 ms of the reference and of every verified artifact, interleaved in this process."""
-    from edgeconv.api.pipeline import REFERENCE_RUNNER
+    from edgeconv.api.session import REFERENCE_RUNNER
     from edgeconv.backends import BuiltArtifact, get_backend
     from edgeconv.data.feeds import FeedSet
     from edgeconv.results import RunnerSpec
