@@ -36,6 +36,7 @@ ZOO = [
     ("silero-vad-ifless", "voice activity, If control flow", "ONNX opset 18, PyTorch export"),
     ("silero-vad-torchscript", "voice activity, stateful module", "TorchScript (.jit)"),
     ("magika-file-types", "file-type classifier, int32 bytes (labelled)", "ONNX opset 15, tf2onnx (Keras)"),
+    ("basic-pitch", "note transcription, audio in, 3 outputs", "ONNX opset 15, tf2onnx (Keras)"),
     ("ddddocr-captcha-ocr", "captcha OCR, CNN + LSTM, per-step scores", "ONNX opset 12, PyTorch 1.9 export"),
     ("captcha-detector", "YOLOX detector (labelled boxes)", "ONNX opset 11, PyTorch 1.9 export"),
     ("tweet-sentiment", "transformer text classifier (labelled)", "Hugging Face + LoRA adapter"),

@@ -58,3 +58,13 @@ def test_an_npz_whose_shape_contradicts_the_declared_inputs_is_bad_input(tmp_pat
     (tmp_path / "edgeconv.yaml").write_text(yaml.safe_dump(spec))
     code, err = build(tmp_path / "edgeconv.yaml", tmp_path / "out")
     one_line(code, err, "has shape [256] per example, the model takes ['batch', 512]", tmp_path / "out")
+
+
+def test_a_model_folder_without_weights_is_bad_input(tmp_path: Path) -> None:
+    """config.json and a tokenizer but no weights: said before the data stage, not by the loader at export."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"architectures": ["BertForSequenceClassification"], "model_type": "bert"}')
+    (folder / "tokenizer.json").write_text("{}")
+    code, err = build(SAMPLE_SPEC, tmp_path / "out", "--set", f"model.path={folder}", "--set", "model.adapter=null")
+    one_line(code, err, "has config.json but no weights", tmp_path / "out")

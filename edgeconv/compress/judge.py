@@ -121,6 +121,23 @@ class Judge:
         return drop_ok and agree_ok and fidelity_ok and all(check.passed for check in tasks)
 
 
+class LoadingJudge:
+    """The judge of a spec without accuracy budgets: a candidate only has to load and run, so that one the runtime
+    refuses is localised and remedied by the search (compress/refusal.py) instead of failing verification."""
+
+    reference_p50_ms: float | None = None
+
+    def __init__(self, example: dict[str, np.ndarray], threads: int) -> None:
+        self.example, self.threads = example, threads
+
+    def __call__(self, model: Path) -> tuple[float, float, float, dict[str, dict[str, Any]]]:
+        ort_session(model, self.threads).run(None, self.example)
+        return float("nan"), float("nan"), float("nan"), {}
+
+    def passes(self, score: float, agreement: float, outputs: dict[str, dict[str, Any]] | None = None) -> bool:
+        return True
+
+
 def first_output(outputs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
     """The first output of a candidate: runners give every output by name (ORT) or the first alone (LiteRT)."""
     return outputs if isinstance(outputs, np.ndarray) else next(iter(outputs.values()))

@@ -12,6 +12,10 @@ The search stops at the first trial that meets every budget and is not slower th
 build's warnings use). The kept artifact is the passing, not-slower trial with
 the fewest float units (the earliest on a tie), else the fastest passing one, else the closest one.
 The number of trials is bounded (``quantize.fallback.max_trials``). Every trial is recorded.
+
+A candidate the runtime refuses to load is not the end of the search when the backend can localise the refusal
+(``refusal``: which node, why, and the remedy: settings that avoid it or the nodes to keep float): the remedy is
+tried next, and every later trial is built on top of it; report.json's ``refusals`` names each refused node.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 # (destination, units kept in float, the settings the remedies so far change) -> the candidate's record
 Make = Callable[[Path, list[str], dict[str, Any]], R]
+# (a candidate, what its load raised) -> the localised refusal ({"node", "why", "remedy", "keep_float", "change",
+# ...}), or None when it is not a refusal the search can act on (then it is raised)
+Refusal = Callable[[Path, Exception], "dict[str, Any] | None"]
 
 
 @dataclass
@@ -59,6 +66,7 @@ class Trial:
     fidelity: dict[str, float] | None = None  # the worst output's cosine and SNR, when fidelity budgets are set
     remedies: list[str] = field(default_factory=list)  # the remedies this trial's settings hold
     reference_p50_ms: float | None = None  # the fp32 reference, timed interleaved with this trial
+    refused: dict[str, Any] | None = None  # the runtime refused to load it: the node, why, and the remedy
 
     @property
     def slower(self) -> bool:
@@ -69,7 +77,8 @@ class Trial:
 
 def search_int8(make: Make[R], dst: Path, judge: Judge, settings: FallbackSpec,
                 rank: Callable[[Path], list[Any]] | None, ladder: Ladder | None = None,
-                localise: Callable[[Path], dict[str, Any]] | None = None) -> tuple[R, dict[str, Any]]:
+                localise: Callable[[Path], dict[str, Any]] | None = None,
+                refusal: Refusal | None = None) -> tuple[R, dict[str, Any]]:
     """Write the chosen candidate to ``dst``; return its record and the ``fallback`` entry for report.json.
     ``ladder(diagnosis)`` gives the remedies to try and the ones left out with why."""
     work = dst.parent / ".trials"
@@ -80,34 +89,77 @@ def search_int8(make: Make[R], dst: Path, judge: Judge, settings: FallbackSpec,
 
     def attempt(float_units: list[str], change: dict[str, Any], remedies: list[str]) -> Trial:
         path = work / f"trial{len(trials)}{dst.suffix}"
+        float_units = list(dict.fromkeys([*base.units, *float_units]))
+        change, remedies = {**base.change, **change}, [*base.remedies, *remedies]
         record = make(path, float_units, change)
-        score, agreement, p50, outputs = judge(path)
-        trial = Trial(float_units, score, agreement, p50, judge.passes(score, agreement, outputs),
-                      trial_fidelity(outputs), remedies, judge.reference_p50_ms)
+        try:
+            score, agreement, p50, outputs = judge(path)
+        except Exception as exc:
+            found = refusal(path, exc) if refusal is not None else None
+            if found is None:
+                raise
+            trial = Trial(float_units, float("nan"), float("nan"), float("nan"), False, None, remedies, refused=found)
+        else:
+            trial = Trial(float_units, score, agreement, p50, judge.passes(score, agreement, outputs),
+                          trial_fidelity(outputs), remedies, judge.reference_p50_ms)
         trials.append((trial, path, record))
         progress.advance(describe(trial))
         return trial
 
     entry: dict[str, Any] = {}
+    base = _Base()
     first = attempt([], {}, [])
-    if not _done(first) and searching and settings.max_trials > 1:
-        if localise is not None:
-            entry["diagnosis"] = localise(trials[0][1])
+    while first.refused is not None and len(trials) < settings.max_trials and base.take(first.refused):
+        entry.setdefault("refusals", []).append({**first.refused, "trial": len(trials) - 1})
+        first = attempt([], {}, [])
+    if first.refused is not None:
+        entry.setdefault("refusals", []).append({**first.refused, "trial": len(trials) - 1})
+    if not _done(first) and searching and len(trials) < settings.max_trials:
+        if localise is not None and first.refused is None:
+            entry["diagnosis"] = localise(trials[-1][1])
         rungs, entry["remedies_left_out"] = ladder(entry.get("diagnosis")) if ladder is not None else ([], [])
-        change, remedies, entry["remedies"] = _remedies(rungs, attempt, first, settings.max_trials - 1)
+        change, remedies, entry["remedies"] = _remedies(rungs, attempt, first, settings.max_trials - len(trials))
         left = settings.max_trials - len(trials)
         # Float fallback buys accuracy, not speed: it runs only when no trial met the budgets.
         if not any(t[0].passed for t in trials) and rank is not None and left > 0:
-            base = _closest([t for t in trials if t[0].remedies == remedies])
-            ranked = rank(base[1])
+            closest = _closest([t for t in trials if t[0].remedies == [*base.remedies, *remedies]])
+            ranked = rank(closest[1])
             entry["sensitivity_top"] = [asdict(r) for r in ranked[:20]]
             _fallback([r.name for r in ranked], lambda units: attempt(units, change, remedies), left)
-    best = _choose(trials)
+    loaded = [t for t in trials if t[0].refused is None]
+    if not loaded:
+        shutil.rmtree(work, ignore_errors=True)
+        last = trials[-1][0].refused or {}
+        raise StageError(f"the runtime refused every int8 candidate ({len(trials)}): node {last.get('node')} "
+                         f"({last.get('op')}): {last.get('why')}"[:600],
+                         fix="keep that node float (quantize.static.exclude_nodes) or its op type "
+                             "(quantize.static.exclude_op_types)")
+    best = _choose(loaded)
     trial, path, record = best
     shutil.move(str(path), str(dst))
     shutil.rmtree(work, ignore_errors=True)
     return record, {"trials": [asdict(t[0]) for t in trials], "chosen_trial": trials.index(best),
                     "met_budgets": trial.passed, "sensitivity_top": [], **entry}
+
+
+@dataclass
+class _Base:
+    """What every trial is built on: the remedies for the runtime's refusals so far."""
+
+    units: list[str] = field(default_factory=list)
+    change: dict[str, Any] = field(default_factory=dict)
+    remedies: list[str] = field(default_factory=list)
+
+    def take(self, refused: dict[str, Any]) -> bool:
+        """Add a refusal's remedy; False when it adds nothing new (the same refusal again: give up)."""
+        units = [u for u in refused.get("keep_float", []) if u not in self.units]
+        change = {k: v for k, v in refused.get("change", {}).items() if self.change.get(k) != v}
+        if not units and not change:
+            return False
+        self.units += units
+        self.change.update(change)
+        self.remedies.append(refused.get("remedy", "refusal"))
+        return True
 
 
 def _done(trial: Trial) -> bool:
@@ -134,6 +186,8 @@ def _remedies(rungs: Sequence[Rung], attempt: Callable[[list[str], dict[str, Any
             continue
         closer = closeness(trial) > closeness(best)
         outcome = "meets the budgets" if trial.passed else ("kept: closer" if closer else "dropped: no closer")
+        if trial.refused is not None:
+            outcome = f"dropped: the runtime refused it ({trial.refused.get('why', '')})"[:300]
         record.append({"remedy": rung.name, "outcome": outcome + (", but slower than fp32" if trial.slower else ""),
                        "why": rung.why})
         if _done(trial):
@@ -160,12 +214,16 @@ def _closest(trials: list[tuple[Trial, Path, R]]) -> tuple[Trial, Path, R]:
 def closeness(trial: Trial) -> tuple[float, ...]:
     """How near the reference a trial is, for ranking trials that all missed: task metric, then mAP/mIoU,
     then agreement, then SNR."""
-    return (trial.passed, _or_low(trial.accuracy), _task_figure(trial), _or_low(trial.agreement), _snr(trial))
+    return (trial.passed, trial.refused is None, _or_low(trial.accuracy), _task_figure(trial),
+            _or_low(trial.agreement), _snr(trial))
 
 
 def describe(trial: Trial) -> str:
     """A trial in one line of progress: remedies, float units, the task metric, agreement, verdict."""
     figures = [" + ".join(trial.remedies)] if trial.remedies else []
+    if trial.refused is not None:
+        return ", ".join([*figures, f"refused by the runtime at {trial.refused.get('op')} node "
+                                    f"{trial.refused.get('node')}"])
     figures.append(f"{len(trial.float_nodes)} kept float")
     if trial.accuracy == trial.accuracy:
         figures.append(f"metric {trial.accuracy:.3f}")

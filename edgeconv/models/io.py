@@ -13,6 +13,7 @@ from typing import Any
 from edgeconv.errors import SpecError
 from edgeconv.fsutil import sha256_tree
 from edgeconv.models.family import ModelFamily
+from edgeconv.models.folder import check_hf_folder
 from edgeconv.models.load import hub_or_local, load_preprocessor
 from edgeconv.models.tasks import TASKS, TensorInfo
 from edgeconv.spec import ModelSpec
@@ -48,10 +49,8 @@ def describe_model(spec: ModelSpec) -> ModelIO:
         import transformers
 
         path, kwargs = hub_or_local(spec)
-        if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
-            raise SpecError(f"model.path '{spec.path}' is a folder without config.json, so no Hugging Face model",
-                            fix="point model.path at the model's folder (config.json, weights, tokenizer), or at a "
-                                ".onnx / .pt2 / TorchScript file")
+        # config, weights and (unless model.preprocessor has it) a tokenizer: before any stage, in one line
+        check_hf_folder(Path(path), spec.path, task.data_kind == "text" and not spec.preprocessor)
         try:  # the config first: an empty folder is "no config.json", not a tokenizer library's complaint
             config = transformers.AutoConfig.from_pretrained(path, **kwargs)
         except (OSError, ValueError) as exc:

@@ -15,6 +15,10 @@ def search_lines(fallback: dict | None) -> list[str]:
     kept_float = len(chosen["float_nodes"])
     lines = [f"- int8 search: {len(fallback['trials'])} trial(s), trial {fallback['chosen_trial']} kept "
              f"({fixed_by}, {kept_float} node(s) kept float), {verdict}"]
+    for refused in fallback.get("refusals") or []:
+        lines.append(f"  - trial {refused['trial']} refused by the runtime at {refused['op']} "
+                     f"node `{refused['node']}`: "
+                     f"{refused.get('why', refused.get('reason', ''))}; remedy `{refused.get('remedy')}`")
     lines += _diagnosis(fallback.get("diagnosis"))
     for remedy in fallback.get("remedies") or []:
         lines.append(f"  - remedy `{remedy['remedy']}` ({remedy['why']}): {remedy['outcome']}")
@@ -27,7 +31,7 @@ def search_lines(fallback: dict | None) -> list[str]:
         reference = f" ({t['reference_p50_ms']:.2f})" if t.get("reference_p50_ms") else ""
         lines.append(f"  | {i} | {' + '.join(t.get('remedies') or []) or 'plain'} | {len(t['float_nodes'])}: "
                      f"{nodes or '–'} | {_num(t['accuracy'])} | {_num(t['agreement'])} | "
-                     f"{_trial_quality(t.get('fidelity') or {})} | {t['p50_ms']:.2f}{reference} | "
+                     f"{_trial_quality(t.get('fidelity') or {}, t.get('refused'))} | {t['p50_ms']:.2f}{reference} | "
                      f"{'yes' if t['passed'] else 'no'} |")
     return [*lines, ""]
 
@@ -51,8 +55,10 @@ def _diagnosis(diagnosis: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def _trial_quality(f: dict) -> str:
+def _trial_quality(f: dict, refused: dict | None = None) -> str:
     """A trial's worst output (cosine, SNR) and, for a detector, its mAP against the fp32 boxes."""
+    if refused:
+        return f"refused at {refused.get('op')} `{refused.get('node')}`"
     parts = [f"`{f['output']}` cos {f['cosine']:.4f}, {_db(f['snr_db'])}"] if "output" in f else []
     if "map50_95_vs_reference" in f:
         parts.append(f"mAP {f['map50_95_vs_reference']:.3f}")

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from edgeconv.models.tasks import is_classification
 from edgeconv.scaffold.data_facts import DataFacts
 from edgeconv.scaffold.model_facts import ModelFacts
 from edgeconv.spec.targets import CALIBRATED
@@ -62,9 +63,14 @@ def task_of(model: ModelFacts, evaluation: DataFacts | None, requested: str | No
     return "generic", "held to the fp32 model's outputs, output by output (set detection / segmentation if it is one)"
 
 
-def labels_of(model: ModelFacts, evaluation: DataFacts | None) -> tuple[list[str], str, bool]:
-    """(labels, why, needs a person's check)."""
+def labels_of(model: ModelFacts, evaluation: DataFacts | None, task: str) -> tuple[list[str], str, bool]:
+    """(labels, why, needs a person's check): the model's own names in its order win; a classifier's data whose
+    label names are not the model's is said on the line, for a person to rename one side."""
     if model.labels:
+        names = evaluation.label_names if evaluation is not None and is_classification(task) else []
+        if names and set(names) != set(model.labels):
+            return model.labels, (f"{model.labels_why}; the data's labels {flow(names)} are not these: rename "
+                                  "the data's to the model's"), True
         return model.labels, model.labels_why, False
     if evaluation is not None and evaluation.label_names:
         return evaluation.label_names, "the data's label names, sorted: put them in the model's class order", True

@@ -18,7 +18,7 @@ def init_spec(model: str, spec_path: Path, evaluation: Path | None = None, calib
 
     from edgeconv.fsutil import write_text
     from edgeconv.scaffold.data_facts import inspect_data
-    from edgeconv.scaffold.model_facts import inspect_model, read_torch_output
+    from edgeconv.scaffold.model_facts import check_npz_inputs, inspect_model, read_torch_output
     from edgeconv.scaffold.render import render_spec
     from edgeconv.spec import Spec
 
@@ -30,6 +30,10 @@ def init_spec(model: str, spec_path: Path, evaluation: Path | None = None, calib
             and evaluation_facts.format == "npz" and evaluation_facts.labelled:  # labels: a classifier, if [batch, C]
         read_torch_output(facts, evaluation_facts)
     calibration_facts = inspect_data(calibration) if calibration else None
+    if evaluation_facts is not None and facts.kind == "onnx":  # arrays the model cannot take: exit 2, nothing written
+        check_npz_inputs(facts, evaluation_facts)
+    if calibration_facts is not None:  # against the ONNX file's inputs, or a torch file's declared from --data
+        check_npz_inputs(facts, calibration_facts, evaluation_facts)
     if evaluation and calibration and evaluation.resolve() == calibration.resolve():
         raise SpecError("--calibration is the evaluation set: int8 ranges fitted to it flatter the results",
                         fix="give a separate set of representative inputs")

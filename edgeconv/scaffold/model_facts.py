@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeconv.errors import SpecError
+from edgeconv.models.folder import check_hf_folder
 from edgeconv.scaffold.data_facts import DataFacts, input_decls
 from edgeconv.scaffold.onnx_metadata import Metadata, read_metadata
+from edgeconv.scaffold.package_recipe import package_recipe
 from edgeconv.spec.source import ACCEPTED, resolve_model_path, sniff
 
 PLACEHOLDER_LABEL = re.compile(r"^LABEL_\d+$")
@@ -42,6 +44,7 @@ class ModelFacts:
     labels_why: str = ""  # where they came from
     image: dict[str, object] | None = None  # an image recipe the model file records, and
     image_why: str = ""  # where it came from
+    normalisation: tuple[list[float], list[float]] | None = None  # (mean, std) recorded without a size to go with
     inputs: list[Tensor] = field(default_factory=list)
     outputs: list[Tensor] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what was read, for the spec's header comment
@@ -65,9 +68,8 @@ def inspect_model(path: str) -> ModelFacts:
     if not local.exists():
         raise SpecError(f"'{path}' does not exist", fix=f"give edgeconv init {ACCEPTED}")
     kind = sniff(str(local))
-    if kind == "hf" and not (local / "config.json").is_file():
-        raise SpecError(f"'{path}' is a folder without config.json, so not a Hugging Face model",
-                        fix=f"give edgeconv init {ACCEPTED}")
+    if kind == "hf":  # config.json and weights, before anything is read (a text model's tokenizer: _read_hf)
+        check_hf_folder(local, path, text=False)
     facts = ModelFacts(path=path, local=local, kind=kind or "unknown")
     if kind == "hf":
         _read_hf(facts)
@@ -93,6 +95,7 @@ def _read_hf(facts: ModelFacts) -> None:
     else:
         raise SpecError(f"'{facts.path}' ({architecture}) has neither a tokenizer nor an image processor",
                         fix="edgeconv builds Hugging Face text and image classifiers; export others to ONNX first")
+    check_hf_folder(facts.local, facts.path, text=facts.task == "text-classification")
     names = [str(v) for _, v in sorted((config.get("id2label") or {}).items(), key=lambda kv: int(kv[0]))]
     if names and not all(PLACEHOLDER_LABEL.match(n) for n in names):
         facts.labels, facts.labels_why = names, "config.json id2label"
@@ -116,6 +119,21 @@ def _read_onnx(facts: ModelFacts) -> None:
     producer = " ".join(p for p in (proto.producer_name, proto.producer_version) if p) or "an unnamed producer"
     facts.notes.append(f"ONNX opset {opset} from {producer}")
     _read_onnx_metadata(facts, read_metadata(proto))
+    _read_package_config(facts)
+
+
+def _read_package_config(facts: ModelFacts) -> None:
+    """What the package that ships the model configures for it, where the file itself records nothing."""
+    image = facts.image_input()
+    found = package_recipe(facts.path, image[1]) if image is not None else None
+    if found is None:
+        return
+    recipe, labels, why = found
+    if facts.image is None:
+        facts.image, facts.image_why = recipe, why
+    classes = facts.outputs[0].shape[1] if facts.outputs and len(facts.outputs[0].shape) == 2 else None
+    if labels and not facts.labels and classes == len(labels):
+        facts.labels, facts.labels_why = labels, why.split(":")[0] + " label_list, in the model's order"
 
 
 def _read_onnx_metadata(facts: ModelFacts, meta: Metadata) -> None:
@@ -128,16 +146,20 @@ def _read_onnx_metadata(facts: ModelFacts, meta: Metadata) -> None:
     if meta.task:
         facts.task, facts.task_why = meta.task, "the file's metadata (task)"
     image = facts.image_input()
-    if meta.image_size and image is not None:
-        recipe: dict[str, object] = {"resize": list(meta.image_size), "crop": None, "mean": [0, 0, 0],
-                                     "std": [1, 1, 1], "layout": image[1]}
-        if meta.ultralytics:  # Ultralytics' predictor: letterboxed (centred, grey 114), RGB / 255
-            recipe.update(letterbox=True, letterbox_anchor="center", pad_value=114)
-            facts.image_why = (f"the file's metadata: Ultralytics, imgsz {list(meta.image_size)}; its predictor "
-                               "letterboxes RGB / 255")
-        else:
-            facts.image_why = f"the file's metadata: imgsz {list(meta.image_size)}"
-        facts.image = recipe
+    normalised = meta.mean is not None and meta.std is not None
+    size = meta.image_size or (image[0] if image else None)
+    if meta.mean is not None and meta.std is not None and size is None:  # the size stays a TODO, not the mean/std
+        facts.normalisation = meta.mean, meta.std
+    if image is None or size is None or not (meta.image_size or normalised):
+        return
+    recipe: dict[str, object] = {"resize": list(size), "crop": None, "mean": meta.mean or [0, 0, 0],
+                                 "std": meta.std or [1, 1, 1], "layout": image[1]}
+    said = [f"imgsz {list(size)}" if meta.image_size else f"size {list(size)} from the input",
+            f"mean {meta.mean}, std {meta.std}" if normalised else "pixels / 255 (it records no mean/std)"]
+    if meta.ultralytics:  # Ultralytics' predictor: letterboxed (centred, grey 114), RGB / 255
+        recipe.update(letterbox=True, letterbox_anchor="center", pad_value=114)
+        said = ["Ultralytics", said[0], "its predictor letterboxes RGB / 255"]
+    facts.image, facts.image_why = recipe, "the file's metadata: " + ", ".join(said)
 
 
 def _tensor(value: object) -> Tensor:
@@ -176,3 +198,26 @@ def read_torch_output(facts: ModelFacts, data: DataFacts) -> None:
     facts.outputs = [Tensor("output", str(output.dtype).removeprefix("torch."), ["batch", *output.shape[1:]])]
     facts.notes.append(f"output [batch, {', '.join(map(str, output.shape[1:]))}] from one forward pass on the "
                        "data's first example")
+
+
+def check_npz_inputs(facts: ModelFacts, data: DataFacts, evaluation: DataFacts | None = None) -> None:
+    """DataError (exit 2) when an npz set's array names, dtypes, ranks or fixed sizes contradict the ONNX file's
+    inputs, or a torch file's (declared from the ``evaluation`` npz): said by the build's own check
+    (``check_feeds``) before init writes a spec that could not build. The arrays are zero-copy stand-ins of the
+    right dtype and shape (np.broadcast_to), so nothing big is read."""
+    import numpy as np
+
+    from edgeconv.data import FeedSet
+    from edgeconv.data.make import check_feeds
+    from edgeconv.models.tasks import TensorInfo
+
+    if data.format != "npz":
+        return
+    if facts.kind == "onnx":
+        inputs = [TensorInfo(t.name, t.dtype, tuple(t.shape)) for t in facts.inputs]
+    elif evaluation is not None and evaluation.format == "npz":
+        inputs = [TensorInfo(d["name"], d["dtype"], tuple(d["shape"])) for d in input_decls(evaluation)]
+    else:
+        return
+    stand_ins = {name: np.broadcast_to(np.zeros((), dtype), shape) for name, (dtype, shape) in data.arrays.items()}
+    check_feeds(FeedSet(stand_ins), inputs, data.path)

@@ -4,7 +4,8 @@ size it was trained at.
 Exporters record these as string properties (``metadata_props``), read here without loading weights and without
 running code: Ultralytics writes ``names`` (a Python dict literal ``{0: 'person', ...}``), ``task`` and ``imgsz``;
 PaddleOCR writes ``character`` (one class per line: ``0\\n90\\n180\\n270`` for its orientation classifier, the
-character set for a recogniser). A literal is parsed with ``ast.literal_eval``, which evaluates no code.
+character set for a recogniser); others ``classes`` / ``labels`` / ``class_names`` (a JSON list, or one a line) and
+``mean`` / ``std`` (the normalisation). A literal is parsed with ``ast.literal_eval``, which evaluates no code.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Metadata:
     task: str | None = None
     image_size: tuple[int, int] | None = None  # (height, width) the model was trained at
     ultralytics: bool = False  # letterboxed RGB / 255, as Ultralytics' predictor feeds its exports
+    mean: list[float] | None = None  # the normalisation, where the exporter recorded it (per channel,
+    std: list[float] | None = None  # on pixels / 255)
 
 
 def read_metadata(proto: Any) -> Metadata:
@@ -37,7 +40,22 @@ def read_metadata(proto: Any) -> Metadata:
             break
     found.task = TASKS.get(props.get("task", "").strip().lower())
     found.image_size = _size(props.get("imgsz"))
+    found.mean, found.std = _channels(props.get("mean")), _channels(props.get("std"))
     return found
+
+
+def _channels(value: str | None) -> list[float] | None:
+    """``[0.485, 0.456, 0.406]`` (or one number for every channel) as three floats; None for anything else."""
+    if not value:
+        return None
+    try:
+        parsed = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    values = [parsed] * 3 if isinstance(parsed, int | float) else parsed
+    if isinstance(values, list | tuple) and len(values) == 3 and all(isinstance(v, int | float) for v in values):
+        return [float(v) for v in values]
+    return None
 
 
 def class_names(value: str | None) -> list[str]:
@@ -51,12 +69,12 @@ def class_names(value: str | None) -> list[str]:
             parsed = ast.literal_eval(text)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             return []
-        if isinstance(parsed, dict) and all(isinstance(k, int) for k in parsed):
-            return [str(parsed[k]) for k in sorted(parsed)]
+        if isinstance(parsed, dict) and all(isinstance(k, int) or str(k).isdigit() for k in parsed):
+            return [str(parsed[k]) for k in sorted(parsed, key=int)]  # {0: ...} or JSON's {"0": ...}
         if isinstance(parsed, list | tuple):
             return [str(v) for v in parsed]
         return []
-    lines = value.split("\n")
+    lines = value.removesuffix("\n").split("\n")  # a final newline ends the last name, it starts none
     return lines if len(lines) > 1 else []
 
 

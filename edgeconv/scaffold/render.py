@@ -42,7 +42,7 @@ def render_spec(model: ModelFacts, evaluation: DataFacts | None, calibration: Da
     if adapter is not None:
         draft.add(f"  adapter: {flow(relative(adapter, folder))}", "a PEFT adapter, merged onto the model at load time")
     draft.add(f"  task: {task}", why)
-    labels, labels_why, check = labels_of(model, evaluation)
+    labels, labels_why, check = labels_of(model, evaluation, task)
     if labels and task != "generic":
         draft.add(f"  labels: {flow(labels)}", labels_why, todo=check)
     _inputs(draft, model, evaluation)
@@ -54,10 +54,11 @@ def render_spec(model: ModelFacts, evaluation: DataFacts | None, calibration: Da
         draft.add(f"  image: {flow(model.image)}", model.image_why)
     elif image is not None and model.kind != "hf" and evaluation is not None and evaluation.format == "images":
         size, layout = image
-        recipe = {"resize": list(size or (224, 224)), "crop": None, "mean": [0, 0, 0], "std": [1, 1, 1],
-                  "layout": layout}
+        mean, std = model.normalisation or ([0, 0, 0], [1, 1, 1])
+        recipe = {"resize": list(size or (224, 224)), "crop": None, "mean": mean, "std": std, "layout": layout}
         draft.add(f"  image: {flow(recipe)}", ("size from the input" if size else "the input's size is dynamic: "
-                  "the size it was trained at") + "; mean/std: the normalisation it was trained with", todo=True)
+                  "the size it was trained at") + ("; mean/std from the file's metadata" if model.normalisation
+                                                   else "; mean/std: the normalisation it was trained with"), todo=True)
     _data(draft, "calibration", calibration, folder,
           "representative inputs for static int8: a few hundred, never the evaluation set", evaluation)
     _data(draft, "evaluation", evaluation, folder, "held-out examples every artifact is measured on",

@@ -127,9 +127,11 @@ def test_init_on_real_models_from_packages_reads_what_they_carry(tmp_path: Path)
     assert code == 0, err
     text = (tmp_path / "a.yaml").read_text()
     model = yaml.safe_load(text)["model"]
-    assert model["task"] == "classification" and model["labels"] == ["0", "180"]  # folder names, not indices
-    assert model["image"]["layout"] == "NCHW" and "opset 11" in text
-    assert text.count("# TODO") == 2  # the class order and the normalisation: no file records them
+    assert model["task"] == "classification" and model["labels"] == ["0", "180"]  # rapidocr's label_list
+    assert model["image"] == {"resize": [48, 192], "crop": None, "mean": [0.5] * 3, "std": [0.5] * 3,
+                              "layout": "NCHW", "channel_order": "BGR"}  # rapidocr's config.yaml (Cls)
+    assert "opset 11" in text and "rapidocr's config.yaml (Cls)" in text
+    assert "# TODO" not in text  # the class order and the normalisation: the package's config records both
     code, _, err = invoke("init", "pkg://silero_vad/data/silero_vad.jit",
                           "--data", str(data / "speech-vad" / "eval-audio.npz"), "--out", str(tmp_path / "b.yaml"))
     assert code == 0, err

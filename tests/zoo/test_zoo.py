@@ -36,7 +36,7 @@ class Built:
 
 
 PACKAGES = {"ppocr": "rapidocr", "silero": "silero_vad", "nudenet": "nudenet", "text": "rapidocr",
-            "captcha": "ddddocr", "ddddocr": "ddddocr", "magika": "magika"}
+            "captcha": "ddddocr", "ddddocr": "ddddocr", "magika": "magika", "basic": "basic_pitch"}
 
 
 def build(name: str, out: Path, *overrides: str) -> Built:

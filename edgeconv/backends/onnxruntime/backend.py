@@ -9,10 +9,10 @@ from typing import Any
 
 from edgeconv import versions
 from edgeconv.backends.backend import BuildContext, BuiltArtifact
-from edgeconv.compress import qdq_error, quantize
+from edgeconv.compress import qdq_error, quantize, refusal
 from edgeconv.compress.architecture import weight_counts
 from edgeconv.compress.fallback import quantize_with_fallback
-from edgeconv.compress.judge import budget_judge
+from edgeconv.compress.judge import LoadingJudge, budget_judge
 from edgeconv.compress.remedies import static_ladder
 from edgeconv.errors import NothingToDo
 from edgeconv.fsutil import sha256_file
@@ -124,22 +124,43 @@ def _search(ctx: BuildContext, precision: str, graph: Path, fused: bool, dst: Pa
     """One recipe under the budgets. int8-static: the error localised, then remedies, then float fallback."""
 
     def make(path: Path, float_nodes: list[str], change: dict[str, Any]) -> quantize.QuantRecord:
+        unshared, change = _repaired(graph, change)
         if precision == "int8-dynamic":
             return quantize.make_int8_dynamic(graph, path, fused, settings.dynamic, float_nodes)
         assert ctx.calibration is not None  # the spec validator requires it for int8-static
         static = settings.static.model_copy(update=change)
         record = quantize.make_int8_static(graph, path, ctx.calibration, static, float_nodes)
+        if unshared:
+            record.notes.append(f"{refusal.UNSHARE}: each Conv/Gemm sharing a bias got its own copy before "
+                                "quantizing (ONNX Runtime refused the candidate quantized without)")
         if change.get("reduce_range") and settings.static.reduce_range is None:
             record.notes.append("7-bit weights: tried because this CPU has no VNNI and 8-bit weights missed the "
                                 "budgets")
         return record
 
+    def refused(candidate: Path, exc: Exception) -> dict[str, Any] | None:
+        return refusal.localise(graph, candidate, str(exc))
+
     judge = budget_judge(ctx, physical_cores(), reference_model=ctx.reference_onnx if on_cpu else None)
-    if judge is None:
-        return make(dst, [], {})
+    if judge is None:  # no budgets, no search; but a candidate ORT's CPU refuses is still remedied
+        loading = LoadingJudge(ctx.evaluation.example(0), physical_cores())
+        record = make(dst, [], {})
+        if not on_cpu:  # TensorRT/CUDA: their own runtime verifies the artifact, not ORT's CPU
+            return record
+        try:
+            loading(dst)
+            return record
+        except Exception as exc:
+            if refused(dst, exc) is None:
+                raise
+        dst.unlink()
+        return quantize_with_fallback(make, graph, dst, loading, ctx.evaluation, settings.fallback, [],
+                                      refusal=refused)  # type: ignore[arg-type]
     ranking_feeds = (ctx.calibration or ctx.evaluation).head(settings.fallback.sensitivity_examples)
+
     if precision != "int8-static":
-        return quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes)
+        return quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes,
+                                      refusal=refused)
     calibration = ctx.calibration
     assert calibration is not None
     seven_bit_helps = settings.static.reduce_range is None  # with_reduce_range: a CPU without VNNI
@@ -154,7 +175,19 @@ def _search(ctx: BuildContext, precision: str, graph: Path, fused: bool, dst: Pa
         except Exception as exc:  # a diagnostic's failure must not cost the artifact
             return {"error": f"the error could not be localised: {type(exc).__name__}: {exc}"}
 
-    return quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes, ladder, localise)
+    return quantize_with_fallback(make, graph, dst, judge, ranking_feeds, settings.fallback, nodes, ladder, localise,
+                                  refused)
+
+
+def _repaired(graph: Path, change: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    """Whether ``unshare_initializers`` (the remedy for a refusal, compress/refusal.py) applies, and the quantizer
+    settings left. It is a repair of the float graph, not a quantizer setting: made in place, once (node names and
+    the function unchanged), so the error localisation and the float fallback's ranking read the graph the
+    candidates were quantized from."""
+    if not change.get("unshare_initializers"):
+        return False, change
+    refusal.unshare_initializers(graph, graph)  # a second call finds nothing shared and copies nothing
+    return True, {k: v for k, v in change.items() if k != "unshare_initializers"}
 
 
 LOCALISE_EXAMPLES = 16  # calibration examples the error localisation runs (~15 s on MiniLM at length 64)
