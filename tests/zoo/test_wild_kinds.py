@@ -36,9 +36,11 @@ def test_a_face_model_is_scored_on_labelled_faces_and_its_landmarks_held_to_fp32
     assert static["status"] == "passed" and static["accuracy_delta"] >= -0.02
     assert list(static["outputs"]) == ["prob", "box", "landmarks"]
     assert static["outputs"]["landmarks"]["shape"] == [10] and not static["outputs"]["landmarks"]["exact"]
-    search = static["quantization"]["fallback"]  # every-op int8 misses the box's SNR; float MatMul outputs meet it
+    # Every-op int8 misses the box's SNR; a remedy meets it (float MatMul/Gemm outputs on the Sapphire Rapids it
+    # was written on; which one may differ on a CPU without VNNI, where the search also weighs speed).
+    search = static["quantization"]["fallback"]
     assert search["trials"][0]["fidelity"]["output"] == "box" and not search["trials"][0]["passed"]
-    assert "float-outputs" in search["trials"][search["chosen_trial"]]["remedies"]
+    assert search["trials"][search["chosen_trial"]]["remedies"]
     judged = {b["name"]: b["passed"] for b in static["budgets"]}
     assert judged == {"accuracy_drop": True, "min_cosine[box]": True, "min_snr_db[box]": True,
                       "min_cosine[landmarks]": True, "min_snr_db[landmarks]": True}
