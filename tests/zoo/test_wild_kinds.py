@@ -52,5 +52,6 @@ def test_without_the_search_int8_misses_the_box_budget_and_the_build_names_it(on
     assert plain.code == 1, plain.stdout + plain.stderr
     static = plain.artifact("int8-static")
     assert static["status"] == "failed" and static["accuracy_delta"] >= -0.02  # the face probability holds
-    assert [b["name"] for b in static["budgets"] if not b["passed"]] == ["min_snr_db[box]"]
+    missed = [b["name"] for b in static["budgets"] if not b["passed"]]
+    assert "min_snr_db[box]" in missed and "accuracy_drop" not in missed
     assert "min_snr_db[box]" in plain.stdout + plain.stderr
