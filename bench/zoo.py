@@ -44,6 +44,8 @@ ZOO = [
     ("captcha-detector", "YOLOX detector (labelled boxes)", "ONNX opset 11, PyTorch 1.9 export"),
     ("tweet-sentiment", "transformer text classifier (labelled)", "Hugging Face + LoRA adapter"),
     ("text-detector", "text detector as a segmenter (label masks)", "ONNX opset 11, PaddlePaddle export"),
+    ("mtcnn-onet-face", "face + 5 landmarks, 3 outputs (labelled faces)", "PyTorch state dict -> ONNX (make.py)"),
+    ("uvdoc-unwarp", "image to unwarping grid (document photos)", "ONNX opset 17, float16, PyTorch 1.13 export"),
 ]
 ORT_PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static", "auto"]
 TFLITE_PRECISIONS = ["fp32", "int8-dynamic", "int8-full"]
