@@ -115,8 +115,7 @@ def _sample(indices: list[int]) -> list[int]:
     """A seeded sample of REAL_EXAMPLES of ``indices`` (in the set's order): the same in every build."""
     if len(indices) <= REAL_EXAMPLES:
         return indices
-    count = REAL_EXAMPLES
-    return sorted(np.random.default_rng(SEED).choice(indices, count, replace=False).tolist())
+    return sorted(np.random.default_rng(SEED).choice(indices, REAL_EXAMPLES, replace=False).tolist())
 
 
 def _shapes(row: ArtifactResult, shapes: Shapes, i: int, other: Pass | None) -> None:
