@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import TypeAdapter
 
 from edgeconv.choose import choose_precision
 from edgeconv.data.feeds import FeedSet
@@ -73,7 +74,7 @@ def test_report_carries_both_shapes_and_auto_ranks_on_the_chosen_one(shape: str)
     assert rows[1].measurement.latency_ms["p50"] == pytest.approx(dynamic[ranked]["p50"])  # the table's figure
     chosen = choose_precision("cpu", rows[1:])["precision"]
     assert chosen == ("int8-dynamic" if shape == "real" else "int8-static")
-    back = ArtifactResult.model_validate(rows[2].to_dict())  # report.json keeps both shapes
+    back = TypeAdapter(ArtifactResult).validate_python(rows[2].to_dict())  # report.json keeps both shapes
     assert back.timing is not None and back.timing.shapes == static
     table = "\n".join(shapes_markdown(rows))
     assert f"use **{ranked}**" in table and STATIC in table and "cpu/int8-dynamic" in table
