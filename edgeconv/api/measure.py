@@ -39,7 +39,9 @@ def measure_artifact(
     key = {
         "artifact": artifact_sha, "runner": runner.runner,
         "kwargs": {k: v for k, v in runner.kwargs.items() if k != "path"},
-        "eval": prepared.eval_sha256, "latency": spec.latency.model_dump(), "versions": versions.all_versions(),
+        "eval": prepared.eval_sha256,
+        "latency": spec.latency.model_dump(exclude={"shape"}),  # the worker times padded whatever the shape
+        "versions": versions.all_versions(),
         "device": device.model_dump(mode="json") if device else None,
         "machine": fingerprint() if device is None else None,  # a board is named by "device"
     }

@@ -6,6 +6,7 @@ from edgeconv.export.parity import parity_text
 from edgeconv.report.format import delta_points, headers, loaded_note, mb, ms, pct, precisions_note, row, snr
 from edgeconv.report.generation import generation_markdown, is_generative
 from edgeconv.report.int8_search import search_lines
+from edgeconv.report.shapes import shapes_markdown
 from edgeconv.results import ArtifactResult, BuildResult
 from edgeconv.verify.custom_metric import is_custom
 
@@ -50,6 +51,7 @@ def render_markdown(result: BuildResult) -> str:
     metric = ev.get("metric", "accuracy")
     lines += [*_table([row(result.reference, metric)] + [row(a, metric) for a in result.artifacts], metric), ""]
     lines += _timing_note([result.reference, *result.artifacts])
+    lines += shapes_markdown([result.reference, *result.artifacts])
     note = loaded_note(result.timing)
     lines += [f"**Timing:** {note}.", ""] if note else []
     native = precisions_note(result.machine)

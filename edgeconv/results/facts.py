@@ -80,6 +80,7 @@ class Timing(Facts):
     measured_at: str | None = None
     machine: dict[str, Any] | None = None
     interleaved: dict[str, Any] | str | None = None
+    shapes: dict[str, Any] | None = None  # text: p50/p90 at real length and padded, and which one ranks
 
 
 class RemoteFacts(Facts):

@@ -13,6 +13,10 @@ tell (``speedup_interval`` containing 1). A file identical to the reference (sam
 not timed again: it shares the reference's figure (``identical_to``). When the load average exceeds the cores the
 pass runs more rounds (bounded) and says so once (``BuildResult.timing``). Rows measured on a board (``remote``)
 keep their board's figures; the worker's own figures stay in report.json (``worker_latency_ms``).
+
+Text examples are padded to one length; with ``latency.shape: real`` the pass times each at its own length where
+the runtime allows (verify/shapes.py), over a seeded sample of the evaluation set, then runs a shorter padded pass
+(the worst case): both land in ``timing.shapes``, and the chosen one in ``latency_ms`` and the speed-up.
 """
 
 from __future__ import annotations
@@ -24,16 +28,20 @@ from typing import Any
 import numpy as np
 
 from edgeconv.data.feeds import FeedSet
+from edgeconv.data.trim import trims
 from edgeconv.progress.steps import Task
 from edgeconv.results import ArtifactResult, Timing
 from edgeconv.spec import LatencySpec
 from edgeconv.verify.metrics import latency_summary
+from edgeconv.verify.shapes import Shapes
 from edgeconv.verify.timing import median_interval
 from edgeconv.verify.worker import load_runner, timed_examples
 
 ROUNDS = 12  # the interval is over rounds: 12 gives a 95% interval from the 3rd to the 10th of the ratios
 LOADED_ROUNDS = 24  # when other processes compete for the cores: twice as many, and no more
 EXAMPLES = 16  # cycled through, as the worker does, so no row is timed on an easier input
+REAL_EXAMPLES = 64  # text at its own length: a seeded sample of the set, so p50/p90 follow its length distribution
+OTHER_ROUNDS = 4  # the shape that does not rank (the padded worst case, or real lengths under shape: max)
 SEED = 0  # the rounds' orders: shuffled, and the same in every build
 
 
@@ -63,8 +71,10 @@ def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec
                      "figures are per process")
         return None
     timed, shares = _deduplicate(local)
-    indices = timed_examples(evaluation.shapes, len(evaluation))[:EXAMPLES]
-    examples = [evaluation.example(i) for i in indices]
+    indices = timed_examples(evaluation.shapes, len(evaluation))
+    examples = [evaluation.example(i) for i in indices[:EXAMPLES]]
+    if trims(examples):  # text padded past its lengths: sample the set's length distribution
+        examples = [evaluation.example(i) for i in _sample(indices)]
     runs = max(3, latency.runs // (2 * ROUNDS))  # about half the worker's calls per row, when quiet
     with ExitStack() as stack:
         runners: dict[int, Any] = {}
@@ -77,20 +87,50 @@ def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec
                 _note([local[j] for j in (i, *shares.get(i, []))], f"not loaded: {exc}"[:300])
         if 0 not in runners:  # the reference (alone, when every row is identical to it) sets every figure
             return None
-        pass_ = Pass(runners, examples, runs)
+        shapes = Shapes(runners, examples, latency.shape)
+        pass_ = Pass(runners, shapes.timed, runs)
         pass_.warm_up(min(latency.warmup, 20))
         with Competition() as competition:
             pass_.run(ROUNDS)
         if competition.loaded:  # other processes took the cores: more rounds, so the interval says how much
             pass_.run(LOADED_ROUNDS - ROUNDS)
+        other = None
+        if shapes.other is not None:
+            other = Pass(runners, shapes.other, runs)
+            other.warm_up(min(latency.warmup, 20))
+            other.run(OTHER_ROUNDS)
     record = {"rows": len(local), "timed": len(runners), "rounds": pass_.rounds, "runs_per_round": runs,
-              "order": f"shuffled, seed {SEED}", **competition.record()}
+              "order": f"shuffled, seed {SEED}", **competition.record(),
+              **({"shape": shapes.timed_name, "examples": len(examples)} if shapes.applies else {})}
     samples = pass_.samples
     reference = samples[0]
     for i, per_round in samples.items():
         for j in [i, *shares.get(i, [])]:
             _apply(local[j], per_round, reference, record, identical_to=None if j == i else local[i])
+            _shapes(local[j], shapes, i, other)
     return record
+
+
+def _sample(indices: list[int]) -> list[int]:
+    """A seeded sample of REAL_EXAMPLES of ``indices`` (in the set's order): the same in every build."""
+    if len(indices) <= REAL_EXAMPLES:
+        return indices
+    return sorted(np.random.default_rng(SEED).choice(indices, REAL_EXAMPLES, replace=False).tolist())
+
+
+def _shapes(row: ArtifactResult, shapes: Shapes, i: int, other: Pass | None) -> None:
+    """The row's figures at both shapes (``timing.shapes``), when the set is text padded past its lengths."""
+    assert row.measurement is not None and row.timing is not None  # _apply ran
+    other_latency, other_speedup = None, None
+    if other is not None:
+        other_latency = latency_summary([t for r in other.samples[i] for t in r])
+        other_speedup = _paired(other.samples[0], other.samples[i])
+    row.timing.shapes = shapes.record(i, row.measurement.latency_ms, other_latency,
+                                      (row.speedup_vs_reference or 1.0, other_speedup))
+
+
+def _paired(reference: list[list[float]], own: list[list[float]]) -> float:
+    return float(np.median([np.median(r) / np.median(o) for r, o in zip(reference, own, strict=True)]))
 
 
 def _deduplicate(local: list[ArtifactResult]) -> tuple[list[int], dict[int, list[int]]]:
@@ -137,26 +177,28 @@ def _interleaved(row: ArtifactResult, record: dict[str, Any] | str) -> None:
 
 class Pass:
     """Rounds of calls: every round times ``runs`` calls of each runner (its own inference time, as the worker
-    reads it), the runners in a new seeded order each round; ``samples`` holds each row's calls per round."""
+    reads it) on its ``examples`` (the same inputs in the same order for every row, at each row's shape), the
+    runners in a new seeded order each round; ``samples`` holds each row's calls per round."""
 
-    def __init__(self, runners: dict[int, Any], examples: list[dict[str, Any]], runs: int) -> None:
+    def __init__(self, runners: dict[int, Any], examples: dict[int, list[dict[str, Any]]], runs: int) -> None:
         self.runners, self.examples, self.runs = runners, examples, runs
         self.samples: dict[int, list[list[float]]] = {i: [] for i in runners}
         self.rng = np.random.default_rng(SEED)
         self.rounds = 0
 
     def warm_up(self, calls: int) -> None:
-        for runner in self.runners.values():
-            for k in range(calls):
-                runner.infer(self.examples[k % len(self.examples)])
+        for i, runner in self.runners.items():
+            examples = self.examples[i]
+            for k in range(max(calls, len(examples))):  # every shape once: a runtime's first call at one is slow
+                runner.infer(examples[k % len(examples)])
 
     def run(self, rounds: int) -> None:
         progress = Task("interleaved timing: round", rounds)
         for _ in range(rounds):
             for i in self.rng.permutation(list(self.runners)):
-                runner, calls = self.runners[int(i)], []
-                for k in range(self.runs):
-                    runner.infer(self.examples[k % len(self.examples)])
+                runner, examples, calls = self.runners[int(i)], self.examples[int(i)], []
+                for k in range(self.runs):  # each round goes on through the examples where the last one stopped
+                    runner.infer(examples[(self.rounds * self.runs + k) % len(examples)])
                     calls.append(runner.last_inference_s)
                 self.samples[int(i)].append(calls)
             self.rounds += 1

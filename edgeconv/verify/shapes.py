@@ -1,0 +1,60 @@
+"""Which inputs each row of the interleaved pass is timed on: the padded evaluation examples (the worst case), or
+text examples at their own length (``latency.shape: real``, edgeconv.data.trim) for runtimes that take a dynamic
+sequence axis. A runtime with static shapes (LiteRT, TensorRT, an ONNX with a fixed sequence dimension) is timed
+padded and labelled so: it runs every input at that length on the device too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgeconv.data.trim import trim, trims
+
+DYNAMIC_RUNTIMES = ("onnxruntime", "openvino")  # runners known to take any sequence length their graph allows
+STATIC = "static shape: padded"
+
+
+def takes_real_length(runner: Any, example: dict[str, np.ndarray]) -> bool:
+    """Whether ``runner`` runs ``example`` at its own length: a dynamic-shape runtime whose graph accepts the
+    trimmed example (one call; an ONNX or IR with a fixed sequence dimension refuses it)."""
+    if getattr(runner, "name", None) not in DYNAMIC_RUNTIMES:
+        return False
+    try:
+        runner.infer(trim(example))
+    except Exception:  # the graph's sequence dimension is fixed: the runtime names the mismatch; timed padded
+        return False
+    return True
+
+
+class Shapes:
+    """The examples each row is timed on in the pass that ranks (``timed``) and in the shorter other pass
+    (``other``, None when both shapes are the same inputs), and each row's label in the report."""
+
+    def __init__(self, runners: dict[int, Any], padded: list[dict[str, np.ndarray]], shape: str) -> None:
+        self.shape = shape
+        real = [trim(e) for e in padded]
+        self.applies = trims(padded)  # a text set with padding: the two shapes differ
+        dynamic = {i: self.applies and takes_real_length(r, padded[0]) for i, r in runners.items()}
+        self.static = {i for i, d in dynamic.items() if self.applies and not d}
+        per_row = {"real": {i: real if dynamic[i] else padded for i in runners},
+                   "padded": {i: padded for i in runners}}
+        self.timed_name = "real" if shape == "real" and self.applies else "padded"
+        self.other_name = None if not self.applies else ("padded" if self.timed_name == "real" else "real")
+        self.timed = per_row[self.timed_name]
+        self.other = per_row[self.other_name] if self.other_name else None
+
+    def record(self, i: int, timed: dict[str, Any], other: dict[str, Any] | None,
+               speedups: tuple[float, float | None]) -> dict[str, Any] | None:
+        """The row's ``timing.shapes``: p50/p90 (and speed-up) at real length and padded, which one ranks, and
+        whether the row could run real lengths at all."""
+        if not self.applies:
+            return None
+        figures = {self.timed_name: {**_brief(timed), "speedup": speedups[0]}}
+        if self.other_name is not None and other is not None:
+            figures[self.other_name] = {**_brief(other), "speedup": speedups[1]}
+        return {"ranked_on": self.timed_name, **figures, **({"note": STATIC} if i in self.static else {})}
+
+
+def _brief(latency: dict[str, Any]) -> dict[str, Any]:
+    return {k: latency[k] for k in ("p50", "p90") if k in latency}
