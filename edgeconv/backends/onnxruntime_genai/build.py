@@ -25,9 +25,8 @@ from edgeconv.errors import RuntimeUnavailable, SpecError, StageError
 Precision = Literal["fp32", "int8", "int4"]
 EMBEDDING = "/model/embed_tokens/Gather"
 LM_HEAD = "/lm_head/MatMul"
-BUILDER_ALGOS = ("default", "rtn", "k_quant")  # the builder's own; rtn_fold / rtn_offset / float_zp / hqq: edgeconv's
+BUILDER_ALGOS = ("default", "rtn", "k_quant")  # the builder's own; rtn_offset / float_zp / hqq: edgeconv's pass
 OFFSET = "_offset/"  # the float block-minimum correction of an rtn_offset MatMulNBits (quantize.py), not a weight
-FOLD = "_fold/"  # the block sums an rtn_fold MatMulNBits reads beside its input (quantize.py), not a weight
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class GenaiRecipe:
     block_size: int = 32
     symmetric: bool = True
     accuracy_level: int | None = 4  # 1 fp32, 2 fp16, 3 bf16, 4 int8 activations; None: the builder's default
-    algo: Literal["default", "rtn", "k_quant", "rtn_fold", "rtn_offset", "float_zp", "hqq"] = "default"
+    algo: Literal["default", "rtn", "k_quant", "rtn_offset", "float_zp", "hqq"] = "default"
     lm_head: Literal["same", "int8", "float"] = "same"  # the last MatMul (the largest, output-sensitive weight)
     embeddings: Literal["same", "float"] = "same"  # tied embeddings become int4 GatherBlockQuantized unless float
     int8_nodes: tuple[str, ...] = ()  # fnmatch patterns of MatMul node names kept at int8 (the rest int4)
@@ -188,7 +187,6 @@ def describe_weights(model_file: Path) -> tuple[dict[str, str], list[str]]:
     weights = {*initializers, *(n.output[0] for n in model.graph.node
                                 if n.op_type == "Transpose" and n.input[0] in initializers)}
     names = {n.name for n in model.graph.node}
-    producer = {out: n.name for n in model.graph.node for out in n.output}
     quantized: dict[str, str] = {}
     kept_float: list[str] = []
     for node in model.graph.node:
@@ -199,16 +197,14 @@ def describe_weights(model_file: Path) -> tuple[dict[str, str], list[str]]:
                     else "asymmetric (float zero points)")
             bits = attrs.get("bits", 4)
             offsets = node.name.removesuffix(f"_Q{bits}") + OFFSET + "MatMul" in names
-            folded = FOLD in producer.get(node.input[0], "")
             quantized[node.name] = (f"int{bits} block {attrs.get('block_size')} {kind}"
-                                    f"{' + float block minima' if offsets else ''}"
-                                    f"{' + folded block minima' if folded else ''} "
+                                    f"{' + float block minima' if offsets else ''} "
                                     f"accuracy_level {attrs.get('accuracy_level', 0)}")
         elif node.op_type == "GatherBlockQuantized":
             zero_point = len(node.input) > 3 and bool(node.input[3])
             quantized[node.name] = (f"int{attrs.get('bits', 4)} block {attrs.get('block_size')} "
                                     f"{'asymmetric' if zero_point else 'symmetric'}")
-        elif OFFSET in node.name or FOLD in node.name:
+        elif OFFSET in node.name:
             continue
         elif (node.op_type in ("MatMul", "Gemm") and any(i in weights for i in node.input[:2])) or (
             node.op_type == "Gather" and node.input[0] in weights  # an embedding table, not a shape index

@@ -93,66 +93,8 @@ def _split_offsets(model: Any, names: list[str], block: int) -> list[str]:
     return added
 
 
-def _fold_offsets(model: Any, names: list[str], block: int) -> list[str]:
-    """A ``d * q + m`` grid at ORT's integer-zero-point RTN speed, without a correction per MatMul.
-
-    Each block's minimum is split into whole grid steps and a residual: ``m = -z * d + r`` (``z`` in 0..15). The
-    weight minus ``r`` spans ``-z * d .. (15 - z) * d``, which ORT's asymmetric RTN (range widened to 0) gives back
-    exactly with zero point ``z``; ``x @ r`` is folded into the same MatMulNBits as one more block of K: its input
-    is ``x`` with its block sums appended (``Concat(x, x @ S)``, S [K, block] sums each block of ``x``, shared by
-    the MatMuls that read ``x``), its weight rows are ``r`` (|r| <= d / 2), quantized with the rest. So the float
-    ``(x @ S) @ M`` + ``Add`` of ``_split_offsets`` (~7 us per MatMul in ORT 1.32 whatever its form, measured:
-    docs/llm.md) becomes one BlockSum + Concat per input; the residual's int4 rounding leaves each block off by
-    at most ``max |r| / 15`` of its column, ~1/15 of what RTN alone is off by. Returns the nodes added.
-    """
-    import numpy as np
-    from onnx import helper, numpy_helper
-
-    inits = {t.name: t for t in model.graph.initializer}
-    nodes = {n.name: n for n in model.graph.node}
-    added, extended = [], {}
-    for name in names:
-        node = nodes[name]
-        weight = numpy_helper.to_array(inits[node.input[1]])
-        k, n = weight.shape
-        if k % block or k // block > block:
-            continue
-        blocks = weight.reshape(k // block, block, n)
-        low, step = blocks.min(axis=1), np.ptp(blocks, axis=1) / 15
-        steps = np.clip(np.round(-low / np.where(step > 0, step, 1)), 0, 15)
-        residual = (low + steps * step).astype(np.float32)  # [K/block, N]
-        extra = block
-        while (k + extra) % 64:  # measured: MatMulNBits on K = 608 ran ~17 % slower per weight than on 576
-            extra += block
-        rows = np.zeros((extra, n), np.float32)
-        rows[: k // block] = residual
-        folded = np.concatenate([weight - np.repeat(residual, block, axis=0), rows]).astype(weight.dtype)
-        key = (node.input[0], k)
-        if key not in extended:
-            base = f"{name}_fold"
-            sums = f"block_sum_{k}x{extra}"
-            if sums not in inits:
-                ones = np.zeros((k, extra), np.float32)
-                ones[:, : k // block] = np.repeat(np.eye(k // block, dtype=np.float32), block, axis=0)
-                inits[sums] = numpy_helper.from_array(ones, sums)
-                model.graph.initializer.append(inits[sums])
-            model.graph.node.extend([
-                helper.make_node("MatMul", [node.input[0], sums], [f"{base}/BlockSum/output_0"], name=f"{base}/BlockSum"),
-                helper.make_node("Concat", [node.input[0], f"{base}/BlockSum/output_0"], [f"{base}/Concat/output_0"],
-                                 name=f"{base}/Concat", axis=-1)])
-            extended[key] = f"{base}/Concat/output_0"
-            added += [f"{base}/BlockSum", f"{base}/Concat"]
-        weight_name = f"{node.input[1]}_folded"
-        inits[weight_name] = numpy_helper.from_array(folded, weight_name)
-        model.graph.initializer.append(inits[weight_name])
-        node.input[0], node.input[1] = extended[key], weight_name
-    _toposort(model)
-    _drop_unused(model)
-    return added
-
-
 def _drop_unused(model: Any) -> None:
-    """Remove initializers no node reads any more (the weights ``_fold_offsets`` replaced)."""
+    """Remove initializers no node reads any more (a weight `_split_offsets` replaced by its shifted copy)."""
     used = {i for n in model.graph.node for i in n.input}
     keep = [t for t in model.graph.initializer if t.name in used]
     del model.graph.initializer[:]
@@ -237,8 +179,6 @@ def quantize_model(model: Any, recipe: dict[str, Any]) -> Any:
     groups = plan(names, recipe, off_grid)
     if algo == "rtn_offset":
         _split_offsets(model, groups["int4"], block)
-    elif algo == "rtn_fold":
-        _fold_offsets(model, groups["int4"], block)
     for bits, names in ((4, groups["int4"]), (8, groups["int8"])):
         if not names:
             continue
@@ -249,7 +189,7 @@ def quantize_model(model: Any, recipe: dict[str, Any]) -> Any:
             if algo == "float_zp":
                 quantizer.node_quantizer = _float_zp_quantizer(quantizer.algo_config)
         else:
-            symmetric = bits == 8 or (bool(recipe["symmetric"]) and algo not in ("rtn_offset", "rtn_fold"))
+            symmetric = bits == 8 or (bool(recipe["symmetric"]) and algo != "rtn_offset")
             config = DefaultWeightOnlyQuantConfig(block_size=block, is_symmetric=symmetric,
                                                   accuracy_level=level, bits=bits)
             quantizer = MatMulNBitsQuantizer(model, nodes_to_exclude=others, algo_config=config)
