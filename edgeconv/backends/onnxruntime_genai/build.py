@@ -66,10 +66,6 @@ class GenaiRecipe:
         if self.embeddings != "float":
             raise SpecError(f"algo {self.algo} / int8_nodes keep the tied embedding float (ONNX Runtime's quantizer "
                             "makes a Gather int4 only)", fix="set embeddings: float in the target's quantize section")
-        if self.lm_head == "same":  # not understood yet, so refused rather than built: docs/llm.md
-            raise SpecError(f"lm_head: same with edgeconv's int4 pass (algo {self.algo}, int8_nodes, off_grid: int8) "
-                            "made a broken model on the LLM sample (perplexity +35,000 %, accuracy 0)",
-                            fix="set lm_head: int8 (the int4 default) or float in the target's quantize section")
         return {"algo": self.algo, "block_size": self.block_size, "symmetric": self.symmetric,
                 "accuracy_level": self.accuracy_level, "lm_head": self.lm_head, "int8_nodes": list(self.int8_nodes),
                 "off_grid": self.off_grid}

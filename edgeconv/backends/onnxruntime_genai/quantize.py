@@ -63,8 +63,13 @@ def _split_offsets(model: Any, names: list[str], block: int) -> list[str]:
         if k % block:
             continue
         minima = weight.reshape(k // block, block, n).min(axis=1)
-        inits[node.input[1]].CopyFrom(numpy_helper.from_array(
-            (weight - np.repeat(minima, block, axis=0)).astype(weight.dtype), node.input[1]))
+        # a new initializer, never the read one in place: the builder's tied embedding reads the lm_head's weight
+        # through a Transpose, and overwriting it broke every embedding (perplexity +35,000 % with lm_head: same)
+        shifted = f"{node.input[1]}_offset"
+        inits[shifted] = numpy_helper.from_array((weight - np.repeat(minima, block, axis=0)).astype(weight.dtype),
+                                                 shifted)
+        model.graph.initializer.append(inits[shifted])
+        node.input[1] = shifted
         if (node.input[0], k) not in sums:
             summed = f"{name}_offset/BlockSum"
             if f"block_sum_{k}" not in inits:
@@ -84,7 +89,16 @@ def _split_offsets(model: Any, names: list[str], block: int) -> list[str]:
             helper.make_node("Add", [node.output[0], f"{name}_offset/output_0"], [out], name=f"{name}_offset/Add")])
         added.append(f"{name}_offset/MatMul")
     _toposort(model)
+    _drop_unused(model)
     return added
+
+
+def _drop_unused(model: Any) -> None:
+    """Remove initializers no node reads any more (a weight `_split_offsets` replaced by its shifted copy)."""
+    used = {i for n in model.graph.node for i in n.input}
+    keep = [t for t in model.graph.initializer if t.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
 
 
 def _toposort(model: Any) -> None:

@@ -56,7 +56,8 @@ class OpenVINOBackend:
             key.update(calibration=ctx.calibration_sha256, budgets=ctx.spec.budgets.model_dump(),
                        eval={"feeds": ctx.evaluation_sha256, "metric": ctx.spec.evaluation.metric},
                        threads=threads_for(profile), device=settings_of(profile)["device"],
-                       search=ctx.spec.quantize.fallback.model_dump())
+                       search=ctx.spec.quantize.fallback.model_dump(),
+                       float_nodes=ctx.spec.quantize.static.exclude_nodes)
 
         def produce(folder: Path) -> dict[str, Any]:
             record = make_ir(ctx, profile, precision, folder / "model.xml")

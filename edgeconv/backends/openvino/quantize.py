@@ -64,8 +64,11 @@ def quantize_static(ctx: BuildContext, model: Any, dst: Path, device: str, threa
                               "calibration_examples": len(ctx.calibration), **common}
     judge = budget_judge(ctx, threads, cls=OpenVINOJudge, device=device,
                          reference_model=ctx.reference_onnx if device == "CPU" else None)
+    kept = spec_float_ops(model, ctx.spec.quantize.static.exclude_nodes)
+    if kept:
+        record["ignored_scope"] = {"names": kept, "types": [], "why": "quantize.static.exclude_nodes"}
     if judge is None:
-        ov.save_model(quantize(model, ctx, common, []), str(dst), compress_to_fp16=False)
+        ov.save_model(quantize(model, ctx, common, kept), str(dst), compress_to_fp16=False)
         return record
     control = accuracy_control(judge, ctx.evaluation.labels, ctx.spec.evaluation.metric)
     settings = ctx.spec.quantize.fallback
@@ -74,9 +77,9 @@ def quantize_static(ctx: BuildContext, model: Any, dst: Path, device: str, threa
     def make(folder: Path, float_ops: list[str], change: dict[str, Any]) -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)  # a remedy that failed may have left its trial's folder
         folder.mkdir()
-        quantized = quantize(model, ctx, {**common, **change}, float_ops, control)
+        quantized = quantize(model, ctx, {**common, **change}, [*kept, *float_ops], control)
         ov.save_model(quantized, str(folder / IR), compress_to_fp16=False)
-        own = trial_record(record, {**common, **change}, float_ops)
+        own = trial_record(record, {**common, **change}, [*kept, *float_ops])
         if change.get("accuracy_control") and control is not None:
             own["accuracy_control"] = f"{control[0]}, max_drop {control[1]:.4f}"
         return own
@@ -100,6 +103,14 @@ def quantize_static(ctx: BuildContext, model: Any, dst: Path, device: str, threa
     if control is None:
         chosen["accuracy_control"] = "not run: " + why_no_control(judge, ctx.evaluation.labels)
     return {**chosen, "fallback": fallback}
+
+
+def spec_float_ops(model: Any, onnx_names: list[str]) -> list[str]:
+    """The OpenVINO ops of the ONNX nodes the spec keeps float (``quantize.static.exclude_nodes``, written for ONNX
+    Runtime): the ONNX frontend names a node's op after it, a Conv/MatMul with a bias as ``<name>/WithoutBiases``."""
+    wanted = set(onnx_names)
+    return [op.get_friendly_name() for op in model.get_ops()
+            if op.get_friendly_name() in wanted or op.get_friendly_name().removesuffix("/WithoutBiases") in wanted]
 
 
 def quantize(model: Any, ctx: BuildContext, options: dict[str, Any], float_ops: list[str],

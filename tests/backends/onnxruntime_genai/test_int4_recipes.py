@@ -35,8 +35,8 @@ def test_own_pass_recipes_write_fp32_then_name_their_pass_options() -> None:
         GenaiRecipe("int8", algo="hqq").extra_options()
     with pytest.raises(SpecError, match="not k_quant"):
         GenaiRecipe("int4", algo="k_quant", int8_nodes=("x",), embeddings="float").pass_options()
-    with pytest.raises(SpecError, match="lm_head: int8"):  # refused: it broke the sample's model
-        GenaiRecipe("int4", algo="rtn_offset", embeddings="float", lm_head="same").pass_options()
+    same = GenaiRecipe("int4", algo="rtn_offset", embeddings="float", lm_head="same").pass_options()
+    assert same is not None and same["lm_head"] == "same"  # built since the tied embedding is left alone
 
 
 def test_target_quantize_section_reaches_the_recipe() -> None:
@@ -66,8 +66,8 @@ def _tiny_model(w1: np.ndarray, w2: np.ndarray):  # -> onnx.ModelProto
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["x", "w1"], ["h"], name="/model/layers.0/mlp/up_proj/MatMul"),
          helper.make_node("MatMul", ["h", "w2"], ["logits"], name="/lm_head/MatMul")],
-        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, w1.shape[0]])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, w2.shape[1]])],
+        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["rows", w1.shape[0]])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["rows", w2.shape[1]])],
         [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2")])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
 
@@ -121,3 +121,39 @@ def test_off_grid_weights_are_found_and_go_to_int8() -> None:
     assert not on_grid(grid[:48], 32)  # K not a multiple of the block
     groups = plan(["a", "b", "/lm_head/MatMul"], {"lm_head": "int8", "int8_nodes": []}, off_grid=["b"])
     assert groups == {"int4": ["a"], "int8": ["b", "/lm_head/MatMul"], "float": []}
+
+
+def _tied_model(w1: np.ndarray, head: np.ndarray):  # -> onnx.ModelProto
+    """The builder's fp32 layout: the tied embedding is the lm_head's weight read through a Transpose."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Transpose", ["lm_head.MatMul.weight"], ["table"], name="/model/embed_tokens/Transpose"),
+         helper.make_node("Gather", ["table", "ids"], ["embedded"], name="/model/embed_tokens/Gather"),
+         helper.make_node("MatMul", ["x", "w1"], ["h"], name="/model/layers.0/mlp/up_proj/MatMul"),
+         helper.make_node("MatMul", ["h", "lm_head.MatMul.weight"], ["logits"], name="/lm_head/MatMul")],
+        "tied", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, w1.shape[0]]),
+                 helper.make_tensor_value_info("ids", TensorProto.INT64, [2])],
+        [helper.make_tensor_value_info("embedded", TensorProto.FLOAT, [2, head.shape[0]]),
+         helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, head.shape[1]])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(head, "lm_head.MatMul.weight")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+
+
+def test_lm_head_with_the_pass_leaves_the_tied_embedding_alone() -> None:
+    """``lm_head: same`` once overwrote the weight the embedding reads (perplexity +35,000 % on the sample)."""
+    import onnxruntime as ort
+
+    from edgeconv.backends.onnxruntime_genai.quantize import quantize_model
+
+    rng = np.random.default_rng(2)
+    w1, head = _q41_grid(rng, 64, 64), rng.normal(size=(64, 96)).astype(np.float32)
+    model = quantize_model(_tied_model(w1, head), {"block_size": 32, "symmetric": True, "accuracy_level": None,
+                                                   "int8_nodes": [], "algo": "rtn_offset", "lm_head": "same"})
+    assert "/lm_head/MatMul_Q4" in {n.name for n in model.graph.node}
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x, ids = rng.normal(size=(1, 64)).astype(np.float32), np.array([3, 90])
+    embedded, logits = session.run(None, {"x": x, "ids": ids})
+    assert np.array_equal(embedded, head.T[ids])
+    assert np.abs(logits - x @ w1 @ head).max() < 0.2 * np.abs(x @ w1 @ head).max()  # int4 of a float head
+

@@ -106,3 +106,27 @@ def test_fidelity_slack_is_one_when_exact_and_zero_at_the_budget() -> None:
     worse, _ = budget_slack(example_terms(reference + 2 * noise, reference), OutputBudgets(min_snr_db=20,
                                                                                           min_cosine=0.9))
     assert worse < 0
+
+
+def test_onnx_nodes_the_spec_keeps_float_are_found_under_openvinos_names(tmp_path: Path) -> None:
+    """quantize.static.exclude_nodes names ONNX nodes; the ONNX frontend calls a biased Conv '<name>/WithoutBiases'."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgeconv.backends.openvino.quantize import spec_float_ops
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w0"),
+             numpy_helper.from_array(rng.normal(size=(4, 4, 3, 3)).astype(np.float32), "w1"),
+             numpy_helper.from_array(np.zeros(4, np.float32), "b")]
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w0", "b"], ["front"], name="front/conv"),
+         helper.make_node("Conv", ["front", "w1", "b"], ["y"], name="body/conv")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 12, 12])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    model = ov.Core().read_model(tmp_path / "m.onnx")
+    kept = spec_float_ops(model, ["front/conv"])
+    convs = [op for op in model.get_ops() if op.get_type_name() == "Convolution"]
+    assert [op.get_friendly_name() for op in convs if op.get_friendly_name() in kept] == ["front/conv/WithoutBiases"]
+    assert spec_float_ops(model, ["absent"]) == []
