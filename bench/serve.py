@@ -9,7 +9,7 @@ same request. ``--sweep`` times several batch sizes, delays and instance counts 
 defaults were chosen).
 
     python bench/serve.py [--out samples/tweet-sentiment/out] [--requests 1000] [--concurrency 32] [--rounds 3]
-                          [--batch 8 --delay-ms 2 --instances 1] [--sweep]
+                          [--batch 8 --delay-ms 2 --instances 1] [--sweep] [--precision P]
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=defaults.max_delay_s * 1e3)
     parser.add_argument("--instances", type=int, default=defaults.instances)
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--precision", help="serve this artifact instead of the build's choice (as serve takes it)")
     args = parser.parse_args()
     from edgeconv.serve.model import load_model
 
@@ -120,16 +121,17 @@ def main() -> None:
     count = len(data["input_ids"])
     feeds = [{n: data[n][i % count : i % count + 1] for n in NAMES} for i in range(args.requests)]
     bodies = [{"inputs": [tensor(n, f[n], "INT64") for n in NAMES]} for f in feeds]
-    model = load_model(args.out, None, None, None)
+    model = load_model(args.out, None, args.precision, None)
+    chosen = ("--precision", args.precision) if args.precision else ()
     tried = settings_to_try(args)
     paths = ["in-process", "served, unbatched", *map(label, tried)]
     figures: dict[str, list[tuple[float, list[float]]]] = {p: [] for p in paths}
     probes: dict[str, list[ReadyProbe]] = {p: [] for p in paths}
     worst_diff, flips = 0.0, 0
     with contextlib.ExitStack() as stack:
-        urls = {"served, unbatched": stack.enter_context(server(args.out, "--max-batch-size", "1"))}
+        urls = {"served, unbatched": stack.enter_context(server(args.out, *chosen, "--max-batch-size", "1"))}
         for s in tried:
-            urls[label(s)] = stack.enter_context(server(args.out, *flags(s)))
+            urls[label(s)] = stack.enter_context(server(args.out, *chosen, *flags(s)))
         for _ in range(args.rounds):
             figures["in-process"].append(in_process(model, feeds))
             wall, lat, reference, probe = served(urls["served, unbatched"], report["name"], bodies, args.concurrency)

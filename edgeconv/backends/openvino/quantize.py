@@ -48,6 +48,9 @@ class OpenVINOJudge(Judge):
             return outputs, self.p50_beside_reference(model, runner.infer)
 
 
+WEIGHTED = {"Convolution", "GroupConvolution", "ConvolutionBackpropData", "MatMul"}  # the ops NNCF quantizes weights of
+
+
 def quantize_static(ctx: BuildContext, model: Any, dst: Path, device: str, threads: int) -> dict[str, Any]:
     """Write the chosen int8 IR to ``dst``; the record says the recipe and, under budgets, every trial."""
     import openvino as ov
@@ -107,10 +110,19 @@ def quantize_static(ctx: BuildContext, model: Any, dst: Path, device: str, threa
 
 def spec_float_ops(model: Any, onnx_names: list[str]) -> list[str]:
     """The OpenVINO ops of the ONNX nodes the spec keeps float (``quantize.static.exclude_nodes``, written for ONNX
-    Runtime): the ONNX frontend names a node's op after it, a Conv/MatMul with a bias as ``<name>/WithoutBiases``."""
-    wanted = set(onnx_names)
-    return [op.get_friendly_name() for op in model.get_ops()
-            if op.get_friendly_name() in wanted or op.get_friendly_name().removesuffix("/WithoutBiases") in wanted]
+    Runtime). The ONNX frontend names a node's op after it (a biased Conv/MatMul ``<name>/WithoutBiases``), and an
+    op that absorbed neighbours joins their names with ';' (tf2onnx names do too): a weighted op is the node's when
+    one of its name's parts is the node's, or lies under it (``<part>/Squeeze``)."""
+    wanted = {part for name in onnx_names for part in name.split(";")}
+    kept = []
+    for op in model.get_ops():
+        name = op.get_friendly_name()
+        parts = {part.removesuffix("/WithoutBiases") for part in name.split(";")}
+        exact = name in onnx_names or name.removesuffix("/WithoutBiases") in onnx_names
+        under = op.get_type_name() in WEIGHTED and any(p == w or p.startswith(w + "/") for p in parts for w in wanted)
+        if exact or under:
+            kept.append(name)
+    return kept
 
 
 def quantize(model: Any, ctx: BuildContext, options: dict[str, Any], float_ops: list[str],

@@ -130,3 +130,7 @@ def test_onnx_nodes_the_spec_keeps_float_are_found_under_openvinos_names(tmp_pat
     convs = [op for op in model.get_ops() if op.get_type_name() == "Convolution"]
     assert [op.get_friendly_name() for op in convs if op.get_friendly_name() in kept] == ["front/conv/WithoutBiases"]
     assert spec_float_ops(model, ["absent"]) == []
+    body = next(op for op in convs if op.get_friendly_name().startswith("body/conv"))
+    body.set_friendly_name("stem/Neg;stem/transpose;tail/conv;tail/conv/Squeeze")  # neighbours folded in (tf2onnx)
+    assert spec_float_ops(model, ["tail/conv;tail/conv"]) == [body.get_friendly_name()]
+    assert spec_float_ops(model, ["tail/co"]) == []  # a prefix of a name is not the node
