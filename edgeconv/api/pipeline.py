@@ -238,6 +238,7 @@ def _measure_built(
     result = ArtifactResult(
         target=row_label(profile.name, board), backend=profile.backend, precision=precision,
         path=str(built.path), sha256=sha256_file(built.path), size_bytes=artifact_size(built.path),
+        parameters=built.parameters or session.ctx.parameters,
         quantization=built.quantization, built=BackendFacts.model_validate(built.extra),
     )
     stage = verify_stage(result.target, precision)

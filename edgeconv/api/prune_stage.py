@@ -34,6 +34,8 @@ class PrunedModel:
     onnx: Path
     sha256: str
     record: dict[str, Any]  # PruneRecord.to_dict() + recovery + the export's facts
+    torch_model: Callable[[], LoadedModel]  # the pruned torch model itself, for backends that convert from torch
+    weights_sha256: str  # what the pruned torch model's weights hash to: it keys their stages
 
 
 def pruned_reference(spec: Spec, prune: PruneSpec, prepared: Prepared, stages: Stages,
@@ -53,7 +55,22 @@ def pruned_reference(spec: Spec, prune: PruneSpec, prepared: Prepared, stages: S
                                       lambda tmp: _export(tmp, spec, prune, prepared, folder, torch_model,
                                                           meta["record"]["layers"]))
     path = out_folder / out_meta["file"]
-    return PrunedModel(path, sha256_file(path), {**meta["record"], **out_meta["facts"]})
+    return PrunedModel(path, sha256_file(path), {**meta["record"], **out_meta["facts"]},
+                       pruned_loader(torch_model, folder), meta["weights_sha256"])
+
+
+def pruned_loader(torch_model: Callable[[], LoadedModel], folder: Path) -> Callable[[], LoadedModel]:
+    """The pruned torch model (weights and shapes from the prune stage's folder), loaded on first use and kept:
+    what the LiteRT route converts, so a pruned build's every runtime gets the pruned model."""
+    from functools import cache
+
+    def load() -> LoadedModel:
+        from edgeconv.compress.pruned_io import load_pruned
+
+        loaded = torch_model()
+        return dataclasses.replace(loaded, module=load_pruned(copy.deepcopy(loaded.module), folder))
+
+    return cache(load)
 
 
 def _train_feeds(spec: Spec, prune: PruneSpec, prepared: Prepared) -> FeedSet | None:
