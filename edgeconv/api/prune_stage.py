@@ -128,14 +128,11 @@ def _prune(folder: Path, prune: PruneSpec, prepared: Prepared, train: FeedSet | 
 def _export(folder: Path, spec: Spec, prune: PruneSpec, prepared: Prepared, pruned_folder: Path,
             torch_model: Callable[[], LoadedModel], sparsified: int) -> dict[str, Any]:
     """Export the pruned model (parity vs the pruned torch model); for 2:4, check the pattern survived."""
-    from edgeconv.compress.pruned_io import load_pruned
     from edgeconv.compress.sparsity import gzip_size, two_four_report
     from edgeconv.export import export_onnx
 
-    loaded = torch_model()
-    module = load_pruned(copy.deepcopy(loaded.module), pruned_folder)
     out = folder / "model.onnx"
-    result = export_onnx(dataclasses.replace(loaded, module=module), prepared.evaluation, out, spec.export,
+    result = export_onnx(pruned_loader(torch_model, pruned_folder)(), prepared.evaluation, out, spec.export,
                          task=spec.model.task)
     facts: dict[str, Any] = {"fp32_size_bytes": out.stat().st_size, "fp32_size_gzip_bytes": gzip_size(out),
                              "parity": result.parity}
