@@ -146,11 +146,14 @@ def _export(folder: Path, spec: Spec, prune: PruneSpec, prepared: Prepared, prun
     return {"file": out.name, "facts": facts}
 
 
-def artifact_prune_facts(record: dict[str, Any], path: Path, reference_path: Path) -> dict[str, Any]:
-    """The ``prune`` entry of one pruned artifact in report.json: the record plus this file's sizes."""
+def artifact_prune_facts(record: dict[str, Any], files: list[Path], reference_path: Path) -> dict[str, Any]:
+    """The ``prune`` entry of one pruned artifact in report.json: the record plus its files' sizes (an OpenVINO
+    IR's weights are its .bin sidecar)."""
     from edgeconv.compress.sparsity import gzip_size, two_four_report
 
-    facts = {**record, "size_bytes": path.stat().st_size, "size_gzip_bytes": gzip_size(path),
+    path = files[0]
+    facts = {**record, "size_bytes": sum(f.stat().st_size for f in files),
+             "size_gzip_bytes": sum(gzip_size(f) for f in files),
              "reference_size_bytes": reference_path.stat().st_size,
              "reference_size_gzip_bytes": gzip_size(reference_path)}
     if record.get("mode") == "2:4" and path.suffix == ".onnx":

@@ -153,7 +153,12 @@ def torch_loader(spec: Spec) -> Callable[[], Any]:
     return cache(lambda: load_model(spec.model))
 
 
-def artifact_size(path: Path) -> int:
-    """Bytes of an artifact file plus its sidecar, if any: ONNX external data, or an OpenVINO IR's weights."""
+def artifact_files(path: Path) -> list[Path]:
+    """An artifact file and its sidecar, if any: ONNX external data, or an OpenVINO IR's weights."""
     sidecar = path.with_suffix(".bin") if path.suffix == ".xml" else path.with_name(path.name + ".data")
-    return path.stat().st_size + (sidecar.stat().st_size if sidecar.exists() else 0)
+    return [path, sidecar] if sidecar.exists() else [path]
+
+
+def artifact_size(path: Path) -> int:
+    """Bytes of an artifact file plus its sidecar, if any."""
+    return sum(f.stat().st_size for f in artifact_files(path))

@@ -47,6 +47,7 @@ def test_every_runtime_builds_the_pruned_model_and_says_how_many_weights_it_has(
     for target in TARGETS:
         assert rows[target]["parameters"] == before and "prune" not in rows[target]
         assert rows[f"{target}@prune-r0.5"]["parameters"] == after
+        assert rows[f"{target}@prune-r0.5"]["prune"]["size_bytes"] == rows[f"{target}@prune-r0.5"]["size_bytes"]
     unpruned, pruned = rows["x86-cpu-tflite"], rows["x86-cpu-tflite@prune-r0.5"]
     assert pruned["size_bytes"] < unpruned["size_bytes"]
     assert pruned["sha256"] != unpruned["sha256"]
