@@ -17,6 +17,7 @@ from edgeconv.api.prepare import prepare
 from edgeconv.api.session import (
     Event,
     Session,
+    artifact_files,
     artifact_size,
     export_reference,
     open_session,
@@ -238,6 +239,7 @@ def _measure_built(
     result = ArtifactResult(
         target=row_label(profile.name, board), backend=profile.backend, precision=precision,
         path=str(built.path), sha256=sha256_file(built.path), size_bytes=artifact_size(built.path),
+        parameters=built.parameters or session.ctx.parameters,
         quantization=built.quantization, built=BackendFacts.model_validate(built.extra),
     )
     stage = verify_stage(result.target, precision)
@@ -245,7 +247,7 @@ def _measure_built(
         from edgeconv.api.prune_stage import artifact_prune_facts
 
         result.prune = PruneFacts.model_validate(
-            artifact_prune_facts(session.prune, built.path, Path(session.reference.path or "")))
+            artifact_prune_facts(session.prune, artifact_files(built.path), Path(session.reference.path or "")))
     try:
         measurement, _, facts = measure_artifact(
             session.stages, stage, runner, result.sha256 or "", session.feeds_file,

@@ -34,6 +34,8 @@ class PrunedModel:
     onnx: Path
     sha256: str
     record: dict[str, Any]  # PruneRecord.to_dict() + recovery + the export's facts
+    torch_model: Callable[[], LoadedModel]  # the pruned torch model itself, for backends that convert from torch
+    weights_sha256: str  # what the pruned torch model's weights hash to: it keys their stages
 
 
 def pruned_reference(spec: Spec, prune: PruneSpec, prepared: Prepared, stages: Stages,
@@ -53,7 +55,22 @@ def pruned_reference(spec: Spec, prune: PruneSpec, prepared: Prepared, stages: S
                                       lambda tmp: _export(tmp, spec, prune, prepared, folder, torch_model,
                                                           meta["record"]["layers"]))
     path = out_folder / out_meta["file"]
-    return PrunedModel(path, sha256_file(path), {**meta["record"], **out_meta["facts"]})
+    return PrunedModel(path, sha256_file(path), {**meta["record"], **out_meta["facts"]},
+                       pruned_loader(torch_model, folder), meta["weights_sha256"])
+
+
+def pruned_loader(torch_model: Callable[[], LoadedModel], folder: Path) -> Callable[[], LoadedModel]:
+    """The pruned torch model (weights and shapes from the prune stage's folder), loaded on first use and kept:
+    what the LiteRT route converts, so a pruned build's every runtime gets the pruned model."""
+    from functools import cache
+
+    def load() -> LoadedModel:
+        from edgeconv.compress.pruned_io import load_pruned
+
+        loaded = torch_model()
+        return dataclasses.replace(loaded, module=load_pruned(copy.deepcopy(loaded.module), folder))
+
+    return cache(load)
 
 
 def _train_feeds(spec: Spec, prune: PruneSpec, prepared: Prepared) -> FeedSet | None:
@@ -111,14 +128,11 @@ def _prune(folder: Path, prune: PruneSpec, prepared: Prepared, train: FeedSet | 
 def _export(folder: Path, spec: Spec, prune: PruneSpec, prepared: Prepared, pruned_folder: Path,
             torch_model: Callable[[], LoadedModel], sparsified: int) -> dict[str, Any]:
     """Export the pruned model (parity vs the pruned torch model); for 2:4, check the pattern survived."""
-    from edgeconv.compress.pruned_io import load_pruned
     from edgeconv.compress.sparsity import gzip_size, two_four_report
     from edgeconv.export import export_onnx
 
-    loaded = torch_model()
-    module = load_pruned(copy.deepcopy(loaded.module), pruned_folder)
     out = folder / "model.onnx"
-    result = export_onnx(dataclasses.replace(loaded, module=module), prepared.evaluation, out, spec.export,
+    result = export_onnx(pruned_loader(torch_model, pruned_folder)(), prepared.evaluation, out, spec.export,
                          task=spec.model.task)
     facts: dict[str, Any] = {"fp32_size_bytes": out.stat().st_size, "fp32_size_gzip_bytes": gzip_size(out),
                              "parity": result.parity}
@@ -132,11 +146,14 @@ def _export(folder: Path, spec: Spec, prune: PruneSpec, prepared: Prepared, prun
     return {"file": out.name, "facts": facts}
 
 
-def artifact_prune_facts(record: dict[str, Any], path: Path, reference_path: Path) -> dict[str, Any]:
-    """The ``prune`` entry of one pruned artifact in report.json: the record plus this file's sizes."""
+def artifact_prune_facts(record: dict[str, Any], files: list[Path], reference_path: Path) -> dict[str, Any]:
+    """The ``prune`` entry of one pruned artifact in report.json: the record plus its files' sizes (an OpenVINO
+    IR's weights are its .bin sidecar)."""
     from edgeconv.compress.sparsity import gzip_size, two_four_report
 
-    facts = {**record, "size_bytes": path.stat().st_size, "size_gzip_bytes": gzip_size(path),
+    path = files[0]
+    facts = {**record, "size_bytes": sum(f.stat().st_size for f in files),
+             "size_gzip_bytes": sum(gzip_size(f) for f in files),
              "reference_size_bytes": reference_path.stat().st_size,
              "reference_size_gzip_bytes": gzip_size(reference_path)}
     if record.get("mode") == "2:4" and path.suffix == ".onnx":

@@ -44,16 +44,19 @@ def export_reference(spec: Spec, prepared: Prepared, stages: Stages) -> tuple[Pa
         out = folder / "model.onnx"
         if spec.model.source == "onnx":
             from edgeconv.export.onnx_import import import_onnx
+            from edgeconv.export.parameters import onnx_parameters
             from edgeconv.spec.source import resolve_model_path
 
             record = import_onnx(Path(resolve_model_path(spec.model.path)), out, prepared.evaluation, spec.model.task)
-            return {"file": out.name, "parity": record.pop("parity"), "import": record}
+            return {"file": out.name, "parity": record.pop("parity"), "import": record,
+                    "parameters": onnx_parameters(out)}
+        from edgeconv.compress.prune import count_params
         from edgeconv.export import export_onnx
         from edgeconv.models import load_model
 
         loaded = load_model(spec.model)
         result = export_onnx(loaded, prepared.evaluation, out, spec.export, task=spec.model.task)
-        return {"file": out.name, "parity": result.parity}
+        return {"file": out.name, "parity": result.parity, "parameters": count_params(loaded.module)}
 
     folder, meta = stages.run("export", key, produce)
     return folder / meta["file"], meta
@@ -93,19 +96,21 @@ def open_session(spec: Spec, prepared: Prepared, stages: Stages) -> Session:
     feeds_file = data_folder / "eval.npz"
     reference_path, export_meta = export_reference(spec, prepared, stages)
     reference_sha = sha256_file(reference_path)
+    parameters = export_meta.get("parameters")  # None from an export cached before exports counted them
     runner = RunnerSpec(REFERENCE_RUNNER, {"path": str(reference_path), "threads": physical_cores()})
     measurement, outputs, facts = measure_artifact(stages, "reference", runner, reference_sha, feeds_file, prepared,
                                                 spec, None)
     reference = ArtifactResult(
         target="reference", backend="onnxruntime", precision="fp32", path=str(reference_path),
         sha256=reference_sha, size_bytes=artifact_size(reference_path), measurement=measurement,
+        parameters=parameters,
         accuracy_delta=None if measurement.metric_value is None else 0.0,
         speedup_vs_reference=1.0,
         timing=Timing.model_validate(facts["timing"]), runner=RunnerRecord.of(runner),
     )
     ctx = BuildContext(spec, stages, reference_path, reference_sha, prepared.io.family,
                        prepared.calibration, prepared.calib_sha256, prepared.evaluation, prepared.eval_sha256,
-                       outputs[FIRST], torch_loader(spec), without_first(outputs))
+                       outputs[FIRST], torch_loader(spec), without_first(outputs), parameters=parameters)
     session = Session(spec, prepared, stages, feeds_file, reference, outputs, export_meta, ctx)
     if spec.prune is None or spec.prune.auto is not None:  # prune.auto: the levels are candidates beside it
         return session
@@ -123,7 +128,8 @@ def with_pruned(session: Session, prune: Any, stages: Stages) -> Session:
     # Pruned heads no longer match the config's head count: let ORT's optimizer read them per layer.
     family = replace(session.ctx.family, num_heads=0, hidden_size=0)
     ctx = replace(session.ctx, stages=stages, reference_onnx=pruned.onnx, reference_sha256=pruned.sha256,
-                  family=family)
+                  family=family, torch_model=pruned.torch_model, torch_pruned=pruned.weights_sha256,
+                  parameters=pruned.record.get("params_after"))
     return replace(session, stages=stages, ctx=ctx, prune=pruned.record)
 
 
@@ -147,7 +153,12 @@ def torch_loader(spec: Spec) -> Callable[[], Any]:
     return cache(lambda: load_model(spec.model))
 
 
-def artifact_size(path: Path) -> int:
-    """Bytes of an artifact file plus its sidecar, if any: ONNX external data, or an OpenVINO IR's weights."""
+def artifact_files(path: Path) -> list[Path]:
+    """An artifact file and its sidecar, if any: ONNX external data, or an OpenVINO IR's weights."""
     sidecar = path.with_suffix(".bin") if path.suffix == ".xml" else path.with_name(path.name + ".data")
-    return path.stat().st_size + (sidecar.stat().st_size if sidecar.exists() else 0)
+    return [path, sidecar] if sidecar.exists() else [path]
+
+
+def artifact_size(path: Path) -> int:
+    """Bytes of an artifact file plus its sidecar, if any."""
+    return sum(f.stat().st_size for f in artifact_files(path))

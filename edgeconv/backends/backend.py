@@ -36,6 +36,10 @@ class BuildContext:
     # (e.g. PyTorch -> TFLite) rather than from the reference ONNX.
     torch_model: Callable[[], LoadedModel]
     reference_all: Any = None  # dict[str, np.ndarray]: every output of the reference (fidelity budgets)
+    # In a pruned build, the sha256 of the pruned weights ``torch_model()`` loads: stages built from the torch
+    # model key on it, so pruned and unpruned conversions never share a cache entry.
+    torch_pruned: str | None = None
+    parameters: int | None = None  # the weights of the model ``reference_onnx`` was exported from (pruned or not)
 
 
 @dataclass
@@ -43,6 +47,7 @@ class BuiltArtifact:
     path: Path  # the file a runtime loads (its folder may hold sidecar files)
     quantization: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    parameters: int | None = None  # the weights of the model it was converted from; None: ctx.reference_onnx's
 
 
 

@@ -62,11 +62,13 @@ def render_prune_markdown(result: BuildResult) -> str:
         lines += [f"Recovered by distillation: {recover['steps']} steps in {recover['seconds']:.0f} s "
                   f"(stopped by {recover['stopped_by']}), student-teacher KL {recover['gap_before']:.4f} → "
                   f"{recover['gap_after']:.4f}.", ""]
-    lines += ["| artifact | size bytes | gzip bytes | 2:4 weights |", "|---|---|---|---|"]
+    # parameters: what each artifact was built from, counted on it (a runtime handed the unpruned model shows it)
+    lines += ["| artifact | parameters | size bytes | gzip bytes | 2:4 weights |", "|---|---|---|---|---|"]
     for a in pruned:
         facts = a.prune
         assert facts is not None
         pattern = facts.pattern_2_4
         held = f"{pattern['weights_2_4']}/{pattern['weights_checked']}" if pattern else "–"
-        lines.append(f"| {a.label} | {facts.size_bytes:,} | {facts.size_gzip_bytes:,} | {held} |")
+        params = "–" if a.parameters is None else f"{a.parameters:,}"
+        lines.append(f"| {a.label} | {params} | {facts.size_bytes:,} | {facts.size_gzip_bytes:,} | {held} |")
     return "\n".join(lines) + "\n"

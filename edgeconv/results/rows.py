@@ -57,7 +57,8 @@ _MEASURED = ("accuracy", "macro_f1", "per_class", "agreement", "max_abs_error", 
              "generation")
 # What a container field of a measured row holds when an older report has no key (or null) there.
 _EMPTY: dict[str, Any] = {"per_class": {}, "outputs": {}, "timings_ms": [], "runtime": {}}
-_OWN = ("accuracy_delta", "speedup_vs_reference", "speedup_interval", "identical_to", "quantization", "budgets")
+_OWN = ("parameters", "accuracy_delta", "speedup_vs_reference", "speedup_interval", "identical_to", "quantization",
+        "budgets")
 _FACTS = ("prune", "timing", "remote", "runner", "worker_latency_ms", "warnings", "selected", "timing_pass")
 
 
@@ -69,6 +70,7 @@ class ArtifactResult:
     path: str | None = None
     sha256: str | None = None
     size_bytes: int | None = None
+    parameters: int | None = None  # the weights of the model the artifact was built from (a pruned one: fewer)
     status: str = PASSED
     reason: str | None = None
     measurement: Measurement | None = None
@@ -129,6 +131,8 @@ class ArtifactResult:
             "timings_ms": m.timings_ms if m else None,
             **self.built.to_dict(),
         }
+        if self.parameters is not None:  # rows of older reports, and of LMs, have none: their shape stays
+            out["parameters"] = self.parameters
         if m is not None and m.generation is not None:  # only decoder LMs' rows: older reports keep their shape
             out["generation"] = m.generation.to_dict()
         for name, value in (("prune", self.prune), ("timing", self.timing), ("remote", self.remote),

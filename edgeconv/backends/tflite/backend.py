@@ -90,7 +90,8 @@ class TFLiteBackend:
         folder, meta = ctx.stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
         extra = {"input_names": float_meta["input_names"], "static_shapes": float_meta["shapes"],
                  "convert_seconds": float_meta["seconds"], "route": float_meta.get("route", "litert-torch")}
-        return BuiltArtifact(folder / meta["file"], quantization=meta["quantization"], extra=extra)
+        return BuiltArtifact(folder / meta["file"], quantization=meta["quantization"], extra=extra,
+                             parameters=float_meta.get("parameters"))
 
     def _float_model(self, ctx: BuildContext) -> tuple[Path, dict[str, Any]]:
         """The fp32 flatbuffer at static shapes: one conversion shared by every precision."""
@@ -100,8 +101,12 @@ class TFLiteBackend:
         shapes = {k: v.shape[1:] for k, v in ctx.evaluation.inputs.items()}
         key = {"reference": ctx.reference_sha256, "eval_shapes": shapes,
                "text": text.model_dump(), "versions": {p: versions.of(p) for p in PACKAGES}}
+        if ctx.torch_pruned:  # converts the pruned torch model (an entry made from the unpruned one never matches)
+            key["pruned_torch"] = ctx.torch_pruned
 
         def produce(folder: Path) -> dict[str, Any]:
+            from edgeconv.compress.prune import count_params
+
             model = ctx.torch_model()
             shapes = static_shapes(ctx.spec, model, ctx.evaluation)
             args = sample_args(model, ctx.evaluation, shapes)
@@ -115,7 +120,8 @@ class TFLiteBackend:
             return {"file": dst.name, "sha256": sha256_file(dst), "seconds": round(time.perf_counter() - start, 2),
                     "input_names": [i.name for i in model.inputs], "signature_inputs": info["signature_inputs"],
                     "input_dtypes": {k: details[k]["dtype"].__name__ for k in info["signature_inputs"]},
-                    "shapes": {k: list(v) for k, v in shapes.items()}}
+                    "shapes": {k: list(v) for k, v in shapes.items()},
+                    "parameters": count_params(model.module)}  # counted on the module converted: pruned or not
 
         # The key holds the text settings: a spec change that unfixes the shapes re-runs the check.
         return ctx.stages.run("tflite/float", key, produce)
