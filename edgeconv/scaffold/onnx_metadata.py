@@ -44,14 +44,19 @@ def read_metadata(proto: Any) -> Metadata:
     return found
 
 
-def _channels(value: str | None) -> list[float] | None:
-    """``[0.485, 0.456, 0.406]`` (or one number for every channel) as three floats; None for anything else."""
+def _literal(value: str | None) -> Any:
+    """A property's Python/JSON literal (``ast.literal_eval``: never code); None when it is not one."""
     if not value:
         return None
     try:
-        parsed = ast.literal_eval(value.strip())
+        return ast.literal_eval(value.strip())
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None
+
+
+def _channels(value: str | None) -> list[float] | None:
+    """``[0.485, 0.456, 0.406]`` (or one number for every channel) as three floats; None for anything else."""
+    parsed = _literal(value)
     values = [parsed] * 3 if isinstance(parsed, int | float) else parsed
     if isinstance(values, list | tuple) and len(values) == 3 and all(isinstance(v, int | float) for v in values):
         return [float(v) for v in values]
@@ -65,10 +70,7 @@ def class_names(value: str | None) -> list[str]:
         return []
     text = value.strip()
     if text[0] in "{[(":
-        try:
-            parsed = ast.literal_eval(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return []
+        parsed = _literal(text)
         if isinstance(parsed, dict) and all(isinstance(k, int) or str(k).isdigit() for k in parsed):
             return [str(parsed[k]) for k in sorted(parsed, key=int)]  # {0: ...} or JSON's {"0": ...}
         if isinstance(parsed, list | tuple):
@@ -80,12 +82,7 @@ def class_names(value: str | None) -> list[str]:
 
 def _size(value: str | None) -> tuple[int, int] | None:
     """``[320, 320]`` or ``640`` as (height, width)."""
-    if not value:
-        return None
-    try:
-        parsed = ast.literal_eval(value.strip())
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
+    parsed = _literal(value)
     if isinstance(parsed, int):
         return parsed, parsed
     if isinstance(parsed, list | tuple) and len(parsed) == 2 and all(isinstance(v, int) for v in parsed):
