@@ -12,9 +12,6 @@ token ``LlamaForSequenceClassification`` itself pools, of calibration/tweets/cal
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +47,9 @@ def make(dst: Path) -> Path:
     import numpy as np
     import torch
     import transformers
-    from safetensors.torch import save_model
     from sklearn.linear_model import LogisticRegression
 
+    from edgeconv.models.causal_lm import CausalLM, save_hf_folder
     from edgeconv.models.gguf import load_gguf, plain_config
     from edgeconv.spec.source import resolve_model_path
 
@@ -72,18 +69,8 @@ def make(dst: Path) -> Path:
     w = torch.from_numpy(probe.coef_[0].astype(np.float32))
     model.score.weight.data = torch.stack([-w / 2, w / 2])  # softmax of (-z/2, z/2) is the probe's sigmoid(z)
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
-    tmp.chmod(0o755)
-    try:
-        config.save_pretrained(str(tmp))
-        save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})  # drops the tied alias
-        tokenizer.save_pretrained(str(tmp))
-        if dst.exists():
-            shutil.rmtree(dst)
-        os.replace(tmp, dst)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dst
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    return save_hf_folder(CausalLM(model, tokenizer, "gguf"), dst)  # edgeconv's own: temp folder, then rename
 
 
 def ensure() -> Path:
