@@ -89,7 +89,7 @@ def test_an_onnx_only_paddle_cnn_reaches_tflite_and_agrees_in_the_interpreter(cl
     assert fp32["agreement"] >= 0.99 and fp32["runtime"]["runtime"] in ("ai-edge-litert", "tflite-runtime")
     assert fp32["route"].startswith("onnx2torch==") and fp32["route"].endswith("-> litert-torch")
     full = classifier.artifact("int8-full", "arm64-tflite")  # the accuracy-aware search on the converted graph
-    assert full["status"] == "passed" and full["accuracy_delta"] >= -0.01
+    assert full["status"] == "passed" and round(full["accuracy_delta"], 9) >= -0.01  # one image of 100 at most
 
 
 def test_a_dense_output_model_is_judged_per_output_without_labels(detector: Built) -> None:
