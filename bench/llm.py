@@ -165,7 +165,7 @@ def main() -> None:
         reports.append(report)
     spec = load_spec(args.spec or args.build[0].parent / "edgeconv.yaml",
                      [f"evaluation.count={max(args.tf, args.task)}"])
-    hf = Path(reports[0]["reference"]["path"])
+    hf = Path(reports[0]["reference"]["path"]).resolve()  # the peers convert it from their own working folder
     before = _rss_mb()
     lm = load_causal_lm(str(hf))  # the build's fp32 reference folder, as a user loads a fine-tuned model
     evaluation = lm_evaluation(spec, lm)
