@@ -188,9 +188,11 @@ class Pass:
 
     def warm_up(self, calls: int) -> None:
         for i, runner in self.runners.items():
-            examples = self.examples[i]
-            for k in range(max(calls, len(examples))):  # every shape once: a runtime's first call at one is slow
-                runner.infer(examples[k % len(examples)])
+            # every shape once (a runtime's first call at one is slow), not every example: 64 padded examples
+            # share one shape, and re-running them cost each text build's two passes seconds per row
+            shapes = list({tuple((k, v.shape) for k, v in e.items()): e for e in self.examples[i]}.values())
+            for k in range(max(calls, len(shapes))):
+                runner.infer(shapes[k % len(shapes)])
 
     def run(self, rounds: int) -> None:
         progress = Task("interleaved timing: round", rounds)
