@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.verify.generation import Generation, GenerationRunner, TokenCallback
+from edgeconv.verify.generation import Generation, GenerationRunner, Sampling, TokenCallback
 
 Q4_K_M = 15  # llama.h LLAMA_FTYPE_MOSTLY_Q4_K_M, what `llama-quantize ... Q4_K_M` writes
 
@@ -112,9 +112,12 @@ class LlamaCppRunner(GenerationRunner):
         self.llm = self.scorer = None
 
     def _generate(self, input_ids: list[int], max_new_tokens: int, on_token: TokenCallback | None,
-                  min_new_tokens: int) -> Generation:
+                  min_new_tokens: int, sampling: Sampling | None) -> Generation:
+        """Greedy only: the bench times the verified (greedy) decode; ``sampling`` is refused."""
         import llama_cpp
 
+        if sampling is not None:
+            raise ValueError("the llama.cpp peer decodes greedily only")
         llm, n_vocab = self.llm, self.llm.n_vocab()
         stops = np.fromiter(self.stops, dtype=np.int64)
         tokens: list[int] = []

@@ -235,6 +235,10 @@ def test_run_py_streams_the_greedy_tokens_edgeconvs_runner_gives(lm_board: dict[
     assert got["prompt_ids"] == ids and got["tokens"] == expected and expected
     streamed = _run_py(lm_board, text)
     assert streamed.returncode == 0 and streamed.stdout == words + "\n", (streamed.stdout, words)
+    draws = [_run_py(lm_board, text, "--json", "--temperature", "1.5", "--seed", "5") for _ in range(2)]
+    assert draws[0].returncode == 0 and json.loads(draws[0].stdout)["tokens"] == json.loads(draws[1].stdout)["tokens"]
+    refused = _run_py(lm_board, text, "--temperature", "-1")
+    assert refused.returncode == 2 and "--temperature" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_a_tampered_golden_file_fails_the_check_naming_the_token(lm_board: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from edgeconv.backends.onnxruntime_genai import RUNNER as GENAI_RUNNER
 from edgeconv.errors import SpecError
+from edgeconv.verify.generation import Sampling
 
 
 class PromptError(ValueError):
@@ -81,7 +82,8 @@ class GenerativeModel:
         return room if max_tokens is None else max_tokens
 
     async def generate(self, ids: list[int], max_tokens: int, stops: list[str],
-                       count: Callable[[], None] | None = None) -> AsyncIterator[str | Outcome]:
+                       count: Callable[[], None] | None = None,
+                       sampling: Sampling | None = None) -> AsyncIterator[str | Outcome]:
         """Each token's text piece as it is generated (one item per token, maybe ''), then the Outcome. Waits its
         turn for the model; closing the iterator (the client disconnected) stops the runner at its next token.
         ``count`` runs in the generating thread for every token the runner made, read or not."""
@@ -105,7 +107,7 @@ class GenerativeModel:
                 with self.busy:  # a cancelled request's thread may still be finishing its token
                     if cancel.is_set():
                         return
-                    generation = self.runner.generate(ids, max_tokens, on_token)
+                    generation = self.runner.generate(ids, max_tokens, on_token, sampling=sampling)
                 reason = "stop" if generation.stopped else "length"
             except Cancelled:
                 reason = "stop"

@@ -86,7 +86,7 @@ def add_openai_routes(app: Any, model: GenerativeModel, registry: Any, counted: 
             raise OpenAIError(str(exc), param=exc.param or ("messages" if chat else "prompt"), code=exc.code) from exc
         metrics.prompt.inc(len(ids))
         rid = new_id(chat)
-        tokens = model.generate(ids, limit, req.stops, metrics.tokens.inc)
+        tokens = model.generate(ids, limit, req.stops, metrics.tokens.inc, req.sampling)
         if req.stream:
             return counted(endpoint, StreamingResponse(events(req, rid, tokens, arrived),
                                                        media_type="text/event-stream"))

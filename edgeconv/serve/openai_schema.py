@@ -2,9 +2,11 @@
 written by hand: the fields are few and the official ``openai`` client (a test dependency) is the judge of the
 responses; importing its pydantic types would make the client a serving dependency.
 
-Decoding is greedy only (the runner's, the one verification measured): ``temperature`` 0 or absent, ``top_p`` 1,
-``n`` 1, no penalties, logit bias, log-probabilities, tools or JSON mode. Anything else is a 400 in OpenAI's error
-shape naming the parameter, as is a field OpenAI does not define.
+Decoding is greedy (the decoding verification measured) unless the request sends a ``temperature`` above 0: then
+the runtime's own sampler draws with that temperature, ``top_p`` and ``seed`` (a fixed seed repeats a draw on one
+server). ``top_k`` is accepted too, as vLLM's and llama.cpp's OpenAI servers accept it. One choice (``n`` 1), no
+penalties, logit bias, log-probabilities, tools or JSON mode. Anything else is a 400 in OpenAI's error shape naming
+the parameter, as is a field OpenAI does not define.
 """
 
 from __future__ import annotations
@@ -14,21 +16,21 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from edgeconv.verify.generation import Sampling
+
 MAX_STOPS = 4  # OpenAI's limit on stop sequences
-COMMON = {"model", "max_tokens", "temperature", "top_p", "n", "stop", "stream", "stream_options", "seed", "user",
-          "frequency_penalty", "presence_penalty", "logit_bias", "logprobs"}
+COMMON = {"model", "max_tokens", "temperature", "top_p", "top_k", "n", "stop", "stream", "stream_options", "seed",
+          "user", "frequency_penalty", "presence_penalty", "logit_bias", "logprobs"}
 CHAT = COMMON | {"messages", "max_completion_tokens", "top_logprobs", "response_format", "tools", "tool_choice",
                  "parallel_tool_calls", "functions", "function_call", "metadata", "store"}
 COMPLETION = COMMON | {"prompt", "echo", "suffix", "best_of"}
-# parameter -> the values greedy decoding accepts (None: absent / null is always accepted).
-GREEDY = {"temperature": (0,), "top_p": (1,), "n": (1,), "best_of": (1,), "frequency_penalty": (0,),
+# parameter -> the only values this server accepts (None: absent / null is always accepted).
+FIXED = {"n": (1,), "best_of": (1,), "frequency_penalty": (0,),
           "presence_penalty": (0,), "logprobs": (False, 0), "top_logprobs": (0,), "echo": (False,),
           "logit_bias": ({},), "response_format": ({"type": "text"},), "tools": ([],), "functions": ([],),
           "suffix": ("",), "tool_choice": ("none",), "function_call": ("none",), "parallel_tool_calls": (False, True),
           "store": (False,), "metadata": ({},)}
-WHY = {"temperature": "this server decodes greedily (the verified output): send temperature 0 or leave it out",
-       "top_p": "this server decodes greedily: leave top_p out (or 1)",
-       "n": "this server returns one choice per request: leave n out (or 1)"}
+WHY = {"n": "this server returns one choice per request: leave n out (or 1)"}
 
 
 class OpenAIError(Exception):
@@ -54,6 +56,7 @@ class GenerationRequest:
     stops: list[str]
     stream: bool
     include_usage: bool
+    sampling: Sampling | None = None  # None: greedy, the verified decoding
 
 
 def parse(body: Any, chat: bool, served: str) -> GenerationRequest:
@@ -67,11 +70,12 @@ def parse(body: Any, chat: bool, served: str) -> GenerationRequest:
     if body.get("model") != served:
         raise OpenAIError(f"The model '{body.get('model')}' does not exist; this server serves '{served}'",
                           404, "model", "model_not_found")
-    for name, accepted in GREEDY.items():
+    for name, accepted in FIXED.items():
         value = body.get(name)
         if value is not None and name in allowed and not _accepts(value, accepted):
-            raise OpenAIError(WHY.get(name, f"'{name}' = {value!r} is not supported: this server decodes greedily "
-                                            "with no log-probabilities, tools or response formats"), param=name)
+            raise OpenAIError(WHY.get(name, f"'{name}' = {value!r} is not supported: this server samples one choice "
+                                            "with no penalties, log-probabilities, tools or response formats"),
+                              param=name)
     options = body.get("stream_options")
     if options is not None and (not isinstance(options, dict) or set(options) - {"include_usage"}):
         raise OpenAIError("stream_options takes only include_usage", param="stream_options")
@@ -83,7 +87,34 @@ def parse(body: Any, chat: bool, served: str) -> GenerationRequest:
     if not isinstance(stream, bool):
         raise OpenAIError("stream must be true or false", param="stream")
     return GenerationRequest(chat, _messages(body) if chat else [], "" if chat else _prompt(body), limit,
-                             _stops(body.get("stop")), stream, bool((options or {}).get("include_usage")))
+                             _stops(body.get("stop")), stream, bool((options or {}).get("include_usage")),
+                             _sampling(body))
+
+
+def _number(body: dict[str, Any], name: str, low: float, high: float, default: float) -> float:
+    """A number in [low, high] (OpenAI's ranges), or ``default`` when absent."""
+    value = body.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise OpenAIError(f"{name} must be a number from {low:g} to {high:g}, not {value!r}", param=name)
+    return float(value)
+
+
+def _sampling(body: dict[str, Any]) -> Sampling | None:
+    """Greedy when temperature is absent or 0 (top_p, top_k and seed then change nothing); else the sampler."""
+    temperature = _number(body, "temperature", 0, 2, 0)
+    top_p = _number(body, "top_p", 0, 1, 1)
+    top_k, seed = body.get("top_k"), body.get("seed")
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < -1):
+        raise OpenAIError(f"top_k must be a whole number (0 or -1: no limit), not {top_k!r}", param="top_k")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31):
+        raise OpenAIError(f"seed must be a whole number from 0 to 2147483647, not {seed!r}", param="seed")
+    if temperature == 0:
+        return None
+    if top_p == 0:
+        raise OpenAIError("top_p must be above 0 when sampling (temperature > 0)", param="top_p")
+    return Sampling(temperature, top_p, max(int(top_k or 0), 0), seed)
 
 
 def _accepts(value: Any, accepted: tuple[Any, ...]) -> bool:

@@ -1,7 +1,8 @@
 """What every generative (decoder LM) runner offers, and how its speed is summarised.
 
 A generation runner is a context manager like ``runner.Runner`` (``__enter__`` loads the artifact)
-with three calls: ``generate`` (greedy, streaming each token to a callback, timed), ``stream``
+with three calls: ``generate`` (greedy, streaming each token to a callback, timed; random sampling only when
+asked, by a server's client: verification measures greedy output), ``stream``
 (the same as an iterator) and ``logits`` (teacher-forced per-position logits of a token sequence,
 for perplexity, KL and token agreement). Speed is measured the way LLM users quote it: time to
 first token, prefill tokens/s (prompt length over TTFT), decode tokens/s and inter-token latency.
@@ -49,6 +50,18 @@ class Generation:
         return {**asdict(self), "speed": self.speed()}
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """Random sampling in place of greedy decoding, done by the runtime's own sampler (what chat clients ask for
+    with ``temperature``): softmax at ``temperature`` (> 0), then the nucleus ``top_p`` and the ``top_k`` most
+    likely tokens (0: no limit); ``seed`` makes a draw repeatable on one runtime (None: a fresh draw)."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+
+
 class GenerationRunner:
     """Base class: subclasses implement ``activate``, ``_generate`` and ``logits`` (and ``deactivate``)."""
 
@@ -66,18 +79,20 @@ class GenerationRunner:
         """Release the runtime's resources (default: nothing to release)."""
 
     def _generate(self, input_ids: list[int], max_new_tokens: int, on_token: TokenCallback | None,
-                  min_new_tokens: int) -> Generation:
+                  min_new_tokens: int, sampling: Sampling | None) -> Generation:
         raise NotImplementedError
 
     def generate(self, input_ids: list[int], max_new_tokens: int, on_token: TokenCallback | None = None,
-                 min_new_tokens: int = 0) -> Generation:
-        """Greedy continuation of ``input_ids``; ``on_token`` sees each new token as soon as it exists.
+                 min_new_tokens: int = 0, sampling: Sampling | None = None) -> Generation:
+        """Greedy continuation of ``input_ids`` (sampled instead when ``sampling`` is given); ``on_token`` sees
+        each new token as soon as it exists.
 
         ``min_new_tokens`` holds the stop token back until that many exist (timing a fixed decode length).
         """
         if not input_ids:
             raise ValueError("generate needs at least one prompt token")
-        return self._generate(list(input_ids), max_new_tokens, on_token, min(min_new_tokens, max_new_tokens))
+        return self._generate(list(input_ids), max_new_tokens, on_token, min(min_new_tokens, max_new_tokens),
+                              sampling)
 
     def stream(self, input_ids: list[int], max_new_tokens: int) -> Iterator[int]:
         """The new tokens as an iterator, produced in a thread while the caller consumes them."""

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgeconv.models.causal_lm import CausalLM, stop_token_ids
-from edgeconv.verify.generation import Generation, GenerationRunner, TokenCallback
+from edgeconv.verify.generation import Generation, GenerationRunner, Sampling, TokenCallback
 
 
 class _Timed:
@@ -59,7 +59,7 @@ class TorchLMRunner(GenerationRunner):
             torch.set_num_threads(self.threads)
 
     def _generate(self, input_ids: list[int], max_new_tokens: int, on_token: TokenCallback | None,
-                  min_new_tokens: int) -> Generation:
+                  min_new_tokens: int, sampling: Sampling | None) -> Generation:
         import torch
 
         stops = stop_token_ids(self.lm)
@@ -67,7 +67,7 @@ class TorchLMRunner(GenerationRunner):
         with torch.inference_mode():
             self.lm.model.generate(
                 torch.tensor([input_ids]), attention_mask=torch.ones(1, len(input_ids), dtype=torch.long),
-                max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=False,
+                max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, **_search(sampling),
                 eos_token_id=stops, pad_token_id=stops[0], streamer=streamer,
             )
         times = streamer.times[: len(streamer.tokens)] if streamer.tokens else streamer.times[:1]
@@ -87,3 +87,15 @@ class TorchLMRunner(GenerationRunner):
 
         return {"runtime": "torch", "torch": torch.__version__, "transformers": transformers.__version__,
                 "threads": torch.get_num_threads()}
+
+
+def _search(sampling: Sampling | None) -> dict[str, Any]:
+    """transformers' generate arguments: greedy, or its sampler (top_k 0 disables the top-k filter there too);
+    a seed re-seeds torch's global generator, the one generate draws from."""
+    if sampling is None:
+        return {"do_sample": False}
+    if sampling.seed is not None:
+        import torch
+
+        torch.manual_seed(sampling.seed)
+    return {"do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": sampling.top_k}

@@ -103,16 +103,34 @@ def test_a_completion_ends_at_a_stop_string(served: tuple[Any, Any, str]) -> Non
     assert "".join(c.choices[0].text for c in streamed) == answer.choices[0].text
 
 
+def test_a_sampled_completion_is_the_runtimes_draw_repeated_by_its_seed(served: tuple[Any, Any, str]) -> None:
+    """temperature > 0 samples with onnxruntime-genai's sampler: the same seed gives the runner's own draw (and
+    the same draw twice), other seeds give other texts, where greedy decoding would give one text for all."""
+    from edgeconv.verify.generation import Sampling
+
+    client, runner, _ = served
+    prompt = "My favourite food is"
+    ids = runner.encode(prompt)
+    draw = Sampling(temperature=1.5, top_p=0.95, top_k=0, seed=7)
+    expected = runner.decode(runner.generate(ids, 12, sampling=draw).tokens)
+    ask = {"model": NAME, "prompt": prompt, "max_tokens": 12, "temperature": 1.5, "top_p": 0.95}
+    texts = [client.completions.create(**ask, seed=7).choices[0].text for _ in range(2)]
+    assert texts == [expected, expected]
+    others = {client.completions.create(**ask, seed=s).choices[0].text for s in range(1, 6)}
+    assert len(others | {expected}) > 1 and expected != greedy(runner, ids, 12)[0]
+
+
 @pytest.mark.parametrize(("extra", "error", "param"), [
-    ({"temperature": 0.7}, "BadRequestError", "temperature"),
+    ({"temperature": 2.5}, "BadRequestError", "temperature"),
+    ({"temperature": 0.7, "top_p": 0}, "BadRequestError", "top_p"),
+    ({"extra_body": {"top_k": "5"}}, "BadRequestError", "top_k"),
     ({"n": 2}, "BadRequestError", "n"),
     ({"logprobs": True}, "BadRequestError", "logprobs"),
-    ({"extra_body": {"top_k": 5}}, "BadRequestError", "top_k"),
     ({"max_tokens": 9000}, "BadRequestError", "max_tokens"),  # the context is 8192 tokens
     ({"model": "gpt-4o"}, "NotFoundError", "model"),
 ])
-def test_what_greedy_decoding_cannot_serve_is_an_openai_error(served: tuple[Any, Any, str], extra: dict[str, Any],
-                                                               error: str, param: str) -> None:
+def test_what_the_server_cannot_serve_is_an_openai_error(served: tuple[Any, Any, str], extra: dict[str, Any],
+                                                         error: str, param: str) -> None:
     client, _, _ = served
     request = {"model": NAME, "messages": [{"role": "user", "content": QUESTION}], **extra}
     with pytest.raises(getattr(openai, error)) as raised:

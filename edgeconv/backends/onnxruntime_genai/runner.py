@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.verify.generation import Generation, GenerationRunner, TokenCallback
+from edgeconv.verify.generation import Generation, GenerationRunner, Sampling, TokenCallback
 
 
 class GenaiRunner(GenerationRunner):
@@ -56,16 +56,21 @@ class GenaiRunner(GenerationRunner):
     def decode(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(np.asarray(tokens, dtype=np.int32))
 
-    def _generator(self, total_length: int, min_length: int = 0) -> Any:
+    def _generator(self, total_length: int, min_length: int = 0, sampling: Sampling | None = None) -> Any:
         import onnxruntime_genai as og
 
         params = og.GeneratorParams(self.model)
-        params.set_search_options(max_length=total_length, min_length=min_length, do_sample=False)
+        if sampling is None:
+            params.set_search_options(max_length=total_length, min_length=min_length, do_sample=False)
+        else:  # onnxruntime-genai's sampler: top_k 0 is the whole vocabulary, random_seed -1 a fresh draw
+            params.set_search_options(max_length=total_length, min_length=min_length, do_sample=True,
+                                      temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k,
+                                      random_seed=-1 if sampling.seed is None else sampling.seed)
         return og.Generator(self.model, params)
 
     def _generate(self, input_ids: list[int], max_new_tokens: int, on_token: TokenCallback | None,
-                  min_new_tokens: int) -> Generation:
-        generator = self._generator(len(input_ids) + max_new_tokens, len(input_ids) + min_new_tokens)
+                  min_new_tokens: int, sampling: Sampling | None) -> Generation:
+        generator = self._generator(len(input_ids) + max_new_tokens, len(input_ids) + min_new_tokens, sampling)
         tokens: list[int] = []
         times: list[float] = []
         stopped = False

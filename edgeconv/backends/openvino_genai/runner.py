@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.verify.generation import Generation, GenerationRunner, TokenCallback
+from edgeconv.verify.generation import Generation, GenerationRunner, Sampling, TokenCallback
 
 
 class OpenVINOGenaiRunner(GenerationRunner):
@@ -50,14 +50,18 @@ class OpenVINOGenaiRunner(GenerationRunner):
         self.pipe = self.request = None
 
     def _generate(self, input_ids: list[int], max_new_tokens: int, on_token: TokenCallback | None,
-                  min_new_tokens: int) -> Generation:
+                  min_new_tokens: int, sampling: Sampling | None) -> Generation:
         import openvino as ov
         import openvino_genai as ov_genai
 
         config = self.pipe.get_generation_config()
         config.max_new_tokens = max_new_tokens
         config.min_new_tokens = min_new_tokens
-        config.do_sample = False
+        config.do_sample = sampling is not None
+        if sampling is not None:  # OpenVINO GenAI's sampler: top_k 0 is the whole vocabulary
+            config.temperature, config.top_p, config.top_k = sampling.temperature, sampling.top_p, sampling.top_k
+            if sampling.seed is not None:
+                config.rng_seed = sampling.seed
         stops = set(config.stop_token_ids) | ({config.eos_token_id} if config.eos_token_id >= 0 else set())
         tokens: list[int] = []
         times: list[float] = []

@@ -11,7 +11,8 @@ are edgeconv's generation runner and its base, the very files verification ran, 
                                      exactly the greedy tokens recorded from the verified artifact (the whole
                                      generation length, the stop token held back)
 Options: --precision P (bundles holding several), --threads N, --max-new-tokens N, --json (ids and text, at the
-end). Exit codes: 0 ok, 1 the check found a difference, 2 bad input or no runtime.
+end), --temperature T (above 0: the runtime samples, with --top-p, --top-k and --seed; greedy is what was
+verified). Exit codes: 0 ok, 1 the check found a difference, 2 bad input or no runtime.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="runtime threads (default: the ones verification used)")
     parser.add_argument("--max-new-tokens", type=int, help="generation length (default: the build's new_tokens)")
     parser.add_argument("--json", action="store_true", help="print prompt ids, tokens and text as one JSON object")
+    parser.add_argument("--temperature", type=float, default=0.0, help="above 0: sample (default 0: greedy)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling's probability mass")
+    parser.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens (0: all)")
+    parser.add_argument("--seed", type=int, help="repeat a draw (default: a fresh one)")
     args = parser.parse_args(argv)
     try:
         meta = json.loads((HERE / "metadata.json").read_text(encoding="utf-8"))
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             recipe = meta["preprocessing"]
             user = args.text if args.plain else recipe["prompt"].format(text=args.text)
             length = args.max_new_tokens or int(recipe["new_tokens"])
-            generate(runner, runner.encode(prompt_text(recipe, user)), length, args.json)
+            generate(runner, runner.encode(prompt_text(recipe, user)), length, args.json, sampling(args))
         finally:
             runner.deactivate()
         return 0
@@ -85,16 +90,27 @@ def prompt_text(recipe: dict[str, Any], user: str) -> str:
     return recipe["prefix"] + user + recipe["suffix"]
 
 
-def generate(runner: Any, prompt_ids: list[int], length: int, as_json: bool) -> None:
-    """Greedy generation, each token printed as it arrives (onnxruntime-genai's tokenizer stream joins the
-    pieces of a multi-byte character), or one JSON object at the end."""
+def sampling(args: argparse.Namespace) -> Any:
+    """None (greedy) unless --temperature is above 0; the runtime's own sampler then draws."""
+    from edgeconv.verify.generation import Sampling
+
+    if args.temperature < 0 or not 0 < args.top_p <= 1 or args.top_k < 0:
+        raise BadInput("--temperature must be >= 0, --top-p in (0, 1], --top-k >= 0")
+    if args.temperature == 0:
+        return None
+    return Sampling(args.temperature, args.top_p, args.top_k, args.seed)
+
+
+def generate(runner: Any, prompt_ids: list[int], length: int, as_json: bool, sampled: Any = None) -> None:
+    """Greedy (or ``sampled``) generation, each token printed as it arrives (onnxruntime-genai's tokenizer
+    stream joins the pieces of a multi-byte character), or one JSON object at the end."""
     stream = runner.tokenizer.create_stream()
 
     def show(token: int) -> None:
         sys.stdout.write(stream.decode(token))
         sys.stdout.flush()
 
-    result = runner.generate(prompt_ids, length, on_token=None if as_json else show)
+    result = runner.generate(prompt_ids, length, on_token=None if as_json else show, sampling=sampled)
     if as_json:
         print(json.dumps({"prompt_ids": prompt_ids, "tokens": result.tokens, "text": runner.decode(result.tokens),
                           "stopped": result.stopped}, ensure_ascii=False))

@@ -53,6 +53,7 @@ def test_fp32_ir_matches_torch_and_int4_is_reported_by_weight(tiny_ir, tmp_path:
     from edgeconv.backends.openvino_genai.build import OpenVINORecipe, build_openvino
     from edgeconv.backends.openvino_genai.runner import OpenVINOGenaiRunner
     from edgeconv.models.causal_lm import load_causal_lm
+    from edgeconv.verify.generation import Sampling
     from edgeconv.verify.language import teacher_forced, torch_logits
 
     hf, ir = tiny_ir
@@ -67,6 +68,11 @@ def test_fp32_ir_matches_torch_and_int4_is_reported_by_weight(tiny_ir, tmp_path:
         assert seen == generation.tokens and len(generation.tokens) == 8
         assert list(run.stream(texts[0], 8)) == run.generate(texts[0], 8).tokens
         assert generation.speed()["decode_tokens_per_s"] > 0
+        draw = Sampling(temperature=1.0, seed=3)  # the runtime's sampler: a seed repeats its draw
+        sampled = run.generate(texts[0], 8, sampling=draw, min_new_tokens=8).tokens
+        assert sampled == run.generate(texts[0], 8, sampling=draw, min_new_tokens=8).tokens
+        assert any(run.generate(texts[0], 8, sampling=Sampling(seed=s), min_new_tokens=8).tokens != sampled
+                   for s in range(4, 8))
     int4 = build_openvino(ir, tmp_path / "int4", OpenVINORecipe("int4", group_size=32))
     assert int4.arguments == {"mode": "INT4_SYM", "group_size": 32, "ratio": 1.0, "all_layers": False}
     assert int4.weights.get("i4", 0) > 0 and int4.size_bytes < fp32.size_bytes
