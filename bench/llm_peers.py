@@ -111,7 +111,11 @@ def saved_pretrained(hf: Path, out: Path) -> Path:
 def llama_cpp(hf: Path, work: Path, threads: int) -> Peer:
     from llm_llamacpp import LlamaCppRunner, make_q4_k_m
 
-    peer = Peer("peer: llama.cpp Q4_K_M (--no-repack)",
+    # LLAMA_CPP_REPACK=1: a library built without AMX (GGML_NATIVE=OFF, AVX-512 VNNI on, AMX off) keeps llama.cpp's
+    # CPU repacking, its default fast path; else --no-repack: with its default extra buffer types, llama.cpp
+    # 0.3.36's AMX kernel segfaults in the first decode on an AMX machine (gdb: ggml_backend_amx_mul_mat)
+    repack = os.environ.get("LLAMA_CPP_REPACK") == "1"
+    peer = Peer(f"peer: llama.cpp Q4_K_M ({'repack, no AMX' if repack else '--no-repack'})",
                 "python convert_hf_to_gguf.py <hf> --outfile f.gguf; llama-quantize f.gguf q.gguf Q4_K_M (or the "
                 "same llama_model_quantize through llama-cpp-python)")
     peer.path = work / "llama-cpp" / "model-Q4_K_M.gguf"
@@ -119,9 +123,7 @@ def llama_cpp(hf: Path, work: Path, threads: int) -> Peer:
         start = time.perf_counter()
         make_q4_k_m(saved_pretrained(hf, work / "hf-save_pretrained"), work / "llama-cpp", work / "llama-cpp.log")
         peer.build_s = time.perf_counter() - start
-    # repack=False (llama-cli --no-repack): with its default extra buffer types, llama.cpp 0.3.36's AMX kernel
-    # segfaults in the first decode on this machine (gdb: ggml_backend_amx_mul_mat, libggml-cpu)
-    peer.runner = LlamaCppRunner(str(peer.path), threads=threads, repack=False)
+    peer.runner = LlamaCppRunner(str(peer.path), threads=threads, repack=repack)
     return peer
 
 
