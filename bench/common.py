@@ -64,10 +64,13 @@ def shaped_inputs(runner: Any, padded: list[dict[str, np.ndarray]], dynamic: boo
                   ) -> tuple[str, list[dict[str, np.ndarray]]]:
     """The inputs a row runs on, as a user's device would feed it: each text example at its own length where the
     runtime takes a dynamic sequence axis (verification's own check, asked with the shortest example so a fixed
-    axis cannot pass unnoticed; ``dynamic`` overrides it for rows that are not edgeconv runners), else padded.
-    Returns ("real" | "padded", the examples)."""
+    axis cannot pass unnoticed; ``dynamic`` overrides it for rows that are not edgeconv runners); padded to a
+    runner with length buckets, which runs each in the smallest bucket that holds it, as verification feeds it;
+    else padded. Returns ("real" | "buckets" | "padded", the examples)."""
     if not trims(padded):
         return "padded", padded
+    if getattr(runner, "buckets", None):
+        return "buckets", padded
     if dynamic is None:
         dynamic = takes_real_length(runner, min(padded, key=lambda e: real_length(e) or 0))
     return ("real", [trim(e) for e in padded]) if dynamic else ("padded", padded)

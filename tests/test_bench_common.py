@@ -54,6 +54,13 @@ def test_a_static_shape_runtime_is_fed_padded(runner: Any) -> None:
     assert shape == "padded" and fed is examples
 
 
+def test_a_bucketed_runner_is_fed_padded_and_picks_its_bucket() -> None:
+    runner = FakeRunner("tflite")
+    runner.buckets = [4, 8]  # type: ignore[attr-defined]
+    examples = padded([3, 8])
+    assert common.shaped_inputs(runner, examples) == ("buckets", examples)
+
+
 def test_an_override_and_unpadded_examples() -> None:
     assert common.shaped_inputs(FakeRunner("torch"), padded([2, 4]), dynamic=True)[0] == "real"
     full = padded([8, 8])
