@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.verify.timing import ort_session, time_interleaved
+from edgeconv.data.trim import real_length, trim, trims
+from edgeconv.verify.shapes import takes_real_length
+from edgeconv.verify.timing import median_interval, ort_session, time_interleaved
 
-__all__ = ["add_timing_args", "build_feeds", "eager_model", "markdown_table", "ort_session", "score_session",
-           "session_call", "time_interleaved"]
+__all__ = ["add_timing_args", "build_feeds", "eager_model", "markdown_table", "ort_session", "paired_ratio",
+           "score_session", "session_call", "shaped_inputs", "time_interleaved"]
 
 
 def add_timing_args(parser: argparse.ArgumentParser, runs: int) -> None:
@@ -56,6 +58,30 @@ def eager_model(spec: Any) -> Any:
     if spec.model.adapter:
         model = PeftModel.from_pretrained(model, spec.model.adapter).merge_and_unload()
     return model.eval()
+
+
+def shaped_inputs(runner: Any, padded: list[dict[str, np.ndarray]], dynamic: bool | None = None,
+                  ) -> tuple[str, list[dict[str, np.ndarray]]]:
+    """The inputs a row runs on, as a user's device would feed it: each text example at its own length where the
+    runtime takes a dynamic sequence axis (verification's own check, asked with the shortest example so a fixed
+    axis cannot pass unnoticed; ``dynamic`` overrides it for rows that are not edgeconv runners); padded to a
+    runner with length buckets, which runs each in the smallest bucket that holds it, as verification feeds it;
+    else padded. Returns ("real" | "buckets" | "padded", the examples)."""
+    if not trims(padded):
+        return "padded", padded
+    if getattr(runner, "buckets", None):
+        return "buckets", padded
+    if dynamic is None:
+        dynamic = takes_real_length(runner, min(padded, key=lambda e: real_length(e) or 0))
+    return ("real", [trim(e) for e in padded]) if dynamic else ("padded", padded)
+
+
+def paired_ratio(own: list[list[float]], base: list[list[float]]) -> tuple[float, float, float]:
+    """``own``'s time as a share of ``base``'s from one interleaved pass (each a list of rounds of call times):
+    the median of the per-round ratios of medians, with its distribution-free 95% interval, so a burst of load
+    in one round widens the interval instead of moving the figure."""
+    ratios = [float(np.median(o) / np.median(b)) for o, b in zip(own, base, strict=True)]
+    return median_interval(ratios)
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
