@@ -35,7 +35,9 @@ class Shapes:
         self.shape = shape
         real = [trim(e) for e in padded]
         self.applies = trims(padded)  # a text set with padding: the two shapes differ
-        dynamic = {i: self.applies and takes_real_length(r, padded[0]) for i, r in runners.items()}
+        # asked with the shortest example: a fixed-length graph accepts a first example that fills its length
+        shortest = min(padded, key=lambda e: next(iter(trim(e).values())).size)
+        dynamic = {i: self.applies and takes_real_length(r, shortest) for i, r in runners.items()}
         self.static = {i for i, d in dynamic.items() if self.applies and not d}
         per_row = {"real": {i: real if dynamic[i] else padded for i in runners},
                    "padded": {i: padded for i in runners}}

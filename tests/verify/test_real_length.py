@@ -90,3 +90,15 @@ def test_real_pass_feeds_each_example_at_its_own_length(tmp_path: Path) -> None:
     assert [e["input_ids"].shape[1] for e in shapes.timed[0]] == [int(e["attention_mask"].sum()) for e in padded]
     assert {e["input_ids"].shape[1] for e in shapes.timed[1]} == {PADDED}
     assert shapes.other is not None and {e["input_ids"].shape[1] for e in shapes.other[0]} == {PADDED}
+
+
+def test_a_fixed_length_graph_is_found_when_the_first_example_fills_it() -> None:
+    """The probe asks with the shortest example: a first example at the full padded length proves nothing."""
+    from edgeconv.verify.shapes import Shapes
+    from tests.verify.length_runner import LengthRunner
+
+    full = {k: np.ones((1, PADDED), np.int64) for k in ("input_ids", "attention_mask")}
+    padded = [full] + [{k: tweets().example(i)[k] for k in full} for i in range(5)]
+    runners = {0: LengthRunner("", "fixed", 1e-4), 1: LengthRunner("", "onnxruntime", 1e-4)}
+    shapes = Shapes(runners, padded, "real")
+    assert shapes.static == {0} and shapes.timed[1][1]["input_ids"].shape[1] < PADDED
