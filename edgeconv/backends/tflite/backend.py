@@ -23,6 +23,7 @@ from edgeconv.backends.onnxruntime.backend import threads_for
 from edgeconv.backends.tflite.convert import convert, sample_args, static_shapes
 from edgeconv.backends.tflite.fallback import LiteRTJudge
 from edgeconv.compress.judge import budget_judge
+from edgeconv.data.buckets import edges_for
 from edgeconv.errors import SpecError, StageError
 from edgeconv.fsutil import sha256_file
 from edgeconv.results import RunnerSpec
@@ -76,7 +77,7 @@ class TFLiteBackend:
                 assert ctx.calibration is not None
                 data = tflite_quantize.representative_data(
                     ctx.calibration, float_meta["input_names"], float_meta["signature_inputs"],
-                    float_meta["input_dtypes"])
+                    float_meta["input_dtypes"], float_meta.get("buckets"))
                 record = tflite_quantize.quantize_full(
                     src, dst, data, threads_for(profile), budget_judge(ctx, threads_for(profile), LiteRTJudge,
                                                          input_names=float_meta["input_names"]),
@@ -89,6 +90,7 @@ class TFLiteBackend:
 
         folder, meta = ctx.stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
         extra = {"input_names": float_meta["input_names"], "static_shapes": float_meta["shapes"],
+                 "buckets": float_meta.get("buckets"),
                  "convert_seconds": float_meta["seconds"], "route": float_meta.get("route", "litert-torch")}
         return BuiltArtifact(folder / meta["file"], quantization=meta["quantization"], extra=extra,
                              parameters=float_meta.get("parameters"))
@@ -99,7 +101,10 @@ class TFLiteBackend:
             return self._float_from_onnx(ctx)
         text = ctx.spec.text_for(ctx.spec.evaluation)
         shapes = {k: v.shape[1:] for k, v in ctx.evaluation.inputs.items()}
-        key = {"reference": ctx.reference_sha256, "eval_shapes": shapes,
+        # the edges follow the calibration set's lengths where there is one (the data verification scores is
+        # not the data that shapes the artifact), else the evaluation set's
+        edges = edges_for(ctx.spec.latency.buckets, (ctx.calibration or ctx.evaluation).inputs)
+        key = {"reference": ctx.reference_sha256, "eval_shapes": shapes, "buckets": edges,
                "text": text.model_dump(), "versions": {p: versions.of(p) for p in PACKAGES}}
         if ctx.torch_pruned:  # converts the pruned torch model (an entry made from the unpruned one never matches)
             key["pruned_torch"] = ctx.torch_pruned
@@ -112,13 +117,14 @@ class TFLiteBackend:
             args = sample_args(model, ctx.evaluation, shapes)
             start = time.perf_counter()
             dst = folder / "model.tflite"
-            info = convert(model, args, dst)
+            info = convert(model, args, dst, edges)
             from edgeconv.backends.tflite.runner import load_interpreter_class
 
             cls, _, _ = load_interpreter_class()
-            details = cls(model_path=str(dst)).get_signature_runner().get_input_details()
+            details = cls(model_path=str(dst)).get_signature_runner(info["signatures"][-1]).get_input_details()
             return {"file": dst.name, "sha256": sha256_file(dst), "seconds": round(time.perf_counter() - start, 2),
                     "input_names": [i.name for i in model.inputs], "signature_inputs": info["signature_inputs"],
+                    "signatures": info["signatures"], "buckets": edges or None,
                     "input_dtypes": {k: details[k]["dtype"].__name__ for k in info["signature_inputs"]},
                     "shapes": {k: list(v) for k, v in shapes.items()},
                     "parameters": count_params(model.module)}  # counted on the module converted: pruned or not
