@@ -104,8 +104,10 @@ class TFLiteBackend:
         # the edges follow the calibration set's lengths where there is one (the data verification scores is
         # not the data that shapes the artifact), else the evaluation set's
         edges = edges_for(ctx.spec.latency.buckets, (ctx.calibration or ctx.evaluation).inputs)
-        key = {"reference": ctx.reference_sha256, "eval_shapes": shapes, "buckets": edges,
+        key = {"reference": ctx.reference_sha256, "eval_shapes": shapes,
                "text": text.model_dump(), "versions": {p: versions.of(p) for p in PACKAGES}}
+        if edges:  # only then: an unbucketed model keeps the entries made before buckets existed
+            key["buckets"] = edges
         if ctx.torch_pruned:  # converts the pruned torch model (an entry made from the unpruned one never matches)
             key["pruned_torch"] = ctx.torch_pruned
 
