@@ -90,7 +90,7 @@ class TFLiteBackend:
 
         folder, meta = ctx.stages.run(f"artifacts/{profile.name}-{precision}", key, produce)
         extra = {"input_names": float_meta["input_names"], "static_shapes": float_meta["shapes"],
-                 "buckets": float_meta.get("buckets"),
+                 **({"buckets": float_meta["buckets"]} if float_meta.get("buckets") else {}),
                  "convert_seconds": float_meta["seconds"], "route": float_meta.get("route", "litert-torch")}
         return BuiltArtifact(folder / meta["file"], quantization=meta["quantization"], extra=extra,
                              parameters=float_meta.get("parameters"))

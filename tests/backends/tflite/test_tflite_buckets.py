@@ -57,7 +57,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     np.savez(folder / "calib.npz", **cal)
     spec = {"name": "tiny-buckets", "model": {"path": "./model", "labels": ["a", "b", "c"]},
             "calibration": {"path": "calib.npz"}, "evaluation": {"path": "eval.npz"},
-            "targets": [{"name": "arm64-tflite", "threads": 1, "precisions": ["fp32", "int8-dynamic", "int8-full"]}],
+            "targets": [{"name": "arm64-tflite", "threads": 1, "precisions": ["fp32", "int8-dynamic"]}],
             "latency": {"warmup": 1, "runs": 11, "min_time_s": 0}, "output": "out"}
     (folder / "edgeconv.yaml").write_text(yaml.safe_dump(spec))
     result = api.build(load_spec(folder / "edgeconv.yaml"))
