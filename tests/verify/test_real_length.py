@@ -90,3 +90,13 @@ def test_real_pass_feeds_each_example_at_its_own_length(tmp_path: Path) -> None:
     assert [e["input_ids"].shape[1] for e in shapes.timed[0]] == [int(e["attention_mask"].sum()) for e in padded]
     assert {e["input_ids"].shape[1] for e in shapes.timed[1]} == {PADDED}
     assert shapes.other is not None and {e["input_ids"].shape[1] for e in shapes.other[0]} == {PADDED}
+
+
+def test_a_bucketed_row_is_timed_in_its_buckets_and_at_its_largest_as_the_worst_case() -> None:
+    rows = [row("reference", "onnxruntime", 1e-4), row("int8-dynamic", "tflite", 1e-4)]
+    assert rows[1].runner is not None
+    rows[1].runner.kwargs["buckets"] = [16, 32, PADDED]
+    retime(rows, tweets(), LatencySpec())
+    shapes = rows[1].timing.shapes if rows[1].timing else None
+    assert shapes is not None and shapes["note"] == f"buckets [16, 32, {PADDED}]"
+    assert shapes["real"]["p50"] <= 32 * 1e-4 * 1e3 < shapes["padded"]["p50"] == pytest.approx(PADDED * 1e-4 * 1e3)
