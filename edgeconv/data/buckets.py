@@ -40,4 +40,3 @@ def edges_for(setting: str | list[int], inputs: dict[str, np.ndarray]) -> list[i
     edges = auto_edges(lengths, max_length) if setting == "auto" else sorted({*(e for e in setting if e < max_length),
                                                                               max_length})
     return edges if len(edges) > 1 else []
-
