@@ -102,24 +102,22 @@ class TFLiteRunner(Runner):
         rows = []
         for i in range(batch):
             row = {k: v if k in whole else v[i : i + 1] for k, v in feeds.items()}
-            runner, inputs, row = self._bucket(row)
-            rows.append(runner(**{mapping[k]: _to_input(v, inputs[mapping[k]]) for k, v in row.items()}))
-        return {
-            name: np.concatenate([_from_output(r[name], self.outputs[name]) for r in rows])
-            for name in sorted(self.outputs, key=_arg_index)
-        }
+            (runner, inputs, outputs), row = self._bucket(row)
+            result = runner(**{mapping[k]: _to_input(v, inputs[mapping[k]]) for k, v in row.items()})
+            rows.append({k: _from_output(v, outputs[k]) for k, v in result.items()})  # its own signature's scales
+        return {name: np.concatenate([r[name] for r in rows]) for name in sorted(self.outputs, key=_arg_index)}
 
-    def _bucket(self, row: dict[str, np.ndarray]) -> tuple[Any, dict[str, Any], dict[str, np.ndarray]]:
-        """The signature that runs one example (runner, input details) and the example at its length: the
-        smallest bucket holding the mask's last 1 (the largest without a mask, or for a longer example)."""
+    def _bucket(self, row: dict[str, np.ndarray]) -> tuple[tuple[Any, dict[str, Any], dict[str, Any]],
+                                                           dict[str, np.ndarray]]:
+        """The signature that runs one example (runner, input and output details) and the example at its length:
+        the smallest bucket holding the mask's last 1 (the largest without a mask, or for a longer example)."""
         mask = row.get(MASK)
         if not self.buckets or mask is None or mask.ndim != 2:
-            return self.runner, self.inputs, row
+            return (self.runner, self.inputs, self.outputs), row
         used = np.flatnonzero(mask.reshape(-1))
         length = int(used[-1]) + 1 if used.size else 1
         edge = next((b for b in self.buckets if length <= b), self.buckets[-1])
-        runner, inputs, _ = self.signatures[edge]
-        return runner, inputs, {k: _to_length(v, edge) if v.shape == mask.shape else v for k, v in row.items()}
+        return self.signatures[edge], {k: _to_length(v, edge) if v.shape == mask.shape else v for k, v in row.items()}
 
     def describe(self) -> dict[str, Any]:
         dist, version = self.runtime
