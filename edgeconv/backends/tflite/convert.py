@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from edgeconv.backends.tflite.quantize import SIGNATURE
 from edgeconv.data.feeds import FeedSet
 from edgeconv.data.trim import MASK
 from edgeconv.errors import SpecError, StageError
 from edgeconv.models.loaded import LoadedModel
 from edgeconv.spec import Spec
 
-SIGNATURE = "serving_default"  # litert-torch's signature key for a single-signature model
 BATCH_AXES = {"batch", "batch_size", "N"}
 
 

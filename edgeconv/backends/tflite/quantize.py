@@ -26,9 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeconv.backends.tflite.convert import SIGNATURE, signature_name
 from edgeconv.data.feeds import FeedSet
-from edgeconv.data.trim import MASK
 from edgeconv.errors import StageError
 from edgeconv.fsutil import atomic_path
 from edgeconv.spec import FallbackSpec
@@ -42,6 +40,7 @@ WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "BATCH_MATMUL",
 
 SENTINEL = 1e30
 SENTINEL_CLIP = 32.0
+SIGNATURE = "serving_default"  # litert-torch's default signature key
 
 
 def recipe_for(precision: str, float_groups: Sequence[OpGroup] = (), only: OpGroup | None = None) -> Any:
@@ -72,29 +71,15 @@ def recipe_for(precision: str, float_groups: Sequence[OpGroup] = (), only: OpGro
 
 
 def representative_data(calibration: FeedSet, input_names: list[str], signature_inputs: list[str],
-                        dtypes: dict[str, Any], buckets: list[int] | None = None,
-                        ) -> dict[str, list[dict[str, np.ndarray]]]:
-    """The calibration feeds, one example at a time, under the flatbuffer's input names and dtypes. With length
-    buckets, each bucket's signature is calibrated on the examples it holds (every one at most its length), cut
-    to its length as the runner cuts them; the last holds every example. AEQ calibrates each signature on its
-    own rows and keys ranges by tensor name, so a tensor the buckets share gets one range over all of them."""
-    examples = [calibration.example(i) for i in range(len(calibration))]
-
-    def rows(edge: int | None) -> list[dict[str, np.ndarray]]:
-        # a hand-set edge shorter than every example is calibrated on them all, cut (real tokens, at its length)
-        fits = examples if edge is None else [e for e in examples if int(e[MASK].sum()) <= edge] or examples
-        return [{sig: _cut(e, name, edge).astype(dtypes[sig]) for name, sig in zip(input_names, signature_inputs,
-                                                                                   strict=True)} for e in fits]
-
-    if not buckets:
-        return {SIGNATURE: rows(None)}
-    return {signature_name(edge): rows(edge) for edge in buckets}
-
-
-def _cut(example: dict[str, np.ndarray], name: str, edge: int | None) -> np.ndarray:
-    """One input of ``example`` at a bucket's length: cut with the mask when shaped like it."""
-    value = example[name]
-    return value[:, :edge] if edge is not None and value.shape == example[MASK].shape else value
+                        dtypes: dict[str, Any], count: int | None = None) -> dict[str, list[dict[str, np.ndarray]]]:
+    """The calibration feeds, one example at a time, under the flatbuffer's input names and dtypes."""
+    n = min(len(calibration), count or len(calibration))
+    rows = []
+    for i in range(n):
+        example = calibration.example(i)
+        rows.append({sig: example[name].astype(dtypes[sig]) for name, sig in zip(input_names, signature_inputs,
+                                                                                   strict=True)})
+    return {SIGNATURE: rows}
 
 
 def clip_sentinel_ranges(qsvs: dict[str, Any]) -> int:
@@ -129,7 +114,7 @@ def quantize_full(float_model: Path, dst: Path, calibration: dict[str, Any], thr
     groups = op_groups(float_model)
     by_name = {g.name: g for g in groups}
     base = {"precision": "int8-full", "tool": "ai-edge-quantizer", **_describe("int8-full"),
-            "calibration_examples": max(len(rows) for rows in calibration.values()), "clipped_sentinel_ranges": clipped}
+            "calibration_examples": len(calibration[SIGNATURE]), "clipped_sentinel_ranges": clipped}
 
     def make(path: Path, float_groups: list[str], change: dict[str, Any] | None = None) -> dict[str, Any]:
         _write(float_model, path, recipe_for("int8-full", [by_name[n] for n in float_groups]), qsvs)
@@ -170,7 +155,7 @@ def _calibrate(float_model: Path, calibration: dict[str, Any], threads: int) -> 
     """Min/max ranges of every tensor on the representative data, for any int8-full recipe."""
     from ai_edge_quantizer import quantizer
 
-    if not calibration or not all(calibration.values()):
+    if not calibration or not calibration.get(SIGNATURE):
         raise StageError("tflite int8-full needs a calibration set", fix="add calibration.path to the spec")
     q = quantizer.Quantizer(str(float_model))
     q.load_quantization_recipe(recipe_for("int8-full"))
