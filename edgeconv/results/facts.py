@@ -110,6 +110,7 @@ class BackendFacts(Facts):
 
     input_names: list[str] | None = None
     static_shapes: dict[str, list[int]] | None = None
+    buckets: list[int] | None = None  # LiteRT's length buckets: one signature per sequence length
     convert_seconds: float | None = None
     route: str | None = None
     check: dict[str, Any] | None = None

@@ -18,6 +18,16 @@ class LatencySpec(StrictModel):
     # real: text examples timed at their own length where the runtime takes a dynamic sequence axis (what users
     # send); max: at the padded length (the worst case). Both are reported; this one ranks and meets the budgets.
     shape: Literal["real", "max"] = "real"
+    # Length buckets for static-shape runtimes (LiteRT): auto picks up to 3 edges from the data's token lengths
+    # (the last is text.max_length), a list sets them by hand, none converts at the padded length alone.
+    buckets: Literal["auto", "none"] | list[int] = "auto"
+
+    @field_validator("buckets")
+    @classmethod
+    def _ascending(cls, value: str | list[int]) -> str | list[int]:
+        if isinstance(value, list) and (not value or any(b <= 0 for b in value) or value != sorted(set(value))):
+            raise ValueError(f"latency.buckets {value} must be ascending positive token lengths, e.g. [16, 32, 64]")
+        return value
 
 
 class CacheSpec(StrictModel):

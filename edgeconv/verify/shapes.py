@@ -1,7 +1,9 @@
 """Which inputs each row of the interleaved pass is timed on: the padded evaluation examples (the worst case), or
 text examples at their own length (``latency.shape: real``, edgeconv.data.trim) for runtimes that take a dynamic
 sequence axis. A runtime with static shapes (LiteRT, TensorRT, an ONNX with a fixed sequence dimension) is timed
-padded and labelled so: it runs every input at that length on the device too."""
+padded and labelled so: it runs every input at that length on the device too. A LiteRT model with length buckets
+(its runner's ``buckets``) is given the padded examples in the real pass, runs each in the smallest bucket that
+holds it (as on the device), and in the padded pass runs the largest bucket: examples whose mask fills it."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.data.trim import trim, trims
+from edgeconv.data.trim import MASK, trim, trims
 
 DYNAMIC_RUNTIMES = ("onnxruntime", "openvino")  # runners known to take any sequence length their graph allows
 STATIC = "static shape: padded"
@@ -38,9 +40,11 @@ class Shapes:
         # asked with the shortest example: a fixed-length graph accepts a first example that fills its length
         shortest = min(padded, key=lambda e: next(iter(trim(e).values())).size)
         dynamic = {i: self.applies and takes_real_length(r, shortest) for i, r in runners.items()}
-        self.static = {i for i, d in dynamic.items() if self.applies and not d}
+        self.buckets = {i: list(r.buckets) for i, r in runners.items() if self.applies and getattr(r, "buckets", None)}
+        self.static = {i for i, d in dynamic.items() if self.applies and not d and i not in self.buckets}
+        worst = [full_length(e) for e in padded]
         per_row = {"real": {i: real if dynamic[i] else padded for i in runners},
-                   "padded": {i: padded for i in runners}}
+                   "padded": {i: worst if i in self.buckets else padded for i in runners}}
         self.timed_name = "real" if shape == "real" and self.applies else "padded"
         self.other_name = None if not self.applies else ("padded" if self.timed_name == "real" else "real")
         self.timed = per_row[self.timed_name]
@@ -55,7 +59,14 @@ class Shapes:
         figures = {self.timed_name: {**_brief(timed), "speedup": speedups[0]}}
         if self.other_name is not None and other is not None:
             figures[self.other_name] = {**_brief(other), "speedup": speedups[1]}
-        return {"ranked_on": self.timed_name, **figures, **({"note": STATIC} if i in self.static else {})}
+        note = STATIC if i in self.static else f"buckets {self.buckets[i]}" if i in self.buckets else None
+        return {"ranked_on": self.timed_name, **figures, **({"note": note} if note else {})}
+
+
+def full_length(example: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``example`` with its attention mask filling the padded length: the longest input a bucketed model takes,
+    which runs in its largest bucket (the padded worst case)."""
+    return {**example, MASK: np.ones_like(example[MASK])} if MASK in example else example
 
 
 def _brief(latency: dict[str, Any]) -> dict[str, Any]:

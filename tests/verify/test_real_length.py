@@ -108,3 +108,13 @@ def test_a_fixed_length_graph_is_found_when_the_first_example_fills_it() -> None
     runners = {0: FixedOnnx("", "onnxruntime", 1e-4), 1: LengthRunner("", "onnxruntime", 1e-4)}
     shapes = Shapes(runners, padded, "real")
     assert shapes.static == {0} and shapes.timed[1][1]["input_ids"].shape[1] < PADDED
+
+
+def test_a_bucketed_row_is_timed_in_its_buckets_and_at_its_largest_as_the_worst_case() -> None:
+    rows = [row("reference", "onnxruntime", 1e-4), row("int8-dynamic", "tflite", 1e-4)]
+    assert rows[1].runner is not None
+    rows[1].runner.kwargs["buckets"] = [16, 32, PADDED]
+    retime(rows, tweets(), LatencySpec())
+    shapes = rows[1].timing.shapes if rows[1].timing else None
+    assert shapes is not None and shapes["note"] == f"buckets [16, 32, {PADDED}]"
+    assert shapes["real"]["p50"] <= 32 * 1e-4 * 1e3 < shapes["padded"]["p50"] == pytest.approx(PADDED * 1e-4 * 1e3)

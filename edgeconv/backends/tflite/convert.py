@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from edgeconv.backends.tflite.quantize import SIGNATURE
 from edgeconv.data.feeds import FeedSet
+from edgeconv.data.trim import MASK
 from edgeconv.errors import SpecError, StageError
 from edgeconv.models.loaded import LoadedModel
 from edgeconv.spec import Spec
@@ -67,16 +69,38 @@ def sample_args(model: LoadedModel, feeds: FeedSet, shapes: dict[str, tuple[int,
     return tuple(args)
 
 
-def convert(model: LoadedModel, args: tuple[Any, ...], out: Path) -> dict[str, Any]:
-    """Convert and write the float flatbuffer; unconvertible ops become one StageError naming them."""
+def bucket_args(model: LoadedModel, args: tuple[Any, ...], edges: list[int]) -> dict[int, tuple[Any, ...]]:
+    """The sample arguments cut to each bucket's length: every input shaped like the attention mask (token ids,
+    token types, positions) is cut with it; the others pass whole."""
+    names = [i.name for i in model.inputs]
+    mask = args[names.index(MASK)]
+    return {edge: tuple(a[:, :edge] if a.shape == mask.shape else a for a in args) for edge in edges}
+
+
+def signature_name(edge: int) -> str:
+    """A bucket's signature key: the runner reads its length from the inputs' shapes, not from this name."""
+    return f"len_{edge}"
+
+
+def convert(model: LoadedModel, args: tuple[Any, ...], out: Path, edges: list[int] | None = None) -> dict[str, Any]:
+    """Convert and write the float flatbuffer: one signature at the given shapes, or with ``edges`` one signature
+    per length bucket in the same file (the weights stored once); unconvertible ops become one StageError."""
     import litert_torch
 
-    try:
-        edge = litert_torch.convert(model.module, args)  # the loaders hand over eval-mode modules
+    try:  # the loaders hand over eval-mode modules
+        if edges:
+            (first, cut), *rest = bucket_args(model, args, edges).items()
+            converter = litert_torch.signature(signature_name(first), model.module, cut)
+            for edge, cut in rest:
+                converter.signature(signature_name(edge), model.module, cut)
+            edge_model = converter.convert()
+        else:
+            edge_model = litert_torch.convert(model.module, args)
     except Exception as exc:  # litert-torch raises bare RuntimeError/ValueError for what it cannot lower
         raise conversion_error(exc) from exc
-    edge.export(str(out))
-    return {"signature_inputs": [f"args_{i}" for i in range(len(args))]}
+    edge_model.export(str(out))
+    return {"signature_inputs": [f"args_{i}" for i in range(len(args))],
+            "signatures": [signature_name(e) for e in edges] if edges else [SIGNATURE]}
 
 
 _LOWERING = re.compile(r"Lowering not found: ([\w.:]+)")

@@ -9,6 +9,11 @@ in the model's argument order (litert-torch's naming); ``input_names`` maps the 
 them. Token ids arrive as int64 and are cast to the int32 the flatbuffer takes; float inputs of an
 int8/uint8 model are quantized with the tensor's own scale and zero point, and integer outputs are
 dequantized, so every runtime is compared on float logits.
+
+A text model converted with length buckets (``latency.buckets``) has one signature per sequence length: each
+example runs in the smallest that holds its attention mask (right padding: the last 1 of the mask), every input
+shaped like the mask cut (or zero-padded) to that length, so verification, timing and a bundle's run.py all run
+the bucket a device would.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from edgeconv.backends.runner import Runner
+
+MASK = "attention_mask"  # edgeconv.data.trim.MASK: runners import nothing of edgeconv above backends/runner.py
 
 
 def load_interpreter_class() -> tuple[Any, str, str]:
@@ -51,6 +58,8 @@ class TFLiteRunner(Runner):
         self.signature = signature
         self.interpreter: Any = None
         self.runtime = ("", "")
+        self.buckets: list[int] = []  # the sequence lengths of a bucketed model's signatures, ascending
+        self.signatures: dict[int, tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # length -> runner, details
 
     def activate(self) -> None:
         cls, dist, version = load_interpreter_class()
@@ -59,13 +68,19 @@ class TFLiteRunner(Runner):
         signatures = self.interpreter.get_signature_list()
         if not signatures:
             raise RuntimeError(f"{self.path} has no signature: convert it with litert-torch (edgeconv does)")
-        key = self.signature or next(iter(signatures))
-        self.runner = self.interpreter.get_signature_runner(key)
-        self.inputs = self.runner.get_input_details()
-        self.outputs = self.runner.get_output_details()
+        keys = [self.signature] if self.signature else list(signatures)
+        self.signatures = {}
+        for key in keys:
+            runner = self.interpreter.get_signature_runner(key)
+            inputs = runner.get_input_details()
+            self.signatures[_length(inputs) if len(keys) > 1 else 0] = (runner, inputs, runner.get_output_details())
+        self.buckets = sorted(self.signatures) if len(keys) > 1 else []
+        # the largest signature (the padded length) names the inputs and outputs every bucket shares
+        self.runner, self.inputs, self.outputs = self.signatures[max(self.signatures)]
 
     def deactivate(self) -> None:
         self.runner = None
+        self.signatures = {}
         self.interpreter = None
 
     def _signature_names(self, feed_names: list[str]) -> dict[str, str]:
@@ -86,13 +101,23 @@ class TFLiteRunner(Runner):
         batch = max((len(v) for k, v in feeds.items() if k not in whole), default=1)
         rows = []
         for i in range(batch):
-            args = {mapping[k]: _to_input(v if k in whole else v[i : i + 1], self.inputs[mapping[k]])
-                    for k, v in feeds.items()}
-            rows.append(self.runner(**args))
-        return {
-            name: np.concatenate([_from_output(r[name], self.outputs[name]) for r in rows])
-            for name in sorted(self.outputs, key=_arg_index)
-        }
+            row = {k: v if k in whole else v[i : i + 1] for k, v in feeds.items()}
+            (runner, inputs, outputs), row = self._bucket(row)
+            result = runner(**{mapping[k]: _to_input(v, inputs[mapping[k]]) for k, v in row.items()})
+            rows.append({k: _from_output(v, outputs[k]) for k, v in result.items()})  # its own signature's scales
+        return {name: np.concatenate([r[name] for r in rows]) for name in sorted(self.outputs, key=_arg_index)}
+
+    def _bucket(self, row: dict[str, np.ndarray]) -> tuple[tuple[Any, dict[str, Any], dict[str, Any]],
+                                                           dict[str, np.ndarray]]:
+        """The signature that runs one example (runner, input and output details) and the example at its length:
+        the smallest bucket holding the mask's last 1 (the largest without a mask, or for a longer example)."""
+        mask = row.get(MASK)
+        if not self.buckets or mask is None or mask.ndim != 2:
+            return (self.runner, self.inputs, self.outputs), row
+        used = np.flatnonzero(mask.reshape(-1))
+        length = int(used[-1]) + 1 if used.size else 1
+        edge = next((b for b in self.buckets if length <= b), self.buckets[-1])
+        return self.signatures[edge], {k: _to_length(v, edge) if v.shape == mask.shape else v for k, v in row.items()}
 
     def describe(self) -> dict[str, Any]:
         dist, version = self.runtime
@@ -100,6 +125,8 @@ class TFLiteRunner(Runner):
                                  "delegate": "XNNPACK (default)"}
         if self.interpreter is not None:
             facts["input_dtypes"] = {k: np.dtype(v["dtype"]).name for k, v in self.inputs.items()}
+        if self.buckets:
+            facts["buckets"] = self.buckets
         return facts
 
 
@@ -107,6 +134,22 @@ def _arg_index(name: str) -> tuple[int, str]:
     """Sort args_0, args_1, ..., args_10 numerically; other names keep their alphabetical order."""
     tail = name.rsplit("_", 1)[-1]
     return (int(tail), name) if tail.isdigit() else (1 << 30, name)
+
+
+def _length(inputs: dict[str, Any]) -> int:
+    """A bucket's sequence length: its 2-D (batch 1 x length) inputs' length."""
+    lengths = {int(d["shape"][-1]) for d in inputs.values() if len(d["shape"]) == 2}
+    if len(lengths) != 1:
+        raise RuntimeError(f"a model with several signatures is run as length buckets, and one signature's token "
+                           f"inputs have lengths {sorted(lengths)}: give the runner signature=<key>")
+    return lengths.pop()
+
+
+def _to_length(value: np.ndarray, length: int) -> np.ndarray:
+    """``value`` cut along its sequence axis to ``length``, or zero-padded to it (the mask's zeros hide the pad)."""
+    if value.shape[1] >= length:
+        return np.ascontiguousarray(value[:, :length])
+    return np.pad(value, ((0, 0), (0, length - value.shape[1])))
 
 
 def _to_input(value: np.ndarray, detail: dict[str, Any]) -> np.ndarray:

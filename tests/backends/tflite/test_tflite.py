@@ -1,4 +1,5 @@
-"""The TFLite target on a tiny torch text classifier: every precision built, run in LiteRT, scored."""
+"""The TFLite target on a tiny torch text classifier: every precision built, run in LiteRT, scored; with length
+buckets [8, 16] (latency.buckets): every precision but int8-full is one flatbuffer with a signature per bucket."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ pytest.importorskip("ai_edge_quantizer", reason="the TFLite extra is not install
 torch = pytest.importorskip("torch")
 
 VOCAB, SEQ, CLASSES = 64, 16, 3
+EDGES = [8, SEQ]  # the spec's buckets: [8], and the padded length always last
+NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 
 
 def _feeds(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
@@ -60,6 +63,7 @@ def write_tiny_project(folder: Path, seed: int, n_eval: int, n_calib: int, flipp
 def tiny_torch_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_project(
         tmp_path_factory.mktemp("tiny_tflite"), seed=0, n_eval=60, n_calib=40, flipped=6, name="tiny-tflite",
+        latency={"warmup": 1, "runs": 11, "min_time_s": 0, "buckets": EDGES[:1]},
         targets=[{"name": "arm64-tflite", "threads": 1, "precisions": ["fp32", "fp16", "int8-dynamic", "int8-full"]}])
 
 
@@ -109,11 +113,14 @@ def test_full_integer_uses_the_calibration_set_and_int8_weights(built: dict) -> 
 def test_static_shapes_are_batch_one_and_the_data_length(built: dict) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
-    artifact = next(a for a in built["result"].artifacts if a.precision == "fp32")
-    details = Interpreter(model_path=artifact.path).get_signature_runner().get_input_details()
-    assert sorted(details) == ["args_0", "args_1", "args_2"]
-    assert all(list(d["shape"]) == [1, SEQ] for d in details.values())
-    assert artifact.built.input_names == ["input_ids", "attention_mask", "token_type_ids"]
+    for artifact in bucketed(built):  # every bucketed precision keeps every bucket's signature
+        interpreter = Interpreter(model_path=artifact.path)
+        assert set(interpreter.get_signature_list()) == {f"len_{e}" for e in EDGES}, artifact.precision
+        for edge in EDGES:
+            details = interpreter.get_signature_runner(f"len_{edge}").get_input_details()
+            assert sorted(details) == ["args_0", "args_1", "args_2"]
+            assert all(list(d["shape"]) == [1, edge] for d in details.values())
+        assert artifact.built.input_names == NAMES and artifact.built.buckets == EDGES
 
 
 def test_runner_maps_names_casts_int64_and_runs_batches_row_by_row(built: dict) -> None:
@@ -146,3 +153,56 @@ def test_report_json_lists_tflite_entries(built: dict) -> None:
     report = json.loads((out / "report.json").read_text())
     entries = [a for a in report["artifacts"] if a.get("backend") == "tflite"]
     assert {a["precision"] for a in entries} == {"fp32", "fp16", "int8-dynamic", "int8-full"}
+
+
+def bucketed(built: dict) -> list:
+    """The rows built with buckets: every precision but int8-full, which stays one padded signature."""
+    rows = built["result"].artifacts
+    full = next(a for a in rows if a.precision == "int8-full")
+    assert full.built.buckets is None and "buckets" not in full.measurement.runtime
+    assert full.timing.shapes["note"] == "static shape: padded"
+    return [a for a in rows if a.precision != "int8-full"]
+
+
+def test_the_runner_runs_each_example_in_the_smallest_bucket_that_holds_it(built: dict) -> None:
+    from edgeconv.backends.tflite.runner import TFLiteRunner
+
+    artifact = next(a for a in built["result"].artifacts if a.precision == "fp32")
+    row = {k: v[:1] for k, v in _feeds(np.random.default_rng(3), 1).items()}
+    with TFLiteRunner(artifact.path, threads=1, input_names=NAMES) as runner:
+        assert runner.describe()["buckets"] == EDGES
+        for length, edge in ((3, 8), (8, 8), (9, 16), (16, 16)):
+            row["attention_mask"] = (np.arange(SEQ)[None, :] < length).astype(np.int64)
+            (_, details, _), cut = runner._bucket(row)
+            assert {tuple(v.shape) for v in cut.values()} == {(1, edge)}
+            assert {tuple(d["shape"]) for d in details.values()} == {(1, edge)}
+
+
+def test_verification_scores_every_example_through_the_buckets(built: dict) -> None:
+    from edgeconv.backends.tflite.runner import TFLiteRunner
+
+    with np.load(built["folder"] / "eval.npz") as data:
+        feeds, labels = {k: data[k] for k in NAMES}, data["__labels__"]
+    for artifact in bucketed(built):
+        assert artifact.measurement.runtime["buckets"] == EDGES
+        with TFLiteRunner(artifact.path, threads=1, input_names=NAMES) as runner:
+            (logits,) = runner.infer(feeds).values()
+        assert artifact.measurement.accuracy == pytest.approx(float(np.mean(logits.argmax(-1) == labels)))
+        shapes = artifact.timing.shapes  # real lengths in their buckets ranked; the largest bucket as the worst case
+        assert shapes["note"] == f"buckets {EDGES}" and shapes["ranked_on"] == "real" and "padded" in shapes
+
+
+def test_the_bundles_run_py_check_replays_the_golden_set_through_the_buckets(built: dict, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import tarfile
+
+    from edgeconv.bundle import make_bundle
+
+    bundle = make_bundle(Path(built["result"].out_dir), "arm64-tflite", tmp_path, precisions=["int8-dynamic"])
+    with tarfile.open(bundle, "r:gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    done = subprocess.run([sys.executable, str(tmp_path / "tiny-tflite-arm64-tflite" / "run.py"), "--check"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("ok: "), done.stdout + done.stderr
+
