@@ -198,3 +198,30 @@ def test_gptq_compensates_rounding_on_calibration_like_data_where_rtn_does_not()
     assert [n.op_type for n in calibrated.graph.node] == ["MatMulNBits", "MatMul"]
     gptq_error, rtn_error = (float(np.abs(_run(m, held_out) - exact).mean()) for m in (calibrated, rtn))
     assert gptq_error < 0.9 * rtn_error, (gptq_error, rtn_error)
+
+
+def test_default_int4_is_integer_zero_point_rtn_on_the_fast_path(tmp_path: Path) -> None:
+    """The target's int4: asymmetric RTN with integer zero points (no float correction MatMuls), off-grid weights and
+    lm_head int8; the builder's own CPU default and the exact-grid recipe stay reachable by quantize keys."""
+    import onnx
+
+    from edgeconv.backends.onnxruntime_genai.backend import recipe_for
+    from edgeconv.backends.onnxruntime_genai.build import describe_weights
+    from edgeconv.backends.onnxruntime_genai.quantize import quantize_model
+    from edgeconv.spec.targets import TargetProfile
+
+    profile = TargetProfile(name="t", backend="onnxruntime_genai", precisions=["int4"])
+    options = recipe_for(profile, "int4").pass_options()
+    assert options is not None and options["algo"] == "default" and options["symmetric"] is False
+    assert (options["off_grid"], options["lm_head"]) == ("int8", "int8")
+    rng = np.random.default_rng(4)
+    w1, w2 = _q41_grid(rng, 128, 64), rng.normal(size=(64, 32)).astype(np.float32)
+    onnx.save(quantize_model(_tiny_model(w1, w2), options), tmp_path / "model.onnx")
+    quantized, kept_float = describe_weights(tmp_path / "model.onnx")
+    assert quantized["/model/layers.0/mlp/up_proj/MatMul_Q4"] == "int4 block 32 asymmetric accuracy_level 4"
+    assert quantized["/lm_head/MatMul_Q8"].startswith("int8") and kept_float == []
+    builder = recipe_for(profile.model_copy(update={"quantize": {
+        "algo": "default", "symmetric": True, "lm_head": "same", "embeddings": "same", "off_grid": "int4"}}), "int4")
+    assert not builder.own_pass and builder.extra_options()["is_symmetric"] == "true"
+    exact = recipe_for(profile.model_copy(update={"quantize": {"algo": "rtn_offset"}}), "int4").pass_options()
+    assert exact is not None and exact["algo"] == "rtn_offset" and exact["off_grid"] == "int8"
