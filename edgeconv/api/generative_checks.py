@@ -55,7 +55,7 @@ def _check_calibration(spec: Spec, selected: list[tuple[TargetProfile, list[str]
         wanting = [p for p in precisions if needs is not None and needs(profile, p)]
         if wanting and spec.calibration is None:
             raise SpecError(f"{wanting[0]} on target '{profile.name}' calibrates on texts (its recipe is data-aware: "
-                            "AWQ / scale estimation), and the spec has no calibration section",
+                            "AWQ / scale estimation / GPTQ), and the spec has no calibration section",
                             fix="add calibration: {path: a .jsonl file of texts, text_field: text, count: 16}, or "
                             "drop the data-aware settings from the target's quantize")
     if spec.calibration is not None:

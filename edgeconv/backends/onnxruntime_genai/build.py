@@ -25,7 +25,7 @@ from edgeconv.errors import RuntimeUnavailable, SpecError, StageError
 Precision = Literal["fp32", "int8", "int4"]
 EMBEDDING = "/model/embed_tokens/Gather"
 LM_HEAD = "/lm_head/MatMul"
-BUILDER_ALGOS = ("default", "rtn", "k_quant")  # the builder's own; rtn_offset / float_zp / hqq: edgeconv's pass
+BUILDER_ALGOS = ("default", "rtn", "k_quant")  # the builder's own; rtn_offset / float_zp / hqq / gptq: edgeconv's pass
 OFFSET = "_offset/"  # the float block-minimum correction of an rtn_offset MatMulNBits (quantize.py), not a weight
 
 
@@ -34,7 +34,7 @@ class GenaiRecipe:
     """One artifact's builder options. Defaults are the builder's own CPU defaults (RTN, block 32, symmetric,
     accuracy level 4: int8 activations in the MatMulNBits kernel).
 
-    ``algo`` rtn_offset / float_zp / hqq, or any ``int8_nodes``, take another route: the builder writes fp32 and
+    ``algo`` rtn_offset / float_zp / hqq / gptq, or any ``int8_nodes``, take another route: the builder writes fp32 and
     edgeconv's pass (quantize.py, ORT's MatMulNBitsQuantizer node by node) quantizes it; the tied embedding stays
     float there.
     """
@@ -43,7 +43,7 @@ class GenaiRecipe:
     block_size: int = 32
     symmetric: bool = True
     accuracy_level: int | None = 4  # 1 fp32, 2 fp16, 3 bf16, 4 int8 activations; None: the builder's default
-    algo: Literal["default", "rtn", "k_quant", "rtn_offset", "float_zp", "hqq"] = "default"
+    algo: Literal["default", "rtn", "k_quant", "rtn_offset", "float_zp", "hqq", "gptq"] = "default"
     lm_head: Literal["same", "int8", "float"] = "same"  # the last MatMul (the largest, output-sensitive weight)
     embeddings: Literal["same", "float"] = "same"  # tied embeddings become int4 GatherBlockQuantized unless float
     int8_nodes: tuple[str, ...] = ()  # fnmatch patterns of MatMul node names kept at int8 (the rest int4)
@@ -54,6 +54,11 @@ class GenaiRecipe:
         """Whether edgeconv's pass quantizes (the builder then writes fp32)."""
         return self.precision == "int4" and (self.algo not in BUILDER_ALGOS or bool(self.int8_nodes)
                                              or self.off_grid == "int8")
+
+    @property
+    def data_aware(self) -> bool:
+        """Whether the recipe calibrates on the spec's texts (GPTQ's Hessians)."""
+        return self.precision == "int4" and self.algo == "gptq"
 
     def pass_options(self) -> dict[str, object] | None:
         """What quantize.py gets (recorded with the artifact); None when the builder quantizes."""
@@ -128,10 +133,15 @@ def builder_version() -> str:
     return str(og.__version__)
 
 
-def build_genai(hf_folder: Path, out: Path, recipe: GenaiRecipe, timeout_s: float = 1800) -> GenaiArtifact:
-    """Run the model builder on a Hugging Face folder (the merged fp32 reference) into ``out``."""
+def build_genai(hf_folder: Path, out: Path, recipe: GenaiRecipe, timeout_s: float = 1800,
+                calibration: list[list[int]] | None = None) -> GenaiArtifact:
+    """Run the model builder on a Hugging Face folder (the merged fp32 reference) into ``out``; ``calibration``:
+    the token ids a data-aware recipe (``algo: gptq``) calibrates on."""
     version = builder_version()
     options, own_pass = recipe.extra_options(), recipe.pass_options()
+    if recipe.data_aware and not calibration:
+        raise SpecError(f"int4 algo {recipe.algo} calibrates on texts and none were given",
+                        fix="add a calibration section (path: a JSONL file of texts) to the spec")
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     folder, log = work / "model", out.parent / f"{out.name}.build.log"
@@ -141,8 +151,11 @@ def build_genai(hf_folder: Path, out: Path, recipe: GenaiRecipe, timeout_s: floa
         command += ["--extra_options", *(f"{k}={v}" for k, v in options.items())]
     steps = [("model builder", command)]
     if own_pass:
-        steps.append(("weight quantization", [sys.executable, "-m", "edgeconv.backends.onnxruntime_genai.quantize",
-                                              str(folder), json.dumps(own_pass)]))
+        argv = [sys.executable, "-m", "edgeconv.backends.onnxruntime_genai.quantize", str(folder), json.dumps(own_pass)]
+        if recipe.data_aware:
+            (work / "calibration.json").write_text(json.dumps(calibration), encoding="utf-8")
+            argv.append(str(work / "calibration.json"))
+        steps.append(("weight quantization", argv))
     start = time.perf_counter()
     try:
         with log.open("w", encoding="utf-8") as sink:

@@ -9,7 +9,8 @@ Nodes named by ``int8_nodes`` (fnmatch patterns), and the ``lm_head`` when asked
 default (RTN) quantizer; the tied embedding stays float (ORT's quantizer turns a ``Gather`` into int4 only).
 
 Run by ``build.build_genai`` in the builder's subprocess:
-``python -m edgeconv.backends.onnxruntime_genai.quantize <folder> <recipe json>`` rewrites ``<folder>/model.onnx``.
+``python -m edgeconv.backends.onnxruntime_genai.quantize <folder> <recipe json> [<calibration ids json>]`` rewrites
+``<folder>/model.onnx``. ``algo: gptq`` (gptq.py) rounds the int4 weights with GPTQ on the calibration prompts.
 """
 
 from __future__ import annotations
@@ -164,8 +165,10 @@ def plan(names: list[str], recipe: dict[str, Any], off_grid: list[str] | None = 
     return groups
 
 
-def quantize_model(model: Any, recipe: dict[str, Any]) -> Any:
-    """Quantize ``model`` (an fp32 ModelProto from the builder) as ``recipe`` says; returns the new ModelProto."""
+def quantize_model(model: Any, recipe: dict[str, Any], calibration: list[list[int]] | None = None,
+                   head_size: int = 0) -> Any:
+    """Quantize ``model`` (an fp32 ModelProto from the builder) as ``recipe`` says; returns the new ModelProto.
+    ``calibration``: token ids of the prompts ``algo: gptq`` calibrates on (``head_size``: the KV cache's)."""
     from onnxruntime.quantization.matmul_nbits_quantizer import (
         DefaultWeightOnlyQuantConfig,
         HQQWeightOnlyQuantConfig,
@@ -179,6 +182,14 @@ def quantize_model(model: Any, recipe: dict[str, Any]) -> Any:
     groups = plan(names, recipe, off_grid)
     if algo == "rtn_offset":
         _split_offsets(model, groups["int4"], block)
+    if algo == "gptq":
+        if not calibration:
+            raise ValueError("algo gptq needs calibration token ids")
+        from edgeconv.backends.onnxruntime_genai import gptq
+
+        feeds = gptq.calibration_feeds(model, calibration, head_size)
+        model = gptq.quantize(model, groups["int4"], feeds, block, bool(recipe["symmetric"]), level)
+        groups["int4"] = []
     for bits, names in ((4, groups["int4"]), (8, groups["int8"])):
         if not names:
             continue
@@ -204,11 +215,13 @@ def quantize_model(model: Any, recipe: dict[str, Any]) -> Any:
     return model
 
 
-def rewrite(folder: Path, recipe: dict[str, Any]) -> None:
+def rewrite(folder: Path, recipe: dict[str, Any], calibration: list[list[int]] | None = None) -> None:
     """Quantize ``folder/model.onnx`` in place (its weights in one external file, as the builder writes them)."""
     import onnx
 
-    model = quantize_model(onnx.load(str(folder / "model.onnx")), recipe)
+    config = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
+    head_size = int(config["model"]["decoder"]["head_size"])
+    model = quantize_model(onnx.load(str(folder / "model.onnx")), recipe, calibration, head_size)
     (folder / DATA).unlink()
     onnx.save_model(model, str(folder / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
                     location=DATA, size_threshold=1024)
@@ -216,4 +229,5 @@ def rewrite(folder: Path, recipe: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
-    rewrite(Path(sys.argv[1]), json.loads(sys.argv[2]))
+    ids = json.loads(Path(sys.argv[3]).read_text(encoding="utf-8")) if len(sys.argv) > 3 else None
+    rewrite(Path(sys.argv[1]), json.loads(sys.argv[2]), ids)

@@ -157,3 +157,71 @@ def test_lm_head_with_the_pass_leaves_the_tied_embedding_alone() -> None:
     assert np.array_equal(embedded, head.T[ids])
     assert np.abs(logits - x @ w1 @ head).max() < 0.2 * np.abs(x @ w1 @ head).max()  # int4 of a float head
 
+
+
+def test_gptq_recipe_calibrates_and_needs_the_spec_texts() -> None:
+    from edgeconv.backends import get_backend
+    from edgeconv.backends.onnxruntime_genai.backend import recipe_for
+    from edgeconv.backends.onnxruntime_genai.build import GenaiRecipe, build_genai
+    from edgeconv.spec.targets import TargetProfile
+
+    profile = TargetProfile(name="t", backend="onnxruntime_genai", precisions=["int4"],
+                            quantize={"algo": "gptq", "symmetric": False, "embeddings": "float"})
+    recipe = recipe_for(profile, "int4")
+    assert recipe.data_aware and recipe.own_pass and recipe.pass_options()["algo"] == "gptq"  # type: ignore[index]
+    backend = get_backend("onnxruntime_genai")
+    assert backend.needs_calibration(profile, "int4")
+    assert not backend.needs_calibration(profile.model_copy(update={"quantize": {}}), "int4")
+    assert not GenaiRecipe("int4", algo="rtn_offset", embeddings="float").data_aware
+    with pytest.raises(SpecError, match="calibrates on texts"):  # before any subprocess or folder
+        build_genai(Path("unused"), Path("unused") / "out", recipe, calibration=None)
+
+
+def test_gptq_compensates_rounding_on_calibration_like_data_where_rtn_does_not() -> None:
+    """GPTQ on ORT's MatMulNBits layout: with an identity Hessian it is ORT's own asymmetric RTN (to float rounding
+    of the scales: the grid and the packing are ORT's), and on correlated inputs its outputs beat RTN's on held-out
+    inputs of that distribution."""
+    from edgeconv.backends.onnxruntime_genai import gptq
+    from edgeconv.backends.onnxruntime_genai.quantize import quantize_model
+
+    rng = np.random.default_rng(3)
+    w1, w2 = _q41_grid(rng, 128, 64), rng.normal(size=(64, 32)).astype(np.float32)
+    mix = rng.normal(size=(128, 128)).astype(np.float32)
+    calib, held_out = (rng.normal(size=(2, 256, 128)).astype(np.float32) @ mix)
+    exact = held_out @ w1 @ w2
+    up = ["/model/layers.0/mlp/up_proj/MatMul"]
+    rtn = quantize_model(_tiny_model(w1, w2), {"block_size": 32, "symmetric": False, "accuracy_level": 4,
+                                               "int8_nodes": [], "algo": "default", "lm_head": "float"})
+    identity = gptq.quantize(_tiny_model(w1, w2), up, [{"x": np.eye(128, dtype=np.float32)}], 32, False, 4)
+    assert np.allclose(_run(identity, held_out), _run(rtn, held_out), rtol=1e-5, atol=1e-3)
+    calibrated = gptq.quantize(_tiny_model(w1, w2), up, [{"x": calib}], 32, False, 4)
+    assert [n.op_type for n in calibrated.graph.node] == ["MatMulNBits", "MatMul"]
+    gptq_error, rtn_error = (float(np.abs(_run(m, held_out) - exact).mean()) for m in (calibrated, rtn))
+    assert gptq_error < 0.9 * rtn_error, (gptq_error, rtn_error)
+
+
+def test_default_int4_is_integer_zero_point_rtn_on_the_fast_path(tmp_path: Path) -> None:
+    """The target's int4: asymmetric RTN with integer zero points (no float correction MatMuls), off-grid weights and
+    lm_head int8; the builder's own CPU default and the exact-grid recipe stay reachable by quantize keys."""
+    import onnx
+
+    from edgeconv.backends.onnxruntime_genai.backend import recipe_for
+    from edgeconv.backends.onnxruntime_genai.build import describe_weights
+    from edgeconv.backends.onnxruntime_genai.quantize import quantize_model
+    from edgeconv.spec.targets import TargetProfile
+
+    profile = TargetProfile(name="t", backend="onnxruntime_genai", precisions=["int4"])
+    options = recipe_for(profile, "int4").pass_options()
+    assert options is not None and options["algo"] == "default" and options["symmetric"] is False
+    assert (options["off_grid"], options["lm_head"]) == ("int8", "int8")
+    rng = np.random.default_rng(4)
+    w1, w2 = _q41_grid(rng, 128, 64), rng.normal(size=(64, 32)).astype(np.float32)
+    onnx.save(quantize_model(_tiny_model(w1, w2), options), tmp_path / "model.onnx")
+    quantized, kept_float = describe_weights(tmp_path / "model.onnx")
+    assert quantized["/model/layers.0/mlp/up_proj/MatMul_Q4"] == "int4 block 32 asymmetric accuracy_level 4"
+    assert quantized["/lm_head/MatMul_Q8"].startswith("int8") and kept_float == []
+    builder = recipe_for(profile.model_copy(update={"quantize": {
+        "algo": "default", "symmetric": True, "lm_head": "same", "embeddings": "same", "off_grid": "int4"}}), "int4")
+    assert not builder.own_pass and builder.extra_options()["is_symmetric"] == "true"
+    exact = recipe_for(profile.model_copy(update={"quantize": {"algo": "rtn_offset"}}), "int4").pass_options()
+    assert exact is not None and exact["algo"] == "rtn_offset" and exact["off_grid"] == "int8"
