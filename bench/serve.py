@@ -1,6 +1,6 @@
 """`edgeconv serve` under load: N concurrent clients on loopback sending the sample's tweets to /infer, the server
-without batching (``--max-batch-size 1``) against the same server with Triton-style dynamic batching, and the
-artifact called in-process by its runner one request at a time (the unbatched ceiling).
+without batching (``--max-batch-size 1 --instances 1``: one call at a time) against the same server with
+Triton-style dynamic batching, and the artifact called in-process by its runner one request at a time.
 
 Rounds alternate between the paths (interleaved), each timing ``--requests`` calls. The table gives throughput,
 per-request p50/p99, and the batched/unbatched ratio; while the servers are loaded a probe polls
@@ -129,7 +129,8 @@ def main() -> None:
     probes: dict[str, list[ReadyProbe]] = {p: [] for p in paths}
     worst_diff, flips = 0.0, 0
     with contextlib.ExitStack() as stack:
-        urls = {"served, unbatched": stack.enter_context(server(args.out, *chosen, "--max-batch-size", "1"))}
+        urls = {"served, unbatched": stack.enter_context(server(args.out, *chosen, "--max-batch-size", "1",
+                                                                         "--instances", "1"))}
         for s in tried:
             urls[label(s)] = stack.enter_context(server(args.out, *chosen, *flags(s)))
         for _ in range(args.rounds):

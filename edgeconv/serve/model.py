@@ -84,10 +84,11 @@ class ServedModel:
             return self.runner.infer(feeds)
 
 
-def load_model(source: Path, target: str | None, precision: str | None,
-               threads: int | None) -> ServedModel | GenerativeModel:
+def load_model(source: Path, target: str | None, precision: str | None, threads: int | None,
+               instances: int = 1) -> ServedModel | GenerativeModel:
     """A build folder (its chosen artifact for ``target``, or ``precision``), one artifact file, or one ONNX
-    Runtime GenAI folder (a text-generation artifact: served with the OpenAI-compatible endpoints)."""
+    Runtime GenAI folder (a text-generation artifact: served with the OpenAI-compatible endpoints). ``instances``:
+    the concurrent calls the server will make, among which an ONNX Runtime session's cores are shared."""
     from edgeconv.verify.worker import load_runner
 
     source = Path(source)
@@ -95,16 +96,26 @@ def load_model(source: Path, target: str | None, precision: str | None,
         name = source.parent.name if source.name == "model" else source.name  # a build's artifacts/<t>-<p>/model
         return load_generative(source, name, kwargs={"threads": threads} if threads else None)
     if source.is_dir():
-        return _from_build(source, target, precision, threads)
+        return _from_build(source, target, precision, threads, instances)
     if source.suffix not in RUNNERS or not source.is_file():
         raise SpecError(f"cannot serve '{source}'", fix="give a build folder (with report.json), an .onnx / "
                         ".tflite artifact or an ONNX Runtime GenAI folder (with genai_config.json)")
-    runner = load_runner(RUNNERS[source.suffix], {"path": str(source), "threads": threads or physical_cores()})
+    share = _shared(threads, source.suffix, instances) or physical_cores()
+    runner = load_runner(RUNNERS[source.suffix], {"path": str(source), "threads": share})
     return _describe(ServedModel(source.stem, _platform(source.suffix), runner, [], path=source))
 
 
-def _from_build(folder: Path, target: str | None, precision: str | None,
-                threads: int | None) -> ServedModel | GenerativeModel:
+def _shared(threads: int | None, suffix: str, instances: int) -> int | None:
+    """The threads of each runtime call: as asked, else for an ONNX Runtime session (which runs concurrent calls)
+    the cores shared out among ``instances``, not oversubscribed; None: the runner's recorded or default count.
+    LiteRT (one call at a time) and generation keep theirs."""
+    if threads is not None or suffix != ".onnx" or instances <= 1:
+        return threads
+    return max(1, physical_cores() // instances)
+
+
+def _from_build(folder: Path, target: str | None, precision: str | None, threads: int | None,
+                instances: int) -> ServedModel | GenerativeModel:
     from edgeconv.bundle.make import artifact_files, select, targets_of
     from edgeconv.results import read_report
     from edgeconv.verify.worker import load_runner
@@ -128,6 +139,8 @@ def _from_build(folder: Path, target: str | None, precision: str | None,
                                kwargs)
     path = artifact_files(folder, entry)[0]
     kwargs["path"] = str(path)
+    if (share := _shared(threads, path.suffix, instances)) is not None:
+        kwargs["threads"] = share
     recipe_file = folder / "device" / "preprocessing.json"
     recipe = json.loads(recipe_file.read_text()) if recipe_file.is_file() else None
     model = ServedModel(report.spec_name or "model", _platform(path.suffix),

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from edgeconv.errors import RuntimeUnavailable
-from edgeconv.machine import physical_cores
 from edgeconv.serve.batching import BatchSettings
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -37,9 +36,7 @@ def serve(source: Path, target: str | None = None, precision: str | None = None,
     from edgeconv.serve.model import load_model
 
     batching = batching or BatchSettings()
-    if threads is None and batching.instances > 1:  # the cores shared out, not oversubscribed
-        threads = max(1, physical_cores() // batching.instances)
-    model = load_model(source, target, precision, threads)
+    model = load_model(source, target, precision, threads, batching.instances)
     app = create_app(model, int(max_request_mb * 1e6), batching)
     if on_ready is not None:
         on_ready(model)

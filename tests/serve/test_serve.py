@@ -159,6 +159,19 @@ def test_a_dynamic_int8_artifact_is_never_batched_since_each_answer_would_depend
     assert "DynamicQuantizeLinear scales each input over the whole batch" in (model.not_batched or "")
 
 
+def test_concurrent_onnx_runtime_calls_share_the_cores_and_an_explicit_thread_count_stands(
+        tiny: tuple[str, Path]) -> None:
+    from edgeconv.machine import physical_cores
+    from edgeconv.serve.model import load_model
+
+    _, build = tiny
+    fp32 = next(p for p in (build / "artifacts").glob("*/model.onnx") if p.parent.name.endswith("-fp32"))
+    assert load_model(fp32, None, None, None, instances=2).runner.threads == max(1, physical_cores() // 2)
+    assert load_model(fp32, None, None, None).runner.threads == physical_cores()
+    assert load_model(fp32, None, None, 3, instances=2).runner.threads == 3
+    assert load_model(build, None, "fp32", None, instances=2).runner.threads == max(1, physical_cores() // 2)
+
+
 def test_a_non_loopback_bind_is_warned_about_and_a_missing_source_is_exit_2(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
