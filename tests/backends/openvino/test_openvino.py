@@ -43,10 +43,13 @@ def test_every_precision_builds_an_ir_that_openvino_runs_and_verification_scores
         assert row["agreement"] >= 0.8  # the IR computes the model, not noise
     assert rows["fp32"]["agreement"] == 1.0
     static = rows["int8-static"]["quantization"]
-    assert static["method"] == "nncf.quantize" and static["calibration_examples"] == 40
     search = static["fallback"]
-    # plain NNCF meets the budget; the search goes on only where it timed slower than fp32 (a loaded machine)
-    assert search["trials"][0]["passed"] and search["trials"][search["chosen_trial"]]["passed"]
+    # plain NNCF meets the budget; the search goes on only where int8 timed slower than fp32 (on this tiny model,
+    # OpenVINO's call overhead makes every trial slower), and then keeps the fastest trial that passed: its method
+    chosen = search["trials"][search["chosen_trial"]]
+    assert search["trials"][0]["passed"] and chosen["passed"] and static["calibration_examples"] == 40
+    control = "nncf-accuracy-control" in chosen["remedies"]
+    assert static["method"] == ("nncf.quantize_with_accuracy_control" if control else "nncf.quantize")
     assert "int8_asym" not in json.dumps(static)  # static is activations too, not the weight-only recipe
     assert "compress_weights" in rows["int8-weights"]["quantization"]["method"]
 
