@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.data.trim import real_length, trim, trims
+from edgeconv.data.trim import trim, trims
 from edgeconv.verify.shapes import takes_real_length
 from edgeconv.verify.timing import median_interval, ort_session, time_interleaved
 
@@ -72,7 +72,7 @@ def shaped_inputs(runner: Any, padded: list[dict[str, np.ndarray]], dynamic: boo
     if getattr(runner, "buckets", None):
         return "buckets", padded
     if dynamic is None:
-        dynamic = takes_real_length(runner, min(padded, key=lambda e: real_length(e) or 0))
+        dynamic = takes_real_length(runner, padded)
     return ("real", [trim(e) for e in padded]) if dynamic else ("padded", padded)
 
 

@@ -11,19 +11,20 @@ from typing import Any
 
 import numpy as np
 
-from edgeconv.data.trim import MASK, trim, trims
+from edgeconv.data.trim import MASK, real_length, trim, trims
 
 DYNAMIC_RUNTIMES = ("onnxruntime", "openvino")  # runners known to take any sequence length their graph allows
 STATIC = "static shape: padded"
 
 
-def takes_real_length(runner: Any, example: dict[str, np.ndarray]) -> bool:
-    """Whether ``runner`` runs ``example`` at its own length: a dynamic-shape runtime whose graph accepts the
-    trimmed example (one call; an ONNX or IR with a fixed sequence dimension refuses it)."""
+def takes_real_length(runner: Any, examples: list[dict[str, np.ndarray]]) -> bool:
+    """Whether ``runner`` runs text at its own length: a dynamic-shape runtime whose graph accepts the shortest of
+    ``examples`` trimmed (one call; an ONNX or IR with a fixed sequence dimension refuses it, where an example
+    that already fills the padded length would pass unnoticed)."""
     if getattr(runner, "name", None) not in DYNAMIC_RUNTIMES:
         return False
     try:
-        runner.infer(trim(example))
+        runner.infer(trim(min(examples, key=lambda e: real_length(e) or 0)))
     except Exception:  # the graph's sequence dimension is fixed: the runtime names the mismatch; timed padded
         return False
     return True
@@ -37,9 +38,7 @@ class Shapes:
         self.shape = shape
         real = [trim(e) for e in padded]
         self.applies = trims(padded)  # a text set with padding: the two shapes differ
-        # asked with the shortest example: a fixed-length graph accepts a first example that fills its length
-        shortest = min(padded, key=lambda e: next(iter(trim(e).values())).size)
-        dynamic = {i: self.applies and takes_real_length(r, shortest) for i, r in runners.items()}
+        dynamic = {i: self.applies and takes_real_length(r, padded) for i, r in runners.items()}
         self.buckets = {i: list(r.buckets) for i, r in runners.items() if self.applies and getattr(r, "buckets", None)}
         self.static = {i for i, d in dynamic.items() if self.applies and not d and i not in self.buckets}
         worst = [full_length(e) for e in padded]

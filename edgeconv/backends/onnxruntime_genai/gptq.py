@@ -110,7 +110,7 @@ def quantize(model: Any, names: list[str], feeds: list[dict[str, Any]], block: i
              accuracy_level: int | None, percdamp: float = 0.01) -> Any:
     """Replace each named MatMul (weight ``[K, N]``, K a multiple of ``block``) by a GPTQ int4 MatMulNBits,
     calibrated on ``feeds`` (the graph's inputs, one run each: ``calibration_feeds``)."""
-    from onnx import numpy_helper
+    from onnx import helper, numpy_helper
     from onnxruntime.quantization.neural_compressor.weight_only import make_matmul_weight_only_node
 
     inits = {t.name: t for t in model.graph.initializer}
@@ -129,5 +129,5 @@ def quantize(model: Any, names: list[str], feeds: list[dict[str, Any]], block: i
         model.graph.node.remove(node)
         model.graph.node.insert(position, new)
     if not any(op.domain == "com.microsoft" for op in model.opset_import):
-        model.opset_import.append(__import__("onnx").helper.make_opsetid("com.microsoft", 1))
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     return model
