@@ -52,6 +52,7 @@ ZOO = [
 ORT_PRECISIONS = ["fp32", "fp16", "int8-dynamic", "int8-static", "auto"]
 TFLITE_PRECISIONS = ["fp32", "int8-dynamic", "int8-full"]
 SAMPLES = ("tweet-sentiment", "text-detector", "captcha-detector")
+HEADER = ["model", "kind", "source", "artifact", "status", "quality vs fp32", "speed vs fp32", "MB", "note"]
 
 
 def spec_path(name: str) -> Path:
@@ -162,6 +163,7 @@ def main() -> None:
     args = parser.parse_args()
 
     table = []
+    args.out.mkdir(parents=True, exist_ok=True)
     for name, kind, source in ZOO:
         if args.only and name not in args.only:
             continue
@@ -170,11 +172,14 @@ def main() -> None:
             result = build_model(name, args.out / name, args.threads)
         p50 = {} if isinstance(result, str) else retime(result, args.rounds, args.runs, args.threads)
         print(f"{name}: built and re-timed in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-        table += rows_for(name, kind, source, result, p50)
+        rows = rows_for(name, kind, source, result, p50)
+        table += rows
+        # each model's rows as soon as they exist: a run stopped after hours still leaves its finished rows
+        with open(args.out / "rows.md", "a") as f:
+            f.write(markdown_table(HEADER, rows) + "\n")
     print(f"machine: {cpu_model()}, {args.threads} threads, batch 1; "
           f"speed = reference p50 / artifact p50, interleaved ({args.rounds} rounds x {args.runs} runs)\n")
-    print(markdown_table(["model", "kind", "source", "artifact", "status", "quality vs fp32", "speed vs fp32",
-                          "MB", "note"], table))
+    print(markdown_table(HEADER, table))
 
 
 if __name__ == "__main__":
