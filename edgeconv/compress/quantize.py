@@ -32,6 +32,7 @@ from edgeconv.compress.architecture import (
     stem_convs,
     weight_counts,
 )
+from edgeconv.compress.qdq_float_weights import keep_weighted_float
 from edgeconv.compress.qdq_hardsigmoid import rewrite_hardsigmoids
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
@@ -294,6 +295,10 @@ def make_int8_static(
     if rewritten:
         notes.append(f"{rewritten} HardSigmoid(s) run as int8 Add (QLinearAdd): ORT has no int8 HardSigmoid, and its "
                      "float DequantizeLinear/HardSigmoid/QuantizeLinear are three passes where QLinearAdd is one")
+    floated = keep_weighted_float(dst) if settings.activation_type == "uint8" else []  # ORT CPU's form
+    if floated:
+        notes.append(f"{len(floated)} Conv/Gemm kept float read their input through a per-axis DequantizeLinear: "
+                     "ONNX Runtime's load-time WeightBiasQuantization would quantize their weights per tensor")
     return QuantRecord(
         "int8-static", method=settings.method, op_types=op_types,
         percentile=settings.percentile if settings.method == "percentile" else None,
