@@ -40,6 +40,9 @@ from edgeconv.export.onnx_import import MIN_OPSET, default_opset
 from edgeconv.models.family import ModelFamily
 from edgeconv.spec import DynamicQuantSpec, QuantizeSpec, StaticQuantSpec
 
+# In every int8 stage's cache key: bump it when a change here makes the same inputs give a different int8 model,
+# so a build after the upgrade does not reuse the old file (2: Conv/Gemm kept float survive ORT's session load).
+RECIPE = 2
 SMOOTHQUANT_EXAMPLES = 64  # calibration examples whose per-channel activation maxima set SmoothQuant's scales
 
 # HF model_type -> the onnxruntime.transformers.optimizer model type whose fusions fit it.
