@@ -19,6 +19,7 @@ Weights get ORT's own weight matching and SQNR. Errors are summed example by exa
 
 from __future__ import annotations
 
+import logging
 import math
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -91,10 +92,16 @@ def localise(float_graph: Path, qdq_model: Path, feeds: FeedSet) -> Diagnosis:
             for name, running in sums.items():
                 running.add(q_out[name], q_out[pairs[name]], f_out.get(name))
             progress.advance(f"{len(sums)} quantized activations")
+        # ORT logs "Model Error ... not recognized!" on the root logger for every dequantized constant without a
+        # float twin (the HardSigmoid rewrite's offsets): expected, and not the user's to read
+        logging.disable(logging.ERROR)
+        try:
+            matching = create_weight_matching(str(float_graph), str(qdq_model))
+        finally:
+            logging.disable(logging.NOTSET)
         # ORT's compute_weight_error fails on a 0-d weight (PaddleOCR's scalar Mul constants): scalars skipped
         weights = {name: compute_signal_to_quantization_noice_ratio(pair["float"], pair["dequantized"])
-                   for name, pair in create_weight_matching(str(float_graph), str(qdq_model)).items()
-                   if np.ndim(pair["float"]) > 0}
+                   for name, pair in matching.items() if np.ndim(pair["float"]) > 0}
     graph = onnx.load(str(float_graph), load_external_data=False).graph
     roles, kinds = _roles(graph)
     activations = [s.result(name, kinds.get(name, "activation"), roles.get(name, "graph input"))
