@@ -71,6 +71,18 @@ def test_hardsigmoids_become_int8_adds_with_the_same_outputs_and_the_stem_stays_
     assert stem.input[0] == "x"  # the stem reads the float image, no QuantizeLinear before it
 
 
+def test_the_diagnosis_reads_a_rewritten_hardsigmoid_in_its_own_terms(built: tuple[Path, FeedSet]) -> None:
+    """The int8 Add writes 1/alpha times HardSigmoid before its Q clips it: the localisation maps it back, so the
+    gate's local error is the rounding's (the raw comparison read the designed clip and scale as 1 dB of noise)."""
+    from edgeconv.compress.qdq_error import localise
+
+    folder, calibration = built
+    quantize.make_int8_static(folder / "float.onnx", folder / "diag.onnx", calibration, StaticQuantSpec())
+    gate = next(a for a in localise(folder / "float.onnx", folder / "diag.onnx", calibration.head(4)).activations
+                if a.name == "g")
+    assert gate.local_sqnr_db > 30, gate  # uint8 over [0, 1]: ~40 dB of rounding noise
+
+
 def test_a_hardsigmoid_whose_int8_range_is_not_0_to_1_is_left_alone(built: tuple[Path, FeedSet]) -> None:
     folder, calibration = built
     symmetric = StaticQuantSpec(activation_type="int8")  # TensorRT's form: ranges [-r, r], zero point 0
