@@ -18,8 +18,8 @@ Rows:
   defaults as a user runs it (bf16 for the float parts on an AMX / AVX-512 BF16 CPU); LiteRT dynamic int8
   (ai-edge-quantizer's `dynamic_wi8_afp32` recipe on the float flatbuffer litert-torch converts, which the build made);
 - every artifact of `edgeconv build --device x86-64` on the sample, the `auto` choice marked;
-- with --prune: the pruned sample's spec with `prune.auto: true` on ONNX Runtime and OpenVINO (the unpruned
-  precisions and the pruned level as candidates), its `auto` choice marked too.
+- with --prune: the pruned sample's spec with `prune.auto: true` on ONNX Runtime, OpenVINO and LiteRT (the
+  unpruned precisions and the pruned level as candidates), each target's `auto` choice marked too.
 
 Every row is scored on the whole evaluation set at the shape it is timed on (accuracy, agreement with the
 reference's predictions) through the runner classes verification uses. It prints `auto`'s time as a share of the
@@ -66,9 +66,9 @@ def edgeconv_rows(out: Path, prune: bool) -> tuple[list[dict[str, Any]], list[di
     if prune:
         data = yaml.safe_load((SAMPLE / "pruned.yaml").read_text())
         data["prune"]["auto"] = True
-        # ORT and OpenVINO build pruned levels; LiteRT is left out until its route converts the pruned model
-        # (issue 32, item 1): its rows would be the unpruned model under a pruned label.
-        data["targets"] = [{"name": name, "precisions": ["auto"]} for name in ("x86-cpu-ort", "x86-cpu-openvino")]
+        # every x86 runtime builds the pruned level (LiteRT converts the pruned torch model, with length buckets)
+        data["targets"] = [{"name": name, "precisions": ["auto"]}
+                           for name in ("x86-cpu-ort", "x86-cpu-openvino", "x86-cpu-tflite")]
         budgets = yaml.safe_load((SAMPLE / "edgeconv.yaml").read_text())["budgets"]
         # The pruning goal is the sample's *accuracy* budget: a distilled student agrees about 0.96 with its
         # teacher at equal accuracy, so the teacher-agreement budget is left out here (the table shows agreement).

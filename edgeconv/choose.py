@@ -2,9 +2,13 @@
 reference, oversubscribed threads): what a build recommends.
 
 Every choice ranks speed-ups over the reference timed in the same pass (one build's interleaved pass, or each
-shard's own in a merge), never milliseconds from different passes, and never by a bare median: artifacts whose
-speed-up intervals overlap the fastest's cannot be told apart, and among them the smaller, then the more faithful,
-one wins (the documented tie-break). Each choice records its margin over the runner-up.
+shard's own in a merge), never milliseconds from different passes, and never by a bare median: artifacts that
+cannot be told apart from the fastest are a tie, and among them the smaller, then the more faithful, one wins (the
+documented tie-break). Two rows timed in the same pass are compared round by round (the ratio of their p50s in each
+round, with its 95% interval), as each is compared with the reference: a burst of load slows both in that round, so
+it cancels, where two separate intervals against the reference add their noise and call a 1.4x gap a tie. Rows
+without shared rounds (a board's figures, two shards, an older report) fall back to overlapping intervals. Each
+choice records its margin over the runner-up.
 """
 
 from __future__ import annotations
@@ -73,12 +77,34 @@ def speedup_text(a: ArtifactResult, cell: bool = False) -> str:
     return speed_text(*speed_interval(a), a.identical_to, reference=a.target == "reference", cell=cell)
 
 
+def paired_speedup(slow: ArtifactResult, fast: ArtifactResult) -> tuple[float, float, float] | None:
+    """``fast``'s speed-up over ``slow`` (median, low, high) from their p50s round by round, when both were timed
+    in the same interleaved pass; None otherwise."""
+    from edgeconv.verify.timing import median_interval
+
+    a, b = (r.timing.round_p50_ms if r.timing is not None else None for r in (slow, fast))
+    shards = {r.timing_pass.shard if r.timing_pass is not None else None for r in (slow, fast)}
+    if not a or not b or len(a) != len(b) or len(shards) != 1:
+        return None
+    return median_interval([x / y for x, y in zip(a, b, strict=True) if y > 0])
+
+
+def tied(a: ArtifactResult, fastest: ArtifactResult) -> bool:
+    """Whether ``a`` cannot be told from the fastest: round by round when they share a pass (the fastest's
+    interval over ``a`` reaches 1), else their speed-up intervals overlap."""
+    if a is fastest:
+        return True
+    paired = paired_speedup(a, fastest)
+    if paired is not None:
+        return paired[1] <= 1.0
+    return speed_interval(a)[2] >= speed_interval(fastest)[1]
+
+
 def pick(eligible: list[ArtifactResult]) -> tuple[ArtifactResult, list[ArtifactResult], dict[str, Any]]:
-    """The chosen artifact, the artifacts tied with the fastest (intervals overlapping its interval), and the
-    choice's margin: over the fastest artifact outside the tie, or that none is distinguishable."""
+    """The chosen artifact, the artifacts tied with the fastest (``tied``), and the choice's margin: over the
+    fastest artifact outside the tie, or that none is distinguishable."""
     fastest = max(eligible, key=lambda a: speed_interval(a)[0])
-    floor = speed_interval(fastest)[1]
-    ties = [a for a in eligible if speed_interval(a)[2] >= floor]
+    ties = [a for a in eligible if tied(a, fastest)]
     best = min(ties, key=lambda a: (a.size_bytes or 0, -faithfulness(a), -speed_interval(a)[0]))
     best.selected = True
     margin: dict[str, Any] = {"tied_with": [a.label for a in ties if a is not best]}
@@ -94,8 +120,8 @@ def margin_text(best: ArtifactResult, margin: dict[str, Any]) -> str:
     tied = margin["tied_with"]
     text = f"{speedup_text(best)} the reference's speed"
     if tied:
-        text += (f"; not distinguishable from {', '.join(tied)} (intervals overlap): chosen as the smaller, then "
-                 "more faithful")
+        text += (f"; not distinguishable from {', '.join(tied)} (within the timing noise): chosen as the smaller, "
+                 "then more faithful")
     if margin.get("runner_up"):
         text += f"; {margin['ratio']:.2f}x the speed-up of the next, {margin['runner_up']}"
     return text

@@ -32,6 +32,7 @@ from edgeconv.compress.architecture import (
     stem_convs,
     weight_counts,
 )
+from edgeconv.compress.qdq_float_weights import keep_weighted_float
 from edgeconv.compress.qdq_hardsigmoid import rewrite_hardsigmoids
 from edgeconv.data.feeds import FeedSet
 from edgeconv.errors import StageError
@@ -39,6 +40,9 @@ from edgeconv.export.onnx_import import MIN_OPSET, default_opset
 from edgeconv.models.family import ModelFamily
 from edgeconv.spec import DynamicQuantSpec, QuantizeSpec, StaticQuantSpec
 
+# In every int8 stage's cache key: bump it when a change here makes the same inputs give a different int8 model,
+# so a build after the upgrade does not reuse the old file (2: Conv/Gemm kept float survive ORT's session load).
+RECIPE = 2
 SMOOTHQUANT_EXAMPLES = 64  # calibration examples whose per-channel activation maxima set SmoothQuant's scales
 
 # HF model_type -> the onnxruntime.transformers.optimizer model type whose fusions fit it.
@@ -294,6 +298,10 @@ def make_int8_static(
     if rewritten:
         notes.append(f"{rewritten} HardSigmoid(s) run as int8 Add (QLinearAdd): ORT has no int8 HardSigmoid, and its "
                      "float DequantizeLinear/HardSigmoid/QuantizeLinear are three passes where QLinearAdd is one")
+    floated = keep_weighted_float(dst) if settings.activation_type == "uint8" else []  # ORT CPU's form
+    if floated:
+        notes.append(f"{len(floated)} Conv/Gemm kept float read their input through a per-axis DequantizeLinear: "
+                     "ONNX Runtime's load-time WeightBiasQuantization would quantize their weights per tensor")
     return QuantRecord(
         "int8-static", method=settings.method, op_types=op_types,
         percentile=settings.percentile if settings.method == "percentile" else None,

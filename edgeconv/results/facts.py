@@ -81,6 +81,7 @@ class Timing(Facts):
     machine: dict[str, Any] | None = None
     interleaved: dict[str, Any] | str | None = None
     shapes: dict[str, Any] | None = None  # text: p50/p90 at real length and padded, and which one ranks
+    round_p50_ms: list[float] | None = None  # the interleaved pass's p50 per round: two rows pair round by round
 
 
 class RemoteFacts(Facts):

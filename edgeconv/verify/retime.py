@@ -60,6 +60,9 @@ def identity(row: ArtifactResult) -> tuple[Any, ...]:
 def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec) -> dict[str, Any] | None:
     """Replace the latency and speed-up of every local row (``rows[0]``: the reference) with one interleaved
     pass's figures; returns the pass's record (rounds, load), or None when no pass ran."""
+    for r in rows:  # rounds of an earlier pass (a row from the stage cache) pair with nothing in this one
+        if r.timing is not None:
+            r.timing.round_p50_ms = None
     local = [r for r in rows if retimable(r)]
     if len(local) < 2 or local[0] is not rows[0] or latency.batch_size != 1:  # batches are the worker's alone
         return None
@@ -154,6 +157,9 @@ def _apply(row: ArtifactResult, per_round: list[list[float]], reference: list[li
     row.measurement.latency_ms = latency_summary(timings)
     row.measurement.timings_ms = [round(t * 1e3, 4) for t in timings]
     row.identical_to = identical_to.label if identical_to is not None else None
+    if row.timing is None:
+        row.timing = Timing()
+    row.timing.round_p50_ms = [round(float(np.median(r)) * 1e3, 4) for r in per_round]
     if per_round is reference:
         row.speedup_vs_reference, row.speedup_interval = 1.0, [1.0, 1.0]
     else:

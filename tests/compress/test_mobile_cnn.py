@@ -71,6 +71,18 @@ def test_hardsigmoids_become_int8_adds_with_the_same_outputs_and_the_stem_stays_
     assert stem.input[0] == "x"  # the stem reads the float image, no QuantizeLinear before it
 
 
+def test_the_diagnosis_reads_a_rewritten_hardsigmoid_in_its_own_terms(built: tuple[Path, FeedSet]) -> None:
+    """The int8 Add writes 1/alpha times HardSigmoid before its Q clips it: the localisation maps it back, so the
+    gate's local error is the rounding's (the raw comparison read the designed clip and scale as 1 dB of noise)."""
+    from edgeconv.compress.qdq_error import localise
+
+    folder, calibration = built
+    quantize.make_int8_static(folder / "float.onnx", folder / "diag.onnx", calibration, StaticQuantSpec())
+    gate = next(a for a in localise(folder / "float.onnx", folder / "diag.onnx", calibration.head(4)).activations
+                if a.name == "g")
+    assert gate.local_sqnr_db > 30, gate  # uint8 over [0, 1]: ~40 dB of rounding noise
+
+
 def test_a_hardsigmoid_whose_int8_range_is_not_0_to_1_is_left_alone(built: tuple[Path, FeedSet]) -> None:
     folder, calibration = built
     symmetric = StaticQuantSpec(activation_type="int8")  # TensorRT's form: ranges [-r, r], zero point 0
@@ -79,3 +91,49 @@ def test_a_hardsigmoid_whose_int8_range_is_not_0_to_1_is_left_alone(built: tuple
     shutil.copy(folder / "sym.onnx", folder / "again.onnx")
     assert rewrite_hardsigmoids(folder / "again.onnx") == 0
     assert sum(n.op_type == "HardSigmoid" for n in onnx.load(str(folder / "sym.onnx")).graph.node) == 2
+
+
+def conv_chain(path: Path) -> None:
+    """Three 3x3 Convs with Relus between them (the middle one is the one a spec keeps float)."""
+    rng = np.random.default_rng(4)
+    weights = {f"w{i}": rng.normal(0, 0.3, (8, 3 if i == 0 else 8, 3, 3)).astype(np.float32) for i in range(3)}
+    weights.update({f"b{i}": rng.normal(0, 0.1, 8).astype(np.float32) for i in range(3)})
+    nodes = []
+    for i, name in enumerate(("first", "middle", "last")):
+        source = "x" if i == 0 else f"r{i - 1}"
+        nodes.append(helper.make_node("Conv", [source, f"w{i}", f"b{i}"], [f"c{i}"], name=name, pads=[1, 1, 1, 1]))
+        nodes.append(helper.make_node("Relu", [f"c{i}"], ["y" if i == 2 else f"r{i}"], name=f"relu{i}"))
+    graph = helper.make_graph(
+        nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 16, 16])],
+        [numpy_helper.from_array(w, k) for k, w in weights.items()])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)]), str(path))
+
+
+def test_a_conv_kept_float_stays_float_in_onnx_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ORT's load-time WeightBiasQuantization rounds the weights of a float Conv between int8 neighbours to int8
+    (per tensor) and fuses it into a QLinearConv; the excluded Conv gets its own per-axis DequantizeLinear, and
+    ORT then runs it float: exactly what it computes with that pass turned off."""
+    conv_chain(tmp_path / "model.onnx")
+    quantize.float_graph("int8-static", tmp_path / "model.onnx", tmp_path / "float.onnx", quantize.ModelFamily())
+    calibration = FeedSet({"x": np.random.default_rng(5).normal(size=(16, 3, 16, 16)).astype(np.float32)})
+    keep = StaticQuantSpec(exclude_nodes=["middle"])
+    record = quantize.make_int8_static(tmp_path / "float.onnx", tmp_path / "kept.onnx", calibration, keep)
+    assert any(n.startswith("1 Conv/Gemm kept float") for n in record.notes), record.notes
+    monkeypatch.setattr(quantize, "keep_weighted_float", lambda path: [])  # as it was
+    quantize.make_int8_static(tmp_path / "float.onnx", tmp_path / "requantized.onnx", calibration, keep)
+    x = np.random.default_rng(6).normal(size=(1, 3, 16, 16)).astype(np.float32)
+
+    def run_without_the_pass(name: str) -> np.ndarray:
+        return ort.InferenceSession(str(tmp_path / name), providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=["WeightBiasQuantization"]).run(None, {"x": x})[0]
+
+    def kernels(name: str) -> list[str]:
+        run(tmp_path / name, x, tmp_path / f"optimized-{name}")
+        return [n.op_type for n in onnx.load(str(tmp_path / f"optimized-{name}")).graph.node]
+
+    intended = run_without_the_pass("requantized.onnx")  # the QDQ model as quantize_static wrote it
+    assert np.array_equal(run(tmp_path / "kept.onnx", x), intended)
+    assert not np.array_equal(run(tmp_path / "requantized.onnx", x), intended)  # ORT rounded the "float" weights
+    assert kernels("requantized.onnx").count("QLinearConv") == 3  # ... and ran the middle Conv in int8
+    assert kernels("kept.onnx").count("QLinearConv") == 2

@@ -65,6 +65,7 @@ def onnx_artifact(ctx: BuildContext, profile: TargetProfile, precision: str, sta
         key["budgets"] = ctx.spec.budgets.model_dump()
         key["eval"] = {"feeds": ctx.evaluation_sha256, "metric": ctx.spec.evaluation.metric}
         key["dynamic"] = settings.dynamic.model_dump()
+        key["recipe"] = quantize.RECIPE
     if precision == "int8-static":
         key["calibration"] = ctx.calibration_sha256
         key["static"] = settings.static.model_dump()

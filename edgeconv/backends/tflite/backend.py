@@ -62,6 +62,7 @@ class TFLiteBackend:
         settings = profile.quantize_settings(ctx.spec.quantize)
         if precision == "int8-full":
             key["calibration"] = ctx.calibration_sha256
+            key["recipe"] = 2  # bump when the int8-full recipe changes what it makes (2: DIV float)
             key["fallback"] = settings.fallback.model_dump()
             key["budgets"] = ctx.spec.budgets.model_dump()
             key["eval"] = {"feeds": ctx.evaluation_sha256, "metric": ctx.spec.evaluation.metric,

@@ -4,7 +4,7 @@
 - int8-dynamic: AEQ's ``dynamic_wi8_afp32``: int8 per-channel weights, activations quantized on the fly
   by the kernels (XNNPACK's dynamically-quantized fully-connected): the fast CPU default.
 - int8-full: static int8 weights and activations from a representative dataset (the spec's calibration
-  set, never random data), embedding tables int8, HARD_SWISH float (XNNPACK has no int8 kernel for it).
+  set, never random data), embedding tables int8, HARD_SWISH and DIV float (XNNPACK has no int8 kernel for them).
   Where that misses the accuracy budgets, the module groups that cost the most keep float activations
   (int8 weights): tflite_fallback.py.
   A float-min attention-mask sentinel (-3.4e38), where a converter emits one, would leave a
@@ -58,6 +58,9 @@ def recipe_for(precision: str, float_groups: Sequence[OpGroup] = (), only: OpGro
         # XNNPACK's delegate has no int8 HARD_SWISH: an int8 one runs in TFLite's own kernel and cuts the graph
         # into a delegate partition per activation (PP-LCNet: 31 instead of 3, 0.34x fp32's speed; float, 0.90x).
         manager.add_quantization_config(".*", ops.HARD_SWISH, algorithm_key=NO_QUANTIZE)
+        # TFLite's int8 DIV stops the interpreter when a divisor rounds to its zero point ("div.cc data[i] !=
+        # zero_point": Magika's and PP-OCR's recogniser's int8-full never ran), and XNNPACK has no int8 DIV.
+        manager.add_quantization_config(".*", ops.DIV, algorithm_key=NO_QUANTIZE)
         # Static configs leave EMBEDDING_LOOKUP float (measured: 58.6 MB of 90 on the sample); int8 tables.
         manager.add_dynamic_config(".*", ops.EMBEDDING_LOOKUP, 8)
         for group in float_groups:  # later configs win in AEQ: these ops stay float, their weights int8

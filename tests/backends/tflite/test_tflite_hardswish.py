@@ -1,4 +1,5 @@
-"""int8-full of a mobile CNN: HARD_SWISH stays float so the whole graph stays inside XNNPACK's delegate."""
+"""int8-full of a mobile CNN: HARD_SWISH stays float so the whole graph stays inside XNNPACK's delegate; DIV stays
+float (TFLite's int8 DIV stops the interpreter when a divisor rounds to its zero point)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,22 @@ def kernels(path: Path) -> collections.Counter[str]:
     return collections.Counter(native.NodeName(i) for i in range(native.NumNodes()))
 
 
+class Normalise(torch.nn.Module):
+    """x / (1 + mean |x| over channels): a DIV by an activation, as Magika's and PP-OCR's graphs have."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / (x.abs().mean(dim=1, keepdim=True) + 1)
+
+
+def float_ops(path: Path) -> set[str]:
+    """The op types whose outputs are float32 in the flatbuffer."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    return {op["op_name"] for op in interpreter._get_ops_details() if dtypes[op["outputs"][0]] == np.float32}
+
+
 def test_int8_full_keeps_hard_swish_float_and_xnnpack_takes_the_graph_whole(tmp_path: Path) -> None:
     import litert_torch
 
@@ -32,7 +49,7 @@ def test_int8_full_keeps_hard_swish_float_and_xnnpack_takes_the_graph_whole(tmp_
     layers = [torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.Hardswish()]
     for _ in range(3):
         layers += [torch.nn.Conv2d(16, 16, 1), torch.nn.Hardswish()]
-    model = torch.nn.Sequential(*layers).eval()
+    model = torch.nn.Sequential(*layers, Normalise()).eval()
     float_model = tmp_path / "float.tflite"
     litert_torch.convert(model, (torch.zeros(1, 3, 16, 16),)).export(str(float_model))
     rng = np.random.default_rng(0)
@@ -44,3 +61,4 @@ def test_int8_full_keeps_hard_swish_float_and_xnnpack_takes_the_graph_whole(tmp_
     ops = kernels(int8)
     assert ops["HARD_SWISH"] == 4 and ops["CONV_2D"] == 4  # still in the file, float
     assert ops["DELEGATE"] == kernels(float_model)["DELEGATE"] == 1  # one partition, as fp32: no int8 HARD_SWISH cut
+    assert {"DIV", "HARD_SWISH"} <= float_ops(int8) and "CONV_2D" not in float_ops(int8)
