@@ -17,8 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgeconv.export.onnx_import import MIN_OPSET  # per-axis DequantizeLinear
+
 WEIGHTED = {"Conv": 1, "ConvTranspose": 1, "Gemm": 1}  # op type -> index of its weight input
-MIN_OPSET = 13  # per-axis DequantizeLinear
 
 
 def keep_weighted_float(path: Path) -> list[str]:
