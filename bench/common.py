@@ -15,7 +15,7 @@ import numpy as np
 
 from edgeconv.data.trim import trim, trims
 from edgeconv.verify.shapes import takes_real_length
-from edgeconv.verify.timing import median_interval, ort_session, time_interleaved
+from edgeconv.verify.timing import ort_session, round_medians, round_ratio, time_interleaved
 
 __all__ = ["add_timing_args", "build_feeds", "eager_model", "markdown_table", "ort_session", "paired_ratio",
            "score_session", "session_call", "shaped_inputs", "time_interleaved"]
@@ -80,8 +80,7 @@ def paired_ratio(own: list[list[float]], base: list[list[float]]) -> tuple[float
     """``own``'s time as a share of ``base``'s from one interleaved pass (each a list of rounds of call times):
     the median of the per-round ratios of medians, with its distribution-free 95% interval, so a burst of load
     in one round widens the interval instead of moving the figure."""
-    ratios = [float(np.median(o) / np.median(b)) for o, b in zip(own, base, strict=True)]
-    return median_interval(ratios)
+    return round_ratio(round_medians(own), round_medians(base))
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

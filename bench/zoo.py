@@ -164,6 +164,7 @@ def main() -> None:
 
     table = []
     args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "rows.md").write_text("")  # this run's rows only, never a previous run's
     for name, kind, source in ZOO:
         if args.only and name not in args.only:
             continue

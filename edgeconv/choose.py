@@ -80,13 +80,13 @@ def speedup_text(a: ArtifactResult, cell: bool = False) -> str:
 def paired_speedup(slow: ArtifactResult, fast: ArtifactResult) -> tuple[float, float, float] | None:
     """``fast``'s speed-up over ``slow`` (median, low, high) from their p50s round by round, when both were timed
     in the same interleaved pass; None otherwise."""
-    from edgeconv.verify.timing import median_interval
+    from edgeconv.verify.timing import round_ratio
 
     a, b = (r.timing.round_p50_ms if r.timing is not None else None for r in (slow, fast))
     shards = {r.timing_pass.shard if r.timing_pass is not None else None for r in (slow, fast)}
-    if not a or not b or len(a) != len(b) or len(shards) != 1:
+    if not a or not b or len(a) != len(b) or len(shards) != 1 or min(b) <= 0:
         return None
-    return median_interval([x / y for x, y in zip(a, b, strict=True) if y > 0])
+    return round_ratio(a, b)
 
 
 def tied(a: ArtifactResult, fastest: ArtifactResult) -> bool:

@@ -79,8 +79,9 @@ def localise(float_graph: Path, qdq_model: Path, feeds: FeedSet) -> Diagnosis:
         create_weight_matching,
     )
 
-    pairs = quantized_activations(qdq_model)
-    mapped = rescaled_pairs(qdq_model)
+    qdq_graph = onnx.load(str(qdq_model), load_external_data=False).graph
+    pairs = quantized_activations(qdq_graph)
+    mapped = rescaled_pairs(qdq_graph)
     with tempfile.TemporaryDirectory() as tmp:
         q_session, q_names = exposed_session(qdq_model, {t for p in pairs.items() for t in p}, Path(tmp))
         f_session, f_names = exposed_session(float_graph, set(pairs), Path(tmp))
@@ -116,26 +117,21 @@ def localise(float_graph: Path, qdq_model: Path, feeds: FeedSet) -> Diagnosis:
     return Diagnosis(activations, ranked_weights, len(feeds))
 
 
-def quantized_activations(qdq_model: Path) -> dict[str, str]:
-    """Each quantized activation of a QDQ model -> the output of its DequantizeLinear (weights excluded)."""
-    import onnx
-
-    graph = onnx.load(str(qdq_model), load_external_data=False).graph
+def quantized_activations(graph: Any) -> dict[str, str]:
+    """Each quantized activation of a QDQ graph -> the output of its DequantizeLinear (weights excluded)."""
     constants = {i.name for i in graph.initializer} | {n.output[0] for n in graph.node if n.op_type == "Constant"}
     dequantize = {n.input[0]: n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
     return {n.input[0]: dequantize[n.output[0]] for n in graph.node
             if n.op_type == "QuantizeLinear" and n.input[0] not in constants and n.output[0] in dequantize}
 
 
-def rescaled_pairs(qdq_model: Path) -> dict[str, tuple[float, float, float]]:
+def rescaled_pairs(graph: Any) -> dict[str, tuple[float, float, float]]:
     """Quantized activations whose QuantizeLinear and DequantizeLinear scales differ -> (DQ scale / Q scale, the
     DQ's range): a graph rewrite's deliberate map, as ``qdq_hardsigmoid`` writes HardSigmoid as an Add whose
     output is ``1 / alpha`` times HardSigmoid's before the Q's saturation clips it. Their local error is taken
     after that map, else the diagnosis would read the designed clip and scale as noise (1 dB on PP-LCNet)."""
-    import onnx
     from onnx import numpy_helper
 
-    graph = onnx.load(str(qdq_model), load_external_data=False).graph
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer if not i.dims}
     dequantize = {n.input[0]: n for n in graph.node if n.op_type == "DequantizeLinear"}
     out: dict[str, tuple[float, float, float]] = {}

@@ -34,7 +34,7 @@ from edgeconv.results import ArtifactResult, Timing
 from edgeconv.spec import LatencySpec
 from edgeconv.verify.metrics import latency_summary
 from edgeconv.verify.shapes import Shapes
-from edgeconv.verify.timing import median_interval
+from edgeconv.verify.timing import round_medians, round_ratio
 from edgeconv.verify.worker import load_runner, timed_examples
 
 ROUNDS = 12  # the interval is over rounds: 12 gives a 95% interval from the 3rd to the 10th of the ratios
@@ -133,7 +133,7 @@ def _shapes(row: ArtifactResult, shapes: Shapes, i: int, other: Pass | None) -> 
 
 
 def _paired(reference: list[list[float]], own: list[list[float]]) -> float:
-    return float(np.median([np.median(r) / np.median(o) for r, o in zip(reference, own, strict=True)]))
+    return round_ratio(round_medians(reference), round_medians(own))[0]
 
 
 def _deduplicate(local: list[ArtifactResult]) -> tuple[list[int], dict[int, list[int]]]:
@@ -159,12 +159,12 @@ def _apply(row: ArtifactResult, per_round: list[list[float]], reference: list[li
     row.identical_to = identical_to.label if identical_to is not None else None
     if row.timing is None:
         row.timing = Timing()
-    row.timing.round_p50_ms = [round(float(np.median(r)) * 1e3, 4) for r in per_round]
+    own = round_medians(per_round)
+    row.timing.round_p50_ms = [round(p * 1e3, 4) for p in own]
     if per_round is reference:
         row.speedup_vs_reference, row.speedup_interval = 1.0, [1.0, 1.0]
     else:
-        ratios = [float(np.median(ref) / np.median(own)) for ref, own in zip(reference, per_round, strict=True)]
-        estimate, low, high = median_interval(ratios)
+        estimate, low, high = round_ratio(round_medians(reference), own)
         row.speedup_vs_reference, row.speedup_interval = estimate, [low, high]
     _interleaved(row, record)
 

@@ -34,6 +34,17 @@ def time_interleaved(
     return {label: float(np.median(s)) * 1e3 for label, s in samples.items()}
 
 
+def round_medians(rounds: list[list[float]]) -> list[float]:
+    """Each round's median call time, from an interleaved pass's rounds of call times."""
+    return [float(np.median(r)) for r in rounds]
+
+
+def round_ratio(numerator: list[float], denominator: list[float]) -> tuple[float, float, float]:
+    """The median of ``numerator / denominator`` round by round (two rows' per-round medians from one interleaved
+    pass), with its ``median_interval``: a loaded round slows both rows, so it cancels instead of moving the figure."""
+    return median_interval([n / d for n, d in zip(numerator, denominator, strict=True)])
+
+
 def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:
     """The median and its distribution-free confidence interval (order statistics of the binomial, through
     scipy's ``quantile_test``): no assumption on how noise is distributed, which on a shared machine it is not.

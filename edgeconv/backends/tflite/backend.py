@@ -22,6 +22,7 @@ from edgeconv.backends.backend import BuildContext, BuiltArtifact
 from edgeconv.backends.onnxruntime.backend import threads_for
 from edgeconv.backends.tflite.convert import convert, sample_args, static_shapes
 from edgeconv.backends.tflite.fallback import LiteRTJudge
+from edgeconv.backends.tflite.quantize import INT8_FULL_RECIPE
 from edgeconv.compress.judge import budget_judge
 from edgeconv.data.buckets import edges_for
 from edgeconv.errors import SpecError, StageError
@@ -62,7 +63,7 @@ class TFLiteBackend:
         settings = profile.quantize_settings(ctx.spec.quantize)
         if precision == "int8-full":
             key["calibration"] = ctx.calibration_sha256
-            key["recipe"] = 2  # bump when the int8-full recipe changes what it makes (2: DIV float)
+            key["recipe"] = INT8_FULL_RECIPE
             key["fallback"] = settings.fallback.model_dump()
             key["budgets"] = ctx.spec.budgets.model_dump()
             key["eval"] = {"feeds": ctx.evaluation_sha256, "metric": ctx.spec.evaluation.metric,

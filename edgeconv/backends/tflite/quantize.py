@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 NO_QUANTIZE = "no_quantize"  # AEQ's AlgorithmName.NO_QUANTIZE
 WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "BATCH_MATMUL", "EMBEDDING_LOOKUP")
 
+# In the int8-full stage's cache key: bump it when the recipe below makes a different file from the same inputs,
+# so a build after the upgrade does not reuse the old one (2: DIV float).
+INT8_FULL_RECIPE = 2
 SENTINEL = 1e30
 SENTINEL_CLIP = 32.0
 SIGNATURE = "serving_default"  # litert-torch's default signature key
