@@ -41,8 +41,9 @@ from edgeconv.models.family import ModelFamily
 from edgeconv.spec import DynamicQuantSpec, QuantizeSpec, StaticQuantSpec
 
 # In every int8 stage's cache key: bump it when a change here makes the same inputs give a different int8 model,
-# so a build after the upgrade does not reuse the old file (2: Conv/Gemm kept float survive ORT's session load).
-RECIPE = 2
+# so a build after the upgrade does not reuse the old file (2: Conv/Gemm kept float survive ORT's session load;
+# 3: percentile and entropy calibration over several input shapes).
+RECIPE = 3
 SMOOTHQUANT_EXAMPLES = 64  # calibration examples whose per-channel activation maxima set SmoothQuant's scales
 
 # HF model_type -> the onnxruntime.transformers.optimizer model type whose fusions fit it.
@@ -233,16 +234,12 @@ def make_int8_static(
     """``quantize_static`` (QDQ) of the float graph from ``float_graph``, calibrated on real data."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from edgeconv.compress.calibration import FeedSetReader
+    from edgeconv.compress.calibration import FeedSetReader, ShapeGroupReader
 
     methods = {
         "minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
     }
-    if calibration.shapes and settings.method != "minmax":
-        raise StageError(f"int8-static {settings.method} calibration needs one input shape (ONNX Runtime's histogram "
-                         "collector stacks the activations), and the calibration images come in several",
-                         fix="set quantize.static.method: minmax, or resize the images to one [height, width]")
     activation = QuantType.QUInt8 if settings.activation_type == "uint8" else QuantType.QInt8
     kept_float = [] if settings.activation_matmuls else activation_matmuls(graph)
     op_types, why = static_op_types(graph, settings)
@@ -267,6 +264,11 @@ def make_int8_static(
         "ActivationSymmetric": settings.activation_type == "int8",
         "CalibTensorRangeSymmetric": settings.activation_type == "int8",
     }
+    reader = FeedSetReader(calibration)
+    if calibration.shapes and settings.method != "minmax":  # a histogram per shape group, merged (see the reader)
+        reader = ShapeGroupReader(calibration)
+        options["CalibStridedMinMax"] = 1
+        notes.append(f"{settings.method} calibration over {len(reader)} input shapes, one histogram pass per shape")
     if not settings.quantize_outputs:
         options["OpTypesToExcludeOutputQuantization"] = ["MatMul", "Gemm"]
         notes.append("MatMul/Gemm outputs kept float (the residual stream): ONNX Runtime runs MatMulIntegerToFloat")
@@ -285,7 +287,7 @@ def make_int8_static(
                          "channels moved into the weights")
         try:
             quantize_static(
-                str(source), str(dst), FeedSetReader(calibration), quant_format=QuantFormat.QDQ,
+                str(source), str(dst), reader, quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=op_types, per_channel=per_channel,
                 activation_type=activation, weight_type=QuantType.QInt8, reduce_range=bool(settings.reduce_range),
                 nodes_to_exclude=[*settings.exclude_nodes, *kept_float, *tail, *stem, *(exclude or [])],

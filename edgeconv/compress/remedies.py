@@ -27,7 +27,6 @@ from typing import Any
 
 from edgeconv.compress.architecture import is_convolutional
 from edgeconv.compress.search import Rung
-from edgeconv.data.feeds import FeedSet
 from edgeconv.spec import QuantizeSpec
 
 WEIGHTED_OPS = ["Conv", "MatMul", "Gemm"]
@@ -43,7 +42,7 @@ NOT_BY_DEFAULT = {
 }
 
 
-def static_ladder(graph: Path, settings: QuantizeSpec, calibration: FeedSet, seven_bit_helps: bool,
+def static_ladder(graph: Path, settings: QuantizeSpec, seven_bit_helps: bool,
                   diagnosis: dict[str, Any] | None = None) -> tuple[list[Rung], list[dict[str, str]]]:
     """The remedies to try on ``graph`` in order, and the ones left out with why (for report.json)."""
     static = settings.static
@@ -53,7 +52,7 @@ def static_ladder(graph: Path, settings: QuantizeSpec, calibration: FeedSet, sev
     rungs, skipped = [], [{"remedy": n, "why": why} for n, why in NOT_BY_DEFAULT.items()
                           if wanted is None]
     for name in names:
-        rung, why = _rung(name, graph, static, calibration, convolutional, seven_bit_helps, diagnosis)
+        rung, why = _rung(name, graph, static, convolutional, seven_bit_helps, diagnosis)
         if rung is not None:
             rungs.append(rung)
         else:
@@ -61,7 +60,7 @@ def static_ladder(graph: Path, settings: QuantizeSpec, calibration: FeedSet, sev
     return rungs, skipped
 
 
-def _rung(name: str, graph: Path, static: Any, calibration: FeedSet, convolutional: bool, seven_bit_helps: bool,
+def _rung(name: str, graph: Path, static: Any, convolutional: bool, seven_bit_helps: bool,
           diagnosis: dict[str, Any] | None) -> tuple[Rung | None, str]:
     """One remedy as a rung, or None and why it does not apply to this model and setting."""
     if name == "float-outputs":
@@ -73,8 +72,6 @@ def _rung(name: str, graph: Path, static: Any, calibration: FeedSet, convolution
     if name in ("percentile", "entropy"):
         if static.method != "minmax":
             return None, f"the spec sets quantize.static.method: {static.method}"
-        if calibration.shapes:
-            return None, "ONNX Runtime's histogram calibration needs one input shape; the calibration set has several"
         change: dict[str, Any] = {"method": name} | ({"percentile": PERCENTILE} if name == "percentile" else {})
         why = (f"ranges clipped at the {PERCENTILE}th percentile of |x|" if name == "percentile"
                else "ranges chosen by KL divergence of the histograms")

@@ -39,10 +39,11 @@ def round_medians(rounds: list[list[float]]) -> list[float]:
     return [float(np.median(r)) for r in rounds]
 
 
-def round_ratio(numerator: list[float], denominator: list[float]) -> tuple[float, float, float]:
+def round_ratio(numerator: list[float], denominator: list[float],
+                confidence: float = 0.95) -> tuple[float, float, float]:
     """The median of ``numerator / denominator`` round by round (two rows' per-round medians from one interleaved
     pass), with its ``median_interval``: a loaded round slows both rows, so it cancels instead of moving the figure."""
-    return median_interval([n / d for n, d in zip(numerator, denominator, strict=True)])
+    return median_interval([n / d for n, d in zip(numerator, denominator, strict=True)], confidence)
 
 
 def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float, float]:

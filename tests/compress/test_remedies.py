@@ -110,14 +110,14 @@ def _made(graph: Path, feeds: FeedSet, folder: Path, name: str, **settings: Any)
 
 
 def test_the_ladder_leaves_out_what_does_not_apply_and_says_why(outlier_model: tuple[Path, FeedSet]) -> None:
-    graph, feeds = outlier_model
-    rungs, skipped = static_ladder(graph, QuantizeSpec(), feeds, seven_bit_helps=False)
+    graph, _ = outlier_model
+    rungs, skipped = static_ladder(graph, QuantizeSpec(), seven_bit_helps=False)
     assert [r.name for r in rungs] == ["float-outputs", "percentile", "entropy", "smoothquant"]
     why = {s["remedy"]: s["why"] for s in skipped}
     assert "no 16-bit integer kernels" in why["int16-activations"] and "slower than fp32" in why["symmetric"]
     assert "do not saturate" in why["reduce-range"] and "convolutional" in why["weighted-ops"]
     asked = QuantizeSpec.model_validate({"fallback": {"remedies": ["int16-activations", "reduce-range"]}})
-    rungs, skipped = static_ladder(graph, asked, feeds, seven_bit_helps=True,
+    rungs, skipped = static_ladder(graph, asked, seven_bit_helps=True,
                                    diagnosis={"activations": [{"name": "h2"}, {"name": "h0"}]})
     assert [(r.name, r.change) for r in rungs] == [("int16-activations", {"activation_16bit": ["h2", "h0"]}),
                                                    ("reduce-range", {"reduce_range": True})]

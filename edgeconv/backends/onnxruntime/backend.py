@@ -173,7 +173,7 @@ def _search(ctx: BuildContext, precision: str, graph: Path, fused: bool, dst: Pa
     seven_bit_helps = settings.static.reduce_range is None  # with_reduce_range: a CPU without VNNI
 
     def ladder(diagnosis: dict[str, Any] | None) -> Any:
-        return static_ladder(graph, settings, calibration, seven_bit_helps, diagnosis)
+        return static_ladder(graph, settings, seven_bit_helps, diagnosis)
 
     def localise(trial: Path) -> dict[str, Any]:
         """A diagnosis for the report: when it cannot be made, the search goes on without it."""
