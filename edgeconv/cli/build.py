@@ -138,5 +138,6 @@ def quantize(ctx: click.Context, spec: Path, precision: str, sensitivity: bool, 
     for column in ("#", "node", "op", "error added", "output error"):
         table.add_column(column, justify="right" if column in ("#", "error added", "output error") else "left")
     for i, r in enumerate(ranking, start=1):
-        table.add_row(str(i), r.name, r.op_type, f"{r.score:.4f}", f"{r.output_error:.4f}")
+        figures = (f"{r.score:.4f}", f"{r.output_error:.4f}") if r.measured else ("–", "not compared")
+        table.add_row(str(i), r.name, r.op_type, *figures)
     stdout.print(table)

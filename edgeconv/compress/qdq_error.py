@@ -35,6 +35,9 @@ from edgeconv.progress.steps import Task
 OUTLIER_CHANNEL_RATIO = 6.0  # a channel whose |max| is this many times the median channel's is an outlier
 
 
+POOR_SQNR_DB = 10.0  # an activation whose own Q/DQ keeps less signal than this (median channel) is a culprit
+
+
 @dataclass
 class TensorError:
     """One quantized activation: how much its own quantizer loses, and why."""
@@ -49,6 +52,7 @@ class TensorError:
     max: float
     channel_ratio: float  # largest channel |max| / median channel |max| (1 = even)
     outlier_channels: list[int] = field(default_factory=list)
+    consumers: list[str] = field(default_factory=list)  # the float graph's nodes that read it: the fallback's units
 
 
 @dataclass
@@ -60,8 +64,9 @@ class Diagnosis:
     examples: int
 
     def to_dict(self, top: int = 8) -> dict[str, Any]:
-        return {"examples": self.examples, "activations": [asdict(a) for a in self.activations[:top]],
-                "weights": self.weights[:top]}
+        """The ``top`` worst activations, and every other one under ``POOR_SQNR_DB`` (the fallback's first units)."""
+        kept = [asdict(a) for i, a in enumerate(self.activations) if i < top or a.channel_sqnr_db < POOR_SQNR_DB]
+        return {"examples": self.examples, "activations": kept, "weights": self.weights[:top]}
 
     def summary(self, top: int = 3) -> str:
         """The worst tensors in one line, for progress and notes."""
@@ -110,7 +115,8 @@ def localise(float_graph: Path, qdq_model: Path, feeds: FeedSet) -> Diagnosis:
                    for name, pair in matching.items() if np.ndim(pair["float"]) > 0}
     graph = onnx.load(str(float_graph), load_external_data=False).graph
     roles, kinds = _roles(graph)
-    activations = [s.result(name, kinds.get(name, "activation"), roles.get(name, "graph input"))
+    readers = {name: [n.name for n in graph.node if name in n.input] for name in sums}
+    activations = [s.result(name, kinds.get(name, "activation"), roles.get(name, "graph input"), readers[name])
                    for name, s in sums.items()]
     activations.sort(key=lambda a: a.channel_sqnr_db)
     ranked_weights = [{"name": k, "sqnr_db": round(v, 2)} for k, v in sorted(weights.items(), key=lambda kv: kv[1])]
@@ -184,7 +190,7 @@ class _Sums:
             else:
                 self.channel_max = np.maximum(self.channel_max, per_channel)
 
-    def result(self, name: str, kind: str, role: str) -> TensorError:
+    def result(self, name: str, kind: str, role: str, consumers: list[str]) -> TensorError:
         ratio, outliers = 1.0, []
         if self.channel_max is not None and self.channel_max.size > 1:
             median = float(np.median(self.channel_max)) or 1e-12
@@ -202,7 +208,7 @@ class _Sums:
                 channel = 10 * math.log10(float(np.median(ratios)))
         return TensorError(name, round(local, 2), round(channel, 2),
                            None if model is None else round(model, 2), kind, role,
-                           round(self.lo, 4), round(self.hi, 4), round(ratio, 1), outliers)
+                           round(self.lo, 4), round(self.hi, 4), round(ratio, 1), outliers, consumers)
 
 
 def _sqnr(signal: float, noise: float) -> float:

@@ -42,8 +42,9 @@ from edgeconv.spec import DynamicQuantSpec, QuantizeSpec, StaticQuantSpec
 
 # In every int8 stage's cache key: bump it when a change here makes the same inputs give a different int8 model,
 # so a build after the upgrade does not reuse the old file (2: Conv/Gemm kept float survive ORT's session load;
-# 3: percentile and entropy calibration over several input shapes).
-RECIPE = 3
+# 3: percentile and entropy calibration over several input shapes; 4: the fallback's diagnosed-first order, its
+# ceiling and a complementing remedy).
+RECIPE = 4
 SMOOTHQUANT_EXAMPLES = 64  # calibration examples whose per-channel activation maxima set SmoothQuant's scales
 
 # HF model_type -> the onnxruntime.transformers.optimizer model type whose fusions fit it.

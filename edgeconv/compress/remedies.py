@@ -68,7 +68,8 @@ def _rung(name: str, graph: Path, static: Any, convolutional: bool, seven_bit_he
             return None, "a convolutional network: QLinearConv chains need quantized outputs"
         if not static.quantize_outputs:
             return None, "the spec already keeps MatMul/Gemm outputs float"
-        return Rung(name, {"quantize_outputs": False}, "the projections' outputs (the residual stream) stay float"), ""
+        return Rung(name, {"quantize_outputs": False}, "the projections' outputs (the residual stream) stay float",
+                    complements=True), ""
     if name in ("percentile", "entropy"):
         if static.method != "minmax":
             return None, f"the spec sets quantize.static.method: {static.method}"
@@ -86,7 +87,8 @@ def _rung(name: str, graph: Path, static: Any, convolutional: bool, seven_bit_he
     if name == "weighted-ops":
         if not convolutional or static.op_types is not None:
             return None, "only for a convolutional network quantized over every op"
-        return Rung(name, {"op_types": WEIGHTED_OPS}, "element-wise ops stay float; Conv/MatMul/Gemm int8"), ""
+        return Rung(name, {"op_types": WEIGHTED_OPS}, "element-wise ops stay float; Conv/MatMul/Gemm int8",
+                    complements=True), ""
     if name == "reduce-range":
         if not seven_bit_helps:
             return None, ("the spec sets quantize.static.reduce_range" if static.reduce_range is not None else

@@ -5,8 +5,13 @@ localised first when the runtime can (``localise``: which tensors lose the most,
 1. **remedies** (``rungs``, cheapest first: a calibration method, float residual outputs, SmoothQuant,
    7-bit weights, ...), each one trial; a remedy that brings the candidate closer to the reference is
    kept and the next one is tried on top of it (``compress/remedies.py`` lists them per runtime);
-2. only then, when no trial met the budgets, **float fallback**: the units ranked most sensitive (``rank``)
-   go back to float, k = 1, 2, 4, ... until a trial passes, then bisection for the smallest k.
+2. only then, when no trial met the budgets, **float fallback**: the units that read the activations the
+   localisation found worst first (``diagnosed_first``), then the units ranked most sensitive (``rank``)
+   go back to float, k = 1, 2, 4, ... until a trial passes, then bisection for the smallest k. When three
+   doublings gain nothing (``STALL_AT``: the error is spread, not in a few units) the next trial keeps every
+   ranked unit float, the fallback's ceiling; if even that misses, the error also lies outside the ranked units
+   (element-wise ops, a MatMul's output), so a dropped remedy that keeps those float (``Rung.complements``)
+   is tried again under the fallback, bisecting down from the ceiling.
 The search stops at the first trial that meets every budget and is not slower than the fp32 reference
 (timed interleaved with it, when the judge can; slower means under 0.95x its speed, the noise margin the
 build's warnings use). The kept artifact is the passing, not-slower trial with
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgeconv.compress.judge import DETECTION, SEGMENTATION, TASK_FIGURES
+from edgeconv.compress.qdq_error import POOR_SQNR_DB
 from edgeconv.errors import StageError
 from edgeconv.progress.steps import Task
 from edgeconv.spec import FallbackSpec
@@ -50,6 +56,9 @@ class Rung:
     name: str
     change: dict[str, Any]
     why: str
+    # keeps float what the fallback's units do not cover (weighted-ops: the element-wise ops): alone it may gain
+    # nothing, and still be what the fallback needs once the ranked units' own error is gone
+    complements: bool = False
 
 
 # the diagnosis (or None) -> (the remedies to try, cheapest first; the ones left out: {"remedy", "why"})
@@ -125,7 +134,18 @@ def search_int8(make: Make[R], dst: Path, judge: Judge, settings: FallbackSpec,
             closest = _closest([t for t in trials if t[0].remedies == [*base.remedies, *remedies]])
             ranked = rank(closest[1])
             entry["sensitivity_top"] = [asdict(r) for r in ranked[:20]]
-            _fallback([r.name for r in ranked], lambda units: attempt(units, change, remedies), left)
+            first = diagnosed_first([r.name for r in ranked], entry.get("diagnosis"))
+            order = [*first, *(r.name for r in ranked if r.name not in first)]
+            if first:
+                entry["diagnosed_first"] = first
+            missed = _fallback(order, lambda units: attempt(units, change, remedies), left, closest[0])
+            for rung in [r for r in rungs if r.complements and r.name not in remedies] if missed else []:
+                left = settings.max_trials - len(trials)
+                if left <= 0 or any(t[0].passed for t in trials):
+                    break
+                entry.setdefault("complemented", []).append(rung.name)
+                _fallback(order, lambda units, rung=rung: attempt(units, {**change, **rung.change},
+                                                                  [*remedies, rung.name]), left, None)
     loaded = [t for t in trials if t[0].refused is None]
     if not loaded:
         shutil.rmtree(work, ignore_errors=True)
@@ -269,16 +289,40 @@ def _or_low(value: float) -> float:
     return float("-inf") if value != value else value
 
 
-def _fallback(order: list[str], attempt: Callable[[list[str]], Trial], budget: int) -> None:
-    """Doubling k until a trial passes, then bisection for the smallest passing k, within ``budget``."""
+def diagnosed_first(units: list[str], diagnosis: dict[str, Any] | None) -> list[str]:
+    """The units (of ``units``) that read the activations the localisation found worst, worst first. The ranking
+    scores what a node adds to its output beyond its inputs' error, so a node whose own input quantizer ruins the
+    signal (PP-OCR's detector: a Relu output at 1.3 dB read by one Conv, ranked last of 65) can rank last."""
+    known = set(units)
+    named = [c for a in (diagnosis or {}).get("activations", []) if a.get("channel_sqnr_db", 99.0) < POOR_SQNR_DB
+             for c in a.get("consumers", []) if c in known]
+    return list(dict.fromkeys(named))
+
+
+STALL_AT = 4  # after k = 1, 2, 4 without a gain, the ceiling next
+GAIN = {"accuracy": 0.005, "task": 0.005, "agreement": 0.005, "snr": 1.0}  # half a point, or 1 dB: not noise
+
+
+def _fallback(order: list[str], attempt: Callable[[list[str]], Trial], budget: int, start: Trial | None) -> bool:
+    """Doubling k until a trial passes, then bisection for the smallest passing k, within ``budget``. A stall
+    (``STALL_AT`` float units gained nothing over ``start``) jumps to the ceiling (every unit float); without a
+    ``start`` (a complementing remedy under the fallback) the search bisects down from the ceiling, which keeps
+    every ranked unit float and so would be no int8 artifact at all. True when even the ceiling missed."""
+    n = len(order)
     low, k, high = 0, 1, None  # low: largest k known to fail; high: smallest k known to pass
-    while budget > 0 and high is None and low < len(order):
-        k = min(k, len(order))
+    if start is None:
+        low, high = 0, n
+    while budget > 0 and high is None and low < n:
+        k = min(k, n)
         budget -= 1
-        if attempt(order[:k]).passed:
+        trial = attempt(order[:k])
+        if trial.passed:
             high = k
         else:
-            low, k = k, k * 2
+            low = k
+            k = n if k >= STALL_AT and start is not None and not _gained(trial, start) else k * 2
+    if low >= n:
+        return True
     while budget > 0 and high is not None and high - low > 1:
         mid = (low + high) // 2
         budget -= 1
@@ -286,3 +330,11 @@ def _fallback(order: list[str], attempt: Callable[[list[str]], Trial], budget: i
             high = mid
         else:
             low = mid
+    return False
+
+
+def _gained(trial: Trial, start: Trial) -> bool:
+    """Whether ``trial`` came measurably closer to the reference than ``start`` (past ``GAIN``: not noise)."""
+    pairs = {"accuracy": (trial.accuracy, start.accuracy), "task": (_task_figure(trial), _task_figure(start)),
+             "agreement": (trial.agreement, start.agreement), "snr": (_snr(trial), _snr(start))}
+    return any(new - old > GAIN[name] for name, (new, old) in pairs.items() if new == new and old == old)

@@ -24,6 +24,14 @@ def search_lines(fallback: dict | None) -> list[str]:
         lines.append(f"  - remedy `{remedy['remedy']}` ({remedy['why']}): {remedy['outcome']}")
     for remedy in fallback.get("remedies_left_out") or []:
         lines.append(f"  - remedy `{remedy['remedy']}` not tried: {remedy['why']}")
+    first = fallback.get("diagnosed_first") or []
+    if first:
+        lines.append(f"  - float fallback: first the {len(first)} node(s) reading the worst-quantized activations "
+                     f"(" + ", ".join(f"`{n}`" for n in first[:4]) + (" …" if len(first) > 4 else "") + "), then by "
+                     "sensitivity")
+    for name in fallback.get("complemented") or []:
+        lines.append(f"  - every ranked node float still missed: the error lies outside them too, so the fallback "
+                     f"ran again on top of `{name}`")
     lines += ["", "  | trial | remedies | nodes kept float | accuracy | agreement | worst output | p50 ms (fp32) | "
               "passed |", "  |---|---|---|---|---|---|---|---|"]
     for i, t in enumerate(fallback["trials"]):
@@ -62,6 +70,8 @@ def _trial_quality(f: dict, refused: dict | None = None) -> str:
     parts = [f"`{f['output']}` cos {f['cosine']:.4f}, {_db(f['snr_db'])}"] if "output" in f else []
     if "map50_95_vs_reference" in f:
         parts.append(f"mAP {f['map50_95_vs_reference']:.3f}")
+    if "miou_vs_reference" in f:
+        parts.append(f"mIoU {f['miou_vs_reference']:.3f}")
     return "; ".join(parts) or "–"
 
 

@@ -51,6 +51,23 @@ def test_sensitivity_ranks_the_hypersensitive_layer_first(sensitive_project: Pat
     assert ranking[0].score > 10 * max(ranking[1].score, 1e-6)
 
 
+def test_a_node_whose_output_cannot_be_compared_still_ranks_last(sensitive_project: Path, tmp_path: Path) -> None:
+    """A node fused away in the quantized graph (its output tensor gone) is still a unit the fallback can keep
+    float: ranked last and marked unmeasured, so the fallback's ceiling keeps every candidate float."""
+    import onnx
+
+    graph = tmp_path / "float.onnx"
+    fused = quantize.float_graph("int8-dynamic", sensitive_project / "tiny.onnx", graph, ModelFamily())
+    quantize.make_int8_dynamic(graph, tmp_path / "q.onnx", fused, DynamicQuantSpec(per_channel=False))
+    model = onnx.load(str(tmp_path / "q.onnx"))
+    for node in model.graph.node:  # fc1's output renamed, as a fusion would: nothing of fc1 left to compare
+        node.input[:] = ["fused_h0" if t == "h0" else t for t in node.input]
+        node.output[:] = ["fused_h0" if t == "h0" else t for t in node.output]
+    onnx.save(model, str(tmp_path / "fused.onnx"))
+    ranking = rank_nodes(graph, tmp_path / "fused.onnx", ["fc1", "fc2"], FeedSet.load(sensitive_project / "calib.npz"))
+    assert [(r.name, r.measured) for r in ranking] == [("fc2", True), ("fc1", False)]
+
+
 def test_fallback_keeps_the_sensitive_layer_in_float_and_meets_the_budget(sensitive_project: Path) -> None:
     result = CliRunner().invoke(main, ["build", str(sensitive_project / "edgeconv.yaml")])
     report = json.loads((sensitive_project / "out" / "report.json").read_text())

@@ -53,6 +53,18 @@ def test_localisation_names_the_tensor_and_channel_that_lose_the_most(outlier_mo
     assert diagnosis.activations[-1].channel_sqnr_db > worst.channel_sqnr_db + 10  # the input x quantizes well
     assert {w["name"] for w in diagnosis.weights} == {"w1", "w2"}
     assert "outliers" in diagnosis.summary() and worst.name in diagnosis.summary()
+    readers = {n.name for n in onnx.load(str(graph)).graph.node if worst.name in n.input}
+    assert worst.consumers and set(worst.consumers) == readers  # the fallback's units that read it
+
+
+def test_the_fallback_restores_first_the_nodes_that_read_the_worst_activations() -> None:
+    from edgeconv.compress.search import diagnosed_first
+
+    diagnosis = {"activations": [{"channel_sqnr_db": 1.3, "consumers": ["conv28"]},
+                                 {"channel_sqnr_db": 1.8, "consumers": ["Concat.0", "conv22"]},  # Concat: no unit
+                                 {"channel_sqnr_db": 25.0, "consumers": ["conv40"]}]}  # quantizes well: as ranked
+    assert diagnosed_first(["conv40", "conv55", "conv22", "conv28"], diagnosis) == ["conv28", "conv22"]
+    assert diagnosed_first(["conv40"], None) == []
 
 
 def test_smoothquant_keeps_the_float_function_and_cuts_the_int8_error(outlier_model: tuple[Path, FeedSet],
@@ -199,6 +211,37 @@ def test_a_trial_within_the_timing_noise_of_fp32_ends_the_search(tmp_path: Path)
     judge = FakeJudge({"": (0.95, 10.3)})  # 3% over the reference's 10 ms: noise, not slower (margin 0.95x)
     entry = _search(tmp_path, judge, [Rung("a", {"a": 1}, "")], ranked=["n1"])
     assert len(entry["trials"]) == 1 and entry["chosen"] == "" and "remedies" not in entry
+
+
+class ScoredJudge(FakeJudge):
+    """Scores a candidate by a function of its settings and its count of float units ("w|6": remedy w, 6 float)."""
+
+    def __init__(self, score: Any) -> None:
+        super().__init__({})
+        self.score = score
+
+    def __call__(self, model: Path) -> tuple[float, float, float, dict]:
+        changes, _, k = model.read_text().partition("|")
+        return self.score(changes.split("+"), int(k or 0)), 1.0, 5.0, {}
+
+
+def test_a_stalled_fallback_tries_its_ceiling_then_again_on_top_of_a_complementing_remedy(tmp_path: Path) -> None:
+    """The any-size text detector: keeping Convs float gains nothing and neither does keeping the element-wise ops
+    float (weighted-ops, dropped), but both together pass: the error lies in both."""
+    judge = ScoredJudge(lambda changes, k: (0.95 if k >= 6 else 0.8) if "w" in changes else (0.85 if k == 16 else 0.8))
+    ranked = [f"n{i}" for i in range(16)]
+    entry = _search(tmp_path, judge, [Rung("w", {"w": 1}, "", complements=True)], ranked=ranked, max_trials=12)
+    floats = [(t["remedies"], len(t["float_nodes"])) for t in entry["trials"]]
+    assert floats == [([], 0), (["w"], 0), ([], 1), ([], 2), ([], 4), ([], 16),  # stalled at 4: the ceiling misses
+                      (["w"], 8), (["w"], 4), (["w"], 6), (["w"], 5)]  # bisected down from the ceiling, on top of w
+    assert entry["complemented"] == ["w"] and entry["chosen"] == "w|6" and entry["met_budgets"]
+
+
+def test_a_fallback_that_gains_keeps_doubling_and_never_tries_the_ceiling(tmp_path: Path) -> None:
+    judge = ScoredJudge(lambda changes, k: 0.8 + 0.02 * k)  # passes (0.9) from 5 float units on
+    entry = _search(tmp_path, judge, [Rung("w", {"w": 1}, "", complements=True)], ranked=[f"n{i}" for i in range(16)])
+    assert [len(t["float_nodes"]) for t in entry["trials"]][2:] == [1, 2, 4, 8, 6, 5]
+    assert entry["chosen"] == "|5" and "complemented" not in entry
 
 
 def test_smoothquant_leaves_a_tied_weight_alone(tmp_path: Path) -> None:
