@@ -114,10 +114,10 @@ def localise(float_graph: Path, qdq_model: Path, feeds: FeedSet) -> Diagnosis:
         weights = {name: compute_signal_to_quantization_noice_ratio(pair["float"], pair["dequantized"])
                    for name, pair in matching.items() if np.ndim(pair["float"]) > 0}
     graph = onnx.load(str(float_graph), load_external_data=False).graph
-    roles, kinds = _roles(graph)
-    readers = {name: [n.name for n in graph.node if name in n.input] for name in sums}
-    activations = [s.result(name, kinds.get(name, "activation"), roles.get(name, "graph input"), readers[name])
-                   for name, s in sums.items()]
+    consumers = _consumers(graph)
+    roles, kinds = _roles(graph, consumers)
+    activations = [s.result(name, kinds.get(name, "activation"), roles.get(name, "graph input"),
+                            [n.name for n in consumers.get(name, [])]) for name, s in sums.items()]
     activations.sort(key=lambda a: a.channel_sqnr_db)
     ranked_weights = [{"name": k, "sqnr_db": round(v, 2)} for k, v in sorted(weights.items(), key=lambda kv: kv[1])]
     return Diagnosis(activations, ranked_weights, len(feeds))
@@ -216,14 +216,19 @@ def _sqnr(signal: float, noise: float) -> float:
     return 10 * math.log10(max(signal, eps) / max(noise, eps))
 
 
-def _roles(graph: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """Each tensor's place in the float graph in words (its producer and first consumers), and which of a
-    transformer's usual int8 culprits it is (``_kind``)."""
-    producer = {out: node for node in graph.node for out in node.output}
+def _consumers(graph: Any) -> dict[str, list[Any]]:
+    """Each tensor of the float graph -> the nodes that read it."""
     consumers: dict[str, list[Any]] = {}
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
+    return consumers
+
+
+def _roles(graph: Any, consumers: dict[str, list[Any]]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each tensor's place in the float graph in words (its producer and first consumers), and which of a
+    transformer's usual int8 culprits it is (``_kind``)."""
+    producer = {out: node for node in graph.node for out in node.output}
     constants = {i.name for i in graph.initializer} | {n.output[0] for n in graph.node if n.op_type == "Constant"}
     roles, kinds = {}, {}
     for name in set(producer) | set(consumers):

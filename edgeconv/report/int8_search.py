@@ -26,9 +26,9 @@ def search_lines(fallback: dict | None) -> list[str]:
         lines.append(f"  - remedy `{remedy['remedy']}` not tried: {remedy['why']}")
     first = fallback.get("diagnosed_first") or []
     if first:
+        shown = ", ".join(f"`{n}`" for n in first[:4]) + (" …" if len(first) > 4 else "")
         lines.append(f"  - float fallback: first the {len(first)} node(s) reading the worst-quantized activations "
-                     f"(" + ", ".join(f"`{n}`" for n in first[:4]) + (" …" if len(first) > 4 else "") + "), then by "
-                     "sensitivity")
+                     f"({shown}), then by sensitivity")
     for name in fallback.get("complemented") or []:
         lines.append(f"  - every ranked node float still missed: the error lies outside them too, so the fallback "
                      f"ran again on top of `{name}`")
