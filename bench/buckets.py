@@ -48,7 +48,7 @@ def main() -> None:
     examples = [evaluation.example(int(i)) for i in sorted(picks)]
     specs = rows(args.bucketed) + rows(args.unbucketed)
     with ExitStack() as stack:
-        runners = {i: stack.enter_context(load_runner(cls, kw)) for i, (_, cls, kw) in enumerate(specs)}
+        runners = {i: stack.enter_context(load_runner(cls, kw, in_turns=True)) for i, (_, cls, kw) in enumerate(specs)}
         timing = Pass(runners, dict.fromkeys(runners, examples), args.runs)
         timing.warm_up(20)
         timing.run(args.rounds)

@@ -254,7 +254,7 @@ def measure(rows: dict[str, tuple[str, Path, dict[str, Any]]], runner_of: dict[s
             else:
                 runtime, path, facts = rows[label]
                 target, kwargs = runner_record(runtime, path, facts, runner_of, args.threads)
-                runners[i] = stack.enter_context(load_runner(target, kwargs))
+                runners[i] = stack.enter_context(load_runner(target, kwargs, in_turns=True))
                 if label.startswith("peer:") and getattr(runners[i], "buckets", None):
                     # the peer is quantized from edgeconv's float file, which carries length buckets; a user's
                     # tools make one padded signature: its largest one is that graph at the padded length

@@ -95,7 +95,7 @@ def retime(result: Any, rounds: int, runs: int, threads: int) -> dict[str, float
         if a.status in ("passed", "failed") and a.path:
             profile = get_profile(a.target)
             specs[a.label] = get_backend(a.backend).runner_spec(BuiltArtifact(Path(a.path)), profile)
-    runners = {label: load_runner(s.runner, s.kwargs) for label, s in specs.items()}
+    runners = {label: load_runner(s.runner, s.kwargs, in_turns=True) for label, s in specs.items()}
     for runner in runners.values():
         runner.__enter__()
     try:

@@ -7,7 +7,8 @@ cannot be told apart from the fastest are a tie, and among them the smaller, the
 documented tie-break). Two rows timed in the same pass are compared round by round (the ratio of their p50s in each
 round, with its 95% interval), as each is compared with the reference: a burst of load slows both in that round, so
 it cancels, where two separate intervals against the reference add their noise and call a 1.4x gap a tie (when
-the pass was loaded, the paired interval is 99%: ``LOADED_CONFIDENCE``). Rows without shared rounds (a board's
+the pass was loaded, the paired interval is 99%, ``LOADED_CONFIDENCE``, and must clear how far a second session
+of the reference's own file read from it in that pass, ``noise_floor``). Rows without shared rounds (a board's
 figures, two shards, an older report) fall back to overlapping intervals. Each choice records its margin over the
 runner-up.
 """
@@ -44,15 +45,25 @@ def speed_interval(a: ArtifactResult) -> tuple[float, float, float]:
     return s, s * p50 / (p50 + notch), s * p50 / max(p50 - notch, 1e-9)
 
 
-def verdict_of(low: float, high: float) -> str:
-    """Against the reference: "faster" or "slower" when the whole interval says so, else "same" (it contains 1:
-    not distinguishable)."""
-    return "faster" if low > 1.0 else "slower" if high < 1.0 else "same"
+def verdict_of(low: float, high: float, floor: float = 1.0) -> str:
+    """Against the reference: "faster" or "slower" when the whole interval says so, else "same" (it contains 1,
+    or reaches into the pass's ``noise_floor``: not distinguishable)."""
+    return "faster" if low > floor else "slower" if high < 1.0 / floor else "same"
 
 
 def verdict(a: ArtifactResult) -> str | None:
     """``verdict_of`` an artifact's speed-up interval; None when it was not timed."""
-    return None if a.speedup_vs_reference is None else verdict_of(*speed_interval(a)[1:])
+    return None if a.speedup_vs_reference is None else verdict_of(*speed_interval(a)[1:], noise_floor(a))
+
+
+def noise_floor(a: ArtifactResult) -> float:
+    """How far from 1.00 a file identical to the reference read in the loaded pass that timed ``a`` (its A/A
+    control, ``verify.retime``; >= 1): under load a difference within it is no difference. 1.0 when the pass was
+    quiet or ran no control."""
+    if not loaded_pass(a):
+        return 1.0
+    control = a.timing.interleaved.get("control") if a.timing is not None else None  # type: ignore[union-attr]
+    return max(1.0, float(control["floor"])) if isinstance(control, dict) else 1.0
 
 
 def clearly_slower(a: ArtifactResult) -> bool:
@@ -61,7 +72,7 @@ def clearly_slower(a: ArtifactResult) -> bool:
 
 
 def speed_text(s: float | None, low: float | None, high: float | None, identical_to: str | None = None, *,
-               reference: bool = False, cell: bool = False) -> str:
+               reference: bool = False, cell: bool = False, floor: float = 1.0) -> str:
     """A speed-up over the reference, written one way everywhere: ``2.10x (1.95-2.30)`` in a sentence (a choice's
     reason, a warning); in a table ``cell``, ``2.10× (1.95–2.30)``, with ``≈`` before one whose interval contains
     1 (not distinguishable from the reference) and ``= <row>`` for a byte-identical file, which shares that row's
@@ -73,7 +84,7 @@ def speed_text(s: float | None, low: float | None, high: float | None, identical
     times, dash = ("×", "–") if cell else ("x", "-")
     low, high = (s, s) if low is None or high is None else (low, high)
     text = f"{s:.2f}{times}" + (f" ({low:.2f}{dash}{high:.2f})" if (low, high) != (s, s) else "")
-    same = cell and not reference and (low, high) != (s, s) and verdict_of(low, high) == "same"
+    same = cell and not reference and (low, high) != (s, s) and verdict_of(low, high, floor) == "same"
     return "≈" + text if same else text
 
 
@@ -81,7 +92,8 @@ def speedup_text(a: ArtifactResult, cell: bool = False) -> str:
     """``speed_text`` of an artifact: its interval from the interleaved pass, else its timings' notch."""
     if a.speedup_vs_reference is None:
         return speed_text(None, None, None, cell=cell)
-    return speed_text(*speed_interval(a), a.identical_to, reference=a.target == "reference", cell=cell)
+    return speed_text(*speed_interval(a), a.identical_to, reference=a.target == "reference", cell=cell,
+                      floor=noise_floor(a))
 
 
 def paired_speedup(slow: ArtifactResult, fast: ArtifactResult) -> tuple[float, float, float] | None:
@@ -104,12 +116,12 @@ def loaded_pass(a: ArtifactResult) -> bool:
 
 def tied(a: ArtifactResult, fastest: ArtifactResult) -> bool:
     """Whether ``a`` cannot be told from the fastest: round by round when they share a pass (the fastest's
-    interval over ``a`` reaches 1), else their speed-up intervals overlap."""
+    interval over ``a`` reaches 1, or under load the ``noise_floor``), else their speed-up intervals overlap."""
     if a is fastest:
         return True
     paired = paired_speedup(a, fastest)
     if paired is not None:
-        return paired[1] <= 1.0
+        return paired[1] <= max(noise_floor(a), noise_floor(fastest))
     return speed_interval(a)[2] >= speed_interval(fastest)[1]
 
 

@@ -4,7 +4,7 @@ toward the smaller, then the more faithful one."""
 
 from __future__ import annotations
 
-from edgeconv.choose import choose_precision, slower_than_reference, verdict
+from edgeconv.choose import choose_precision, slower_than_reference, speedup_text, verdict
 from edgeconv.report.markdown import render_markdown
 from edgeconv.results import (
     FAILED,
@@ -133,6 +133,33 @@ def test_a_loaded_pass_needs_99_percent_to_call_one_of_two_rows_faster() -> None
         r.timing.interleaved = {"rounds": 24, "loaded": True}
     choice = choose_precision("cpu", rows)
     assert choice["precision"] == "int8-dynamic" and set(choice["margin"]["tied_with"]) == {"cpu/fp32", "cpu/fp16"}
+
+
+def test_a_loaded_pass_calls_a_row_faster_only_beyond_what_an_identical_file_read() -> None:
+    """Under load each session keeps its own scheduling regime, so the pass times a second copy of the reference
+    (its A/A control, ``verify.retime``): a 1.3x gap apart at 99% is a tie when the copy read 1.45x of the
+    reference; a 2x gap is not, and a quiet pass (no control) keeps the 99%/95% rule alone."""
+    base = [10.0] * 24
+    rows = [with_rounds(artifact("fp32", 10.0, interval=[1.0, 1.0], size_mb=90), base),
+            with_rounds(artifact("fp16", 10.0, interval=[0.8, 1.2], size_mb=45), base),
+            with_rounds(artifact("int8-dynamic", 7.7, interval=[1.1, 1.5], size_mb=23),
+                        [10.0 / (1.3 + 0.01 * (i % 5)) for i in range(24)])]
+    rows[1].speedup_vs_reference, rows[2].speedup_vs_reference = 1.0, 1.3
+    for r in rows:
+        r.timing.interleaved = {"rounds": 24, "loaded": True}
+    assert choose_precision("cpu", rows)["margin"]["tied_with"] == []  # no control: apart at 99%
+    assert verdict(rows[2]) == "faster"
+    control = {"rounds": 12, "ratio": 0.98, "interval": [0.69, 1.45], "floor": 1.45}
+    for r in rows:
+        r.timing.interleaved = {"rounds": 24, "loaded": True, "control": control}
+    choice = choose_precision("cpu", rows)
+    assert choice["precision"] == "int8-dynamic"  # the smallest of the three ties
+    assert set(choice["margin"]["tied_with"]) == {"cpu/fp32", "cpu/fp16"}
+    assert verdict(rows[2]) == "same" and speedup_text(rows[2], cell=True).startswith("≈")
+    with_rounds(rows[2], [10.0 / (2.0 + 0.01 * (i % 5)) for i in range(24)]).speedup_interval = [1.8, 2.2]
+    rows[2].speedup_vs_reference = 2.0
+    rows[2].timing.interleaved = {"rounds": 24, "loaded": True, "control": control}
+    assert choose_precision("cpu", rows)["margin"]["tied_with"] == [] and verdict(rows[2]) == "faster"
 
 
 def test_a_rebuild_on_a_loaded_machine_makes_the_same_choice_when_the_medians_swap() -> None:

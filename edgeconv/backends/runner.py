@@ -45,6 +45,11 @@ class Runner:
         """Runtime facts for the report (versions, providers, threads)."""
         return {}
 
+    def share_cores(self) -> None:
+        """Several runners are about to be timed in turns in this process (the build's interleaved pass): a runtime
+        whose threads go on spinning on the cores after a call returns must release them, or they slow whichever
+        row is timed next. Called before entering; by default there is nothing to release."""
+
     def __enter__(self) -> Runner:
         self.activate()
         self.active = True

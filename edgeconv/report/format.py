@@ -115,7 +115,16 @@ def loaded_note(timing: dict[str, Any] | None) -> str | None:
     return (f"the machine was busy while timing (load average {timing['load_average']:.2f} on {timing['cores']} cores; "
             f"other processes took {timing['competing_cpu_share'] * 100:.0f}% of them during the pass): measured "
             f"{timing['rounds']} rounds instead of {ROUNDS}, and each speed-up's interval says how far it can be "
-            "trusted")
+            "trusted" + control_note(timing.get("control")))
+
+
+def control_note(control: dict[str, Any] | None) -> str:
+    """What the loaded pass's A/A control read (``verify.retime``): the band within which rows are ties."""
+    if not control:
+        return ""
+    low, high = control["interval"]
+    return (f"; a second session of the reference's own file read {control['ratio']:.2f}x ({low:.2f}-{high:.2f}) "
+            f"of it, so speed differences within {control['floor']:.2f}x are called ties")
 
 
 def precisions_note(machine: dict[str, Any] | None) -> str | None:

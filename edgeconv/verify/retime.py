@@ -7,9 +7,10 @@ stage cache may date from a loaded machine, and two fresh ones can straddle a ba
 2-core AMD EPYC, per-process figures called the sample's fp32 ORT artifact 1.65x faster than the (identical)
 fp32 reference; interleaved round-robin, 1.15x. With a second build sharing the cores (a Xeon with AMX), a
 round-robin pass still read an identical file at 0.74x-1.63x: a burst that lands on one row's turn moves its whole
-median. So rows are timed in short rounds, each round in a new order, and a row is compared with the reference
-round by round: a burst widens the interval instead of moving the figure, and the table can say when it cannot
-tell (``speedup_interval`` containing 1). A file identical to the reference (same bytes, same runtime settings) is
+median. So rows are timed in short rounds, each round in a new order (every runner releasing the cores between
+its calls: ``Runner.share_cores``), and a row is compared with the reference round by round: a burst widens the
+interval instead of moving the figure, and the table can say when it cannot tell (``speedup_interval`` containing
+1). A file identical to the reference (same bytes, same runtime settings) is
 not timed again: it shares the reference's figure (``identical_to``). When the load average exceeds the cores the
 pass runs more rounds (bounded) and says so once (``BuildResult.timing``). Rows measured on a board (``remote``)
 keep their board's figures; the worker's own figures stay in report.json (``worker_latency_ms``).
@@ -43,6 +44,7 @@ EXAMPLES = 16  # cycled through, as the worker does, so no row is timed on an ea
 REAL_EXAMPLES = 64  # text at its own length: a seeded sample of the set, so p50/p90 follow its length distribution
 OTHER_ROUNDS = 4  # the shape that does not rank (the padded worst case, or real lengths under shape: max)
 SEED = 0  # the rounds' orders: shuffled, and the same in every build
+CONTROL = -1  # a loaded pass's A/A control: a second session of the reference's file, in the extra rounds
 
 
 def retimable(row: ArtifactResult) -> bool:
@@ -85,7 +87,8 @@ def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec
             try:
                 spec = local[i].runner
                 assert spec is not None  # retimable
-                runners[i] = stack.enter_context(load_runner(spec.runner, {**spec.kwargs, "path": local[i].path}))
+                kwargs = {**spec.kwargs, "path": local[i].path}
+                runners[i] = stack.enter_context(load_runner(spec.runner, kwargs, in_turns=True))
             except Exception as exc:  # the worker ran it: keep its figures and say why this pass could not
                 _note([local[j] for j in (i, *shares.get(i, []))], f"not loaded: {exc}"[:300])
         if 0 not in runners:  # the reference (alone, when every row is identical to it) sets every figure
@@ -96,6 +99,7 @@ def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec
         with Competition() as competition:
             pass_.run(ROUNDS)
         if competition.loaded:  # other processes took the cores: more rounds, so the interval says how much
+            _add_control(pass_, stack, local[0], shapes.timed[0], min(latency.warmup, 20))
             pass_.run(LOADED_ROUNDS - ROUNDS)
         other = None
         if shapes.other is not None:
@@ -107,11 +111,38 @@ def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec
               **({"shape": shapes.timed_name, "examples": len(examples)} if shapes.applies else {})}
     samples = pass_.samples
     reference = samples[0]
+    control = samples.pop(CONTROL, None)
+    if control:
+        record["control"] = _control_record(reference[-len(control):], control)
     for i, per_round in samples.items():
         for j in [i, *shares.get(i, [])]:
             _apply(local[j], per_round, reference, record, identical_to=None if j == i else local[i])
             _shapes(local[j], shapes, i, other)
     return record
+
+
+def _add_control(pass_: Pass, stack: ExitStack, reference: ArtifactResult, examples: list[dict[str, Any]],
+                 warmup: int) -> None:
+    """Time the reference's file a second time, in its own session, for the rest of a loaded pass. Under load
+    each session's threads keep their own scheduling regime for seconds (on 2 cores with a busy process per core,
+    Magika's rows sat at ~9, ~13.5 or ~16 ms for several rounds each), which pairing by round does not cancel: how
+    far this identical copy reads from the reference is how far a true tie can read (``choose.noise_floor``)."""
+    spec = reference.runner
+    assert spec is not None  # retimable
+    try:
+        runner = stack.enter_context(load_runner(spec.runner, {**spec.kwargs, "path": reference.path}, in_turns=True))
+    except Exception:  # the reference loaded once already: without a control the pass keeps its 99% rule
+        return
+    pass_.add(CONTROL, runner, examples, warmup)
+
+
+def _control_record(reference: list[list[float]], control: list[list[float]]) -> dict[str, Any]:
+    """The control's paired ratio to the reference over the rounds it ran, and its ``floor``: the farther end of
+    its 99% interval from 1, as a ratio >= 1."""
+    ratio, low, high = round_ratio(round_medians(reference), round_medians(control))
+    floor = max(high, 1 / low if low > 0 else high, 1.0)
+    return {"rounds": len(control), "ratio": round(ratio, 3), "interval": [round(low, 3), round(high, 3)],
+            "floor": round(floor, 3)}
 
 
 def _sample(indices: list[int]) -> list[int]:
@@ -187,18 +218,25 @@ class Pass:
     runners in a new seeded order each round; ``samples`` holds each row's calls per round."""
 
     def __init__(self, runners: dict[int, Any], examples: dict[int, list[dict[str, Any]]], runs: int) -> None:
-        self.runners, self.examples, self.runs = runners, examples, runs
+        self.runners, self.examples, self.runs = dict(runners), dict(examples), runs
         self.samples: dict[int, list[list[float]]] = {i: [] for i in runners}
         self.rng = np.random.default_rng(SEED)
         self.rounds = 0
 
-    def warm_up(self, calls: int) -> None:
+    def warm_up(self, calls: int, only: list[int] | None = None) -> None:
         for i, runner in self.runners.items():
+            if only is not None and i not in only:
+                continue
             # every shape once (a runtime's first call at one is slow), not every example: 64 padded examples
             # share one shape, and re-running them cost each text build's two passes seconds per row
             shapes = list({tuple((k, v.shape) for k, v in e.items()): e for e in self.examples[i]}.values())
             for k in range(max(calls, len(shapes))):
                 runner.infer(shapes[k % len(shapes)])
+
+    def add(self, key: int, runner: Any, examples: list[dict[str, Any]], warmup: int) -> None:
+        """A row that joins from the next round on (its samples hold only the rounds it ran)."""
+        self.runners[key], self.examples[key], self.samples[key] = runner, examples, []
+        self.warm_up(warmup, only=[key])
 
     def run(self, rounds: int) -> None:
         progress = Task("interleaved timing: round", rounds)

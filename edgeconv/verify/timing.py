@@ -16,6 +16,13 @@ import numpy as np
 # "slower" also needs the median under 0.95x: a 2% difference is no reason to warn (choose.py, the int8 search)
 SLOWER_MARGIN = 0.95
 
+# ONNX Runtime's pool threads go on spinning for tens of ms after a call returns. Timed in turns with other sessions,
+# an idle session's spinning pool takes the cores from the row timed next: on 2 cores (AMD EPYC, AVX-512 VNNI)
+# Google's Magika (4.2 ms alone) read 9-13 ms in turns with three idle pools, and two identical files 0.74-1.16x of
+# each other on a quiet machine; with this entry 4.6-4.9 ms and 0.98-1.02x. It stops the spinning when a run
+# returns (threads still spin within a run). bench/turns.py measures it.
+ORT_STOP_SPINNING = "session.force_spinning_stop"
+
 
 def time_interleaved(
     rows: dict[Any, Callable[[], Any]], rounds: int, runs: int, warmup: int = 20
@@ -62,10 +69,12 @@ def median_interval(values: list[float], confidence: float = 0.95) -> tuple[floa
 
 
 def ort_session(path: Path | str, threads: int) -> Any:
-    """An ONNX Runtime CPU session with a fixed intra-op thread count."""
+    """An ONNX Runtime CPU session with a fixed intra-op thread count, whose threads stop spinning when a call
+    returns: every caller times several sessions in turns (``ORT_STOP_SPINNING`` says why)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.add_session_config_entry(ORT_STOP_SPINNING, "1")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

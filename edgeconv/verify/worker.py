@@ -42,9 +42,14 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def load_runner(target: str, kwargs: dict[str, Any]) -> Any:
+def load_runner(target: str, kwargs: dict[str, Any], in_turns: bool = False) -> Any:
+    """The runner class ``module:Class`` made with ``kwargs``; ``in_turns``: it will be timed in turns with other
+    runners in this process, so it releases the cores between calls (``Runner.share_cores``)."""
     module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)(**kwargs)
+    runner = getattr(importlib.import_module(module), cls)(**kwargs)
+    if in_turns:
+        runner.share_cores()
+    return runner
 
 
 def run(request: dict[str, Any]) -> dict[str, Any]:

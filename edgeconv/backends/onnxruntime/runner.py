@@ -20,7 +20,11 @@ class OnnxRuntimeRunner(Runner):
         self.path = path
         self.providers = providers or ["CPUExecutionProvider"]
         self.threads = threads
+        self.spin_between_calls = True
         self.session: Any = None
+
+    def share_cores(self) -> None:
+        self.spin_between_calls = False
 
     def activate(self) -> None:
         import onnxruntime as ort
@@ -29,6 +33,9 @@ class OnnxRuntimeRunner(Runner):
         if self.threads:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
+        if not self.spin_between_calls:
+            # why: verify.timing.ORT_STOP_SPINNING (this module runs on boards with numpy and ORT alone)
+            options.add_session_config_entry("session.force_spinning_stop", "1")
         available = set(ort.get_available_providers())
         missing = [p for p in self.providers if p not in available]
         if missing:
