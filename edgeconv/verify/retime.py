@@ -10,10 +10,11 @@ round-robin pass still read an identical file at 0.74x-1.63x: a burst that lands
 median. So rows are timed in short rounds, each round in a new order (every runner releasing the cores between
 its calls: ``Runner.share_cores``), and a row is compared with the reference round by round: a burst widens the
 interval instead of moving the figure, and the table can say when it cannot tell (``speedup_interval`` containing
-1). A file identical to the reference (same bytes, same runtime settings) is
-not timed again: it shares the reference's figure (``identical_to``). When the load average exceeds the cores the
-pass runs more rounds (bounded) and says so once (``BuildResult.timing``). Rows measured on a board (``remote``)
-keep their board's figures; the worker's own figures stay in report.json (``worker_latency_ms``).
+1). A file identical to the reference (same bytes, same runtime settings) is not timed again: it shares the
+reference's figure (``identical_to``). When other processes take the cores the pass runs more rounds (bounded),
+with a second session of the reference as an A/A control, and says so once (``BuildResult.timing``). Rows measured
+on a board (``remote``) keep their board's figures; the worker's own figures stay in report.json
+(``worker_latency_ms``).
 
 Text examples are padded to one length; with ``latency.shape: real`` the pass times each at its own length where
 the runtime allows (verify/shapes.py), over a seeded sample of the evaluation set, then runs a shorter padded pass
@@ -85,10 +86,7 @@ def retime(rows: list[ArtifactResult], evaluation: FeedSet, latency: LatencySpec
         runners: dict[int, Any] = {}
         for i in timed:
             try:
-                spec = local[i].runner
-                assert spec is not None  # retimable
-                kwargs = {**spec.kwargs, "path": local[i].path}
-                runners[i] = stack.enter_context(load_runner(spec.runner, kwargs, in_turns=True))
+                runners[i] = stack.enter_context(_runner(local[i]))
             except Exception as exc:  # the worker ran it: keep its figures and say why this pass could not
                 _note([local[j] for j in (i, *shares.get(i, []))], f"not loaded: {exc}"[:300])
         if 0 not in runners:  # the reference (alone, when every row is identical to it) sets every figure
@@ -127,18 +125,24 @@ def _add_control(pass_: Pass, stack: ExitStack, reference: ArtifactResult, examp
     each session's threads keep their own scheduling regime for seconds (on 2 cores with a busy process per core,
     Magika's rows sat at ~9, ~13.5 or ~16 ms for several rounds each), which pairing by round does not cancel: how
     far this identical copy reads from the reference is how far a true tie can read (``choose.noise_floor``)."""
-    spec = reference.runner
-    assert spec is not None  # retimable
     try:
-        runner = stack.enter_context(load_runner(spec.runner, {**spec.kwargs, "path": reference.path}, in_turns=True))
+        runner = stack.enter_context(_runner(reference))
     except Exception:  # the reference loaded once already: without a control the pass keeps its 99% rule
         return
     pass_.add(CONTROL, runner, examples, warmup)
 
 
+def _runner(row: ArtifactResult) -> Any:
+    """A retimable row's runner, to be timed in turns with the others (it releases the cores between calls)."""
+    spec = row.runner
+    assert spec is not None  # retimable
+    return load_runner(spec.runner, {**spec.kwargs, "path": row.path}, in_turns=True)
+
+
 def _control_record(reference: list[list[float]], control: list[list[float]]) -> dict[str, Any]:
     """The control's paired ratio to the reference over the rounds it ran, and its ``floor``: the farther end of
-    its 99% interval from 1, as a ratio >= 1."""
+    its 95% interval from 1, as a ratio >= 1 (at 99%, 12 rounds give their extremes: MiniLM cut to half its
+    layers then read "same" as the full model in 1 loaded run of 3)."""
     ratio, low, high = round_ratio(round_medians(reference), round_medians(control))
     floor = max(high, 1 / low if low > 0 else high, 1.0)
     return {"rounds": len(control), "ratio": round(ratio, 3), "interval": [round(low, 3), round(high, 3)],
@@ -223,20 +227,21 @@ class Pass:
         self.rng = np.random.default_rng(SEED)
         self.rounds = 0
 
-    def warm_up(self, calls: int, only: list[int] | None = None) -> None:
-        for i, runner in self.runners.items():
-            if only is not None and i not in only:
-                continue
-            # every shape once (a runtime's first call at one is slow), not every example: 64 padded examples
-            # share one shape, and re-running them cost each text build's two passes seconds per row
-            shapes = list({tuple((k, v.shape) for k, v in e.items()): e for e in self.examples[i]}.values())
-            for k in range(max(calls, len(shapes))):
-                runner.infer(shapes[k % len(shapes)])
+    def warm_up(self, calls: int) -> None:
+        for i in self.runners:
+            self._warm(i, calls)
 
     def add(self, key: int, runner: Any, examples: list[dict[str, Any]], warmup: int) -> None:
         """A row that joins from the next round on (its samples hold only the rounds it ran)."""
         self.runners[key], self.examples[key], self.samples[key] = runner, examples, []
-        self.warm_up(warmup, only=[key])
+        self._warm(key, warmup)
+
+    def _warm(self, i: int, calls: int) -> None:
+        # every shape once (a runtime's first call at one is slow), not every example: 64 padded examples
+        # share one shape, and re-running them cost each text build's two passes seconds per row
+        shapes = list({tuple((k, v.shape) for k, v in e.items()): e for e in self.examples[i]}.values())
+        for k in range(max(calls, len(shapes))):
+            self.runners[i].infer(shapes[k % len(shapes)])
 
     def run(self, rounds: int) -> None:
         progress = Task("interleaved timing: round", rounds)
