@@ -170,10 +170,13 @@ def test_precision_auto_picks_the_fastest_passing_artifact(tiny_project: Path) -
     report = json.loads((tiny_project / "out" / "report.json").read_text())
     assert {a["precision"] for a in report["artifacts"]} == {"fp32", "fp16", "int8-dynamic", "int8-static"}
     (choice,) = report["selections"]
+    # a loaded pass (the load average lags a test run before) widens "the same" by its A/A control's floor
+    floor = ((report["timing"] or {}).get("control") or {}).get("floor", 1.0)
     passing = [a for a in report["artifacts"] if a["status"] == "passed"  # never clearly slower than the reference
-               and (a["precision"] == "fp32" or a["speedup_interval"][1] >= 1.0)]
+               and (a["precision"] == "fp32" or a["speedup_interval"][1] * floor >= 1.0)]
     fastest = max(passing, key=lambda a: a["speedup_vs_reference"])
-    ties = [a for a in passing if a["speedup_interval"][1] >= fastest["speedup_interval"][0]]  # overlapping intervals
+    ties = [a for a in passing  # overlapping intervals
+            if a["speedup_interval"][1] * floor >= fastest["speedup_interval"][0]]
     chosen = next(a for a in ties if a["precision"] == choice["precision"])  # the fastest, or one it ties with ...
     assert chosen["size_bytes"] == min(a["size_bytes"] for a in ties) and chosen.get("selected") is True  # the smallest
     assert "fastest that met every budget" in choice["reason"] and "auto" in out
